@@ -1,0 +1,199 @@
+package dev.cramjet.engine;
+
+/**
+ * The contract between the model and a device. Tensors are handles to memory the backend owns; the model calls
+ * these coarse, fused ops and never touches elements. A GPU backend can implement every op as kernel launches on
+ * one stream: nothing here returns a value computed on the device except {@link #download}, which is the only
+ * synchronising call a training step needs (the trainer downloads the losses and the gradient norm).
+ *
+ * <h2>Conventions</h2>
+ * <ul>
+ * <li>Shapes: B batch, T sequence, C channels, N = B·T rows, H heads, hs = C/H head size, V vocabulary,
+ *     Vp padded vocabulary (≥ V), OC output channels. Weights of linear layers are [OC, C] (PyTorch/llm.c order):
+ *     y = x·Wᵀ + b.</li>
+ * <li>fp32 accumulation always. Tensors of {@link #computeType()} hold weights and activations; int32 holds tokens
+ *     and targets; optimizer state, norms statistics, logsumexp and losses are fp32.</li>
+ * <li>Backward ops: gradients of <b>parameters are accumulated</b> (+=), so micro-batches accumulate for free.
+ *     Gradients of <b>activations are overwritten</b>, except where an op's doc says "accumulated" — the norms'
+ *     {@code din}, which is the residual stream's gradient: the model keeps one residual-gradient buffer, the skip
+ *     connection passes it through untouched, and each norm backward adds its branch into it.</li>
+ * <li>Output tensors never alias inputs unless the op's doc allows it.</li>
+ * <li>Dropout masks are a pure function of (seed, element index) — a counter-based RNG — so the backward pass
+ *     recomputes the mask instead of storing it, and CPU and GPU draw the same masks.</li>
+ * </ul>
+ */
+public interface Backend extends AutoCloseable {
+
+    /** "cpu", "cuda", … */
+    String name();
+
+    /** A line describing the device for logs and benchmarks (CPU model and cores, GPU name and memory). */
+    String describe();
+
+    /** The dtype of weights and activations on this backend: F32 on the CPU, BF16 on CUDA. */
+    DType computeType();
+
+    // ---- memory ----------------------------------------------------------------------------------------------
+
+    /** Allocates a zero-filled tensor. Call at set-up time only: the training loop allocates nothing. */
+    Tensor alloc(DType dtype, int... shape);
+
+    /** Host → device. {@code dst} is F32 or BF16 (values rounded to nearest even); length must equal dst.size(). */
+    void upload(Tensor dst, float[] src);
+
+    /** Host → device for I32 tensors (tokens, targets). */
+    void upload(Tensor dst, int[] src);
+
+    /** Device → host, converting to fp32. Synchronises. */
+    void download(Tensor src, float[] dst);
+
+    /** Device → host for I32 tensors. Synchronises. */
+    void download(Tensor src, int[] dst);
+
+    void zero(Tensor t);
+
+    void fill(Tensor t, float value);
+
+    /** dst = src, converting dtype (F32 ↔ BF16). Same element count. */
+    void copy(Tensor dst, Tensor src);
+
+    /** Waits for all queued work (a no-op on the CPU). */
+    void synchronize();
+
+    /** Bytes currently allocated by this backend (device memory on a GPU, arrays on the CPU). */
+    long allocatedBytes();
+
+    /** Releases all memory. Tensors of this backend are invalid afterwards. */
+    @Override
+    void close();
+
+    // ---- embedding -------------------------------------------------------------------------------------------
+
+    /**
+     * out[b,t,:] = wte[tokens[b,t], :] + wpe[posOffset + t, :]   (wpe may be null: RoPE models have no table)
+     * out [B,T,C], tokens [B,T] I32, wte [V,C], wpe [Tmax,C]. Token ids outside [0, V) are an error.
+     */
+    void embedding(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int posOffset);
+
+    /** dwte[tokens[b,t]] += dout[b,t];  dwpe[t] += Σ_b dout[b,t]  (dwpe may be null). Positions start at 0. */
+    void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens);
+
+    // ---- normalisation ---------------------------------------------------------------------------------------
+
+    /**
+     * LayerNorm over the last dimension: μ = mean(x), r = 1/√(var(x) + eps), out = (x - μ)·r·weight + bias.
+     * in/out [N,C]; mean, rstd [N] F32 are saved for the backward pass; bias may be null.
+     */
+    void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor weight, Tensor bias, float eps);
+
+    /** din (accumulated) += ∂L/∂x; dweight, dbias (nullable) accumulated. */
+    void layerNormBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight,
+                           Tensor mean, Tensor rstd);
+
+    /** RMSNorm: r = 1/√(mean(x²) + eps), out = x·r·weight. rstd [N] F32 saved. */
+    void rmsNorm(Tensor out, Tensor rstd, Tensor in, Tensor weight, float eps);
+
+    /** din (accumulated) += ∂L/∂x; dweight accumulated. */
+    void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd);
+
+    // ---- matmul ----------------------------------------------------------------------------------------------
+
+    /**
+     * y = in·weightᵀ + bias, then the epilogue decides what lands in out.
+     * in [N,C], weight [OC,C], bias [OC] or null, out [N,OC].
+     */
+    void matmul(Tensor out, Tensor in, Tensor weight, Tensor bias, Epilogue epilogue);
+
+    /**
+     * Backward of y = in·weightᵀ + bias:
+     * din = dout·weight (overwritten; skipped when null), dweight += doutᵀ·in, dbias += Σ_rows dout (nullable).
+     */
+    void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight);
+
+    // ---- activations -----------------------------------------------------------------------------------------
+
+    /** out = gelu(in), tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). out may alias in. */
+    void gelu(Tensor out, Tensor in);
+
+    /** din = dout · gelu'(pre). din may alias dout. */
+    void geluBackward(Tensor din, Tensor pre, Tensor dout);
+
+    /** SwiGLU: in [N, 2H] = [gate | up]; out [N,H] = silu(gate) · up, silu(x) = x·σ(x). */
+    void swiglu(Tensor out, Tensor in);
+
+    /** din [N,2H] (overwritten) from dout [N,H] and the saved input. */
+    void swigluBackward(Tensor din, Tensor dout, Tensor in);
+
+    /** out = a + b elementwise (for paths the fused epilogues do not cover). out may alias a or b. */
+    void add(Tensor out, Tensor a, Tensor b);
+
+    /** t = t · s. */
+    void scale(Tensor t, float s);
+
+    // ---- attention -------------------------------------------------------------------------------------------
+
+    /**
+     * Rotary position embedding, in place on the q and k thirds of qkv [B,T,3C], head by head, "rotate-half"
+     * convention (GPT-NeoX / Hugging Face Llama): for i &lt; hs/2, angle = (posOffset + t)·θ^(-2i/hs),
+     * (x_i, x_{i+hs/2}) ← (x_i·cos − x_{i+hs/2}·sin, x_i·sin + x_{i+hs/2}·cos). v is untouched.
+     */
+    void rope(Tensor qkv, int heads, float theta, int posOffset);
+
+    /** The transpose of {@link #rope} applied in place to dqkv (rotation by −angle); positions start at 0. */
+    void ropeBackward(Tensor dqkv, int heads, float theta);
+
+    /**
+     * Causal multi-head self-attention, flash-style: out = softmax(q·kᵀ/√hs, causal) · v, computed in tiles with
+     * an online softmax so no T×T matrix is ever stored. qkv [B,T,3C] (q | k | v, head h at columns h·hs),
+     * out [B,T,C], lse [B,H,T] F32 receives each row's log-sum-exp of the scaled scores for the backward pass.
+     */
+    void attention(Tensor out, Tensor lse, Tensor qkv, int heads);
+
+    /**
+     * Backward of {@link #attention}, recomputing probabilities from qkv and lse (memory linear in T).
+     * dqkv [B,T,3C] overwritten.
+     */
+    void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads);
+
+    /**
+     * Incremental attention for generation: writes the k and v of qkv [B,Tn,3C] into kCache, vCache [B,Tmax,C]
+     * at positions [pos, pos+Tn), then query i (at position pos+i) attends to cache positions [0, pos+i].
+     * out [B,Tn,C]. Identical in value to {@link #attention} over the whole sequence.
+     */
+    void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads);
+
+    // ---- regularisation --------------------------------------------------------------------------------------
+
+    /**
+     * Inverted dropout: out_i = keep_i ? in_i / (1-p) : 0, keep_i = (hash(seed, i) as a uniform in [0,1)) ≥ p,
+     * i the element index within the tensor. out may alias in. p = 0 copies.
+     */
+    void dropout(Tensor out, Tensor in, float p, long seed);
+
+    /** din_i = keep_i ? dout_i / (1-p) : 0 with the forward's mask. din may alias dout. */
+    void dropoutBackward(Tensor din, Tensor dout, float p, long seed);
+
+    // ---- loss ------------------------------------------------------------------------------------------------
+
+    /**
+     * Fused softmax + cross-entropy over the first {@code vocab} columns of logits [N,Vp] (padding columns ignored):
+     * losses[i] = logsumexp(logits[i,:V]) − logits[i, targets[i]], and 0 where targets[i] &lt; 0 (ignored).
+     * If gradScale ≠ 0, logits is overwritten in place by its gradient:
+     * gradScale·(softmax(logits[i,:V]) − onehot(targets[i])), zero in padding columns and in ignored rows.
+     * The normalised probabilities are never stored. losses [N] F32, targets [N] I32.
+     */
+    void crossEntropy(Tensor losses, Tensor logits, Tensor targets, int vocab, float gradScale);
+
+    // ---- optimiser -------------------------------------------------------------------------------------------
+
+    /** out[0] = √(Σ x²) over all of x (the global gradient norm when x is the one gradient buffer). out [1] F32. */
+    void globalNorm(Tensor out, Tensor x);
+
+    /**
+     * One fused AdamW step (see {@link AdamW}) over a contiguous range of parameters. m, v are F32 and the same
+     * size as params. {@code master} is the F32 master copy when params are BF16 (null when params are F32; then
+     * params are updated directly). {@code gradNorm} ([1] F32, from {@link #globalNorm}) enables clipping to
+     * hp.maxGradNorm() on the device; null disables clipping.
+     */
+    void adamW(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor master, Tensor gradNorm, AdamW hp);
+}

@@ -13,7 +13,41 @@ public final class Main {
     /** The commands, in the order `cramjet help` lists them (the pipeline's order). */
     static Map<String, Supplier<Command>> commands() {
         Map<String, Supplier<Command>> m = new LinkedHashMap<>();
+        for (String[] c : COMMANDS) {
+            Supplier<Command> s = load(c[1]);
+            if (s != null) m.put(c[0], s);
+        }
         return m;
+    }
+
+    /** name → class, in pipeline order. Each class lives in this package and has a no-argument constructor. */
+    private static final String[][] COMMANDS = {
+        {"demo", "DemoCommand"},
+        {"prepare", "PrepareCommand"},
+        {"tokenizer", "TokenizerCommand"},
+        {"plan", "PlanCommand"},
+        {"train", "TrainCommand"},
+        {"eval", "EvalCommand"},
+        {"generate", "GenerateCommand"},
+        {"report", "ReportCommand"},
+        {"bench", "BenchCommand"},
+        {"doctor", "DoctorCommand"},
+        {"selftest", "SelftestCommand"},
+    };
+
+    private static Supplier<Command> load(String simpleName) {
+        try {
+            var ctor = Class.forName(Main.class.getPackageName() + "." + simpleName).getDeclaredConstructor();
+            return () -> {
+                try {
+                    return (Command) ctor.newInstance();
+                } catch (ReflectiveOperationException e) {
+                    throw new IllegalStateException(e);
+                }
+            };
+        } catch (ReflectiveOperationException e) {
+            return null;
+        }
     }
 
     public static void main(String[] argv) {

@@ -165,7 +165,7 @@ public interface Backend extends AutoCloseable {
     // ---- regularisation --------------------------------------------------------------------------------------
 
     /**
-     * Inverted dropout: out_i = keep_i ? in_i / (1-p) : 0, keep_i = (hash(seed, i) as a uniform in [0,1)) ≥ p,
+     * Inverted dropout: out_i = keep_i ? in_i / (1-p) : 0, keep_i = {@link Rng#keep}(seed, i, p),
      * i the element index within the tensor. out may alias in. p = 0 copies.
      */
     void dropout(Tensor out, Tensor in, float p, long seed);

@@ -28,7 +28,7 @@ public final class Gemm {
     /** Columns of C per micro-kernel call: two vectors. */
     static final int NR = 2 * L;
     /** Largest K block: the A sliver (6·KC floats) fits in L1 beside the streamed B rows. */
-    private static final int KC = 384;
+    private static final int KC = 768;
     /** Columns per packed B block: KC·NC floats (1.5 MiB) fits in a core's L2. */
     private static final int NC = 1024;
     /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */

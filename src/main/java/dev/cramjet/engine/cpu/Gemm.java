@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -28,17 +29,23 @@ public final class Gemm {
     /** Columns of C per micro-kernel call: two vectors. */
     static final int NR = 2 * L;
     /** Largest K block: the A sliver (6·KC floats) fits in L1 beside the streamed B rows. */
-    private static final int KC = 768;
-    /** Columns per packed B block: KC·NC floats (1.5 MiB) fits in a core's L2. */
-    private static final int NC = 1024;
+    private static final int KC = Integer.getInteger("kc", 768);
+    /** Columns per packed B block. */
+    private static final int NC = Integer.getInteger("nc", 1024);
+    /** Rows per packed A block. */
+    private static final int MC = Integer.getInteger("mc", 1020);
     /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
     private static final long PARALLEL_MIN = 1L << 17;
 
     /** Per-thread packing buffers, grown on demand and then reused, so steady-state calls allocate nothing. */
     private static final class Scratch {
-        float[] a = new float[0];
-        float[] b = new float[0];
+        private float[] a = new float[0];
+        private float[] b = new float[0];
         final float[] tile = new float[MR * NR];
+
+        float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
+
+        float[] b(int size) { return b.length >= size ? b : (b = new float[size]); }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -101,38 +108,36 @@ public final class Gemm {
     private static void blocked(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
                                 float[] c, int cOff, int n, int k, boolean accumulate,
                                 int i0, int i1, int j0, int j1) {
-        Scratch s = SCRATCH.get();
         if (k == 0) {
-            if (!accumulate) for (int i = i0; i < i1; i++) java.util.Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
+            if (!accumulate) for (int i = i0; i < i1; i++) Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
             return;
         }
-        int kSteps = (k + KC - 1) / KC;
-        int kcMax = (k + kSteps - 1) / kSteps;
-        int ncMax = Math.min(NC, j1 - j0);
-        int bNeed = ((ncMax + NR - 1) / NR) * NR * kcMax, aNeed = MR * kcMax;
-        if (s.b.length < bNeed) s.b = new float[bNeed];
-        if (s.a.length < aNeed) s.a = new float[aNeed];
-        float[] ap = s.a, bp = s.b, tile = s.tile;
-        for (int pc = 0; pc < k; pc += kcMax) {
-            int kc = Math.min(kcMax, k - pc);
+        int kc0 = evenSplit(k, KC, 1), mc0 = evenSplit(i1 - i0, MC, MR), nc0 = evenSplit(j1 - j0, NC, NR);
+        Scratch s = SCRATCH.get();
+        float[] ap = s.a(roundUp(mc0, MR) * kc0), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
+        for (int pc = 0; pc < k; pc += kc0) {
+            int kc = Math.min(kc0, k - pc);
             boolean add = accumulate || pc > 0;
-            for (int jc = j0; jc < j1; jc += NC) {
-                int nc = Math.min(NC, j1 - jc);
-                packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp);
-                for (int ic = i0; ic < i1; ic += MR) {
-                    int mr = Math.min(MR, i1 - ic);
-                    packA(a, aOff, ars, acs, ic, mr, pc, kc, ap);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        int cIdx = cOff + ic * n + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            kernel(ap, bp, jr * kc, kc, c, cIdx, n, add);
-                        } else {
-                            kernel(ap, bp, jr * kc, kc, tile, 0, NR, false);
-                            for (int r = 0; r < mr; r++) {
-                                int row = cIdx + r * n;
-                                for (int j = 0; j < nr; j++) {
-                                    c[row + j] = add ? c[row + j] + tile[r * NR + j] : tile[r * NR + j];
+            for (int ic = i0; ic < i1; ic += mc0) {
+                int mc = Math.min(mc0, i1 - ic);
+                packA(a, aOff, ars, acs, ic, mc, pc, kc, ap);
+                for (int jc = j0; jc < j1; jc += nc0) {
+                    int nc = Math.min(nc0, j1 - jc);
+                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp);
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = Math.min(MR, mc - ir);
+                        for (int jr = 0; jr < nc; jr += NR) {
+                            int nr = Math.min(NR, nc - jr);
+                            int cIdx = cOff + (ic + ir) * n + jc + jr;
+                            if (mr == MR && nr == NR) {
+                                kernel(ap, ir * kc, bp, jr * kc, kc, c, cIdx, n, add);
+                            } else {
+                                kernel(ap, ir * kc, bp, jr * kc, kc, tile, 0, NR, false);
+                                for (int r = 0; r < mr; r++) {
+                                    int row = cIdx + r * n;
+                                    for (int j = 0; j < nr; j++) {
+                                        c[row + j] = add ? c[row + j] + tile[r * NR + j] : tile[r * NR + j];
+                                    }
                                 }
                             }
                         }
@@ -142,18 +147,33 @@ public final class Gemm {
         }
     }
 
-    /** ap[p·MR + r] = A(i0 + r, p0 + p) for r < rows, 0 for the padding rows. */
+    /** The block size ≤ max (a multiple of unit unless it covers all of size) that splits size into equal steps. */
+    private static int evenSplit(int size, int max, int unit) {
+        int steps = (size + max - 1) / max;
+        return Math.min(size, roundUp((size + steps - 1) / steps, unit));
+    }
+
+    private static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
+
+    /**
+     * Packs A(i0 .. i0+rows, p0 .. p0+kc) as slivers of MR rows: sliver s holds A(i0 + s·MR + r, p0 + p) at
+     * ap[s·MR·kc + p·MR + r], rows past the end zero.
+     */
     private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap) {
-        if (rows < MR) java.util.Arrays.fill(ap, 0, MR * kc, 0f);
+        int tail = rows % MR;
+        if (tail != 0) Arrays.fill(ap, (rows - tail) * kc, (rows - tail + MR) * kc, 0f);
         if (acs == 1) {
-            for (int r = 0; r < rows; r++) {
-                int src = aOff + (i0 + r) * ars + p0;
-                for (int p = 0; p < kc; p++) ap[p * MR + r] = a[src + p];
+            for (int i = 0; i < rows; i++) {
+                int src = aOff + (i0 + i) * ars + p0, dst = (i / MR) * MR * kc + i % MR;
+                for (int p = 0; p < kc; p++) ap[dst + p * MR] = a[src + p];
             }
         } else {
-            for (int p = 0; p < kc; p++) {
-                int src = aOff + i0 * ars + (p0 + p) * acs;
-                for (int r = 0; r < rows; r++) ap[p * MR + r] = a[src + r * ars];
+            for (int i = 0; i < rows; i += MR) {
+                int mr = Math.min(MR, rows - i), dst = i * kc;
+                for (int p = 0; p < kc; p++) {
+                    int src = aOff + (i0 + i) * ars + (p0 + p) * acs;
+                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = a[src + r * ars];
+                }
             }
         }
     }
@@ -177,10 +197,10 @@ public final class Gemm {
                 for (int p = 0; p < kc; p++) {
                     int from = src + p * brs, to = base + p * NR;
                     for (int j = 0; j < cols; j++) bp[to + j] = b[from + j];
-                    java.util.Arrays.fill(bp, to + cols, to + NR, 0f);
+                    Arrays.fill(bp, to + cols, to + NR, 0f);
                 }
             } else {
-                if (cols < NR) java.util.Arrays.fill(bp, base, base + NR * kc, 0f);
+                if (cols < NR) Arrays.fill(bp, base, base + NR * kc, 0f);
                 for (int j = 0; j < cols; j++) {
                     int from = src + j * bcs;
                     for (int p = 0; p < kc; p++) bp[base + p * NR + j] = b[from + p * brs];
@@ -193,11 +213,12 @@ public final class Gemm {
      * The 6×NR tile: C[r, 0..NR) (+)= Σ_p ap[p·MR + r] · bp[b0 + p·NR .. +NR) for r < 6, C at c[ci + r·ldc].
      * Twelve accumulators, one broadcast of A per row per p.
      */
-    private static void kernel(float[] ap, float[] bp, int b0, int kc, float[] c, int ci, int ldc, boolean add) {
+    private static void kernel(float[] ap, int a0, float[] bp, int b0, int kc, float[] c, int ci, int ldc,
+                               boolean add) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            int bi = b0 + p * NR, ai = p * MR;
+            int bi = b0 + p * NR, ai = a0 + p * MR;
             FloatVector b0v = FloatVector.fromArray(S, bp, bi);
             FloatVector b1v = FloatVector.fromArray(S, bp, bi + L);
             FloatVector av = FloatVector.broadcast(S, ap[ai]);

@@ -71,6 +71,7 @@ class GemmTest {
         check(Variant.NT, 200, 300, 70, false, rnd);
         check(Variant.NN, 7, 2000, 50, true, rnd);
         check(Variant.TN, 50, 1100, 40, false, rnd);
+        check(Variant.TN, 1100, 40, 30, true, rnd);
     }
 
     @Test

@@ -92,11 +92,6 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         return (8 * nEmbd / 3 + 63) / 64 * 64;
     }
 
-    /** True for the exact GPT-2 architecture (files use Hugging Face GPT-2 names), false for anything else. */
-    public boolean isGpt2Style() {
-        return positions == Positions.LEARNED && norm == Norm.LAYER && mlp == Mlp.GELU;
-    }
-
     // ---- presets ---------------------------------------------------------------------------------------------
 
     /** The names {@link #preset} knows. */

@@ -1,0 +1,264 @@
+package dev.cramjet.nn;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.io.Json;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The shape of a GPT decoder. Two families are covered by three switches: GPT-2 (learned positions, LayerNorm,
+ * GELU MLP, biases) and Llama-style (RoPE, RMSNorm, SwiGLU MLP, no biases), and any mix of the two.
+ *
+ * @param nLayer         transformer blocks L
+ * @param nHead          attention heads H (must divide nEmbd)
+ * @param nEmbd          width C
+ * @param vocabSize      real vocabulary V (token ids are in [0, V))
+ * @param paddedVocab    rows of the embedding/logits Vp ≥ V; padding makes the head's matmul tile evenly
+ * @param blockSize      the longest context T the model is built for (rows of the position table)
+ * @param dropout        residual and embedding dropout probability in training mode
+ * @param bias           biases in linear layers and LayerNorm
+ * @param tiedEmbeddings the output head reuses the token embedding
+ * @param positions      LEARNED (a position table) or ROPE (rotary, no table)
+ * @param norm           LAYER (LayerNorm) or RMS (RMSNorm)
+ * @param mlp            GELU (C → H → C) or SWIGLU (C → 2·H gate|up → H → C)
+ * @param ropeTheta      RoPE base θ
+ * @param mlpHidden      MLP hidden width H
+ * @param normEps        ε inside the norms' square root
+ */
+public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int paddedVocab, int blockSize,
+                        float dropout, boolean bias, boolean tiedEmbeddings, Positions positions, Norm norm,
+                        Mlp mlp, float ropeTheta, int mlpHidden, float normEps) {
+
+    public enum Positions { LEARNED, ROPE }
+
+    public enum Norm { LAYER, RMS }
+
+    public enum Mlp { GELU, SWIGLU }
+
+    /** The JSON keys, in the order {@link #toJson()} writes them. */
+    private static final String[] KEYS = {"n_layer", "n_head", "n_embd", "vocab_size", "padded_vocab", "block_size",
+        "dropout", "bias", "tied_embeddings", "positions", "norm", "mlp", "rope_theta", "mlp_hidden", "norm_eps"};
+
+    public GPTConfig {
+        positive("n_layer", nLayer);
+        positive("n_head", nHead);
+        positive("n_embd", nEmbd);
+        positive("vocab_size", vocabSize);
+        positive("block_size", blockSize);
+        positive("mlp_hidden", mlpHidden);
+        if (nEmbd % nHead != 0) {
+            throw new CramjetException("model config: n_head (" + nHead + ") must divide n_embd (" + nEmbd + ")");
+        }
+        if (paddedVocab < vocabSize) {
+            throw new CramjetException("model config: padded_vocab (" + paddedVocab + ") must be at least vocab_size ("
+                    + vocabSize + ")");
+        }
+        if (!(dropout >= 0 && dropout < 1)) {
+            throw new CramjetException("model config: dropout must be in [0, 1), got " + dropout);
+        }
+        if (positions == null || norm == null || mlp == null) {
+            throw new CramjetException("model config: positions, norm and mlp must be set");
+        }
+        if (positions == Positions.ROPE) {
+            if ((nEmbd / nHead) % 2 != 0) {
+                throw new CramjetException("model config: RoPE needs an even head size, n_embd/n_head = " + nEmbd / nHead);
+            }
+            if (!(ropeTheta > 1)) throw new CramjetException("model config: rope_theta must be > 1, got " + ropeTheta);
+        }
+        if (!(normEps > 0 && normEps < 1)) throw new CramjetException("model config: norm_eps must be in (0, 1), got " + normEps);
+        if ((long) paddedVocab * nEmbd > Integer.MAX_VALUE || (long) mlpHidden * 2 * nEmbd > Integer.MAX_VALUE) {
+            throw new CramjetException("model config: a weight matrix would exceed 2^31 elements");
+        }
+    }
+
+    private static void positive(String key, int v) {
+        if (v <= 0) throw new CramjetException("model config: " + key + " must be positive, got " + v);
+    }
+
+    /** Head size hs = C / H. */
+    public int headSize() { return nEmbd / nHead; }
+
+    /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for SwiGLU. */
+    public int fcWidth() { return mlp == Mlp.SWIGLU ? 2 * mlpHidden : mlpHidden; }
+
+    /** The vocabulary rounded up to a multiple of 64, so the head's matmul tiles evenly. */
+    public static int padVocab(int vocab) { return (vocab + 63) / 64 * 64; }
+
+    /** GPT-2's 4·C, or for SwiGLU ≈ 8/3·C rounded up to a multiple of 64 (same parameter count as 4·C GELU). */
+    public static int defaultMlpHidden(Mlp mlp, int nEmbd) {
+        if (mlp == Mlp.GELU) return 4 * nEmbd;
+        return (8 * nEmbd / 3 + 63) / 64 * 64;
+    }
+
+    // ---- presets ---------------------------------------------------------------------------------------------
+
+    /** The names {@link #preset} knows. */
+    public static final String[] PRESETS = {"micro", "tiny", "small", "gpt2-124m", "gpt2-medium"};
+
+    /** A named GPT-2-style configuration. */
+    public static GPTConfig preset(String name) {
+        return switch (name) {
+            case "micro" -> gpt2(2, 2, 32, 256, 64);
+            case "tiny" -> gpt2(4, 4, 256, 8192, 256);
+            case "small" -> gpt2(6, 6, 384, 8192, 256);
+            case "gpt2-124m" -> gpt2(12, 12, 768, 50257, 1024);
+            case "gpt2-medium" -> gpt2(24, 16, 1024, 50257, 1024);
+            default -> throw new CramjetException("unknown model preset '" + name + "' (expected one of "
+                    + String.join(", ", PRESETS) + ")");
+        };
+    }
+
+    /** A GPT-2-style configuration with default padding, MLP width and ε, no dropout. */
+    public static GPTConfig gpt2(int nLayer, int nHead, int nEmbd, int vocab, int blockSize) {
+        return new GPTConfig(nLayer, nHead, nEmbd, vocab, padVocab(vocab), blockSize, 0f, true, true,
+                Positions.LEARNED, Norm.LAYER, Mlp.GELU, 10000f, 4 * nEmbd, 1e-5f);
+    }
+
+    // ---- JSON ------------------------------------------------------------------------------------------------
+
+    /** The configuration as a JSON object with every key (snake_case, enums in lower case). */
+    public Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("n_layer", (long) nLayer);
+        m.put("n_head", (long) nHead);
+        m.put("n_embd", (long) nEmbd);
+        m.put("vocab_size", (long) vocabSize);
+        m.put("padded_vocab", (long) paddedVocab);
+        m.put("block_size", (long) blockSize);
+        m.put("dropout", (double) dropout);
+        m.put("bias", bias);
+        m.put("tied_embeddings", tiedEmbeddings);
+        m.put("positions", positions.name().toLowerCase(Locale.ROOT));
+        m.put("norm", norm.name().toLowerCase(Locale.ROOT));
+        m.put("mlp", mlp.name().toLowerCase(Locale.ROOT));
+        m.put("rope_theta", (double) ropeTheta);
+        m.put("mlp_hidden", (long) mlpHidden);
+        m.put("norm_eps", (double) normEps);
+        return m;
+    }
+
+    /**
+     * Reads a configuration object. It may name a {@code "preset"} to start from; every other key overrides it.
+     * Without a preset, n_layer, n_head, n_embd, vocab_size and block_size are required. padded_vocab and
+     * mlp_hidden default to values derived from the others. Unknown keys are rejected by name.
+     */
+    public static GPTConfig fromJson(Map<String, Object> json, String source) {
+        Object preset = json.get("preset");
+        GPTConfig base = preset == null ? null : preset(Json.string(preset, source + ": preset"));
+        Map<String, Object> rest = new LinkedHashMap<>(json);
+        rest.remove("preset");
+        if (base == null) {
+            for (String k : new String[] {"n_layer", "n_head", "n_embd", "vocab_size", "block_size"}) {
+                if (!rest.containsKey(k)) throw new CramjetException(source + ": missing key \"" + k + "\"");
+            }
+            base = gpt2(1, 1, 1, 1, 1);
+        }
+        return base.with(rest, source);
+    }
+
+    /**
+     * This configuration with some keys replaced (values as JSON types, or strings as typed on a command line).
+     * padded_vocab and mlp_hidden follow a changed vocab_size / n_embd / mlp unless given explicitly or previously
+     * set to a non-default value.
+     */
+    public GPTConfig with(Map<String, ?> changes, String source) {
+        for (String k : changes.keySet()) {
+            if (!java.util.Arrays.asList(KEYS).contains(k)) {
+                throw new CramjetException(source + ": unknown model config key \"" + k + "\" (expected one of "
+                        + String.join(", ", KEYS) + ")");
+            }
+        }
+        boolean paddedDerived = paddedVocab == padVocab(vocabSize);
+        boolean hiddenDerived = mlpHidden == defaultMlpHidden(mlp, nEmbd);
+        int l = intOf(changes, "n_layer", nLayer, source);
+        int h = intOf(changes, "n_head", nHead, source);
+        int c = intOf(changes, "n_embd", nEmbd, source);
+        int v = intOf(changes, "vocab_size", vocabSize, source);
+        int t = intOf(changes, "block_size", blockSize, source);
+        float p = (float) numberOf(changes, "dropout", dropout, source);
+        boolean b = boolOf(changes, "bias", bias, source);
+        boolean tied = boolOf(changes, "tied_embeddings", tiedEmbeddings, source);
+        Positions pos = enumOf(changes, "positions", positions, Positions.class, source);
+        Norm n = enumOf(changes, "norm", norm, Norm.class, source,
+                Map.of("layernorm", Norm.LAYER, "rmsnorm", Norm.RMS));
+        Mlp m = enumOf(changes, "mlp", mlp, Mlp.class, source);
+        float theta = (float) numberOf(changes, "rope_theta", ropeTheta, source);
+        float eps = (float) numberOf(changes, "norm_eps", normEps, source);
+        int vp = intOf(changes, "padded_vocab", paddedDerived ? padVocab(v) : paddedVocab, source);
+        int hidden = intOf(changes, "mlp_hidden", hiddenDerived ? defaultMlpHidden(m, c) : mlpHidden, source);
+        try {
+            return new GPTConfig(l, h, c, v, vp, t, p, b, tied, pos, n, m, theta, hidden, eps);
+        } catch (CramjetException e) {
+            throw new CramjetException(source + ": " + e.getMessage());
+        }
+    }
+
+    private static Object raw(Map<String, ?> m, String key) { return m.get(key); }
+
+    private static int intOf(Map<String, ?> m, String key, int fallback, String source) {
+        Object v = raw(m, key);
+        if (v == null) return fallback;
+        long x;
+        if (v instanceof String s) {
+            try {
+                x = Long.parseLong(s.replace("_", ""));
+            } catch (NumberFormatException e) {
+                throw new CramjetException(source + ": \"" + key + "\" expects an integer, got '" + s + "'");
+            }
+        } else {
+            x = Json.integer(v, source + ": \"" + key + "\"");
+        }
+        if (x < Integer.MIN_VALUE || x > Integer.MAX_VALUE) {
+            throw new CramjetException(source + ": \"" + key + "\" is out of range: " + x);
+        }
+        return (int) x;
+    }
+
+    private static double numberOf(Map<String, ?> m, String key, double fallback, String source) {
+        Object v = raw(m, key);
+        if (v == null) return fallback;
+        if (v instanceof String s) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                throw new CramjetException(source + ": \"" + key + "\" expects a number, got '" + s + "'");
+            }
+        }
+        return Json.number(v, source + ": \"" + key + "\"");
+    }
+
+    private static boolean boolOf(Map<String, ?> m, String key, boolean fallback, String source) {
+        Object v = raw(m, key);
+        if (v == null) return fallback;
+        if (v instanceof Boolean bo) return bo;
+        if ("true".equals(v)) return true;
+        if ("false".equals(v)) return false;
+        throw new CramjetException(source + ": \"" + key + "\" expects true or false, got " + Json.kind(v));
+    }
+
+    private static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source) {
+        return enumOf(m, key, fallback, type, source, Map.of());
+    }
+
+    private static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source,
+                                                Map<String, E> aliases) {
+        Object v = raw(m, key);
+        if (v == null) return fallback;
+        if (!(v instanceof String s)) {
+            throw new CramjetException(source + ": \"" + key + "\" expects a string, got " + Json.kind(v));
+        }
+        String lower = s.toLowerCase(Locale.ROOT);
+        if (aliases.containsKey(lower)) return aliases.get(lower);
+        for (E e : type.getEnumConstants()) {
+            if (e.name().toLowerCase(Locale.ROOT).equals(lower)) return e;
+        }
+        StringBuilder expected = new StringBuilder();
+        for (E e : type.getEnumConstants()) {
+            if (!expected.isEmpty()) expected.append(" or ");
+            expected.append(e.name().toLowerCase(Locale.ROOT));
+        }
+        throw new CramjetException(source + ": \"" + key + "\" expects " + expected + ", got '" + s + "'");
+    }
+}

@@ -1,0 +1,344 @@
+package dev.cramjet.nn;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.io.AtomicFile;
+import dev.cramjet.io.Json;
+import dev.cramjet.io.Safetensors;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * A model directory: {@code model.safetensors} (fp32 weights) and {@code config.json}, in Hugging Face layouts so
+ * {@code transformers} loads what we save and we load checkpoints from the hub.
+ *
+ * <h2>Tensor names</h2>
+ * GPT-2 architecture (learned positions, LayerNorm, GELU, biases) — {@code GPT2LMHeadModel} names; HF's Conv1D
+ * stores weights as (in, out), the transpose of our [OC, C]:
+ * <pre>
+ *   wte.weight [V, C]  wpe.weight [T, C]   (only the real vocabulary rows are saved)
+ *   h.N.ln_1.weight/bias          h.N.attn.c_attn.weight [C, 3C] + bias   h.N.attn.c_proj.weight [C, C] + bias
+ *   h.N.ln_2.weight/bias          h.N.mlp.c_fc.weight [C, 4C] + bias      h.N.mlp.c_proj.weight [4C, C] + bias
+ *   ln_f.weight/bias              lm_head.weight [V, C] only when untied
+ * </pre>
+ * On load a {@code transformer.} prefix is accepted, and the causal-mask buffers {@code h.N.attn.bias} /
+ * {@code h.N.attn.masked_bias} and a tied copy of {@code lm_head.weight} are skipped.
+ *
+ * <p>Every other configuration — Llama names, weights in our [out, in] order, our fused qkv and gate|up matrices
+ * split into their Hugging Face parts:
+ * <pre>
+ *   model.embed_tokens.weight [V, C]                      model.embed_positions.weight [T, C]  (learned positions)
+ *   model.layers.N.input_layernorm.weight (+ .bias for LayerNorm with bias)
+ *   model.layers.N.self_attn.{q,k,v}_proj.weight [C, C] (+ bias)   model.layers.N.self_attn.o_proj.weight (+ bias)
+ *   model.layers.N.post_attention_layernorm.weight (+ .bias)
+ *   model.layers.N.mlp.gate_proj.weight [H, C], up_proj [H, C] (SwiGLU; GELU has up_proj only), down_proj [C, H]
+ *   model.norm.weight (+ .bias)                            lm_head.weight [V, C] only when untied
+ * </pre>
+ * config.json is a Hugging Face config ({@code model_type} "gpt2", or "llama" for RoPE + RMSNorm + SwiGLU, or
+ * "cramjet" for mixes no Hugging Face class implements) plus a {@code "cramjet"} object holding our full
+ * {@link GPTConfig}, which wins when present. Without it (a hub checkpoint) the GPT-2 or Llama keys are read.
+ */
+public final class ModelDir {
+    private ModelDir() {}
+
+    public static final String WEIGHTS = "model.safetensors";
+    public static final String CONFIG = "config.json";
+
+    /** One Hugging Face tensor cut from one of our parameters: rows [from, to), transposed for HF Conv1D. */
+    private record Piece(String hfName, int from, int to, boolean transposed) {}
+
+    /** True when the configuration is exactly GPT-2's, so the file uses GPT2LMHeadModel names. */
+    public static boolean gpt2Layout(GPTConfig c) {
+        return c.positions() == GPTConfig.Positions.LEARNED && c.norm() == GPTConfig.Norm.LAYER
+                && c.mlp() == GPTConfig.Mlp.GELU && c.bias();
+    }
+
+    private static boolean llamaArchitecture(GPTConfig c) {
+        return c.positions() == GPTConfig.Positions.ROPE && c.norm() == GPTConfig.Norm.RMS && c.mlp() == GPTConfig.Mlp.SWIGLU;
+    }
+
+    private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.*)");
+
+    /** Where our parameter {@code name} (shape [rows, …]) goes in a Hugging Face file. */
+    private static List<Piece> pieces(GPTConfig cfg, String name, int rows) {
+        int v = cfg.vocabSize(), c = cfg.nEmbd(), h = cfg.mlpHidden();
+        if (gpt2Layout(cfg)) {
+            return switch (name) {
+                case "wte.weight", "lm_head.weight" -> List.of(new Piece(name, 0, v, false));
+                default -> {
+                    String hf = name.replace(".attn.qkv.", ".attn.c_attn.").replace(".attn.proj.", ".attn.c_proj.")
+                            .replace(".mlp.fc.", ".mlp.c_fc.").replace(".mlp.proj.", ".mlp.c_proj.");
+                    boolean conv1d = name.startsWith("h.") && name.endsWith(".weight") && !name.contains(".ln_");
+                    yield List.of(new Piece(hf, 0, rows, conv1d));
+                }
+            };
+        }
+        switch (name) {
+            case "wte.weight": return List.of(new Piece("model.embed_tokens.weight", 0, v, false));
+            case "wpe.weight": return List.of(new Piece("model.embed_positions.weight", 0, rows, false));
+            case "lm_head.weight": return List.of(new Piece("lm_head.weight", 0, v, false));
+            default:
+        }
+        if (name.startsWith("ln_f.")) return List.of(new Piece("model.norm." + name.substring(5), 0, rows, false));
+        var m = LAYER.matcher(name);
+        if (!m.matches()) throw new IllegalStateException("unmapped parameter " + name);
+        String p = "model.layers." + m.group(1) + ".", rest = m.group(2);
+        String kind = rest.substring(rest.lastIndexOf('.') + 1); // weight | bias
+        return switch (rest.substring(0, rest.lastIndexOf('.'))) {
+            case "ln_1" -> List.of(new Piece(p + "input_layernorm." + kind, 0, rows, false));
+            case "ln_2" -> List.of(new Piece(p + "post_attention_layernorm." + kind, 0, rows, false));
+            case "attn.qkv" -> List.of(new Piece(p + "self_attn.q_proj." + kind, 0, c, false),
+                    new Piece(p + "self_attn.k_proj." + kind, c, 2 * c, false),
+                    new Piece(p + "self_attn.v_proj." + kind, 2 * c, 3 * c, false));
+            case "attn.proj" -> List.of(new Piece(p + "self_attn.o_proj." + kind, 0, rows, false));
+            case "mlp.fc" -> cfg.mlp() == GPTConfig.Mlp.SWIGLU
+                    ? List.of(new Piece(p + "mlp.gate_proj." + kind, 0, h, false), new Piece(p + "mlp.up_proj." + kind, h, 2 * h, false))
+                    : List.of(new Piece(p + "mlp.up_proj." + kind, 0, rows, false));
+            case "mlp.proj" -> List.of(new Piece(p + "mlp.down_proj." + kind, 0, rows, false));
+            default -> throw new IllegalStateException("unmapped parameter " + name);
+        };
+    }
+
+    private static long[] pieceShape(Piece pc, int[] shape) {
+        int r = pc.to - pc.from;
+        if (shape.length == 1) return new long[] {r};
+        return pc.transposed ? new long[] {shape[1], r} : new long[] {r, shape[1]};
+    }
+
+    // ---- saving ----------------------------------------------------------------------------------------------
+
+    /** Saves the model's weights and configuration into {@code dir} (created if needed). */
+    public static void save(GPT model, Path dir) throws IOException {
+        float[] all = new float[(int) model.parameterCount()];
+        model.backend().download(model.parameters(), all);
+        save(model.config(), model.parameterList(), all, model.parameters().offset, dir);
+    }
+
+    /**
+     * Saves weights given as host floats in the layout of {@code params} (e.g. an optimizer's F32 master copy)
+     * — {@code base} is the storage offset of the buffer's first element.
+     */
+    public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
+        List<Safetensors.Item> items = new ArrayList<>();
+        for (GPT.Param p : params) {
+            int[] shape = p.value().shape();
+            int cols = shape.length == 1 ? 1 : shape[1];
+            int off = (int) (p.value().offset - base);
+            for (Piece pc : pieces(cfg, p.name(), shape[0])) {
+                long[] hfShape = pieceShape(pc, shape);
+                if (!pc.transposed) {
+                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, off + pc.from * cols));
+                } else {
+                    int r = pc.to - pc.from;
+                    float[] t = new float[r * cols];
+                    for (int i = 0; i < r; i++) {
+                        for (int j = 0; j < cols; j++) t[j * r + i] = all[off + (pc.from + i) * cols + j];
+                    }
+                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, t, 0));
+                }
+            }
+        }
+        Files.createDirectories(dir);
+        // transformers refuses safetensors files without format "pt".
+        Safetensors.write(dir.resolve(WEIGHTS), Map.of("format", "pt"), items);
+        AtomicFile.writeString(dir.resolve(CONFIG), Json.pretty(hfConfig(cfg)));
+    }
+
+    /** The Hugging Face config.json for {@code cfg}, with our full configuration under "cramjet". */
+    public static Map<String, Object> hfConfig(GPTConfig cfg) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        if (gpt2Layout(cfg)) {
+            m.put("model_type", "gpt2");
+            m.put("architectures", List.of("GPT2LMHeadModel"));
+            m.put("vocab_size", (long) cfg.vocabSize());
+            m.put("n_positions", (long) cfg.blockSize());
+            m.put("n_ctx", (long) cfg.blockSize());
+            m.put("n_embd", (long) cfg.nEmbd());
+            m.put("n_layer", (long) cfg.nLayer());
+            m.put("n_head", (long) cfg.nHead());
+            m.put("n_inner", (long) cfg.mlpHidden());
+            m.put("activation_function", "gelu_new");
+            m.put("resid_pdrop", (double) cfg.dropout());
+            m.put("embd_pdrop", (double) cfg.dropout());
+            m.put("attn_pdrop", 0.0);
+            m.put("layer_norm_epsilon", (double) cfg.normEps());
+            m.put("tie_word_embeddings", cfg.tiedEmbeddings());
+        } else {
+            m.put("model_type", llamaArchitecture(cfg) ? "llama" : "cramjet");
+            if (llamaArchitecture(cfg)) m.put("architectures", List.of("LlamaForCausalLM"));
+            m.put("vocab_size", (long) cfg.vocabSize());
+            m.put("hidden_size", (long) cfg.nEmbd());
+            m.put("intermediate_size", (long) cfg.mlpHidden());
+            m.put("num_hidden_layers", (long) cfg.nLayer());
+            m.put("num_attention_heads", (long) cfg.nHead());
+            m.put("num_key_value_heads", (long) cfg.nHead());
+            m.put("head_dim", (long) cfg.headSize());
+            m.put("max_position_embeddings", (long) cfg.blockSize());
+            m.put("rms_norm_eps", (double) cfg.normEps());
+            m.put("rope_theta", (double) cfg.ropeTheta());
+            m.put("hidden_act", "silu");
+            m.put("attention_bias", cfg.bias());
+            m.put("mlp_bias", cfg.bias());
+            m.put("tie_word_embeddings", cfg.tiedEmbeddings());
+        }
+        m.put("torch_dtype", "float32");
+        m.put("cramjet", cfg.toJson());
+        return m;
+    }
+
+    // ---- loading ---------------------------------------------------------------------------------------------
+
+    /** Reads {@code dir/config.json}: our "cramjet" object when present, else the Hugging Face GPT-2 or Llama keys. */
+    public static GPTConfig readConfig(Path dir) throws IOException {
+        Path file = dir.resolve(CONFIG);
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new CramjetException(file + ": no such file (a model directory holds " + CONFIG + " and " + WEIGHTS + ")");
+        }
+        Map<String, Object> json = Json.object(Json.parse(text, file.toString()), file.toString());
+        if (json.containsKey("cramjet")) {
+            return GPTConfig.fromJson(Json.object(json.get("cramjet"), file + ": cramjet"), file + ": cramjet");
+        }
+        Object type = json.get("model_type");
+        if ("gpt2".equals(type)) return fromGpt2(json, file.toString());
+        if ("llama".equals(type)) return fromLlama(json, file.toString());
+        throw new CramjetException(file + ": model_type " + (type == null ? "is missing" : "'" + type + "' is not supported")
+                + " (expected \"gpt2\" or \"llama\", or a \"cramjet\" object)");
+    }
+
+    private static GPTConfig fromGpt2(Map<String, Object> j, String src) {
+        String act = j.containsKey("activation_function") ? Json.string(j.get("activation_function"), src + ": activation_function") : "gelu_new";
+        if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
+            throw new CramjetException(src + ": activation_function '" + act + "' is not supported (expected gelu_new, the tanh approximation)");
+        }
+        if (Boolean.TRUE.equals(j.get("scale_attn_by_inverse_layer_idx"))) {
+            throw new CramjetException(src + ": scale_attn_by_inverse_layer_idx = true is not supported");
+        }
+        int c = req(j, "n_embd", src);
+        int v = req(j, "vocab_size", src);
+        int t = j.containsKey("n_positions") ? req(j, "n_positions", src) : req(j, "n_ctx", src);
+        int inner = j.get("n_inner") == null ? 4 * c : req(j, "n_inner", src);
+        return new GPTConfig(req(j, "n_layer", src), req(j, "n_head", src), c, v, GPTConfig.padVocab(v), t,
+                (float) num(j, "resid_pdrop", 0.1, src), true, bool(j, "tie_word_embeddings", true, src),
+                GPTConfig.Positions.LEARNED, GPTConfig.Norm.LAYER, GPTConfig.Mlp.GELU, 10000f, inner,
+                (float) num(j, "layer_norm_epsilon", 1e-5, src));
+    }
+
+    private static GPTConfig fromLlama(Map<String, Object> j, String src) {
+        int heads = req(j, "num_attention_heads", src), c = req(j, "hidden_size", src);
+        if (j.get("num_key_value_heads") != null && req(j, "num_key_value_heads", src) != heads) {
+            throw new CramjetException(src + ": num_key_value_heads must equal num_attention_heads (grouped-query attention is not supported)");
+        }
+        if (j.get("head_dim") != null && req(j, "head_dim", src) * heads != c) {
+            throw new CramjetException(src + ": head_dim must be hidden_size / num_attention_heads = " + c / heads);
+        }
+        if (j.get("rope_scaling") != null) throw new CramjetException(src + ": rope_scaling is not supported (expected null)");
+        Object act = j.getOrDefault("hidden_act", "silu");
+        if (!"silu".equals(act)) throw new CramjetException(src + ": hidden_act '" + act + "' is not supported (expected silu)");
+        boolean attnBias = bool(j, "attention_bias", false, src), mlpBias = bool(j, "mlp_bias", false, src);
+        if (attnBias != mlpBias) throw new CramjetException(src + ": attention_bias and mlp_bias must be equal");
+        int v = req(j, "vocab_size", src);
+        return new GPTConfig(req(j, "num_hidden_layers", src), heads, c, v, GPTConfig.padVocab(v),
+                req(j, "max_position_embeddings", src), 0f, attnBias, bool(j, "tie_word_embeddings", false, src),
+                GPTConfig.Positions.ROPE, GPTConfig.Norm.RMS, GPTConfig.Mlp.SWIGLU, (float) num(j, "rope_theta", 10000, src),
+                req(j, "intermediate_size", src), (float) num(j, "rms_norm_eps", 1e-6, src));
+    }
+
+    private static int req(Map<String, Object> j, String key, String src) {
+        if (!j.containsKey(key)) throw new CramjetException(src + ": missing key \"" + key + "\"");
+        long x = Json.integer(j.get(key), src + ": \"" + key + "\"");
+        if (x <= 0 || x > Integer.MAX_VALUE) throw new CramjetException(src + ": \"" + key + "\" must be a positive integer, got " + x);
+        return (int) x;
+    }
+
+    private static double num(Map<String, Object> j, String key, double fallback, String src) {
+        return j.get(key) == null ? fallback : Json.number(j.get(key), src + ": \"" + key + "\"");
+    }
+
+    private static boolean bool(Map<String, Object> j, String key, boolean fallback, String src) {
+        Object v = j.get(key);
+        if (v == null) return fallback;
+        if (v instanceof Boolean b) return b;
+        throw new CramjetException(src + ": \"" + key + "\" expects true or false, got " + Json.kind(v));
+    }
+
+    /** Reads the configuration and weights of {@code dir} into a new model for (batch, seq). */
+    public static GPT load(Backend backend, Path dir, int batch, int seq) throws IOException {
+        GPT model = new GPT(backend, readConfig(dir), batch, seq, 0);
+        loadWeights(model, dir.resolve(WEIGHTS));
+        return model;
+    }
+
+    /** Tensors hub files carry that are not parameters: causal-mask buffers and RoPE frequency tables. */
+    private static final Pattern SKIPPABLE = Pattern.compile(
+            "h\\.\\d+\\.attn\\.(bias|masked_bias)|model\\.layers\\.\\d+\\.self_attn\\.rotary_emb\\.inv_freq");
+
+    /**
+     * Loads weights from a safetensors file into {@code model}, checking that every expected tensor is present
+     * with the expected shape and a floating-point dtype, and that nothing unexpected is there.
+     */
+    public static void loadWeights(GPT model, Path file) throws IOException {
+        GPTConfig cfg = model.config();
+        try (Safetensors.Reader r = Safetensors.open(file)) {
+            Map<String, String> names = new LinkedHashMap<>(); // name without prefix → name in file
+            for (String n : r.tensors().keySet()) {
+                String bare = n.startsWith("transformer.") && gpt2Layout(cfg) ? n.substring("transformer.".length()) : n;
+                if (names.put(bare, n) != null) throw new CramjetException(file + ": tensor '" + bare + "' appears twice (with and without the transformer. prefix)");
+            }
+            Set<String> used = new LinkedHashSet<>();
+            for (GPT.Param p : model.parameterList()) {
+                int[] shape = p.value().shape();
+                int cols = shape.length == 1 ? 1 : shape[1];
+                float[] host = new float[(int) p.value().size()];
+                for (Piece pc : pieces(cfg, p.name(), shape[0])) {
+                    String inFile = names.get(pc.hfName);
+                    if (inFile == null) throw new CramjetException(file + ": tensor '" + pc.hfName + "' is missing");
+                    Safetensors.Entry e = r.entry(inFile);
+                    long[] want = pieceShape(pc, shape);
+                    if (!java.util.Arrays.equals(e.shape(), want)) {
+                        throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
+                                + java.util.Arrays.toString(want) + " for this config");
+                    }
+                    if (!e.dtype().equals("F32") && !e.dtype().equals("BF16") && !e.dtype().equals("F16")) {
+                        throw new CramjetException(file + ": tensor '" + inFile + "' has dtype " + e.dtype() + ", expected F32, BF16 or F16");
+                    }
+                    int r0 = pc.to - pc.from;
+                    if (!pc.transposed) {
+                        r.read(inFile, host, pc.from * cols);
+                    } else {
+                        float[] t = r.read(inFile);
+                        for (int i = 0; i < r0; i++) {
+                            for (int j = 0; j < cols; j++) host[(pc.from + i) * cols + j] = t[j * r0 + i];
+                        }
+                    }
+                    used.add(pc.hfName);
+                }
+                model.backend().upload(p.value(), host);
+            }
+            List<String> unexpected = new ArrayList<>();
+            for (Map.Entry<String, String> e : names.entrySet()) {
+                String bare = e.getKey();
+                if (used.contains(bare) || SKIPPABLE.matcher(bare).matches()) continue;
+                if (bare.equals("lm_head.weight") && cfg.tiedEmbeddings()) continue; // a tied copy of the embedding
+                unexpected.add(e.getValue());
+            }
+            if (!unexpected.isEmpty()) {
+                throw new CramjetException(file + ": unexpected tensor" + (unexpected.size() > 1 ? "s " : " ")
+                        + String.join(", ", unexpected.subList(0, Math.min(5, unexpected.size())))
+                        + (unexpected.size() > 5 ? " (and " + (unexpected.size() - 5) + " more)" : "") + " for this config");
+            }
+        }
+    }
+}

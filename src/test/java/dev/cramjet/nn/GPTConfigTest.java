@@ -1,0 +1,78 @@
+package dev.cramjet.nn;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.io.Json;
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class GPTConfigTest {
+    @Test
+    void presetsHaveTheDocumentedShapes() {
+        GPTConfig g = GPTConfig.preset("gpt2-124m");
+        assertEquals(12, g.nLayer());
+        assertEquals(768, g.nEmbd());
+        assertEquals(50257, g.vocabSize());
+        assertEquals(50304, g.paddedVocab());
+        assertEquals(1024, g.blockSize());
+        assertEquals(3072, g.mlpHidden());
+        GPTConfig tiny = GPTConfig.preset("tiny");
+        assertEquals(4, tiny.nLayer());
+        assertEquals(256, tiny.nEmbd());
+        assertEquals(4, tiny.nHead());
+        assertEquals(8192, tiny.paddedVocab());
+        GPTConfig small = GPTConfig.preset("small");
+        assertEquals(6, small.nHead());
+        assertEquals(384, small.nEmbd());
+        assertEquals(16, GPTConfig.preset("gpt2-medium").nHead());
+        CramjetException e = assertThrows(CramjetException.class, () -> GPTConfig.preset("huge"));
+        assertTrue(e.getMessage().contains("'huge'") && e.getMessage().contains("gpt2-124m"), e.getMessage());
+    }
+
+    @Test
+    void jsonRoundTripsAndOverridesFollowDerivedDefaults() {
+        GPTConfig c = GPTConfig.preset("small");
+        assertEquals(c, GPTConfig.fromJson(Json.object(Json.parse(Json.pretty(c.toJson()), "t"), "t"), "t"));
+
+        Map<String, Object> j = new LinkedHashMap<>();
+        j.put("preset", "tiny");
+        j.put("mlp", "swiglu");
+        j.put("norm", "rmsnorm");
+        j.put("positions", "rope");
+        j.put("vocab_size", 1000L);
+        GPTConfig m = GPTConfig.fromJson(j, "cfg.json");
+        assertEquals(GPTConfig.Mlp.SWIGLU, m.mlp());
+        assertEquals(GPTConfig.Norm.RMS, m.norm());
+        assertEquals(704, m.mlpHidden()); // 8/3·256 = 682 → 704
+        assertEquals(1024, m.paddedVocab());
+        // An explicit non-default value survives later changes.
+        GPTConfig p = m.with(Map.of("padded_vocab", "1088"), "cli").with(Map.of("n_layer", "2"), "cli");
+        assertEquals(1088, p.paddedVocab());
+        assertEquals(2, p.nLayer());
+    }
+
+    @Test
+    void validationNamesTheKey() {
+        Map<String, Object> j = new LinkedHashMap<>(GPTConfig.preset("tiny").toJson());
+        j.put("n_heads", 4L);
+        CramjetException e = assertThrows(CramjetException.class, () -> GPTConfig.fromJson(j, "cfg.json"));
+        assertTrue(e.getMessage().contains("cfg.json") && e.getMessage().contains("\"n_heads\""), e.getMessage());
+
+        e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("n_head", "3"), "cfg.json"));
+        assertTrue(e.getMessage().contains("n_head (3) must divide n_embd (256)"), e.getMessage());
+        e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("norm", "batch"), "c"));
+        assertTrue(e.getMessage().contains("\"norm\" expects layer or rms"), e.getMessage());
+        e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("dropout", 1.5), "c"));
+        assertTrue(e.getMessage().contains("dropout"), e.getMessage());
+        e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("padded_vocab", 100L), "c"));
+        assertTrue(e.getMessage().contains("padded_vocab"), e.getMessage());
+        e = assertThrows(CramjetException.class, () -> GPTConfig.fromJson(Map.of("n_layer", 2L), "c.json"));
+        assertTrue(e.getMessage().contains("missing key \"n_head\""), e.getMessage());
+        e = assertThrows(CramjetException.class,
+                () -> GPTConfig.preset("tiny").with(Map.of("positions", "rope", "n_embd", "12", "n_head", "4"), "c"));
+        assertTrue(e.getMessage().contains("even head size"), e.getMessage());
+    }
+}

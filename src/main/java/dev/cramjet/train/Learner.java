@@ -12,10 +12,11 @@ public interface Learner {
     void zeroGrad();
 
     /**
-     * Forward and backward on one micro-batch in training mode (dropout drawn from {@code dropoutSeed}),
-     * adding gradScale·∂loss/∂θ to the gradients. Returns the micro-batch's mean loss.
+     * Forward and backward on one micro-batch in training mode (dropout drawn from {@code dropoutSeed}), adding
+     * ∂loss/∂θ ÷ accumulation to the gradients, so the step's micro-batches sum to the gradient of their mean loss.
+     * Returns the micro-batch's mean loss.
      */
-    float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, float gradScale);
+    float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation);
 
     /** The global L2 norm of the accumulated gradients, before clipping. */
     float gradNorm();

@@ -62,7 +62,7 @@ public final class Trainer {
     private final Evaluator.Model evalModel;
     private final Samples samples;
     private final Checkpoints checkpoints;
-    private final Metrics metrics;
+    private final MetricsLog metrics;
     private final Path runDir;
     private final Clock clock;
     private final Listener listener;
@@ -91,7 +91,7 @@ public final class Trainer {
     private long lastEvalStep = -1;
 
     public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
-                   Evaluator.Model evalModel, Samples samples, Path runDir, Metrics metrics, Clock clock,
+                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
                    Listener listener, double peakFlops) {
         this.config = config;
         this.learner = learner;
@@ -148,7 +148,7 @@ public final class Trainer {
             double sum = 0;
             for (int micro = 0; micro < accum; micro++) {
                 batches.next(tokens, targets);
-                sum += learner.trainMicroBatch(tokens, targets, dropoutSeed(step, micro), 1f / accum);
+                sum += learner.trainMicroBatch(tokens, targets, dropoutSeed(step, micro), accum);
             }
             float stepLoss = (float) (sum / accum);
             float norm = learner.gradNorm();
@@ -186,7 +186,7 @@ public final class Trainer {
 
             boolean improved = false;
             if (evalDue(elapsed)) improved = evaluate();
-            if (checkpointDue(elapsed() ) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+            if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         }
 
         if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
@@ -226,6 +226,11 @@ public final class Trainer {
         m.put("val_ppl", r.perplexity());
         m.put("val_bpb", r.bitsPerByte());
         metrics.append(m);
+        for (String text : texts) {
+            Map<String, Object> sm = line("sample");
+            sm.put("text", text);
+            metrics.append(sm);
+        }
         listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s",
                 step, r.loss(), r.perplexity(), r.bitsPerByte(), improved ? "" : " (no improvement: " + early.bad() + ")"));
         listener.evaluated(step, r, texts);
@@ -263,12 +268,12 @@ public final class Trainer {
         listener.message(message);
     }
 
-    private Map<String, Object> line(String kind) {
+    private Map<String, Object> line(String type) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", kind);
+        m.put("type", type);
         m.put("step", step);
         m.put("tokens", tokensSeen);
-        m.put("elapsed", elapsed());
+        m.put("elapsed_s", elapsed());
         return m;
     }
 

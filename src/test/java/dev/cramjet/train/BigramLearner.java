@@ -41,7 +41,8 @@ final class BigramLearner implements Learner, Evaluator.Model {
     @Override public void zeroGrad() { java.util.Arrays.fill(g, 0); }
 
     @Override
-    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, float gradScale) {
+    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation) {
+        float gradScale = 1f / accumulation;
         calls++;
         onMicroBatch.run();
         double loss = 0;

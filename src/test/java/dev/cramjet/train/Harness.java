@@ -21,7 +21,7 @@ final class Harness implements Trainer.Listener {
     final BigramLearner learner;
     final ListBatches batches;
     final Trainer trainer;
-    final Metrics metrics;
+    final MetricsLog metrics;
     final ManualClock clock;
 
     Harness(Path run, TrainConfig config, ManualClock clock) throws IOException {
@@ -36,7 +36,7 @@ final class Harness implements Trainer.Listener {
         this.clock = clock;
         this.learner = learner;
         this.batches = new ListBatches(TRAIN, CONTEXT, config.seed());
-        this.metrics = new Metrics(run.resolve("metrics.jsonl"));
+        this.metrics = new MetricsLog(run.resolve("metrics.jsonl"));
         int[] bytes = new int[VOCAB];
         Arrays.fill(bytes, 2);
         Evaluator evaluator = new Evaluator(ListBatches.validation(VAL), config.batch(), CONTEXT, config.evalTokens(), bytes);

@@ -27,7 +27,7 @@ class TrainerTest {
         assertEquals(List.of(0L, 60L), h.trainer.checkpoints().list().stream().map(p -> Long.parseLong(p.getFileName().toString().substring(5))).toList());
         assertEquals(h.evals.get(2).loss(), Checkpoints.load(h.trainer.checkpoints().list().getLast()).valLoss(), 1e-12);
         assertTrue(Files.readString(tmp.resolve("run/samples/step-000000060.txt")).contains("sample at 60"));
-        long trainLines = Metrics.read(h.metrics.file()).stream().filter(m -> m.get("kind").equals("train")).count();
+        long trainLines = MetricsLog.read(h.metrics.file()).stream().filter(m -> m.get("type").equals("train")).count();
         assertEquals(60, trainLines);
     }
 
@@ -57,8 +57,8 @@ class TrainerTest {
         assertArrayEquals(whole.learner.w, second.learner.w);
         for (int i = 0; i < 25; i++) assertEquals(whole.steps.get(15 + i).lr(), second.steps.get(i).lr());
         // The metrics file tells one story: one train line per step 1..40.
-        List<Long> steps = Metrics.read(tmp.resolve("b/metrics.jsonl")).stream()
-                .filter(m -> m.get("kind").equals("train")).map(m -> (Long) m.get("step")).toList();
+        List<Long> steps = MetricsLog.read(tmp.resolve("b/metrics.jsonl")).stream()
+                .filter(m -> m.get("type").equals("train")).map(m -> (Long) m.get("step")).toList();
         assertEquals(40, steps.size());
         assertEquals(40L, steps.getLast());
     }
@@ -95,7 +95,7 @@ class TrainerTest {
         assertEquals(11, h.learner.t, "the optimizer stepped on every step but the poisoned one");
         assertEquals(11, h.steps.size());
         assertTrue(h.messages.stream().anyMatch(m -> m.startsWith("step 5: non-finite loss")), h.messages.toString());
-        assertTrue(Metrics.read(h.metrics.file()).stream().anyMatch(m -> m.get("kind").equals("event")
+        assertTrue(MetricsLog.read(h.metrics.file()).stream().anyMatch(m -> m.get("type").equals("event")
                 && ((String) m.get("message")).contains("step skipped")));
     }
 

@@ -10,23 +10,23 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class MetricsTest {
+class MetricsLogTest {
     @TempDir Path tmp;
 
     @Test
     void skipsATornLastLineAndTruncatesForResume() throws Exception {
         Path f = tmp.resolve("metrics.jsonl");
-        try (Metrics m = new Metrics(f)) {
-            for (long s = 1; s <= 5; s++) m.append(Map.of("kind", "train", "step", s, "loss", 5.0 - s));
+        try (MetricsLog m = new MetricsLog(f)) {
+            for (long s = 1; s <= 5; s++) m.append(Map.of("type", "train", "step", s, "loss", 5.0 - s));
             m.force();
         }
-        Files.writeString(f, "{\"kind\":\"train\",\"st", StandardOpenOption.APPEND);
-        assertEquals(5, Metrics.read(f).size());
-        try (Metrics m = new Metrics(f)) {
+        Files.writeString(f, "{\"type\":\"train\",\"st", StandardOpenOption.APPEND);
+        assertEquals(5, MetricsLog.read(f).size());
+        try (MetricsLog m = new MetricsLog(f)) {
             m.truncateAfter(3);
-            m.append(Map.of("kind", "train", "step", 4L, "loss", 0.5));
+            m.append(Map.of("type", "train", "step", 4L, "loss", 0.5));
         }
-        var lines = Metrics.read(f);
+        var lines = MetricsLog.read(f);
         assertEquals(4, lines.size());
         assertEquals(0.5, lines.getLast().get("loss"));
         assertFalse(Files.readString(f).contains("\"st\n"), "the torn line is gone");

@@ -15,19 +15,20 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The run's {@code metrics.jsonl}: one JSON object per line, appended as the run goes. Lines have a "kind":
- * "train" (step, tokens, elapsed, loss, lr, grad_norm, tokens_per_s, mfu, accum), "eval" (step, tokens, elapsed,
- * val_loss, val_ppl, val_bpb) or "event" (step, message: skips, rollbacks, early stop, interruption).
+ * The run's {@code metrics.jsonl}, written as the run goes, in the schema {@link dev.cramjet.report.Metrics} reads:
+ * one JSON object per line with a "type" and a "step" — "train" (tokens, loss, lr, grad_norm, tokens_per_s, mfu,
+ * elapsed_s, accum), "eval" (val_loss, val_ppl, val_bpb), "sample" (text) — plus "event" lines (message: a skipped
+ * step, a rollback, the end of the run) that the report skips and people grep for.
  *
  * <p>An append-only log cannot be rewritten atomically on every line, so it is appended and forced to disk at each
  * checkpoint instead; readers skip a torn last line. On resume the lines after the checkpoint's step are dropped
  * (an atomic rewrite), so the file tells the story of the run as resumed.
  */
-public final class Metrics implements AutoCloseable {
+public final class MetricsLog implements AutoCloseable {
     private final Path file;
     private FileChannel out;
 
-    public Metrics(Path file) throws IOException {
+    public MetricsLog(Path file) throws IOException {
         this.file = file;
         Files.createDirectories(file.toAbsolutePath().getParent());
         this.out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);

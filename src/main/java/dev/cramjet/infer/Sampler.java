@@ -68,6 +68,9 @@ public final class Sampler {
 
     public Settings settings() { return settings; }
 
+    /** The number of logit columns it samples from: token ids are in [0, vocab). */
+    public int vocab() { return vocab; }
+
     /**
      * The next token given the logits (at least {@code vocab} long; columns past the vocabulary, such as padding,
      * are ignored) and the context so far, {@code context[0, length)}, used by the repetition penalty.

@@ -1,0 +1,59 @@
+package dev.cramjet.eval;
+
+/**
+ * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
+ * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
+ * loss·tokens / (ln 2 · bytes), with bytes the UTF-8 length of the target tokens' text, compares models with
+ * different tokenizers.
+ */
+public final class Evaluator {
+    /** Mean cross-entropy (nats) of one batch in evaluation mode: no dropout, no gradients. */
+    @FunctionalInterface
+    public interface Model {
+        float loss(int[] tokens, int[] targets);
+    }
+
+    /** Validation batches from the start of the split; {@link #reset} starts over. */
+    public interface Source {
+        void reset();
+
+        /** Fills the next batch; false when the split is exhausted. */
+        boolean next(int[] tokens, int[] targets);
+    }
+
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) {}
+
+    private final Source source;
+    private final long maxTokens;
+    private final int[] tokenBytes;
+    private final int[] tokens;
+    private final int[] targets;
+
+    /**
+     * @param tokenBytes UTF-8 bytes each token id stands for (0 for special tokens such as end-of-text)
+     */
+    public Evaluator(Source source, int batch, int context, long maxTokens, int[] tokenBytes) {
+        if (maxTokens < (long) batch * context) {
+            throw new IllegalArgumentException("eval-tokens " + maxTokens + " is less than one batch of " + (long) batch * context);
+        }
+        this.source = source;
+        this.maxTokens = maxTokens;
+        this.tokenBytes = tokenBytes;
+        this.tokens = new int[batch * context];
+        this.targets = new int[batch * context];
+    }
+
+    public Result run(Model model) {
+        source.reset();
+        double nats = 0;
+        long n = 0, bytes = 0;
+        while (n + tokens.length <= maxTokens && source.next(tokens, targets)) {
+            nats += (double) model.loss(tokens, targets) * tokens.length;
+            n += tokens.length;
+            for (int t : targets) bytes += tokenBytes[t];
+        }
+        if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
+        double loss = nats / n;
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes);
+    }
+}

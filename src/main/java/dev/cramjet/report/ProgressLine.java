@@ -1,0 +1,205 @@
+package dev.cramjet.report;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Training progress for people watching. On a terminal: one live status line redrawn in place (carriage return),
+ * fitted to the terminal's width, with step, loss, learning rate, tokens/s, MFU, elapsed time and a bar with the
+ * time left. Anywhere else (a pipe, a log file, CI): a plain line every {@code every} seconds, so logs stay
+ * readable and small.
+ * <pre>
+ * ProgressLine progress = ProgressLine.stdout();
+ * for (...) {
+ *     progress.update(new ProgressLine.Status(step, loss, lr, tokensPerSecond, mfu, elapsed, remaining, progress));
+ *     if (evaluated) progress.log("step 500: val loss 3.91"); // a permanent line; the status line stays below it
+ * }
+ * progress.finish();                                          // leaves the last status on screen
+ * </pre>
+ * Throttling uses the status's own elapsed time, so output depends only on the calls made (and tests are exact).
+ * Methods are synchronized: the trainer may log from another thread (an evaluation or checkpoint writer).
+ */
+public final class ProgressLine {
+    /**
+     * One progress report. progress is the fraction of the run's budget spent, in [0, 1] (NaN when unknown);
+     * remainingSeconds is the time left (NaN when the budget is not wall-clock time: it is then extrapolated from
+     * progress and elapsed time). lr, tokensPerSecond and mfu may be NaN when unknown and are then left out.
+     * mfu is a fraction (0.41 = 41%).
+     */
+    public record Status(long step, double loss, double lr, double tokensPerSecond, double mfu,
+                         double elapsedSeconds, double remainingSeconds, double progress) {}
+
+    /** Terminal redraws at most this often (seconds of the run's elapsed time). */
+    private static final double REDRAW_SECONDS = 0.1;
+
+    private final PrintStream out;
+    private final boolean terminal, unicode;
+    private final int width;
+    private final double every;
+    private Status last;
+    private double lastShown = Double.NEGATIVE_INFINITY;
+    private boolean lastPrinted, lineOpen;
+
+    /**
+     * @param terminal redraw one line in place (true) or print plain lines (false)
+     * @param width    the terminal's width in columns (terminal mode)
+     * @param unicode  draw the bar and separators with Unicode block characters (else ASCII)
+     * @param every    seconds between plain lines
+     */
+    public ProgressLine(PrintStream out, boolean terminal, int width, boolean unicode, double every) {
+        this.out = out;
+        this.terminal = terminal;
+        this.width = Math.max(40, width);
+        this.unicode = unicode;
+        this.every = every;
+    }
+
+    /** For standard output: live on an interactive terminal, plain lines every 10 s otherwise (pipes, CI). */
+    public static ProgressLine stdout() {
+        var console = System.console();
+        boolean terminal = console != null && console.isTerminal() && System.getenv("CI") == null
+                && !"dumb".equals(System.getenv("TERM"));
+        boolean unicode = StandardCharsets.UTF_8.name().equalsIgnoreCase(System.getProperty("stdout.encoding", ""));
+        return new ProgressLine(System.out, terminal, terminal ? terminalWidth() : 100, unicode, 10);
+    }
+
+    /** Reports progress; shown now or later depending on the mode and how recently something was shown. */
+    public synchronized void update(Status s) {
+        last = s;
+        lastPrinted = false;
+        double gap = terminal ? REDRAW_SECONDS : every;
+        if (s.elapsedSeconds() - lastShown < gap) return;
+        show(s);
+    }
+
+    /** Prints a permanent line (an evaluation result, a saved checkpoint); a live status line is redrawn below. */
+    public synchronized void log(String message) {
+        if (terminal && lineOpen) {
+            out.print("\r\033[K" + message + "\n");
+            out.print(terminalLine(last));
+        } else {
+            out.println(message);
+        }
+        out.flush();
+    }
+
+    /** Ends progress output: the final status stays visible (and is printed if throttling held it back). */
+    public synchronized void finish() {
+        if (last != null && !lastPrinted) show(last);
+        if (terminal && lineOpen) out.println();
+        lineOpen = false;
+        out.flush();
+    }
+
+    private void show(Status s) {
+        lastShown = s.elapsedSeconds();
+        lastPrinted = true;
+        if (terminal) {
+            out.print("\r" + terminalLine(s) + "\033[K");
+            lineOpen = true;
+        } else {
+            out.println(plainLine(s));
+        }
+        out.flush();
+    }
+
+    // ---- formatting ------------------------------------------------------------------------------------------
+
+    /** The fraction of the run done and the seconds left, or null when the progress is unknown. */
+    private static double[] remaining(Status s) {
+        double p = s.progress();
+        if (!(p >= 0)) return null;
+        double left = s.remainingSeconds();
+        if (Double.isNaN(left)) left = p > 0 ? s.elapsedSeconds() * (1 - p) / p : Double.POSITIVE_INFINITY;
+        return new double[] {Math.clamp(p, 0, 1), Math.max(0, left)};
+    }
+
+    /** The plain log line: every field, space-separated. */
+    String plainLine(Status s) {
+        List<String> f = fields(s);
+        f.add("elapsed " + clock(s.elapsedSeconds()));
+        double[] r = remaining(s);
+        if (r != null) f.add(String.format(Locale.ROOT, "left %s (%d%%)", clock(r[1]), (int) Math.floor(r[0] * 100)));
+        return String.join("  ", f);
+    }
+
+    /**
+     * The live line, at most width − 1 columns (the last column stays free so no terminal wraps): fields are
+     * dropped from the least important (MFU, then lr, then tokens/s) and the bar shrinks until it fits.
+     */
+    String terminalLine(Status s) {
+        String sep = unicode ? " │ " : " | ";
+        List<String> f = fields(s);
+        double[] r = remaining(s);
+        String time = clock(s.elapsedSeconds());
+        String left = r == null ? "" : " " + clock(r[1]) + " left";
+        int max = width - 1;
+        while (true) {
+            String head = String.join(sep, f) + sep + time;
+            int room = max - head.length() - left.length() - 3; // " [" and "]"
+            if (r == null && head.length() <= max) return head;
+            if (r != null && room >= 10) return head + " [" + bar(r[0], Math.min(30, room)) + "]" + left;
+            if (f.size() > 2) f.remove(f.size() - 1);
+            else if (r != null) return head.length() + left.length() <= max ? head + left : cut(head, max);
+            else return cut(head, max);
+        }
+    }
+
+    /** step, loss, tokens/s, lr, MFU — in the order they are dropped from the end when space is short. */
+    private List<String> fields(Status s) {
+        List<String> f = new ArrayList<>();
+        f.add(String.format(Locale.ROOT, "step %,d", s.step()));
+        f.add(String.format(Locale.ROOT, "loss %.4f", s.loss()));
+        if (Double.isFinite(s.tokensPerSecond())) f.add(Report.compact(s.tokensPerSecond()) + " tok/s");
+        if (Double.isFinite(s.lr())) f.add(String.format(Locale.ROOT, "lr %.2e", s.lr()));
+        if (Double.isFinite(s.mfu())) f.add(String.format(Locale.ROOT, "MFU %.1f%%", 100 * s.mfu()));
+        return f;
+    }
+
+    private String bar(double fraction, int cells) {
+        if (!unicode) {
+            int full = (int) Math.round(fraction * cells);
+            return "#".repeat(full) + "-".repeat(cells - full);
+        }
+        // Eighth blocks give the bar sub-cell resolution.
+        int eighths = (int) Math.round(fraction * cells * 8);
+        int full = eighths / 8, part = eighths % 8;
+        StringBuilder b = new StringBuilder(cells);
+        b.repeat('█', full);
+        if (full < cells) {
+            b.append(part == 0 ? '░' : "▏▎▍▌▋▊▉".charAt(part - 1));
+            b.repeat('░', cells - full - 1);
+        }
+        return b.toString();
+    }
+
+    /** Seconds as h:mm:ss or m:ss. */
+    static String clock(double seconds) {
+        if (!Double.isFinite(seconds)) return "?";
+        long s = Math.round(Math.max(0, seconds));
+        return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s % 3600 / 60, s % 60)
+                : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+    }
+
+    private static String cut(String s, int max) { return s.length() <= max ? s : s.substring(0, max); }
+
+    /** COLUMNS when exported, else what `stty size` reports for the controlling terminal, else 100. */
+    private static int terminalWidth() {
+        try {
+            String cols = System.getenv("COLUMNS");
+            if (cols != null) return Integer.parseInt(cols.trim());
+            Process p = new ProcessBuilder("stty", "size").redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/tty")))
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String[] size = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim().split("\\s+");
+            if (p.waitFor() == 0 && size.length == 2) return Integer.parseInt(size[1]);
+        } catch (java.io.IOException | NumberFormatException e) {
+            // Not a Unix terminal, or no stty: the fallback width is safe everywhere.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return 100;
+    }
+}

@@ -1,0 +1,15 @@
+package dev.cramjet.train;
+
+import java.util.Map;
+
+/** The training data as the loop consumes it: micro-batches in a reproducible order whose position can be saved. */
+public interface Batches {
+    /** Fills tokens and targets (targets are tokens shifted by one) with the next micro-batch. */
+    void next(int[] tokens, int[] targets);
+
+    /** Where the stream stands (JSON-able), so a resumed run reads exactly the batches it would have read. */
+    Map<String, Object> state();
+
+    /** Returns to a position from {@link #state}. */
+    void restore(Map<String, Object> state);
+}

@@ -1,0 +1,35 @@
+package dev.cramjet.train;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * The model and its optimizer as the training loop drives them. The loop owns the order (zero, accumulate, check,
+ * step) so it can skip a step whose loss or gradient is not finite before any weight changes.
+ */
+public interface Learner {
+    /** Clears the accumulated gradients. */
+    void zeroGrad();
+
+    /**
+     * Forward and backward on one micro-batch in training mode (dropout drawn from {@code dropoutSeed}), adding
+     * ∂loss/∂θ ÷ accumulation to the gradients, so the step's micro-batches sum to the gradient of their mean loss.
+     * Returns the micro-batch's mean loss.
+     */
+    float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation);
+
+    /** The global L2 norm of the accumulated gradients, before clipping. */
+    float gradNorm();
+
+    /** One optimizer update at learning rate {@code lr} (clipping as configured). */
+    void step(double lr);
+
+    /** Writes weights and optimizer state into {@code dir} (through AtomicFile). */
+    void save(Path dir) throws IOException;
+
+    /** Restores what {@link #save} wrote. */
+    void load(Path dir) throws IOException;
+
+    /** Training FLOPs per token (6·N plus attention), for MFU. */
+    double flopsPerToken();
+}

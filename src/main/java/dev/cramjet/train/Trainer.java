@@ -1,0 +1,324 @@
+package dev.cramjet.train;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Rng;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.io.AtomicFile;
+import dev.cramjet.io.Json;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The training loop. Each step accumulates gradients over micro-batches, checks that the loss and gradient norm are
+ * finite, and only then updates the weights at the learning rate the schedule gives for the fraction of the budget
+ * spent. Around that: evaluation (every N steps and/or minutes) with samples, early stopping, checkpoints (every N
+ * minutes and/or steps, and at the end), and a stop request (SIGINT/SIGTERM) honoured at the next step boundary
+ * with a checkpoint.
+ *
+ * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
+ * checkpoint with the learning rate halved. The run starts with a step-0 checkpoint, so there is always one.
+ *
+ * <p>Resuming is exact: the checkpoint holds the weights, optimizer moments and step, the data position, and the
+ * counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run computes the same
+ * losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
+ */
+public final class Trainer {
+    /** Generates a few samples from the current weights. */
+    @FunctionalInterface
+    public interface Samples {
+        List<String> generate();
+    }
+
+    /** What the run shows as it goes (a progress line, log lines, refreshed plots). */
+    public interface Listener {
+        void step(Status status);
+
+        void message(String line);
+
+        /** After an evaluation and its samples (and after its metrics line was written). */
+        void evaluated(long step, Evaluator.Result result, List<String> samples);
+    }
+
+    /** One step's figures. {@code remaining} is NaN without a wall-clock budget; {@code mfu} NaN without a peak. */
+    public record Status(long step, long tokens, double loss, double lr, double gradNorm, double tokensPerSecond,
+                         double mfu, double elapsed, double remaining, double progress, int accumulation) {}
+
+    /** How a run ended: "budget", "early stop", "interrupted". */
+    public record Outcome(String reason, long step, long tokens, double elapsed, double loss,
+                          Evaluator.Result eval, int skipped, int rollbacks) {}
+
+    /** Rollbacks after which the run gives up rather than halving the learning rate again. */
+    static final int MAX_ROLLBACKS = 4;
+
+    private final TrainConfig config;
+    private final Learner learner;
+    private final Batches batches;
+    private final Evaluator evaluator;
+    private final Evaluator.Model evalModel;
+    private final Samples samples;
+    private final Checkpoints checkpoints;
+    private final MetricsLog metrics;
+    private final Path runDir;
+    private final Clock clock;
+    private final Listener listener;
+    private final Budget budget;
+    private final BatchRamp ramp;
+    private final int[] tokens;
+    private final int[] targets;
+    private final double peakFlops;
+
+    private volatile String stopRequest;
+
+    // The run's state: what a checkpoint holds besides the learner and the data position.
+    private long step;
+    private long tokensSeen;
+    private double elapsedBefore;
+    private double lrScale = 1;
+    private int skipped;
+    private int rollbacks;
+    private int badStreak;
+    private EarlyStopping early;
+    private double lastEvalAt;
+    private double lastCheckpointAt;
+
+    private long sessionStart;
+    private Evaluator.Result lastEval;
+    private long lastEvalStep = -1;
+
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
+                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
+                   Listener listener, double peakFlops) {
+        this.config = config;
+        this.learner = learner;
+        this.batches = batches;
+        this.evaluator = evaluator;
+        this.evalModel = evalModel;
+        this.samples = samples;
+        this.runDir = runDir;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.listener = listener;
+        this.peakFlops = peakFlops;
+        this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
+        this.budget = config.budget();
+        this.ramp = config.accumulation(context);
+        this.tokens = new int[config.batch() * context];
+        this.targets = new int[config.batch() * context];
+        this.early = new EarlyStopping(config.patience());
+    }
+
+    /** Asks the loop to checkpoint and stop at the next step boundary (safe from a signal handler's thread). */
+    public void requestStop(String why) { stopRequest = why; }
+
+    public Checkpoints checkpoints() { return checkpoints; }
+
+    public long step() { return step; }
+
+    /** Continues from a checkpoint: weights, optimizer, data position and counters; drops later metrics lines. */
+    public void resume(Checkpoints.Saved saved) throws IOException {
+        learner.load(saved.dir());
+        restoreState(saved.state(), true);
+        metrics.truncateAfter(step);
+    }
+
+    /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
+    public Outcome run() throws IOException {
+        sessionStart = clock.nanos();
+        if (checkpoints.list().isEmpty()) checkpoint(Double.NaN);
+        String reason;
+        double loss = Double.NaN;
+        double rate = Double.NaN;
+        long microTokens = tokens.length;
+        while (true) {
+            double elapsed = elapsed();
+            double progress = budget.progress(step, tokensSeen, elapsed);
+            if (progress >= 1) { reason = "budget"; break; }
+            if (stopRequest != null) { reason = "interrupted"; break; }
+            if (early.shouldStop()) { reason = "early stop"; break; }
+
+            long t0 = clock.nanos();
+            double lr = config.schedule(lrScale).lr(progress);
+            int accum = ramp.at(progress);
+            learner.zeroGrad();
+            double sum = 0;
+            for (int micro = 0; micro < accum; micro++) {
+                batches.next(tokens, targets);
+                sum += learner.trainMicroBatch(tokens, targets, dropoutSeed(step, micro), accum);
+            }
+            float stepLoss = (float) (sum / accum);
+            float norm = learner.gradNorm();
+            step++;
+            tokensSeen += accum * microTokens;
+            if (!Float.isFinite(stepLoss) || !Float.isFinite(norm)) {
+                skipped++;
+                badStreak++;
+                event(String.format(Locale.ROOT, "step %d: non-finite %s (loss %s, gradient norm %s); step skipped (%d in a row, %d in all)",
+                        step, Float.isFinite(stepLoss) ? "gradient" : "loss", stepLoss, norm, badStreak, skipped));
+                if (badStreak >= config.maxBadSteps()) rollback();
+                continue;
+            }
+            badStreak = 0;
+            learner.step(lr);
+            loss = stepLoss;
+
+            double seconds = (clock.nanos() - t0) / 1e9;
+            double r = accum * microTokens / Math.max(seconds, 1e-9);
+            rate = Double.isNaN(rate) ? r : 0.9 * rate + 0.1 * r;
+            double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / peakFlops : Double.NaN;
+            elapsed = elapsed();
+            if (step % config.logEvery() == 0) {
+                Map<String, Object> m = line("train");
+                m.put("loss", (double) stepLoss);
+                m.put("lr", lr);
+                m.put("grad_norm", (double) norm);
+                m.put("tokens_per_s", rate);
+                if (!Double.isNaN(mfu)) m.put("mfu", mfu);
+                m.put("accum", (long) accum);
+                metrics.append(m);
+            }
+            listener.step(new Status(step, tokensSeen, stepLoss, lr, norm, rate, mfu, elapsed,
+                    budget.remainingSeconds(elapsed), budget.progress(step, tokensSeen, elapsed), accum));
+
+            boolean improved = false;
+            if (evalDue(elapsed)) improved = evaluate();
+            if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        }
+
+        if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
+        checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        Map<String, Object> end = line("event");
+        end.put("message", "run ended: " + reason + (stopRequest != null ? " (" + stopRequest + ")" : ""));
+        metrics.append(end);
+        metrics.force();
+        return new Outcome(reason, step, tokensSeen, elapsed(), loss, lastEval, skipped, rollbacks);
+    }
+
+    private boolean evalDue(double elapsed) {
+        if (config.evalEvery() > 0 && step % config.evalEvery() == 0) return true;
+        return config.evalMinutes() > 0 && elapsed - lastEvalAt >= config.evalMinutes() * 60;
+    }
+
+    private boolean checkpointDue(double elapsed) {
+        if (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0) return true;
+        return config.checkpointMinutes() > 0 && elapsed - lastCheckpointAt >= config.checkpointMinutes() * 60;
+    }
+
+    /** Evaluates, writes samples, records the metrics line; returns true on a new best validation loss. */
+    private boolean evaluate() throws IOException {
+        Evaluator.Result r = evaluator.run(evalModel);
+        lastEval = r;
+        lastEvalStep = step;
+        lastEvalAt = elapsed();
+        boolean improved = early.update(r.loss());
+        List<String> texts = samples.generate();
+        if (!texts.isEmpty()) {
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < texts.size(); i++) sb.append("--- sample ").append(i + 1).append(" (step ").append(step).append(")\n").append(texts.get(i)).append('\n');
+            AtomicFile.writeString(runDir.resolve("samples").resolve(String.format("step-%09d.txt", step)), sb.toString());
+        }
+        Map<String, Object> m = line("eval");
+        m.put("val_loss", r.loss());
+        m.put("val_ppl", r.perplexity());
+        m.put("val_bpb", r.bitsPerByte());
+        metrics.append(m);
+        for (String text : texts) {
+            Map<String, Object> sm = line("sample");
+            sm.put("text", text);
+            metrics.append(sm);
+        }
+        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s",
+                step, r.loss(), r.perplexity(), r.bitsPerByte(), improved ? "" : " (no improvement: " + early.bad() + ")"));
+        listener.evaluated(step, r, texts);
+        return improved;
+    }
+
+    private void checkpoint(double valLoss) throws IOException {
+        lastCheckpointAt = elapsed();
+        Path dir = checkpoints.save(step, valLoss, state(), learner::save);
+        metrics.force();
+        listener.message("step " + step + ": checkpoint " + runDir.relativize(dir));
+    }
+
+    /** Back to the last checkpoint with half the learning rate, after repeated non-finite steps. */
+    private void rollback() throws IOException {
+        if (rollbacks >= MAX_ROLLBACKS) {
+            throw new CramjetException("giving up at step " + step + ": " + badStreak + " non-finite steps in a row after "
+                    + rollbacks + " rollbacks (learning rate now ×" + lrScale + "); try a lower --lr, --clip or --warmup");
+        }
+        var saved = checkpoints.latest().orElseThrow(() -> new CramjetException("no checkpoint to roll back to in " + checkpoints.root()));
+        learner.load(saved.dir());
+        long from = step;
+        restoreState(saved.state(), false);
+        rollbacks++;
+        lrScale *= 0.5;
+        badStreak = 0;
+        event(String.format(Locale.ROOT, "step %d: rolled back to the checkpoint at step %d after %d non-finite steps; learning rate now ×%s (rollback %d)",
+                from, step, config.maxBadSteps(), lrScale, rollbacks));
+    }
+
+    private void event(String message) throws IOException {
+        Map<String, Object> m = line("event");
+        m.put("message", message);
+        metrics.append(m);
+        listener.message(message);
+    }
+
+    private Map<String, Object> line(String type) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("type", type);
+        m.put("step", step);
+        m.put("tokens", tokensSeen);
+        m.put("elapsed_s", elapsed());
+        return m;
+    }
+
+    private double elapsed() { return elapsedBefore + (clock.nanos() - sessionStart) / 1e9; }
+
+    /** The dropout seed of one micro-batch: a pure function of (seed, step, micro), so resume redraws the same masks. */
+    long dropoutSeed(long step, int micro) {
+        return Rng.mix(Rng.mix(config.seed()) + step * Rng.GOLDEN + micro);
+    }
+
+    private Map<String, Object> state() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("step", step);
+        s.put("tokens", tokensSeen);
+        s.put("elapsed", elapsed());
+        s.put("lr_scale", lrScale);
+        s.put("skipped", (long) skipped);
+        s.put("rollbacks", (long) rollbacks);
+        s.put("best_val_loss", Double.isFinite(early.best()) ? early.best() : null);
+        s.put("bad_evals", (long) early.bad());
+        s.put("last_eval_at", lastEvalAt);
+        s.put("last_checkpoint_at", lastCheckpointAt);
+        s.put("data", batches.state());
+        return s;
+    }
+
+    /**
+     * Restores counters and data position from a checkpoint's state. A resume takes everything; a rollback keeps
+     * the clock, the skip and rollback counts and the learning-rate scale, which describe this run's history.
+     */
+    private void restoreState(Map<String, Object> s, boolean resume) {
+        String where = "checkpoint state";
+        step = Json.integer(s.get("step"), where + ": step");
+        tokensSeen = Json.integer(s.get("tokens"), where + ": tokens");
+        Object best = s.get("best_val_loss");
+        early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_val_loss"),
+                (int) Json.integer(s.get("bad_evals"), where + ": bad_evals"));
+        batches.restore(Json.object(s.get("data"), where + ": data"));
+        if (resume) {
+            elapsedBefore = Json.number(s.get("elapsed"), where + ": elapsed");
+            lrScale = Json.number(s.get("lr_scale"), where + ": lr_scale");
+            skipped = (int) Json.integer(s.get("skipped"), where + ": skipped");
+            rollbacks = (int) Json.integer(s.get("rollbacks"), where + ": rollbacks");
+            lastEvalAt = Json.number(s.get("last_eval_at"), where + ": last_eval_at");
+            lastCheckpointAt = Json.number(s.get("last_checkpoint_at"), where + ": last_checkpoint_at");
+        }
+    }
+}

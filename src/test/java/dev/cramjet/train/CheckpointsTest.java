@@ -1,0 +1,103 @@
+package dev.cramjet.train;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.io.AtomicFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class CheckpointsTest {
+    @TempDir Path tmp;
+
+    private static Checkpoints.Payload payload(String text) {
+        return dir -> {
+            AtomicFile.writeString(dir.resolve("model.bin"), text);
+            AtomicFile.writeString(dir.resolve("optimizer.bin"), text.repeat(3));
+        };
+    }
+
+    private static List<String> names(Checkpoints c) throws IOException {
+        return c.list().stream().map(p -> p.getFileName().toString()).toList();
+    }
+
+    @Test
+    void savesAndLoadsWithVerifiedChecksums() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 3);
+        Path d = c.save(42, 1.5, Map.of("step", 42L, "data", Map.of("pos", 7L)), payload("weights"));
+        assertEquals("step-000000042", d.getFileName().toString());
+        Checkpoints.Saved s = c.latest().orElseThrow();
+        assertEquals(42, s.step());
+        assertEquals(1.5, s.valLoss());
+        assertEquals(Map.of("pos", 7L), s.state().get("data"));
+        assertEquals("weights", Files.readString(s.dir().resolve("model.bin")));
+        String manifest = Files.readString(d.resolve(Checkpoints.MANIFEST));
+        assertTrue(manifest.contains("\"model.bin\"") && manifest.contains("\"sha256\""), manifest);
+    }
+
+    @Test
+    void aCrashWhileWritingLeavesThePreviousCheckpointAsTheLatest() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 3);
+        c.save(10, Double.NaN, Map.of("step", 10L), payload("good"));
+        // The process "dies" half-way through the model file of the next checkpoint.
+        IOException crash = assertThrows(IOException.class, () -> c.save(20, Double.NaN, Map.of("step", 20L), dir ->
+                AtomicFile.write(dir.resolve("model.bin"), ch -> {
+                    ch.write(ByteBuffer.wrap("half a mod".getBytes()));
+                    throw new IOException("simulated crash");
+                })));
+        assertEquals("simulated crash", crash.getMessage());
+        assertEquals(10, c.latest().orElseThrow().step());
+        assertEquals(List.of("step-000000010"), names(c));
+        try (var s = Files.list(c.root())) {
+            assertEquals(List.of("step-000000010"), s.map(p -> p.getFileName().toString()).toList(), "no partial directory left");
+        }
+    }
+
+    @Test
+    void aCheckpointWithoutManifestIsIgnoredAndCleanedUp() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 3);
+        c.save(10, Double.NaN, Map.of("step", 10L), payload("good"));
+        // What a kill -9 between the payload and the manifest leaves: a partial directory, and a step directory
+        // whose manifest is missing (as if deleted half-way).
+        Path partial = Files.createDirectories(c.root().resolve(".partial-step-000000020"));
+        Files.writeString(partial.resolve("model.bin"), "torn");
+        Path noManifest = Files.createDirectories(c.root().resolve("step-000000030"));
+        Files.writeString(noManifest.resolve("model.bin"), "torn");
+        assertEquals(10, c.latest().orElseThrow().step());
+        CramjetException e = assertThrows(CramjetException.class, () -> Checkpoints.load(noManifest));
+        assertTrue(e.getMessage().contains("incomplete checkpoint (no manifest.json"), e.getMessage());
+        c.save(40, Double.NaN, Map.of("step", 40L), payload("next"));
+        assertFalse(Files.exists(partial));
+        assertEquals(40, c.latest().orElseThrow().step());
+    }
+
+    @Test
+    void aCorruptedOrTruncatedFileIsRefusedByName() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 3);
+        Path d = c.save(5, Double.NaN, Map.of("step", 5L), payload("weights"));
+        Files.writeString(d.resolve("model.bin"), "weighTs");
+        CramjetException e = assertThrows(CramjetException.class, c::latest);
+        assertTrue(e.getMessage().startsWith(d.resolve("model.bin") + ": corrupted: SHA-256"), e.getMessage());
+        Files.writeString(d.resolve("model.bin"), "weight");
+        e = assertThrows(CramjetException.class, c::latest);
+        assertTrue(e.getMessage().endsWith("corrupted: 6 bytes, the manifest says 7"), e.getMessage());
+        Files.delete(d.resolve("model.bin"));
+        e = assertThrows(CramjetException.class, c::latest);
+        assertTrue(e.getMessage().endsWith("model.bin: missing (listed in manifest.json)"), e.getMessage());
+    }
+
+    @Test
+    void keepsTheLastKAndTheBest() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 2);
+        double[] loss = {Double.NaN, 3.0, 1.0, 2.0, Double.NaN, 2.5};
+        for (int i = 0; i < loss.length; i++) c.save(i * 100L, loss[i], Map.of("step", i * 100L), payload("w" + i));
+        assertEquals(List.of("step-000000200", "step-000000400", "step-000000500"), names(c));
+    }
+}

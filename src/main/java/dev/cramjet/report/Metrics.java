@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -27,12 +26,14 @@ import java.util.Map;
  *      a validation pass: mean loss in nats per token, its perplexity e^loss, and bits per UTF-8 byte
  * {"type":"sample", "step":500, "prompt":"Once upon a time", "text":"Once upon a time there was ..."}
  *      generated text (prompt optional; text is the whole sample including the prompt)
+ * {"type":"event", "step":812, "message":"step 812: non-finite loss; step skipped"}
+ *      something people should know about: a skipped step, a rollback, early stopping, the end of the run
  * </pre>
  * Unknown types and unknown fields are skipped, so newer trainers can add records without breaking older readers.
  * A run killed mid-write can leave a truncated last line; it is ignored. A bad line anywhere else is an error
- * naming the file and line. {@link #line} writes a record in this schema.
+ * naming the file and line. The trainer writes this file ({@code dev.cramjet.train.MetricsLog}).
  */
-public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples) {
+public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples, List<Event> events) {
 
     public record Train(long step, long tokens, double loss, double lr, double gradNorm, double tokensPerSecond,
                         double mfu, double elapsedSeconds) {}
@@ -40,6 +41,8 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples)
     public record Eval(long step, double valLoss, double valPpl, double valBpb) {}
 
     public record Sample(long step, String prompt, String text) {}
+
+    public record Event(long step, String message) {}
 
     /** Reads {@code file}; a missing file is an error naming it. */
     public static Metrics read(Path file) throws IOException {
@@ -52,6 +55,7 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples)
         List<Train> train = new ArrayList<>();
         List<Eval> evals = new ArrayList<>();
         List<Sample> samples = new ArrayList<>();
+        List<Event> events = new ArrayList<>();
         int last = lines.size();
         while (last > 0 && lines.get(last - 1).isBlank()) last--;
         for (int i = 0; i < last; i++) {
@@ -66,7 +70,7 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples)
                 throw e;
             }
             Object type = m.get("type");
-            if (type == null) throw new CramjetException(where + ": record has no \"type\" (expected train, eval or sample)");
+            if (type == null) throw new CramjetException(where + ": record has no \"type\" (expected train, eval, sample or event)");
             long step = Json.integer(m.get("step"), where + " field \"step\"");
             switch (Json.string(type, where + " field \"type\"")) {
                 case "train" -> train.add(new Train(step, (long) orNaN(m, "tokens", where), orNaN(m, "loss", where),
@@ -77,50 +81,15 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples)
                 case "sample" -> samples.add(new Sample(step,
                         m.get("prompt") == null ? null : Json.string(m.get("prompt"), where + " field \"prompt\""),
                         Json.string(m.get("text"), where + " field \"text\"")));
+                case "event" -> events.add(new Event(step, Json.string(m.get("message"), where + " field \"message\"")));
                 default -> { } // a record type this version does not know
             }
         }
-        return new Metrics(List.copyOf(train), List.copyOf(evals), List.copyOf(samples));
+        return new Metrics(List.copyOf(train), List.copyOf(evals), List.copyOf(samples), List.copyOf(events));
     }
 
     private static double orNaN(Map<String, Object> m, String key, String where) {
         Object v = m.get(key);
         return v == null ? Double.NaN : Json.number(v, where + " field \"" + key + "\"");
-    }
-
-    /** One metrics line (no newline) for a train record. NaN fields are written as null. */
-    public static String line(Train t) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("type", "train");
-        m.put("step", t.step());
-        m.put("tokens", t.tokens());
-        m.put("loss", t.loss());
-        m.put("lr", t.lr());
-        m.put("grad_norm", t.gradNorm());
-        m.put("tokens_per_s", t.tokensPerSecond());
-        m.put("mfu", t.mfu());
-        m.put("elapsed_s", t.elapsedSeconds());
-        return Json.write(m);
-    }
-
-    /** One metrics line (no newline) for an eval record. */
-    public static String line(Eval e) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("type", "eval");
-        m.put("step", e.step());
-        m.put("val_loss", e.valLoss());
-        m.put("val_ppl", e.valPpl());
-        m.put("val_bpb", e.valBpb());
-        return Json.write(m);
-    }
-
-    /** One metrics line (no newline) for a sample record. */
-    public static String line(Sample s) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("type", "sample");
-        m.put("step", s.step());
-        if (s.prompt() != null) m.put("prompt", s.prompt());
-        m.put("text", s.text());
-        return Json.write(m);
     }
 }

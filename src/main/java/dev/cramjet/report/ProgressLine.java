@@ -14,7 +14,7 @@ import java.util.Locale;
  * <pre>
  * ProgressLine progress = ProgressLine.stdout();
  * for (...) {
- *     progress.update(new ProgressLine.Status(step, maxSteps, loss, lr, tokensPerSecond, mfu, elapsed, budget));
+ *     progress.update(new ProgressLine.Status(step, loss, lr, tokensPerSecond, mfu, elapsed, remaining, progress));
  *     if (evaluated) progress.log("step 500: val loss 3.91"); // a permanent line; the status line stays below it
  * }
  * progress.finish();                                          // leaves the last status on screen
@@ -24,11 +24,13 @@ import java.util.Locale;
  */
 public final class ProgressLine {
     /**
-     * One progress report. totalSteps ≤ 0 and budgetSeconds ≤ 0 mean "no limit of that kind"; lr, tokensPerSecond
-     * and mfu may be NaN when unknown (they are then left out). mfu is a fraction (0.41 = 41%).
+     * One progress report. progress is the fraction of the run's budget spent, in [0, 1] (NaN when unknown);
+     * remainingSeconds is the time left (NaN when the budget is not wall-clock time: it is then extrapolated from
+     * progress and elapsed time). lr, tokensPerSecond and mfu may be NaN when unknown and are then left out.
+     * mfu is a fraction (0.41 = 41%).
      */
-    public record Status(long step, long totalSteps, double loss, double lr, double tokensPerSecond, double mfu,
-                         double elapsedSeconds, double budgetSeconds) {}
+    public record Status(long step, double loss, double lr, double tokensPerSecond, double mfu,
+                         double elapsedSeconds, double remainingSeconds, double progress) {}
 
     /** Terminal redraws at most this often (seconds of the run's elapsed time). */
     private static final double REDRAW_SECONDS = 0.1;
@@ -106,18 +108,13 @@ public final class ProgressLine {
 
     // ---- formatting ------------------------------------------------------------------------------------------
 
-    /** The fraction of the run done and the seconds left, from the budget and/or the step limit; null if neither. */
+    /** The fraction of the run done and the seconds left, or null when the progress is unknown. */
     private static double[] remaining(Status s) {
-        double fraction = -1, left = Double.POSITIVE_INFINITY;
-        if (s.budgetSeconds() > 0) {
-            fraction = s.elapsedSeconds() / s.budgetSeconds();
-            left = s.budgetSeconds() - s.elapsedSeconds();
-        }
-        if (s.totalSteps() > 0 && s.step() > 0) {
-            fraction = Math.max(fraction, (double) s.step() / s.totalSteps());
-            left = Math.min(left, s.elapsedSeconds() / s.step() * (s.totalSteps() - s.step()));
-        }
-        return fraction < 0 ? null : new double[] {Math.clamp(fraction, 0, 1), Math.max(0, left)};
+        double p = s.progress();
+        if (!(p >= 0)) return null;
+        double left = s.remainingSeconds();
+        if (Double.isNaN(left)) left = p > 0 ? s.elapsedSeconds() * (1 - p) / p : Double.POSITIVE_INFINITY;
+        return new double[] {Math.clamp(p, 0, 1), Math.max(0, left)};
     }
 
     /** The plain log line: every field, space-separated. */
@@ -154,8 +151,7 @@ public final class ProgressLine {
     /** step, loss, tokens/s, lr, MFU — in the order they are dropped from the end when space is short. */
     private List<String> fields(Status s) {
         List<String> f = new ArrayList<>();
-        f.add(s.totalSteps() > 0 ? String.format(Locale.ROOT, "step %,d/%,d", s.step(), s.totalSteps())
-                : String.format(Locale.ROOT, "step %,d", s.step()));
+        f.add(String.format(Locale.ROOT, "step %,d", s.step()));
         f.add(String.format(Locale.ROOT, "loss %.4f", s.loss()));
         if (Double.isFinite(s.tokensPerSecond())) f.add(Report.compact(s.tokensPerSecond()) + " tok/s");
         if (Double.isFinite(s.lr())) f.add(String.format(Locale.ROOT, "lr %.2e", s.lr()));

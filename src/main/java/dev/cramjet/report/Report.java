@@ -24,8 +24,9 @@ import java.util.Map;
  * {@code report.html} (the charts are embedded as data URIs, so the one file can be mailed or archived).
  * It reads the run's {@code metrics.jsonl} (schema in {@link Metrics}) and {@code config.json} (any JSON object;
  * nested keys are shown dotted), so it works on a finished run, a running one, or one that crashed.
- * The HTML has a summary (final and best losses, steps, tokens, time), the charts, throughput, the samples the
- * trainer logged, and the configuration.
+ * The HTML has a summary (final and best losses, steps, tokens, time), the charts, throughput, the validation
+ * results, the samples the trainer logged, its events (skipped steps, rollbacks, how the run ended) and the
+ * configuration.
  */
 public final class Report {
     private Report() {}
@@ -134,6 +135,7 @@ public final class Report {
         throughput(h, m);
         evals(h, m);
         samples(h, m);
+        events(h, m);
         config(h, config);
         h.append("</body>\n</html>\n");
         return h.toString();
@@ -218,6 +220,13 @@ public final class Report {
             }
             h.append("</pre></div>\n");
         }
+    }
+
+    private static void events(StringBuilder h, Metrics m) {
+        if (m.events().isEmpty()) return;
+        h.append("<h2>Events</h2>\n<table class=\"kv\">\n");
+        for (Metrics.Event e : m.events()) row(h, "step " + count(e.step()), e.message());
+        h.append("</table>\n");
     }
 
     private static void config(StringBuilder h, Map<String, Object> config) {

@@ -9,58 +9,54 @@ import java.nio.charset.StandardCharsets;
 import static org.junit.jupiter.api.Assertions.*;
 
 class ProgressLineTest {
+    private static final double NaN = Double.NaN;
+    /** 754 s into a one-hour budget: 21% spent, 2846 s left. */
     private static final ProgressLine.Status MID =
-            new ProgressLine.Status(1234, 5000, 3.45216, 6e-4, 45_210, 0.4132, 754, 3600);
+            new ProgressLine.Status(1234, 3.45216, 6e-4, 45_210, 0.4132, 754, 2846, 754 / 3600.0);
 
     @Test
     void plainLineHasEveryField() {
         ProgressLine p = new ProgressLine(System.out, false, 100, false, 10);
-        assertEquals("step 1,234/5,000  loss 3.4522  45.21k tok/s  lr 6.00e-04  MFU 41.3%  elapsed 12:34  left 38:21 (24%)",
+        assertEquals("step 1,234  loss 3.4522  45.21k tok/s  lr 6.00e-04  MFU 41.3%  elapsed 12:34  left 47:26 (20%)",
                 p.plainLine(MID));
-        // Both a step limit and a time budget: the one that ends the run first decides (here the steps: 1234 of
-        // 5000 in 754 s leaves 2301 s, sooner than the budget's 2846 s). With the budget alone it decides.
-        assertTrue(p.plainLine(new ProgressLine.Status(1234, 0, 3, Double.NaN, Double.NaN, Double.NaN, 754, 3600))
-                .endsWith("elapsed 12:34  left 47:26 (20%)"));
-        // No limits and unknown throughput: only what is known.
-        assertEquals("step 7  loss 9.0000  elapsed 0:03",
-                p.plainLine(new ProgressLine.Status(7, 0, 9, Double.NaN, Double.NaN, Double.NaN, 3.2, 0)));
-        // A step limit alone: time left is extrapolated from the rate so far (100 steps in 50 s, 300 to go).
-        assertTrue(p.plainLine(new ProgressLine.Status(100, 400, 5, Double.NaN, Double.NaN, Double.NaN, 50, 0))
-                .endsWith("left 2:30 (25%)"));
+        // Unknown progress and throughput: only what is known.
+        assertEquals("step 7  loss 9.0000  elapsed 0:03", p.plainLine(new ProgressLine.Status(7, 9, NaN, NaN, NaN, 3.2, NaN, NaN)));
+        // A step or token budget has no time left of its own: it is extrapolated (25% in 50 s leaves 150 s).
+        assertTrue(p.plainLine(new ProgressLine.Status(100, 5, NaN, NaN, NaN, 50, NaN, 0.25)).endsWith("left 2:30 (25%)"));
     }
 
     @Test
     void terminalLineFitsTheWidthAndDropsMinorFieldsFirst() {
         ProgressLine wide = new ProgressLine(System.out, true, 140, true, 10);
         String line = wide.terminalLine(MID);
-        assertEquals("step 1,234/5,000 │ loss 3.4522 │ 45.21k tok/s │ lr 6.00e-04 │ MFU 41.3% │ 12:34 [███████▍"
-                + "░".repeat(22) + "] 38:21 left", line);
+        // 20.9% of 30 cells = 6.28 cells: six full blocks and a quarter block.
+        assertEquals("step 1,234 │ loss 3.4522 │ 45.21k tok/s │ lr 6.00e-04 │ MFU 41.3% │ 12:34 [██████▎"
+                + "░".repeat(23) + "] 47:26 left", line);
         assertTrue(line.length() <= 139);
 
         ProgressLine narrow = new ProgressLine(System.out, true, 80, false, 10);
         String n = narrow.terminalLine(MID);
         assertTrue(n.length() <= 79, n);
-        assertEquals("step 1,234/5,000 | loss 3.4522 | 45.21k tok/s | 12:34 [###---------] 38:21 left", n);
+        assertEquals("step 1,234 | loss 3.4522 | 45.21k tok/s | 12:34 [####--------------] 47:26 left", n);
 
         ProgressLine tiny = new ProgressLine(System.out, true, 40, false, 10);
         String t = tiny.terminalLine(MID);
         assertTrue(t.length() <= 39, t);
-        assertTrue(t.startsWith("step 1,234/5,000 | loss 3.4522"), t);
+        assertTrue(t.startsWith("step 1,234 | loss 3.4522"), t);
     }
 
     @Test
     void terminalModeRedrawsInPlaceAndLogsAbove() {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         ProgressLine p = new ProgressLine(new PrintStream(bytes, true, StandardCharsets.UTF_8), true, 60, false, 10);
-        p.update(new ProgressLine.Status(1, 0, 5, Double.NaN, Double.NaN, Double.NaN, 1.0, 0));
-        p.update(new ProgressLine.Status(2, 0, 4, Double.NaN, Double.NaN, Double.NaN, 1.05, 0)); // within 0.1 s: held
+        p.update(new ProgressLine.Status(1, 5, NaN, NaN, NaN, 1.0, NaN, NaN));
+        p.update(new ProgressLine.Status(2, 4, NaN, NaN, NaN, 1.05, NaN, NaN)); // within 0.1 s: held back
         p.log("eval: val loss 3.9");
-        p.update(new ProgressLine.Status(3, 0, 3, Double.NaN, Double.NaN, Double.NaN, 2.0, 0));
+        p.update(new ProgressLine.Status(3, 3, NaN, NaN, NaN, 2.0, NaN, NaN));
         p.finish();
-        String s = bytes.toString(StandardCharsets.UTF_8);
         assertEquals("\rstep 1 | loss 5.0000 | 0:01\033[K"
                 + "\r\033[Keval: val loss 3.9\nstep 2 | loss 4.0000 | 0:01"
-                + "\rstep 3 | loss 3.0000 | 0:02\033[K\n", s);
+                + "\rstep 3 | loss 3.0000 | 0:02\033[K\n", bytes.toString(StandardCharsets.UTF_8));
     }
 
     @Test
@@ -68,15 +64,17 @@ class ProgressLineTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         ProgressLine p = new ProgressLine(new PrintStream(bytes, true, StandardCharsets.UTF_8), false, 100, false, 10);
         for (int step = 1; step <= 25; step++) {
-            p.update(new ProgressLine.Status(step, 25, 10.0 / step, Double.NaN, Double.NaN, Double.NaN, step, 0));
+            p.update(new ProgressLine.Status(step, 10.0 / step, NaN, NaN, NaN, step, 25 - step, step / 25.0));
         }
+        p.log("done");
         p.finish();
         String[] lines = bytes.toString(StandardCharsets.UTF_8).split("\n");
-        assertEquals(4, lines.length, String.join("\n", lines));
-        assertTrue(lines[0].startsWith("step 1/25 "));
-        assertTrue(lines[1].startsWith("step 11/25 "));
-        assertTrue(lines[2].startsWith("step 21/25 "));
-        assertTrue(lines[3].startsWith("step 25/25  loss 0.4000"));
+        assertEquals(5, lines.length, String.join("\n", lines));
+        assertTrue(lines[0].startsWith("step 1 "));
+        assertTrue(lines[1].startsWith("step 11 "));
+        assertTrue(lines[2].startsWith("step 21 "));
+        assertEquals("done", lines[3]);
+        assertEquals("step 25  loss 0.4000  elapsed 0:25  left 0:00 (100%)", lines[4]);
         assertFalse(bytes.toString(StandardCharsets.UTF_8).contains("\r"));
     }
 

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -16,11 +17,17 @@ class ReportTest {
     private static Path run(Path dir, boolean truncatedTail) throws Exception {
         List<String> lines = new ArrayList<>();
         for (int step = 1; step <= 100; step++) {
-            lines.add(Metrics.line(new Metrics.Train(step, step * 4096L, 10 * Math.exp(-step / 30.0) + 3, 6e-4 * Math.min(1, step / 10.0),
-                    0.9, 50_000, 0.35, step * 0.5)));
-            if (step % 50 == 0) lines.add(Metrics.line(new Metrics.Eval(step, 3.5 + 10.0 / step, Math.exp(3.5 + 10.0 / step), 1.25)));
+            lines.add(String.format(Locale.ROOT, "{\"type\":\"train\",\"step\":%d,\"tokens\":%d,\"loss\":%s,\"lr\":%s,"
+                    + "\"grad_norm\":0.9,\"tokens_per_s\":50000.0,\"mfu\":0.35,\"elapsed_s\":%s,\"accum\":1}",
+                    step, step * 4096L, 10 * Math.exp(-step / 30.0) + 3, 6e-4 * Math.min(1, step / 10.0), step * 0.5));
+            if (step % 50 == 0) {
+                double loss = 3.5 + 10.0 / step;
+                lines.add(String.format(Locale.ROOT, "{\"type\":\"eval\",\"step\":%d,\"val_loss\":%s,\"val_ppl\":%s,\"val_bpb\":1.25}",
+                        step, loss, Math.exp(loss)));
+            }
         }
-        lines.add(Metrics.line(new Metrics.Sample(100, "Once upon", "Once upon a <time> & 中文")));
+        lines.add("{\"type\":\"sample\",\"step\":100,\"prompt\":\"Once upon\",\"text\":\"Once upon a <time> & 中文\"}");
+        lines.add("{\"type\":\"event\",\"step\":100,\"message\":\"run ended: budget\"}");
         lines.add("{\"type\":\"checkpoint\",\"step\":100,\"path\":\"x\"}"); // unknown types are skipped
         String text = String.join("\n", lines) + "\n" + (truncatedTail ? "{\"type\":\"train\",\"st" : "");
         Files.writeString(dir.resolve("metrics.jsonl"), text);
@@ -40,6 +47,7 @@ class ReportTest {
         assertEquals(6e-4, t.lr(), 1e-15);
         assertEquals(5.0, t.elapsedSeconds());
         assertEquals("Once upon", m.samples().getFirst().prompt());
+        assertEquals(List.of(new Metrics.Event(100, "run ended: budget")), m.events());
     }
 
     @Test
@@ -70,6 +78,7 @@ class ReportTest {
         // Summary: best validation loss is the later eval (3.5 + 10/100).
         assertTrue(html.contains("best validation loss</div><div class=\"v\">3.600</div>"));
         assertTrue(html.contains("50.00k"), "median tokens/s");
+        assertTrue(html.contains("<tr><th>step 100</th><td>run ended: budget</td></tr>"));
         assertEquals(2, html.split("src=\"data:image/png;base64,").length - 1, "both charts embedded");
         assertFalse(html.contains("<img src=\"plots/"), "no external references");
     }

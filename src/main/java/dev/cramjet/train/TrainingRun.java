@@ -130,12 +130,11 @@ public final class TrainingRun {
             progress.log(String.format(Locale.ROOT, "device: %s; matmul peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
-            Budget budget = cfg.budget();
             Trainer.Listener listener = new Trainer.Listener() {
                 @Override
                 public void step(Trainer.Status s) {
-                    progress.update(new ProgressLine.Status(s.step(), budget.steps(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
-                            s.elapsed(), budget.seconds()));
+                    progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
+                            s.elapsed(), s.remaining(), s.progress()));
                 }
 
                 @Override public void message(String line) { progress.log(line); }

@@ -26,7 +26,7 @@ public final class TrainConfig {
     /** Every key, in the order config.json and --help list them. Defaults here are the "small" preset's. */
     static final List<Key> KEYS = List.of(
             new Key("data", Type.STRING, "", "prepared data directory (from cramjet prepare)"),
-            new Key("model", Type.STRING, "small", "model preset: tiny, small, gpt2-124m, gpt2-350m, gpt2-774m, gpt2-1558m"),
+            new Key("model", Type.STRING, "small", "model preset: micro, tiny, small, gpt2-124m, gpt2-medium"),
             new Key("layers", Type.INT, 0L, "transformer blocks (0 = the preset's)"),
             new Key("heads", Type.INT, 0L, "attention heads (0 = the preset's)"),
             new Key("width", Type.INT, 0L, "model width d_model (0 = the preset's)"),
@@ -67,12 +67,11 @@ public final class TrainConfig {
 
     /** Training settings per model preset, over the key defaults (the model dimensions live with the model). */
     static final Map<String, Map<String, Object>> PRESETS = Map.of(
-            "tiny", Map.of("batch", 8L, "lr", 3e-3, "eval-tokens", 8192L),
+            "micro", Map.of("batch", 8L, "lr", 3e-3, "eval-tokens", 4096L),
+            "tiny", Map.of("batch", 8L, "lr", 2e-3, "eval-tokens", 16384L),
             "small", Map.of(),
             "gpt2-124m", Map.of("batch", 16L, "tokens-per-step", 524288L, "lr", 6e-4, "eval-minutes", 10.0, "eval-tokens", 1048576L),
-            "gpt2-350m", Map.of("batch", 8L, "tokens-per-step", 524288L, "lr", 3e-4, "eval-minutes", 15.0, "eval-tokens", 1048576L),
-            "gpt2-774m", Map.of("batch", 4L, "tokens-per-step", 524288L, "lr", 2.5e-4, "eval-minutes", 20.0, "eval-tokens", 1048576L),
-            "gpt2-1558m", Map.of("batch", 2L, "tokens-per-step", 524288L, "lr", 2e-4, "eval-minutes", 30.0, "eval-tokens", 1048576L));
+            "gpt2-medium", Map.of("batch", 8L, "tokens-per-step", 524288L, "lr", 3e-4, "eval-minutes", 15.0, "eval-tokens", 1048576L));
 
     private final Map<String, Object> values;
 

@@ -37,6 +37,11 @@ class TrainConfigTest {
     }
 
     @Test
+    void trainingPresetsAreTheModelPresets() {
+        assertEquals(new java.util.TreeSet<>(java.util.List.of(dev.cramjet.nn.GPTConfig.PRESETS)), new java.util.TreeSet<>(TrainConfig.PRESETS.keySet()));
+    }
+
+    @Test
     void unknownKeysAreNamedWithASuggestion() {
         assertEquals("run.json: unknown config key 'lerning-rate' (cramjet train --help lists them)",
                 error(Map.of("lerning-rate", 0.1, "max-steps", 1L), Map.of()));

@@ -139,17 +139,18 @@ __device__ __forceinline__ float blockSum(float v) {
 
 // Dropout's counter-based RNG, bit for bit the Java dev.cramjet.engine.Rng: SplitMix64's finaliser over
 // seed + index * golden ratio; the top 24 bits give a uniform in [0, 1); element i is kept when uniform >= p.
-__device__ __forceinline__ u64 rngMix(u64 z) {
+// Host-callable too, so a test can compare them with the Java Rng bit for bit without a GPU.
+__host__ __device__ __forceinline__ u64 rngMix(u64 z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-__device__ __forceinline__ float rngUniform(u64 seed, u64 index) {
+__host__ __device__ __forceinline__ float rngUniform(u64 seed, u64 index) {
     return (float) (rngMix(seed + index * 0x9E3779B97F4A7C15ull) >> 40) * (1.0f / 16777216.0f);
 }
 
 // The dropout multiplier of element i: 0 when dropped, 1/(1-p) when kept.
-__device__ __forceinline__ float dropoutFactor(u64 seed, u64 index, float p, float inverseKeep) {
+__host__ __device__ __forceinline__ float dropoutFactor(u64 seed, u64 index, float p, float inverseKeep) {
     return rngUniform(seed, index) >= p ? inverseKeep : 0.0f;
 }

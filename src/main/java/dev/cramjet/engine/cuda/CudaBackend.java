@@ -33,7 +33,9 @@ public final class CudaBackend implements Backend {
     private final Profiler prof;
     private final int device, arch, sms, driverVersion;
     private final String deviceName;
-    private final long totalMemory, context, stream, workspace, errorFlag;
+    private final long totalMemory, context, stream, workspace;
+    /** Device word where kernels OR in ERR_* bits (see common.cuh); read back at every synchronising call. */
+    final long errorFlag;
     private final List<DeviceStorage> storages = new ArrayList<>();
     private final Scratch partials, projection, attnD;
     private final MemorySegment[] staging = new MemorySegment[2];
@@ -54,10 +56,11 @@ public final class CudaBackend implements Backend {
 
     /** Opens device {@code $CRAMJET_CUDA_DEVICE} (default 0). Throws a CramjetException saying what is missing. */
     public CudaBackend() {
-        this(LibraryFinder.system(), Integer.parseInt(System.getenv().getOrDefault("CRAMJET_CUDA_DEVICE", "0")));
+        this(LibraryFinder.system(), Integer.parseInt(System.getenv().getOrDefault("CRAMJET_CUDA_DEVICE", "0")), cacheDir());
     }
 
-    CudaBackend(LibraryFinder finder, int ordinal) {
+    /** Opens device {@code ordinal} with the libraries {@code finder} locates, caching kernels in {@code cacheDir}. */
+    CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
         cu = Driver.load(finder);
         int count = cu.deviceCount();
         if (count == 0) throw new CramjetException("CUDA: the driver (" + cu.lib.where + ") sees no GPU; check nvidia-smi");
@@ -80,7 +83,7 @@ public final class CudaBackend implements Backend {
             stream = cu.createStream();
             nvrtc = Nvrtc.load(finder, driverVersion / 1000);
             lt = CublasLt.load(finder, driverVersion / 1000);
-            k = new Kernels(cu, nvrtc, arch, cacheDir());
+            k = new Kernels(cu, nvrtc, arch, cacheDir);
             convertF32Bf16 = k.kernel("elementwise", "convert_f32_bf16");
             convertBf16F32 = k.kernel("elementwise", "convert_bf16_f32");
             embeddingForward = k.kernel("embedding", "embedding_forward");

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What can be checked without a GPU (the failure message, error names, the peak table) and, where a GPU is
- * present, the parity suite: every op and ten training steps against the CPU backend.
+ * present, the parity suite: every op against the CPU backend (SelftestCommandTest trains on both).
  */
 class CudaBackendTest {
     private static boolean driverLoadable() {
@@ -35,7 +35,7 @@ class CudaBackendTest {
         }
     }
 
-    private static Backend openCudaOrSkip() {
+    static Backend openCudaOrSkip() {
         try {
             return new CudaBackend();
         } catch (CramjetException e) {
@@ -123,26 +123,12 @@ class CudaBackendTest {
     }
 
     @Test
-    void tenBf16TrainingStepsTrackTheCpuLossCurve() {
-        try (Backend cuda = openCudaOrSkip(); Backend cpu = new CpuBackend()) {
-            Parity parity = new Parity(cpu, cuda, 42);
-            double[][] curves = parity.trainingCurves(10);
-            List<Parity.Result> failed = parity.results().stream().filter(r -> !r.passed()).toList();
-            assertTrue(failed.isEmpty(), "loss curves diverge: cpu " + java.util.Arrays.toString(curves[0]) + " cuda "
-                    + java.util.Arrays.toString(curves[1]));
-            assertTrue(curves[1][9] < curves[1][0], "the model learns on the GPU");
-        }
-    }
-
-    @Test
     void theParityHarnessPassesAReferenceAgainstItself() {
         // Validates the harness (poisoning, comparisons, the training run) where no GPU is available.
         try (Backend a = new CpuBackend(); Backend b = new CpuBackend()) {
             Parity parity = new Parity(a, b, 7);
-            parity.runOps();
-            parity.trainingCurves(3);
-            List<Parity.Result> results = parity.results();
-            assertEquals(58, results.size(), "55 op outputs and 3 loss steps compared");
+            List<Parity.Result> results = parity.runOps();
+            assertEquals(55, results.size(), "every output of every op compared");
             for (Parity.Result r : results) assertTrue(r.passed() && r.relError() == 0, r.toString());
         }
     }

@@ -28,12 +28,18 @@ public final class Gemm {
     static final int MR = 6;
     /** Columns of C per micro-kernel call: two vectors. */
     static final int NR = 2 * L;
-    /** Largest K block: the A sliver (6·KC floats) fits in L1 beside the streamed B rows. */
-    private static final int KC = Integer.getInteger("kc", 768);
-    /** Columns per packed B block. */
-    private static final int NC = Integer.getInteger("nc", 1024);
-    /** Rows per packed A block. */
-    private static final int MC = Integer.getInteger("mc", 1020);
+    /**
+     * Largest K block. One pass over C per K block, so big; the A sliver (6·KC floats, 18 KiB) still stays in L1
+     * while B streams past it.
+     */
+    private static final int KC = 768;
+    /** Columns per packed B block: the block (KC·NC floats, 3 MiB) stays in this core's share of L2 + L3. */
+    private static final int NC = 1024;
+    /**
+     * Rows per packed A block. B is packed again for every A block, so large: the A block only streams, one sliver
+     * at a time, and a thread's whole share of a training matmul's rows fits in one.
+     */
+    private static final int MC = 2400;
     /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
     private static final long PARALLEL_MIN = 1L << 17;
 

@@ -3,6 +3,7 @@ package dev.cramjet.engine.cpu;
 import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -42,6 +43,11 @@ public final class Gemm {
     private static final int MC = 2400;
     /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
     private static final long PARALLEL_MIN = 1L << 17;
+    /**
+     * nt with fewer rows than this skips packing and takes dot products (measured crossover: packing B costs about as
+     * much as streaming it from memory, which a product with this few rows cannot amortise).
+     */
+    private static final int FEW_ROWS = 16;
 
     /** Per-thread packing buffers, grown on demand and then reused, so steady-state calls allocate nothing. */
     private static final class Scratch {
@@ -60,7 +66,56 @@ public final class Gemm {
     public static void nt(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
+        if (m < FEW_ROWS && k > 0) {
+            // A few rows (generating one token at a time): packing B would cost more than the product itself.
+            if ((long) m * n * k < PARALLEL_MIN) ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, 0, n);
+            else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
+            return;
+        }
         gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, m, n, k, accumulate);
+    }
+
+    /**
+     * Columns [j0,j1) of an nt product as dot products of contiguous rows: four rows of B at a time, each read once
+     * from memory and reused from L1 for every row of A. A tail of fewer than four rows repeats the last one and
+     * drops the extra results.
+     */
+    private static void ntFewRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                                  boolean accumulate, int j0, int j1) {
+        for (int j = j0; j < j1; j += 4) {
+            int cols = Math.min(4, j1 - j);
+            int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
+            int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
+            for (int i = 0; i < m; i++) dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+        }
+    }
+
+    /** c[ci + t] (+)= Σ_p a[ai + p] · b[bt + p] for the first {@code cols} of the four rows bt = b0..b3. */
+    private static void dot4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
+                             int cols, boolean accumulate) {
+        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        int p = 0;
+        for (int end = S.loopBound(k); p < end; p += L) {
+            FloatVector x = FloatVector.fromArray(S, a, ai + p);
+            s0 = x.fma(FloatVector.fromArray(S, b, b0 + p), s0);
+            s1 = x.fma(FloatVector.fromArray(S, b, b1 + p), s1);
+            s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
+            s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
+        }
+        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
+        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        for (; p < k; p++) {
+            float x = a[ai + p];
+            r0 += x * b[b0 + p];
+            r1 += x * b[b1 + p];
+            r2 += x * b[b2 + p];
+            r3 += x * b[b3 + p];
+        }
+        float base0 = accumulate ? c[ci] : 0;
+        c[ci] = base0 + r0;
+        if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + r1;
+        if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + r2;
+        if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + r3;
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[M,K] · B[K,N]. */

@@ -72,6 +72,7 @@ class GemmTest {
         check(Variant.NN, 7, 2000, 50, true, rnd);
         check(Variant.TN, 50, 1100, 40, false, rnd);
         check(Variant.TN, 1100, 40, 30, true, rnd);
+        check(Variant.NT, 3, 2001, 100, true, rnd);
     }
 
     @Test

@@ -41,6 +41,8 @@ public final class Gemm {
      * at a time, and a thread's whole share of a training matmul's rows fits in one.
      */
     private static final int MC = 2400;
+    /** Packing one element costs about as much as this many multiply-adds in the kernel (2 cycles × 16 lanes). */
+    private static final long PACK_COST = 32;
     /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
     private static final long PARALLEL_MIN = 1L << 17;
     /**
@@ -142,7 +144,7 @@ public final class Gemm {
     /**
      * C[i,j] (+)= Σ_p A(i,p)·B(p,j) with A(i,p) = a[aOff + i·ars + p·acs] and B(p,j) = b[bOff + p·brs + j·bcs];
      * C is dense row-major. Splits rows (in slivers) or columns (in panels) over the team, whichever leaves the
-     * busiest thread the least work.
+     * busiest thread the least work, packing included.
      */
     private static void gemm(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
                              float[] c, int cOff, int m, int n, int k, boolean accumulate) {
@@ -152,8 +154,10 @@ public final class Gemm {
             blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, 0, m, 0, n);
             return;
         }
-        long slivers = (m + MR - 1) / MR, panels = (n + NR - 1) / NR;
-        long byRows = ceilDiv(slivers, t) * panels, byCols = slivers * ceilDiv(panels, t);
+        // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
+        // operand and all of the other, which every thread packs for itself.
+        long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR;
+        long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
                     blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, i0, i1, 0, n));

@@ -12,13 +12,14 @@ import jdk.incubator.vector.VectorSpecies;
  * Offsets are in elements. Parallel over all cores.
  *
  * <p>All three run the same blocked algorithm (GotoBLAS order). Each operand is read through a pair of strides, so a
- * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of columns ({@code nc}),
- * B is packed into panels of {@link #NR} columns stored K-major (one panel row = two vectors); then for every
- * {@link #MR}-row sliver of A, packed K-major too, the micro-kernel walks the B panels. The micro-kernel keeps the
- * 6×NR tile of C in twelve vector accumulators and, for each p, does C[r,:] += A[r,p] · B[p,:] with one broadcast of
- * A[r,p] and two FMAs per row: 12 FMAs per 2 vector loads and 6 broadcasts, so it runs at the FMA ports' speed.
- * The sliver of A (6·kc floats) stays in L1 while the B block (kc·nc floats) streams from L2.
- * Tails are handled by zero-padding the packed operands and writing edge tiles through a scratch tile.
+ * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of rows ({@code mc}), A is
+ * packed into slivers of {@link #MR} rows stored K-major; for each block of columns ({@code nc}), B is packed into
+ * panels of {@link #NR} columns stored K-major (one panel row = two vectors); then for every sliver the
+ * micro-kernel walks the B panels. It keeps the 6×NR tile of C in twelve vector accumulators and, for each p, does
+ * C[r,:] += A[r,p] · B[p,:] with one broadcast of A[r,p] and two FMAs per row: 12 FMAs per 2 vector loads and 6
+ * broadcasts, so it runs at the FMA ports' speed. The sliver (6·kc floats) stays in L1 while the B block streams
+ * from L2/L3. Tails are handled by zero-padding the packed operands and writing edge tiles through a scratch tile.
+ * An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a pack.
  */
 public final class Gemm {
     private Gemm() {}
@@ -26,9 +27,9 @@ public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /** Rows of C per micro-kernel call. */
-    static final int MR = 6;
+    private static final int MR = 6;
     /** Columns of C per micro-kernel call: two vectors. */
-    static final int NR = 2 * L;
+    private static final int NR = 2 * L;
     /**
      * Largest K block. One pass over C per K block, so big; the A sliver (6·KC floats, 18 KiB) still stays in L1
      * while B streams past it.
@@ -43,8 +44,11 @@ public final class Gemm {
     private static final int MC = 2400;
     /** Packing one element costs about as much as this many multiply-adds in the kernel (2 cycles × 16 lanes). */
     private static final long PACK_COST = 32;
-    /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
-    private static final long PARALLEL_MIN = 1L << 17;
+    /**
+     * Below this many multiply-adds (about 10 µs of one core) a call runs on the caller's thread: waking the team
+     * costs more than it saves.
+     */
+    private static final long PARALLEL_MIN = 1L << 20;
     /**
      * nt with fewer rows than this skips packing and takes dot products (measured crossover: packing B costs about as
      * much as streaming it from memory, which a product with this few rows cannot amortise).
@@ -113,8 +117,7 @@ public final class Gemm {
             r2 += x * b[b2 + p];
             r3 += x * b[b3 + p];
         }
-        float base0 = accumulate ? c[ci] : 0;
-        c[ci] = base0 + r0;
+        c[ci] = (accumulate ? c[ci] : 0) + r0;
         if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + r1;
         if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + r2;
         if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + r3;

@@ -51,7 +51,7 @@ public final class Gemm {
      */
     private static final long PACK_COST = 16;
     /**
-     * Below this many multiply-adds (about 10 µs of one core) a call runs on the caller's thread: waking the team
+     * Below this many multiply-adds (about 20 µs of one core) a call runs on the caller's thread: waking the team
      * costs more than it saves.
      */
     private static final long PARALLEL_MIN = 1L << 20;

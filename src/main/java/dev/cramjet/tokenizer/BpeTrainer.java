@@ -135,8 +135,10 @@ public final class BpeTrainer {
     }
 
     private static void submit(ExecutorService pool, Semaphore inFlight, List<Future<?>> futures, List<String> batch,
-                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials) throws InterruptedException {
+                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials)
+            throws InterruptedException, java.util.concurrent.ExecutionException {
         inFlight.acquire();
+        for (Future<?> f : futures) if (f.isDone()) f.get(); // a failed batch fails the training now
         futures.removeIf(Future::isDone);
         futures.add(pool.submit(() -> {
             try {

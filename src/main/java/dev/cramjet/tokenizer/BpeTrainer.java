@@ -27,7 +27,7 @@ import java.util.concurrent.Semaphore;
  * the thread count.
  */
 public final class BpeTrainer {
-    /** Called as training advances: phase "count" (done = bytes read, total unknown = -1) then "merge" (merges). */
+    /** Called as training advances: phase "count" (done = characters read, total unknown = -1), then "merge" (merges). */
     @FunctionalInterface
     public interface Progress {
         void report(String phase, long done, long total);

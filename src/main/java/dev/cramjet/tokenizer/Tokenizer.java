@@ -83,7 +83,10 @@ public final class Tokenizer {
     /** Writes tokenizer.json (Hugging Face format) atomically. */
     public void save(Path path) throws IOException { AtomicFile.writeString(path, TokenizerJson.write(this)); }
 
-    /** Token ids of text; special tokens written in the text become their ids. */
+    /**
+     * Token ids of text; special tokens written in the text become their ids. The text is taken as UTF-8, so an
+     * unpaired surrogate (not encodable) becomes '?', as String.getBytes does; use encode(byte[]) for raw bytes.
+     */
     public int[] encode(String text) { return encode(text.getBytes(StandardCharsets.UTF_8)); }
 
     /** Token ids of any byte sequence, well-formed UTF-8 or not; special tokens in it become their ids. */

@@ -106,6 +106,10 @@ public final class PrepareCommand implements Command {
                 Path out) {
 
         static Plan from(Args a) {
+            // Flags first: a flag followed by a path (`--skip-bad more.txt`) hands the path back as a positional.
+            boolean skipBad = a.flag("skip-bad"), noControls = a.flag("no-controls"), noHtml = a.flag("no-html"),
+                    noWhitespace = a.flag("no-whitespace"), noDedup = a.flag("no-dedup"), lowercase = a.flag("lowercase"),
+                    stopWords = a.flag("stopwords");
             String corpus = a.string("corpus", null);
             List<String> inputs = new ArrayList<>();
             if (a.has("input")) inputs.add(a.required("input"));
@@ -130,11 +134,11 @@ public final class PrepareCommand implements Command {
             }
             CleaningOptions o = new CleaningOptions()
                     .normalization(normalization(a.string("normalize", "nfc")))
-                    .controls(!a.flag("no-controls")).html(!a.flag("no-html")).whitespace(!a.flag("no-whitespace"))
+                    .controls(!noControls).html(!noHtml).whitespace(!noWhitespace)
                     .minChars(a.integer("min-chars", 1)).maxChars(a.integer("max-chars", 0))
                     .maxCompression(a.number("max-compression", 6.0))
-                    .exactDedup(!a.flag("no-dedup")).nearDuplicate(a.number("near-dup", 0.8))
-                    .lowercase(a.flag("lowercase")).stopWords(a.flag("stopwords"));
+                    .exactDedup(!noDedup).nearDuplicate(a.number("near-dup", 0.8))
+                    .lowercase(lowercase).stopWords(stopWords);
             Path tokenizer = a.has("tokenizer") ? Path.of(a.required("tokenizer")) : null;
             int vocab = a.integer("vocab", 4096);
             if (tokenizer != null && a.has("vocab")) throw new CramjetException("--vocab trains a tokenizer; it cannot go with --tokenizer");
@@ -147,7 +151,7 @@ public final class PrepareCommand implements Command {
             }
             Split split = new Split(a.number("val-fraction", 0.02), a.longValue("seed", 1337));
             Path out = Path.of(a.string("out", corpus != null ? "data/" + corpus : "data/prepared"));
-            return new Plan(corpus, files, format, field, maxDocs, a.flag("skip-bad"), o, tokenizer, vocab, tokBytes, split,
+            return new Plan(corpus, files, format, field, maxDocs, skipBad, o, tokenizer, vocab, tokBytes, split,
                     shardTokens, out);
         }
 

@@ -24,11 +24,15 @@ import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -385,8 +389,8 @@ public final class PrepareCommand implements Command {
     /** The sum of the heap pools' peak use since the JVM started (an upper bound on what this run needed at once). */
     private static long peakHeap() {
         long sum = 0;
-        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
-            if (pool.getType() == java.lang.management.MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
+        for (var pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
         }
         return sum;
     }
@@ -407,7 +411,7 @@ public final class PrepareCommand implements Command {
             try {
                 in = new DataInputStream(new BufferedInputStream(Files.newInputStream(spill), 1 << 20));
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
             this.side = side;
             this.cap = capBytes;
@@ -430,7 +434,7 @@ public final class PrepareCommand implements Command {
             } catch (EOFException e) {
                 try { in.close(); } catch (IOException ignored) { /* read-only stream */ }
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
         }
 
@@ -464,7 +468,7 @@ public final class PrepareCommand implements Command {
     private static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) return;
         try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
         }
     }
 

@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
 
 import java.io.BufferedInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -12,10 +13,13 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
 
 /**
  * Streams documents out of corpus files, one file at a time, so a corpus larger than memory works (a single
@@ -90,9 +94,9 @@ public final class CorpusReader {
     private static String describe(IOException e) {
         String m = e.getMessage();
         return switch (e) {
-            case java.nio.file.AccessDeniedException a -> "permission denied";
-            case java.util.zip.ZipException z -> "not valid gzip data (" + m + ")";
-            case java.io.EOFException eof -> "unexpected end of file (truncated?)";
+            case AccessDeniedException a -> "permission denied";
+            case ZipException z -> "not valid gzip data (" + m + ")";
+            case EOFException eof -> "unexpected end of file (truncated?)";
             default -> m == null ? e.getClass().getSimpleName() : m;
         };
     }
@@ -162,7 +166,7 @@ public final class CorpusReader {
                 System.arraycopy(buf, start, buf, 0, len - start);
                 len -= start;
                 start = 0;
-                if (len == buf.length) buf = java.util.Arrays.copyOf(buf, buf.length * 2);
+                if (len == buf.length) buf = Arrays.copyOf(buf, buf.length * 2);
                 int n = in.read(buf, len, buf.length - len);
                 if (n < 0) eof = true; else { len += n; bytes += n; }
                 continue;

@@ -285,9 +285,10 @@ public final class PrepareCommand implements Command {
                 int[][] ids = new int[texts.size()][];
                 IntStream.range(0, texts.size()).parallel().forEach(i -> ids[i] = tok.encode(texts.get(i)));
                 for (int i = 0; i < ids.length; i++) writers[sides.get(i)].add(ids[i]);
-                enc.tick(seen, splitBytes[0] + splitBytes[1], writers[0].tokens() + writers[1].tokens());
+                enc.tick(seen / (double) docs, seen, splitBytes[0] + splitBytes[1],
+                        String.format("%,d tokens", writers[0].tokens() + writers[1].tokens()));
             }
-            enc.done(seen, splitBytes[0] + splitBytes[1], writers[0].tokens() + writers[1].tokens());
+            enc.done(seen, splitBytes[0] + splitBytes[1], String.format("%,d tokens", writers[0].tokens() + writers[1].tokens()));
         }
         List<List<Path>> shards = List.of(writers[0].finish(), writers[1].finish());
         Files.delete(spill);
@@ -354,7 +355,9 @@ public final class PrepareCommand implements Command {
                 taken[0]++;
                 if (batch.size() == BATCH) {
                     failure[0] = spillBatch(cleaner, batch, plan.split, out, kept);
-                    ticker.tick(taken[0], reader.bytes(), kept[0] + kept[1]);
+                    // Files started, or documents against --max-docs, whichever is further along.
+                    double fraction = Math.max(Math.max(0, reader.files() - 1) / (double) files.size(), taken[0] / (double) plan.maxDocs);
+                    ticker.tick(fraction, taken[0], reader.bytes(), String.format("%,d kept", kept[0] + kept[1]));
                 }
                 return failure[0] == null && taken[0] < plan.maxDocs;
             };
@@ -362,7 +365,7 @@ public final class PrepareCommand implements Command {
             if (failure[0] != null) throw failure[0];
             IOException last = spillBatch(cleaner, batch, plan.split, out, kept);
             if (last != null) throw last;
-            ticker.done(taken[0], reader.bytes(), kept[0] + kept[1]);
+            ticker.done(taken[0], reader.bytes(), String.format("%,d kept", kept[0] + kept[1]));
         }
         return new Cleaned(reader, bad, cleaner.report(), kept);
     }
@@ -472,8 +475,12 @@ public final class PrepareCommand implements Command {
         }
     }
 
-    /** A one-line progress report, redrawn at most every half second (a plain line per 10 s when not a terminal). */
+    /**
+     * A one-line progress bar, redrawn at most every half second on a terminal (a plain line every 10 s
+     * otherwise, so logs stay readable): {@code read+clean [#######.........]  45%   123,456 docs  56.7 MB ...}.
+     */
     private static final class Ticker {
+        private static final int WIDTH = 24;
         private final PrintStream log;
         private final String what;
         private final boolean tty = System.console() != null;
@@ -482,21 +489,22 @@ public final class PrepareCommand implements Command {
 
         Ticker(PrintStream log, String what) { this.log = log; this.what = what; }
 
-        void tick(long docs, long bytes, long third) {
+        /** {@code fraction} of the work done so far; {@code docs} and {@code bytes} processed; {@code detail} the rest. */
+        void tick(double fraction, long docs, long bytes, String detail) {
             long now = System.nanoTime();
             if (now - last < (tty ? 500_000_000L : 10_000_000_000L)) return;
             last = now;
-            log.print(line(docs, bytes, third) + (tty ? "\r" : "\n"));
+            log.print(line(fraction, docs, bytes, detail) + (tty ? "\r" : "\n"));
             log.flush();
         }
 
-        void done(long docs, long bytes, long third) { log.println(line(docs, bytes, third)); }
+        void done(long docs, long bytes, String detail) { log.println(line(1, docs, bytes, detail)); }
 
-        private String line(long docs, long bytes, long third) {
+        private String line(double fraction, long docs, long bytes, String detail) {
             double s = Math.max(1e-9, (System.nanoTime() - start) / 1e9);
-            String thirdName = what.equals("encode") ? "tokens" : "kept";
-            return String.format("%-10s %,12d docs %,9.1f MB %,12d %s  %6.1f s  %6.1f MB/s", what, docs, bytes / 1e6, third,
-                    thirdName, s, bytes / 1e6 / s);
+            int filled = (int) Math.round(Math.min(1, fraction) * WIDTH);
+            return String.format("%-10s [%s%s] %3.0f%% %,11d docs %,8.1f MB  %s  %6.1f s  %5.1f MB/s", what, "#".repeat(filled),
+                    ".".repeat(WIDTH - filled), 100 * Math.min(1, fraction), docs, bytes / 1e6, detail, s, bytes / 1e6 / s);
         }
     }
 }

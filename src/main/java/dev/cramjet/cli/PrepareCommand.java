@@ -265,7 +265,7 @@ public final class PrepareCommand implements Command {
         Ticker enc = new Ticker(log, "encode");
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(spill), 1 << 20))) {
             long seen = 0;
-            List<String> texts = new ArrayList<>(BATCH);
+            List<byte[]> texts = new ArrayList<>(BATCH);
             List<Integer> sides = new ArrayList<>(BATCH);
             while (true) {
                 texts.clear();
@@ -276,7 +276,7 @@ public final class PrepareCommand implements Command {
                     in.readFully(b);
                     seen++;
                     if (moveLastToVal && seen == docs) side = 1;
-                    texts.add(new String(b, StandardCharsets.UTF_8));
+                    texts.add(b);
                     sides.add(side);
                     splitDocs[side]++;
                     splitBytes[side] += b.length;

@@ -9,6 +9,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -98,6 +100,8 @@ public final class Corpora {
             if (c.origin().startsWith("npm:")) fetchNpm(c, c.origin().substring(4), tmp);
             else fetchEuroparl(tmp);
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
+            // Another process fetched the same corpus meanwhile; its complete copy is as good as ours.
         } catch (IOException e) {
             throw new CramjetException("cannot fetch corpus " + c.name() + " into " + dir + ": " + e.getMessage(), e);
         } finally {

@@ -112,18 +112,21 @@ public final class CorpusReader {
             bad.report(where + ": looks like a binary file (NUL byte at offset " + nul + "); expected text");
             return true;
         }
-        if (f == Format.EMAIL) return emit(new Document(Email.parse(raw).text(), where), sink);
+        boolean jsonFile = Format.detect(path) == Format.JSON;
+        if (f == Format.EMAIL && !jsonFile) return emit(new Document(Email.parse(raw).text(), where), sink);
         String text = decode(raw, 0, raw.length, where, 1);
         if (text == null) return true;
         return switch (f) {
             case TXT -> emit(new Document(text, where), sink);
             case BROWN -> emit(new Document(Brown.untag(text), where), sink);
-            case JSON -> readJson(text, where, sink);
+            case JSON -> readJson(text, where, false, sink);
+            case EMAIL -> readJson(text, where, true, sink); // a message stored in a JSON field (spam-assassin's .json)
             default -> throw new IllegalStateException(f.toString());
         };
     }
 
-    private boolean readJson(String text, String where, Sink sink) {
+    /** The records of a JSON file; with {@code email}, each extracted text is a raw mail message to split. */
+    private boolean readJson(String text, String where, boolean email, Sink sink) {
         Object root;
         try {
             root = Json.parse(text, where);
@@ -132,16 +135,18 @@ public final class CorpusReader {
             return true;
         }
         FieldPath fp = field != null ? field : FieldPath.parse("text");
-        if (!(root instanceof List<?> records)) return record(fp, root, where, sink);
+        if (!(root instanceof List<?> records)) return record(fp, root, where, email, sink);
         for (int i = 0; i < records.size(); i++) {
-            if (!record(fp, records.get(i), where + "[" + i + "]", sink)) return false;
+            if (!record(fp, records.get(i), where + "[" + i + "]", email, sink)) return false;
         }
         return true;
     }
 
-    private boolean record(FieldPath fp, Object rec, String where, Sink sink) {
+    private boolean record(FieldPath fp, Object rec, String where, boolean email, Sink sink) {
         try {
-            return emit(new Document(fp.extract(rec, where), where), sink);
+            String text = fp.extract(rec, where);
+            if (email) text = Email.parse(text.getBytes(StandardCharsets.UTF_8)).text();
+            return emit(new Document(text, where), sink);
         } catch (FieldPath.MissingField e) {
             bad.report(e.getMessage());
             return true;
@@ -197,7 +202,7 @@ public final class CorpusReader {
                 bad.report(e.getMessage().replace(where + ": invalid JSON at line 1,", where + ": invalid JSON at"));
                 return true;
             }
-            return record(fp, rec, where, sink);
+            return record(fp, rec, where, false, sink);
         }
         if (column > 0) {
             String[] cols = text.split("\t", -1);

@@ -72,7 +72,8 @@ public final class PrepareCommand implements Command {
                   --input PATH...        files, directories or globs ("data/**/*.jsonl"); .gz is decompressed
                   --format F             txt | lines | jsonl | json | email | brown (default: by file extension)
                   --field F              json/jsonl: field path, e.g. text, meta.body, title|rhythmic+paragraphs;
-                                         lines: a 1-based tab-separated column
+                                         lines: a 1-based tab-separated column; email in .json files: the
+                                         field holding the raw message (default text)
                   --max-docs N           read at most N documents (quick runs)
                   --skip-bad             skip and count bad documents instead of stopping at the first
                 cleaning (each step is counted in the summary):

@@ -241,19 +241,21 @@ public final class GPT {
     private void initialize(long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
+        float[] chunk = new float[1 << 16]; // uploaded piece by piece: no host copy of the whole model
         for (Param p : paramList) {
-            float[] v = new float[(int) p.value().size()];
             String n = p.name();
-            if (n.endsWith(".bias")) {
-                // zeros
-            } else if (p.group() == Group.NORM_OR_BIAS) {
-                java.util.Arrays.fill(v, 1f);
-            } else {
-                double std = n.endsWith("proj.weight") ? residualStd : 0.02;
-                int real = (n.equals("wte.weight") || n.equals("lm_head.weight")) ? vocab * c : v.length;
-                for (int i = 0; i < real; i++) v[i] = (float) (rng.nextGaussian() * std);
+            boolean bias = n.endsWith(".bias"), normWeight = !bias && p.group() == Group.NORM_OR_BIAS;
+            double std = n.endsWith("proj.weight") ? residualStd : 0.02;
+            long real = (n.equals("wte.weight") || n.equals("lm_head.weight")) ? (long) vocab * c : p.value().size();
+            Tensor flat = p.value().reshape((int) p.value().size());
+            for (long at = 0; at < flat.size(); at += chunk.length) {
+                int len = (int) Math.min(chunk.length, flat.size() - at);
+                float[] v = len == chunk.length ? chunk : new float[len];
+                for (int i = 0; i < len; i++) {
+                    v[i] = bias ? 0f : normWeight ? 1f : at + i < real ? (float) (rng.nextGaussian() * std) : 0f;
+                }
+                be.upload(flat.view(at, len), v);
             }
-            be.upload(p.value(), v);
         }
     }
 

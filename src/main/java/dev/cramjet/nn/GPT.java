@@ -34,8 +34,9 @@ import java.util.SplittableRandom;
  *
  * <h2>Use</h2>
  * {@code forward(tokens, targets)} returns the mean loss; {@code backward(accum)} adds this micro-batch's gradient
- * (scaled by 1/(valid targets · accum)) into the gradient buffer. After a backward pass the logits buffer holds
- * their gradient. {@link #train(long)} turns dropout on with a seed for the next forward/backward pair (give each
+ * (scaled by 1/(valid targets · accum)) into the gradient buffer. In training mode the forward pass's fused
+ * cross-entropy already overwrites the logits with their gradient (one pass over [B·T, Vp] instead of two); in
+ * eval mode the logits stay readable and a backward pass, if any, recomputes the loss gradient. {@link #train(long)} turns dropout on with a seed for the next forward/backward pair (give each
  * micro-batch its own seed); {@link #eval()} turns it off.
  */
 public final class GPT {
@@ -80,6 +81,7 @@ public final class GPT {
     private float forwardDropout;
     private long forwardSeed;
     private int forwardValid = -1;
+    private boolean gradInLogits;
 
     public GPT(Backend backend, GPTConfig config, int batch, int seq, long seed) {
         if (batch <= 0) throw new CramjetException("batch size must be positive, got " + batch);
@@ -306,17 +308,15 @@ public final class GPT {
             return Float.NaN;
         }
         checkIds(targetIds, "target", true);
+        int valid = 0;
+        for (int id : targetIds) if (id >= 0) valid++;
         be.upload(targets, targetIds);
-        be.crossEntropy(losses, logits, targets, vocab, 0f);
+        // In training the loss pass also leaves dloss/dlogits (for one micro-batch) in the logits buffer.
+        gradInLogits = training && valid > 0;
+        be.crossEntropy(losses, logits, targets, vocab, gradInLogits ? 1f / valid : 0f);
         be.download(losses, hostLosses);
         double sum = 0;
-        int valid = 0;
-        for (int i = 0; i < rows; i++) {
-            if (targetIds[i] >= 0) {
-                sum += hostLosses[i];
-                valid++;
-            }
-        }
+        for (int i = 0; i < rows; i++) if (targetIds[i] >= 0) sum += hostLosses[i];
         forwardValid = valid;
         return valid == 0 ? Float.NaN : (float) (sum / valid);
     }
@@ -352,8 +352,14 @@ public final class GPT {
         float p = forwardDropout;
         int heads = cfg.nHead();
 
-        be.crossEntropy(losses, logits, targets, vocab, scale);              // logits ← dlogits
+        if (!gradInLogits) {
+            be.crossEntropy(losses, logits, targets, vocab, scale);          // logits ← dlogits
+        } else if (accumSteps > 1) {
+            // dlogits carry 1/valid only; the head's gradients are linear in lnf, so scale that ([N,C], not [N,Vp]).
+            be.scale(lnf, 1f / accumSteps);
+        }
         linearBackward(dTmp, logits, lnf, head, null);
+        if (gradInLogits && accumSteps > 1) be.scale(dTmp, 1f / accumSteps);
         be.zero(dres);
         normBackward(dres, dTmp, res[blocks.length], lnfW, lnfB, meanF, rstdF);
         for (int l = blocks.length - 1; l >= 0; l--) {
@@ -436,7 +442,7 @@ public final class GPT {
 
     public int seq() { return seq; }
 
-    /** The logits [B·T, Vp] of the last forward pass (their gradient after a backward pass). */
+    /** The logits [B·T, Vp] of the last forward pass (their gradient after a training-mode forward with targets). */
     public Tensor logits() { return logits; }
 
     /** Downloads the logits of row {@code b·seq + t} of the last forward pass: vocabSize floats. */

@@ -1,0 +1,184 @@
+package dev.cramjet.text;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.Charset;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * An RFC 822 / MIME mail message split into headers and a text body. Folded header lines are unfolded; a
+ * multipart body contributes its text/plain parts (text/html when there is no plain part; the cleaner strips the
+ * tags later); quoted-printable and base64 parts are decoded. Mail predates UTF-8, so bytes are decoded with the
+ * charset the part declares, else as UTF-8, else as ISO-8859-1 (which accepts any byte) — unlike the other formats,
+ * legacy 8-bit mail is normal input here, not an error.
+ */
+public record Email(Map<String, String> headers, String body) {
+
+    /** The document text: the subject line, a blank line, the body. */
+    public String text() {
+        String subject = headers.getOrDefault("subject", "").strip();
+        return subject.isEmpty() ? body : subject + "\n\n" + body;
+    }
+
+    public static Email parse(byte[] raw) {
+        Part p = part(raw, 0, raw.length);
+        return new Email(p.headers, body(p, 0));
+    }
+
+    private record Part(Map<String, String> headers, byte[] raw, int from, int to) {}
+
+    private static Part part(byte[] raw, int from, int to) {
+        Map<String, String> headers = new LinkedHashMap<>();
+        int i = from;
+        String last = null;
+        while (i < to) {
+            int eol = indexOf(raw, (byte) '\n', i, to);
+            int end = eol < 0 ? to : eol;
+            int lineEnd = end > i && raw[end - 1] == '\r' ? end - 1 : end;
+            int next = eol < 0 ? to : eol + 1;
+            if (lineEnd == i) { i = next; break; } // the blank line that ends the headers
+            String line = new String(raw, i, lineEnd - i, StandardCharsets.ISO_8859_1);
+            if ((line.charAt(0) == ' ' || line.charAt(0) == '\t') && last != null) {
+                headers.put(last, headers.get(last) + " " + line.strip());
+            } else {
+                int colon = line.indexOf(':');
+                if (colon <= 0 || line.startsWith("From ")) {
+                    // The mbox "From " envelope line, or no header block at all: skip it / treat the rest as body.
+                    if (!line.startsWith("From ") && headers.isEmpty()) break;
+                } else {
+                    last = line.substring(0, colon).strip().toLowerCase(Locale.ROOT);
+                    headers.merge(last, line.substring(colon + 1).strip(), (a, b) -> a);
+                }
+            }
+            i = next;
+        }
+        return new Part(headers, raw, i, to);
+    }
+
+    private static String body(Part p, int depth) {
+        String type = p.headers.getOrDefault("content-type", "text/plain");
+        String mime = type.split(";", 2)[0].strip().toLowerCase(Locale.ROOT);
+        if (mime.startsWith("multipart/") && depth < 8) {
+            String boundary = param(type, "boundary");
+            if (boundary != null) {
+                String plain = null, html = null;
+                for (Part child : children(p, boundary)) {
+                    String childMime = child.headers.getOrDefault("content-type", "text/plain").split(";", 2)[0].strip().toLowerCase(Locale.ROOT);
+                    if (childMime.startsWith("multipart/") || childMime.equals("text/plain")) {
+                        String t = body(child, depth + 1);
+                        if (!t.isBlank()) plain = plain == null ? t : plain + "\n\n" + t;
+                    } else if (childMime.equals("text/html") && html == null) {
+                        html = body(child, depth + 1);
+                    }
+                }
+                return plain != null ? plain : html != null ? html : "";
+            }
+        }
+        byte[] bytes = decodeTransfer(p);
+        return decodeText(bytes, param(type, "charset"));
+    }
+
+    private static java.util.List<Part> children(Part p, String boundary) {
+        byte[] delim = ("--" + boundary).getBytes(StandardCharsets.ISO_8859_1);
+        java.util.List<Part> parts = new java.util.ArrayList<>();
+        int start = -1;
+        int i = p.from;
+        while (i < p.to) {
+            int eol = indexOf(p.raw, (byte) '\n', i, p.to);
+            int next = eol < 0 ? p.to : eol + 1;
+            if (startsWith(p.raw, i, p.to, delim)) {
+                if (start >= 0) parts.add(part(p.raw, start, i));
+                boolean closing = startsWith(p.raw, i + delim.length, p.to, new byte[]{'-', '-'});
+                if (closing) return parts;
+                start = next;
+            }
+            i = next;
+        }
+        if (start >= 0) parts.add(part(p.raw, start, p.to));
+        return parts;
+    }
+
+    private static byte[] decodeTransfer(Part p) {
+        String enc = p.headers.getOrDefault("content-transfer-encoding", "").strip().toLowerCase(Locale.ROOT);
+        byte[] raw = java.util.Arrays.copyOfRange(p.raw, p.from, p.to);
+        if (enc.equals("base64")) {
+            try {
+                return Base64.getMimeDecoder().decode(raw);
+            } catch (IllegalArgumentException e) {
+                return raw; // broken base64: keep the text as is rather than lose the message
+            }
+        }
+        if (enc.equals("quoted-printable")) return quotedPrintable(raw);
+        return raw;
+    }
+
+    static byte[] quotedPrintable(byte[] in) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(in.length);
+        for (int i = 0; i < in.length; i++) {
+            byte b = in[i];
+            if (b == '=' && i + 1 < in.length && (in[i + 1] == '\n' || in[i + 1] == '\r')) {
+                i += in[i + 1] == '\r' && i + 2 < in.length && in[i + 2] == '\n' ? 2 : 1; // soft line break
+            } else if (b == '=' && i + 2 < in.length && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+                out.write(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+                i += 2;
+            } else {
+                out.write(b);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private static int hex(byte b) {
+        if (b >= '0' && b <= '9') return b - '0';
+        if (b >= 'A' && b <= 'F') return b - 'A' + 10;
+        if (b >= 'a' && b <= 'f') return b - 'a' + 10;
+        return -1;
+    }
+
+    private static String decodeText(byte[] bytes, String declared) {
+        if (declared != null) {
+            try {
+                Charset cs = Charset.forName(declared.strip());
+                return cs.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
+                        .onUnmappableCharacter(CodingErrorAction.REPLACE).decode(ByteBuffer.wrap(bytes)).toString();
+            } catch (IllegalArgumentException | CharacterCodingException e) {
+                // An unknown or illegal charset name: fall through to the guess below.
+            }
+        }
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            return new String(bytes, StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    /** A parameter of a structured header: {@code boundary} in {@code multipart/mixed; boundary="x"}. */
+    private static String param(String header, String name) {
+        for (String piece : header.split(";")) {
+            int eq = piece.indexOf('=');
+            if (eq > 0 && piece.substring(0, eq).strip().equalsIgnoreCase(name)) {
+                String v = piece.substring(eq + 1).strip();
+                if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) v = v.substring(1, v.length() - 1);
+                return v;
+            }
+        }
+        return null;
+    }
+
+    private static int indexOf(byte[] a, byte b, int from, int to) {
+        for (int i = from; i < to; i++) if (a[i] == b) return i;
+        return -1;
+    }
+
+    private static boolean startsWith(byte[] a, int at, int to, byte[] prefix) {
+        if (at + prefix.length > to) return false;
+        for (int k = 0; k < prefix.length; k++) if (a[at + k] != prefix[k]) return false;
+        return true;
+    }
+}

@@ -1,0 +1,104 @@
+package dev.cramjet.text;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Which part of a JSON record is the document's text. Syntax: parts joined by '+' (each becomes one or more
+ * lines), each part a list of alternatives separated by '|' (the first present one wins), each alternative a
+ * dotted path ({@code meta.body}, {@code items.0.text}). Example for chinese-poetry, where Tang poems have a
+ * {@code title} and Song lyrics a {@code rhythmic}: {@code title|rhythmic+paragraphs}. A value may be a string, a
+ * number, or an array of those (its elements become lines).
+ */
+public final class FieldPath {
+    private final String spec;
+    private final List<List<String[]>> parts = new ArrayList<>();
+
+    private FieldPath(String spec) {
+        this.spec = spec;
+        for (String part : spec.split("\\+")) {
+            List<String[]> alternatives = new ArrayList<>();
+            for (String alt : part.split("\\|")) {
+                if (alt.isBlank()) throw new dev.cramjet.CramjetException("--field '" + spec + "': empty field name");
+                alternatives.add(alt.strip().split("\\."));
+            }
+            parts.add(alternatives);
+        }
+    }
+
+    public static FieldPath parse(String spec) { return new FieldPath(spec); }
+
+    /** The text of {@code record}; a missing or ill-typed field is an error naming {@code where} and the field. */
+    public String extract(Object record, String where) throws MissingField {
+        StringBuilder sb = new StringBuilder();
+        for (List<String[]> alternatives : parts) {
+            Object v = null;
+            for (String[] path : alternatives) {
+                v = lookup(record, path);
+                if (v != null) break;
+            }
+            if (v == null) {
+                throw new MissingField(where + ": missing field '" + names(alternatives) + "' (expected "
+                        + "a string or an array of strings" + presentKeys(record) + ")");
+            }
+            int before = sb.length();
+            if (before > 0) sb.append('\n');
+            if (!append(sb, v)) {
+                throw new MissingField(where + ": field '" + names(alternatives) + "' is " + dev.cramjet.io.Json.kind(v)
+                        + ", expected a string or an array of strings");
+            }
+            if (sb.length() == before + (before > 0 ? 1 : 0)) sb.setLength(before); // empty part adds no line
+        }
+        return sb.toString();
+    }
+
+    private static Object lookup(Object v, String[] path) {
+        for (String key : path) {
+            if (v instanceof Map<?, ?> m) {
+                v = m.get(key);
+            } else if (v instanceof List<?> l && key.chars().allMatch(Character::isDigit) && !key.isEmpty()) {
+                int i = Integer.parseInt(key);
+                v = i < l.size() ? l.get(i) : null;
+            } else {
+                return null;
+            }
+            if (v == null) return null;
+        }
+        return v;
+    }
+
+    private static boolean append(StringBuilder sb, Object v) {
+        switch (v) {
+            case String s -> sb.append(s);
+            case Number n -> sb.append(n);
+            case List<?> l -> {
+                boolean first = true;
+                for (Object o : l) {
+                    if (!first) sb.append('\n');
+                    first = false;
+                    if (!(o instanceof String || o instanceof Number || o instanceof List<?>) || !append(sb, o)) return false;
+                }
+            }
+            default -> { return false; }
+        }
+        return true;
+    }
+
+    private static String names(List<String[]> alternatives) {
+        return String.join("|", alternatives.stream().map(p -> String.join(".", p)).toList());
+    }
+
+    private static String presentKeys(Object record) {
+        if (record instanceof Map<?, ?> m) return "; the record has " + (m.isEmpty() ? "no keys" : "keys " + m.keySet());
+        return "; the record is " + dev.cramjet.io.Json.kind(record);
+    }
+
+    @Override
+    public String toString() { return spec; }
+
+    /** A record lacks the field, or has it with the wrong type. */
+    public static final class MissingField extends Exception {
+        public MissingField(String message) { super(message, null, false, false); }
+    }
+}

@@ -1,0 +1,59 @@
+package dev.cramjet.text;
+
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Turns HTML into text: script/style blocks and comments go, block-level tags become line breaks, other tags
+ * vanish, and character entities (named ones in common use, decimal and hex) are decoded. A text without '<' or
+ * '&' is returned as is. Only things shaped like tags are touched, so "a < b" in plain text survives.
+ */
+final class Html {
+    private Html() {}
+
+    private static final Pattern DROP = Pattern.compile("(?is)<(script|style)\\b[^>]*>.*?</\\1\\s*>|<!--.*?-->");
+    private static final Pattern BLOCK = Pattern.compile(
+            "(?i)</?(p|div|br|li|ul|ol|tr|table|h[1-6]|blockquote|pre|section|article|header|footer)\\b[^>]*>");
+    private static final Pattern TAG = Pattern.compile("</?[a-zA-Z][^<>]*>|<![^<>]*>");
+    private static final Pattern ENTITY = Pattern.compile("&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,7});");
+    private static final Map<String, String> NAMED = Map.ofEntries(
+            Map.entry("amp", "&"), Map.entry("lt", "<"), Map.entry("gt", ">"), Map.entry("quot", "\""),
+            Map.entry("apos", "'"), Map.entry("nbsp", "\u00A0"), Map.entry("copy", "©"), Map.entry("reg", "®"),
+            Map.entry("trade", "™"), Map.entry("mdash", "—"), Map.entry("ndash", "–"), Map.entry("hellip", "…"),
+            Map.entry("lsquo", "‘"), Map.entry("rsquo", "’"), Map.entry("ldquo", "“"), Map.entry("rdquo", "”"),
+            Map.entry("laquo", "«"), Map.entry("raquo", "»"), Map.entry("euro", "€"), Map.entry("pound", "£"),
+            Map.entry("yen", "¥"), Map.entry("cent", "¢"), Map.entry("middot", "·"), Map.entry("bull", "•"),
+            Map.entry("times", "×"), Map.entry("divide", "÷"), Map.entry("deg", "°"), Map.entry("sect", "§"),
+            Map.entry("para", "¶"), Map.entry("shy", ""));
+
+    static String strip(String s) {
+        if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
+        if (s.indexOf('<') >= 0) {
+            s = DROP.matcher(s).replaceAll("");
+            s = BLOCK.matcher(s).replaceAll("\n");
+            s = TAG.matcher(s).replaceAll("");
+        }
+        if (s.indexOf('&') >= 0) s = decodeEntities(s);
+        return s;
+    }
+
+    static String decodeEntities(String s) {
+        Matcher m = ENTITY.matcher(s);
+        StringBuilder sb = new StringBuilder(s.length());
+        while (m.find()) {
+            String name = m.group(1);
+            String rep;
+            if (name.charAt(0) == '#') {
+                int cp = name.charAt(1) == 'x' || name.charAt(1) == 'X'
+                        ? Integer.parseInt(name.substring(2), 16) : Integer.parseInt(name.substring(1));
+                rep = Character.isValidCodePoint(cp) && cp != 0 ? Character.toString(cp) : m.group();
+            } else {
+                rep = NAMED.getOrDefault(name.toLowerCase(java.util.Locale.ROOT), m.group());
+            }
+            m.appendReplacement(sb, Matcher.quoteReplacement(rep));
+        }
+        m.appendTail(sb);
+        return sb.toString();
+    }
+}

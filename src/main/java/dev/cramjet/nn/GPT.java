@@ -47,6 +47,8 @@ public final class GPT {
     /** A named parameter tensor: its value and gradient are views into the two big buffers. */
     public record Param(String name, Group group, Tensor value, Tensor grad) {}
 
+    private record Spec(String name, Group group, int... shape) {}
+
     /** One block's parameters; biases are null without {@code bias}, norm biases null for RMSNorm. */
     private record Block(Param ln1w, Param ln1b, Param qkvW, Param qkvB, Param projW, Param projB,
                          Param ln2w, Param ln2b, Param fcW, Param fcB, Param proj2W, Param proj2B) {}
@@ -99,43 +101,43 @@ public final class GPT {
         int layers = config.nLayer();
 
         // ---- parameter layout: matrices, then embeddings, then norms and biases -----------------------------
-        List<Object[]> specs = new ArrayList<>(); // {name, group, shape}
+        List<Spec> specs = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
-            specs.add(new Object[] {p + "attn.qkv.weight", Group.MATRIX, new int[] {3 * c, c}});
-            specs.add(new Object[] {p + "attn.proj.weight", Group.MATRIX, new int[] {c, c}});
-            specs.add(new Object[] {p + "mlp.fc.weight", Group.MATRIX, new int[] {config.fcWidth(), c}});
-            specs.add(new Object[] {p + "mlp.proj.weight", Group.MATRIX, new int[] {c, config.mlpHidden()}});
+            specs.add(new Spec(p + "attn.qkv.weight", Group.MATRIX, 3 * c, c));
+            specs.add(new Spec(p + "attn.proj.weight", Group.MATRIX, c, c));
+            specs.add(new Spec(p + "mlp.fc.weight", Group.MATRIX, config.fcWidth(), c));
+            specs.add(new Spec(p + "mlp.proj.weight", Group.MATRIX, c, config.mlpHidden()));
         }
-        if (!config.tiedEmbeddings()) specs.add(new Object[] {"lm_head.weight", Group.MATRIX, new int[] {config.paddedVocab(), c}});
-        specs.add(new Object[] {"wte.weight", Group.EMBEDDING, new int[] {config.paddedVocab(), c}});
+        if (!config.tiedEmbeddings()) specs.add(new Spec("lm_head.weight", Group.MATRIX, config.paddedVocab(), c));
+        specs.add(new Spec("wte.weight", Group.EMBEDDING, config.paddedVocab(), c));
         if (config.positions() == GPTConfig.Positions.LEARNED) {
-            specs.add(new Object[] {"wpe.weight", Group.EMBEDDING, new int[] {config.blockSize(), c}});
+            specs.add(new Spec("wpe.weight", Group.EMBEDDING, config.blockSize(), c));
         }
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
-            specs.add(new Object[] {p + "ln_1.weight", Group.NORM_OR_BIAS, new int[] {c}});
-            if (layerNorm && config.bias()) specs.add(new Object[] {p + "ln_1.bias", Group.NORM_OR_BIAS, new int[] {c}});
+            specs.add(new Spec(p + "ln_1.weight", Group.NORM_OR_BIAS, c));
+            if (layerNorm && config.bias()) specs.add(new Spec(p + "ln_1.bias", Group.NORM_OR_BIAS, c));
             if (config.bias()) {
-                specs.add(new Object[] {p + "attn.qkv.bias", Group.NORM_OR_BIAS, new int[] {3 * c}});
-                specs.add(new Object[] {p + "attn.proj.bias", Group.NORM_OR_BIAS, new int[] {c}});
+                specs.add(new Spec(p + "attn.qkv.bias", Group.NORM_OR_BIAS, 3 * c));
+                specs.add(new Spec(p + "attn.proj.bias", Group.NORM_OR_BIAS, c));
             }
-            specs.add(new Object[] {p + "ln_2.weight", Group.NORM_OR_BIAS, new int[] {c}});
-            if (layerNorm && config.bias()) specs.add(new Object[] {p + "ln_2.bias", Group.NORM_OR_BIAS, new int[] {c}});
+            specs.add(new Spec(p + "ln_2.weight", Group.NORM_OR_BIAS, c));
+            if (layerNorm && config.bias()) specs.add(new Spec(p + "ln_2.bias", Group.NORM_OR_BIAS, c));
             if (config.bias()) {
-                specs.add(new Object[] {p + "mlp.fc.bias", Group.NORM_OR_BIAS, new int[] {config.fcWidth()}});
-                specs.add(new Object[] {p + "mlp.proj.bias", Group.NORM_OR_BIAS, new int[] {c}});
+                specs.add(new Spec(p + "mlp.fc.bias", Group.NORM_OR_BIAS, config.fcWidth()));
+                specs.add(new Spec(p + "mlp.proj.bias", Group.NORM_OR_BIAS, c));
             }
         }
-        specs.add(new Object[] {"ln_f.weight", Group.NORM_OR_BIAS, new int[] {c}});
-        if (layerNorm && config.bias()) specs.add(new Object[] {"ln_f.bias", Group.NORM_OR_BIAS, new int[] {c}});
+        specs.add(new Spec("ln_f.weight", Group.NORM_OR_BIAS, c));
+        if (layerNorm && config.bias()) specs.add(new Spec("ln_f.bias", Group.NORM_OR_BIAS, c));
 
         long total = 0, matrices = 0;
-        for (Object[] s : specs) {
+        for (Spec s : specs) {
             long n = 1;
-            for (int d : (int[]) s[2]) n *= d;
+            for (int d : s.shape) n *= d;
             total += n;
-            if (s[1] == Group.MATRIX) matrices += n;
+            if (s.group == Group.MATRIX) matrices += n;
         }
         if (total > Integer.MAX_VALUE) throw new CramjetException("model has " + total + " parameters; at most 2^31 are supported");
         DType dt = backend.computeType();
@@ -144,9 +146,8 @@ public final class GPT {
         this.matrixElements = matrices;
         List<Param> list = new ArrayList<>();
         long at = 0;
-        for (Object[] s : specs) {
-            int[] shape = (int[]) s[2];
-            Param p = new Param((String) s[0], (Group) s[1], params.view(at, shape), grads.view(at, shape));
+        for (Spec s : specs) {
+            Param p = new Param(s.name, s.group, params.view(at, s.shape), grads.view(at, s.shape));
             list.add(p);
             byName.put(p.name(), p);
             at += p.value().size();

@@ -121,28 +121,33 @@ public final class ModelDir {
     public static void save(GPT model, Path dir) throws IOException {
         float[] all = new float[(int) model.parameterCount()];
         model.backend().download(model.parameters(), all);
-        save(model.config(), model.parameterList(), all, model.parameters().offset, dir);
+        save(model, all, dir);
     }
 
     /**
-     * Saves weights given as host floats in the layout of {@code params} (e.g. an optimizer's F32 master copy)
-     * — {@code base} is the storage offset of the buffer's first element.
+     * Saves {@code weights}, host floats in the layout of {@link GPT#parameters()} — e.g. a download of an
+     * optimizer's F32 master copy, which is more precise than BF16 parameters — with the model's configuration.
      */
-    public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
+    public static void save(GPT model, float[] weights, Path dir) throws IOException {
+        if (weights.length != model.parameterCount()) {
+            throw new IllegalArgumentException("weights: expected " + model.parameterCount() + " floats, got " + weights.length);
+        }
+        GPTConfig cfg = model.config();
+        long base = model.parameters().offset;
         List<Safetensors.Item> items = new ArrayList<>();
-        for (GPT.Param p : params) {
+        for (GPT.Param p : model.parameterList()) {
             int[] shape = p.value().shape();
             int cols = shape.length == 1 ? 1 : shape[1];
             int off = (int) (p.value().offset - base);
             for (Piece pc : pieces(cfg, p.name(), shape[0])) {
                 long[] hfShape = pieceShape(pc, shape);
                 if (!pc.transposed) {
-                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, off + pc.from * cols));
+                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, weights, off + pc.from * cols));
                 } else {
                     int r = pc.to - pc.from;
                     float[] t = new float[r * cols];
                     for (int i = 0; i < r; i++) {
-                        for (int j = 0; j < cols; j++) t[j * r + i] = all[off + (pc.from + i) * cols + j];
+                        for (int j = 0; j < cols; j++) t[j * r + i] = weights[off + (pc.from + i) * cols + j];
                     }
                     items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, t, 0));
                 }

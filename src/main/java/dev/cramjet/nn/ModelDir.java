@@ -121,33 +121,29 @@ public final class ModelDir {
     public static void save(GPT model, Path dir) throws IOException {
         float[] all = new float[(int) model.parameterCount()];
         model.backend().download(model.parameters(), all);
-        save(model, all, dir);
+        save(model.config(), model.parameterList(), all, model.parameters().offset, dir);
     }
 
     /**
-     * Saves {@code weights}, host floats in the layout of {@link GPT#parameters()} — e.g. a download of an
-     * optimizer's F32 master copy, which is more precise than BF16 parameters — with the model's configuration.
+     * Saves weights given as host floats in the layout of the model's parameter buffer — e.g. a download of an
+     * optimizer's F32 master copy, more precise than BF16 parameters: {@code params} is
+     * {@link GPT#parameterList()} and {@code base} the buffer's own offset, {@code model.parameters().offset}.
      */
-    public static void save(GPT model, float[] weights, Path dir) throws IOException {
-        if (weights.length != model.parameterCount()) {
-            throw new IllegalArgumentException("weights: expected " + model.parameterCount() + " floats, got " + weights.length);
-        }
-        GPTConfig cfg = model.config();
-        long base = model.parameters().offset;
+    public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
         List<Safetensors.Item> items = new ArrayList<>();
-        for (GPT.Param p : model.parameterList()) {
+        for (GPT.Param p : params) {
             int[] shape = p.value().shape();
             int cols = shape.length == 1 ? 1 : shape[1];
             int off = (int) (p.value().offset - base);
             for (Piece pc : pieces(cfg, p.name(), shape[0])) {
                 long[] hfShape = pieceShape(pc, shape);
                 if (!pc.transposed) {
-                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, weights, off + pc.from * cols));
+                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, off + pc.from * cols));
                 } else {
                     int r = pc.to - pc.from;
                     float[] t = new float[r * cols];
                     for (int i = 0; i < r; i++) {
-                        for (int j = 0; j < cols; j++) t[j * r + i] = weights[off + (pc.from + i) * cols + j];
+                        for (int j = 0; j < cols; j++) t[j * r + i] = all[off + (pc.from + i) * cols + j];
                     }
                     items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, t, 0));
                 }

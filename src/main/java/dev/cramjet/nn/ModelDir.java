@@ -125,8 +125,9 @@ public final class ModelDir {
     }
 
     /**
-     * Saves weights given as host floats in the layout of {@code params} (e.g. an optimizer's F32 master copy)
-     * — {@code base} is the storage offset of the buffer's first element.
+     * Saves weights given as host floats in the layout of the model's parameter buffer — e.g. a download of an
+     * optimizer's F32 master copy, more precise than BF16 parameters: {@code params} is
+     * {@link GPT#parameterList()} and {@code base} the buffer's own offset, {@code model.parameters().offset}.
      */
     public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
         List<Safetensors.Item> items = new ArrayList<>();

@@ -1,0 +1,100 @@
+package dev.cramjet.engine.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class GemmTest {
+    /** Shapes with every kind of tail: sizes 1, rows not a multiple of 6, columns not of the panel width, K blocks. */
+    private static final int[][] SHAPES = {
+            {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 32, 1}, {7, 33, 5}, {13, 65, 17}, {97, 31, 130}, {12, 64, 64},
+            {31, 100, 385}, {64, 1030, 40}, {130, 70, 800}, {2, 300, 257}, {300, 2, 11}, {61, 129, 96},
+    };
+
+    private enum Variant { NT, NN, TN }
+
+    @Test
+    void ntMatchesReference() { checkAll(Variant.NT); }
+
+    @Test
+    void nnMatchesReference() { checkAll(Variant.NN); }
+
+    @Test
+    void tnMatchesReference() { checkAll(Variant.TN); }
+
+    private static void checkAll(Variant v) {
+        SplittableRandom rnd = new SplittableRandom(42 + v.ordinal());
+        for (int[] s : SHAPES) {
+            for (boolean accumulate : new boolean[] {false, true}) check(v, s[0], s[1], s[2], accumulate, rnd);
+        }
+    }
+
+    private static void check(Variant v, int m, int n, int k, boolean accumulate, SplittableRandom rnd) {
+        int aOff = rnd.nextInt(5), bOff = rnd.nextInt(5), cOff = rnd.nextInt(5);
+        float[] a = random(aOff + m * k + 3, rnd), b = random(bOff + n * k + 2, rnd), c = random(cOff + m * n + 4, rnd);
+        float[] c0 = c.clone();
+        switch (v) {
+            case NT -> Gemm.nt(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
+            case NN -> Gemm.nn(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
+            case TN -> Gemm.tn(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
+        }
+        double tol = 1e-5 * Math.sqrt(k) + 1e-6;
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double ref = accumulate ? c0[cOff + i * n + j] : 0, mag = Math.abs(ref);
+                for (int p = 0; p < k; p++) {
+                    double x = switch (v) {
+                        case NT, NN -> a[aOff + i * k + p];
+                        case TN -> a[aOff + p * m + i];
+                    };
+                    double y = switch (v) {
+                        case NT -> b[bOff + j * k + p];
+                        case NN, TN -> b[bOff + p * n + j];
+                    };
+                    ref += x * y;
+                    mag += Math.abs(x * y);
+                }
+                String where = v + " " + m + "x" + n + "x" + k + " acc=" + accumulate + " at (" + i + "," + j + ")";
+                assertEquals(ref, c[cOff + i * n + j], tol * mag, where);
+            }
+        }
+        for (int i = 0; i < cOff; i++) assertEquals(c0[i], c[i], "C before its offset was written");
+        for (int i = cOff + m * n; i < c.length; i++) assertEquals(c0[i], c[i], "C past its end was written");
+    }
+
+    @Test
+    void largeProductsSplitAcrossThreadsAgree() {
+        // Big enough to take the parallel path both ways: many rows (split by rows), few rows (split by columns).
+        SplittableRandom rnd = new SplittableRandom(7);
+        check(Variant.NT, 200, 300, 70, false, rnd);
+        check(Variant.NN, 7, 2000, 50, true, rnd);
+        check(Variant.TN, 50, 1100, 40, false, rnd);
+        check(Variant.TN, 1100, 40, 30, true, rnd);
+    }
+
+    @Test
+    void zeroKClearsOrKeeps() {
+        float[] c = {1, 2, 3, 4};
+        Gemm.nt(new float[0], 0, new float[0], 0, c, 0, 2, 2, 0, true);
+        assertEquals(4f, c[3]);
+        Gemm.nn(new float[0], 0, new float[0], 0, c, 0, 2, 2, 0, false);
+        assertEquals(0f, c[0]);
+        assertEquals(0f, c[3]);
+    }
+
+    @Test
+    void operandTooShortIsRejected() {
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> Gemm.nt(new float[5], 0, new float[6], 0, new float[6], 0, 2, 3, 3, false));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> Gemm.tn(new float[6], 1, new float[6], 0, new float[4], 0, 2, 2, 3, false));
+    }
+
+    private static float[] random(int size, SplittableRandom rnd) {
+        float[] x = new float[size];
+        for (int i = 0; i < size; i++) x[i] = (float) (rnd.nextDouble() * 2 - 1);
+        return x;
+    }
+}

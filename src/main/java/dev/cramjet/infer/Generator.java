@@ -75,10 +75,15 @@ public final class Generator {
 
     /**
      * Generates up to {@code maxTokens} tokens after {@code prompt}, passing text to {@code out} as soon as it forms
-     * whole characters (the prompt itself is not passed). {@code out} may be null.
+     * whole characters (the prompt itself is not passed). {@code out} may be null. The sampler's vocabulary is
+     * normally the tokenizer's: a model may have more output rows than the tokenizer has tokens, never fewer.
      */
     public Result generate(String prompt, int maxTokens, Sampler sampler, Consumer<String> out) {
         if (maxTokens < 0) throw new CramjetException("max tokens must be >= 0, got " + maxTokens);
+        if (sampler.vocab() > tokenizer.vocabSize()) {
+            throw new IllegalArgumentException("the sampler draws from " + sampler.vocab() + " ids but the tokenizer has "
+                    + tokenizer.vocabSize() + " tokens");
+        }
         int[] promptIds = prompt.isEmpty() ? new int[] {tokenizer.eot()} : tokenizer.encode(prompt);
         int[] context = Arrays.copyOf(promptIds, promptIds.length + maxTokens);
         int length = promptIds.length;

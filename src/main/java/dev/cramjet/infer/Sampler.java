@@ -1,6 +1,9 @@
 package dev.cramjet.infer;
 
 import dev.cramjet.CramjetException;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.util.SplittableRandom;
 
@@ -11,8 +14,9 @@ import java.util.SplittableRandom;
  *     logit is divided by the penalty and a negative one multiplied by it, so a penalty &gt; 1 always makes a seen
  *     token less likely;</li>
  * <li>temperature 0 is greedy: the arg-max, ties going to the lowest token id, no randomness;</li>
- * <li>top-k keeps the k largest logits, found by quickselect (expected O(V), no sort of the vocabulary);</li>
- * <li>softmax at the temperature over the survivors;</li>
+ * <li>top-k keeps the k largest logits, found in one pass with a k-element min-heap (O(V log k) at worst,
+ *     about V comparisons in practice, since few tokens beat the heap's weakest member; no sort);</li>
+ * <li>softmax at the temperature over the survivors (over the whole vocabulary with the Vector API);</li>
  * <li>top-p (nucleus, Holtzman et al. 2019) keeps the smallest set of most likely survivors whose probability mass
  *     reaches p, again by partitioning rather than sorting;</li>
  * <li>one draw from a {@link SplittableRandom} seeded once, so a seed reproduces a whole generation.</li>
@@ -22,6 +26,8 @@ import java.util.SplittableRandom;
  * Not thread-safe: one sampler per generation.
  */
 public final class Sampler {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
     /**
      * Sampling settings. temperature ≥ 0 (0 = greedy); topK ≥ 0 (0 = off); topP in (0, 1] (1 = off);
      * repetitionPenalty &gt; 0 (1 = off).
@@ -68,6 +74,9 @@ public final class Sampler {
 
     public Settings settings() { return settings; }
 
+    /** The number of logit columns it samples from: token ids are in [0, vocab). */
+    public int vocab() { return vocab; }
+
     /**
      * The next token given the logits (at least {@code vocab} long; columns past the vocabulary, such as padding,
      * are ignored) and the context so far, {@code context[0, length)}, used by the repetition penalty.
@@ -85,23 +94,16 @@ public final class Sampler {
         if (settings.temperature() == 0) return argmax();
 
         int n = vocab;
-        for (int i = 0; i < n; i++) ids[i] = i;
-        if (settings.topK() > 0 && settings.topK() < n) {
-            selectTop(0, n, settings.topK());
+        double total;
+        if (settings.topK() > 0 && settings.topK() < vocab) {
             n = settings.topK();
+            selectTop(n);
+            total = softmaxCandidates(n);
+        } else {
+            for (int i = 0; i < n; i++) ids[i] = i;
+            total = softmaxAll();
         }
-
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) max = Math.max(max, work[ids[i]]);
-        if (max == Float.NEGATIVE_INFINITY) return argmax(); // nothing has any probability: fall back to a fixed choice
-        double invT = 1 / settings.temperature();
-        double total = 0;
-        for (int i = 0; i < n; i++) {
-            int id = ids[i];
-            float w = (float) Math.exp((work[id] - max) * invT);
-            weight[id] = w;
-            total += w;
-        }
+        if (Double.isNaN(total)) return argmax(); // nothing has any probability: fall back to a fixed choice
 
         if (settings.topP() < 1) {
             int kept = nucleus(n, settings.topP() * total);
@@ -147,17 +149,82 @@ public final class Sampler {
     }
 
     /**
-     * Rearranges ids[lo, hi) so that ids[lo, lo + k) holds its k highest-ranked tokens (in no particular order).
-     * Hoare-style quickselect with a median-of-three pivot.
+     * Puts the k highest-ranked tokens in ids[0, k) (in heap order). ids[0, k) is a min-heap on rank whose root is
+     * the weakest token kept; a token replaces the root only if it ranks before it. Scanning ids in increasing
+     * order, a token tying the root's logit has the larger id and so never gets in: ties go to lower ids.
      */
-    private void selectTop(int lo, int hi, int k) {
-        int target = lo + k; // the boundary we need: ranks [lo, target) before, the rest after
-        while (hi - lo > 1) {
-            int p = partition(lo, hi);
-            if (p == target || p + 1 == target) return;
-            if (p > target) hi = p;
-            else lo = p + 1;
+    private void selectTop(int k) {
+        for (int i = 0; i < k; i++) {
+            ids[i] = i;
+            siftUp(i);
         }
+        for (int id = k; id < vocab; id++) {
+            if (before(id, ids[0])) {
+                ids[0] = id;
+                siftDown(k);
+            }
+        }
+    }
+
+    private void siftUp(int i) {
+        while (i > 0) {
+            int parent = (i - 1) >>> 1;
+            if (!before(ids[parent], ids[i])) return;
+            swap(i, parent);
+            i = parent;
+        }
+    }
+
+    private void siftDown(int size) {
+        int i = 0;
+        while (true) {
+            int l = 2 * i + 1, r = l + 1, weakest = i;
+            if (l < size && before(ids[weakest], ids[l])) weakest = l;
+            if (r < size && before(ids[weakest], ids[r])) weakest = r;
+            if (weakest == i) return;
+            swap(i, weakest);
+            i = weakest;
+        }
+    }
+
+    /** weight[id] = exp((logit − max)/T) for the candidates ids[0, n); returns their sum (NaN if all are −∞). */
+    private double softmaxCandidates(int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, work[ids[i]]);
+        if (max == Float.NEGATIVE_INFINITY) return Double.NaN;
+        float invT = (float) (1 / settings.temperature());
+        double total = 0;
+        for (int i = 0; i < n; i++) {
+            int id = ids[i];
+            float w = (float) Math.exp((work[id] - max) * invT);
+            weight[id] = w;
+            total += w;
+        }
+        return total;
+    }
+
+    /** The same over the whole vocabulary, in vector lanes. */
+    private double softmaxAll() {
+        int n = vocab, upper = S.loopBound(n), i = 0;
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (; i < upper; i += S.length()) vmax = vmax.max(FloatVector.fromArray(S, work, i));
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) max = Math.max(max, work[i]);
+        if (max == Float.NEGATIVE_INFINITY) return Double.NaN;
+        float invT = (float) (1 / settings.temperature());
+        FloatVector vsum = FloatVector.zero(S);
+        for (i = 0; i < upper; i += S.length()) {
+            FloatVector w = FloatVector.fromArray(S, work, i).sub(max).mul(invT).lanewise(VectorOperators.EXP);
+            w.intoArray(weight, i);
+            vsum = vsum.add(w);
+        }
+        double total = vsum.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float w = (float) Math.exp((work[i] - max) * invT);
+            weight[i] = w;
+            total += w;
+        }
+        return total;
     }
 
     /**

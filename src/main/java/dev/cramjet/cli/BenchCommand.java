@@ -1,0 +1,179 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
+import dev.cramjet.engine.cpu.CpuPeak;
+import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.optim.AdamWOptimizer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * `cramjet bench`: training-step and forward-pass throughput of a preset model on random tokens, as tokens/s,
+ * achieved GFLOP/s (FLOPs per token = 6·N + 12·L·d·T, N the parameters without the position table; a forward pass
+ * is a third of that) and, on the CPU, the fraction of the machine's measured fp32 FMA ceiling. Also reports our
+ * large-matmul speed against the same ceiling and the process's peak resident memory.
+ */
+public final class BenchCommand implements Command {
+    /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
+    private static final int GEMM_M = 1536, GEMM_N = 3072, GEMM_K = 768;
+
+    @Override
+    public String summary() { return "measure training and inference throughput of a preset model"; }
+
+    @Override
+    public String usage() {
+        return """
+                usage: cramjet bench [--preset tiny|small|gpt2-124m|gpt2-medium|micro] [--steps N] [--device cpu|cuda]
+                                     [--batch B] [--seq T] [--json]
+
+                Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
+                on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
+                FLOPs per token, a third of that for a forward pass), the fraction of the CPU's measured fp32 FMA
+                ceiling, our 1536×3072×768 matmul against that ceiling, and peak resident memory (VmHWM).
+                Defaults: --preset tiny, batch 8 (4 for gpt2-124m and larger), seq = the preset's block size,
+                --steps 5 (2 for gpt2-124m and larger). --json prints one JSON object per line.
+                """;
+    }
+
+    @Override
+    public int run(Args args) throws IOException {
+        String preset = args.string("preset", "tiny");
+        String device = args.string("device", "cpu");
+        boolean json = args.flag("json");
+        GPTConfig cfg = GPTConfig.preset(preset);
+        boolean large = cfg.nEmbd() >= 768;
+        int batch = args.integer("batch", large ? 4 : 8);
+        int seq = args.integer("seq", cfg.blockSize());
+        int steps = args.integer("steps", large ? 2 : 5);
+        args.finish();
+        if (steps < 1) throw new dev.cramjet.CramjetException("--steps must be at least 1, got " + steps);
+
+        try (Backend be = Backends.open(device)) {
+            GPT model = new GPT(be, cfg, batch, seq, 1);
+            AdamWOptimizer opt = new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults());
+            SplittableRandom rng = new SplittableRandom(1);
+            int n = batch * seq;
+            int[] x = new int[n], y = new int[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = rng.nextInt(cfg.vocabSize());
+                y[i] = rng.nextInt(cfg.vocabSize());
+            }
+            long params = model.parameterCount(false);
+            double flopsPerToken = 6.0 * params + 12.0 * cfg.nLayer() * cfg.nEmbd() * seq;
+
+            Map<String, Object> head = new LinkedHashMap<>();
+            head.put("bench", "setup");
+            head.put("device", be.describe());
+            head.put("preset", preset);
+            head.put("params", params);
+            head.put("batch", (long) batch);
+            head.put("seq", (long) seq);
+            head.put("steps", (long) steps);
+            head.put("flops_per_token", flopsPerToken);
+            emit(json, head, String.format(Locale.ROOT,
+                    "device: %s%nmodel:  %s, %d layers, d %d, %d heads, vocab %d (padded %d), %,d parameters without positions%n"
+                            + "run:    batch %d × seq %d, %d timed steps after one warm-up",
+                    be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.paddedVocab(),
+                    params, batch, seq, steps));
+
+            model.train(0);
+            double trainSeconds = time(be, steps, s -> {
+                model.train(s);
+                model.zeroGrad();
+                model.forward(x, y);
+                model.backward();
+                opt.step(1e-4f);
+            });
+            model.eval();
+            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            long hwm = peakResidentBytes();
+
+            double peak = Double.NaN, gemm = Double.NaN;
+            if (be.name().equals("cpu")) {
+                peak = CpuPeak.fmaPeakGflops();
+                gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
+            }
+            report(json, "train_step", n, trainSeconds, flopsPerToken, peak);
+            report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak);
+
+            Map<String, Object> g = new LinkedHashMap<>();
+            g.put("bench", "gemm");
+            g.put("m", (long) GEMM_M);
+            g.put("n", (long) GEMM_N);
+            g.put("k", (long) GEMM_K);
+            g.put("gflops", gemm);
+            g.put("fma_peak_gflops", peak);
+            g.put("fraction_of_peak", gemm / peak);
+            emit(json, g, be.name().equals("cpu")
+                    ? String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
+                            GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak)
+                    : "matmul and ceiling figures are measured on the CPU backend only");
+
+            Map<String, Object> mem = new LinkedHashMap<>();
+            mem.put("bench", "memory");
+            mem.put("vm_hwm_bytes", hwm);
+            mem.put("backend_bytes", be.allocatedBytes());
+            emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend",
+                    hwm / 1e9, be.allocatedBytes() / 1e9));
+        }
+        return 0;
+    }
+
+    @FunctionalInterface
+    private interface Step {
+        void run(int step);
+    }
+
+    /** Seconds per step: one warm-up, then the mean over {@code steps}. */
+    private static double time(Backend be, int steps, Step step) {
+        step.run(0);
+        be.synchronize();
+        long t0 = System.nanoTime();
+        for (int s = 1; s <= steps; s++) step.run(s);
+        be.synchronize();
+        return (System.nanoTime() - t0) / 1e9 / steps;
+    }
+
+    private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak) {
+        double tps = tokens / seconds;
+        double gflops = tps * flopsPerToken / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("bench", what);
+        m.put("seconds_per_step", seconds);
+        m.put("tokens_per_s", tps);
+        m.put("gflops", gflops);
+        m.put("fraction_of_peak", gflops / peak);
+        String label = what.equals("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
+        emit(json, m, String.format(Locale.ROOT, "%s: %8.1f ms/step %10.0f tokens/s %8.1f GFLOP/s%s", label,
+                seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of the fp32 ceiling", 100 * gflops / peak)));
+    }
+
+    private static void emit(boolean json, Map<String, Object> m, String text) {
+        System.out.println(json ? Json.write(m) : text);
+        System.out.flush();
+    }
+
+    /** VmHWM from /proc/self/status (peak resident set), or -1 where there is no /proc. */
+    static long peakResidentBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    String[] parts = line.substring(6).trim().split("\\s+");
+                    return Long.parseLong(parts[0]) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,137 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
+import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.ModelDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * `cramjet eval`: mean cross-entropy and perplexity of a saved model on a token stream, cut into consecutive
+ * windows of seq tokens, each predicting its next seq tokens (every token but the first is a target once).
+ */
+public final class EvalCommand implements Command {
+    @Override
+    public String summary() { return "loss and perplexity of a model on held-out tokens"; }
+
+    @Override
+    public String usage() {
+        return """
+                usage: cramjet eval --model DIR --tokens FILE [--batch B] [--seq T] [--max-tokens N]
+                                    [--device cpu|cuda] [--json]
+
+                Prints the mean cross-entropy (nats per token) and perplexity of the model in DIR (config.json +
+                model.safetensors) on FILE: whitespace-separated token ids. The stream is cut into consecutive
+                windows of T tokens (default: the model's block size), B windows per forward pass (default 4).
+                """;
+    }
+
+    @Override
+    public int run(Args args) throws IOException {
+        Path dir = Path.of(args.required("model"));
+        Path tokensFile = Path.of(args.required("tokens"));
+        int batch = args.integer("batch", 4);
+        String device = args.string("device", "cpu");
+        long maxTokens = args.longValue("max-tokens", Long.MAX_VALUE);
+        boolean json = args.flag("json");
+        GPTConfig cfg = ModelDir.readConfig(dir);
+        int seq = args.integer("seq", cfg.blockSize());
+        args.finish();
+        if (batch < 1) throw new CramjetException("--batch must be at least 1, got " + batch);
+
+        int[] stream = readTokenIds(tokensFile, cfg.vocabSize());
+        if (stream.length > maxTokens) stream = Arrays.copyOf(stream, (int) Math.max(2, maxTokens));
+        if (stream.length < 2) throw new CramjetException(tokensFile + ": needs at least 2 tokens, has " + stream.length);
+
+        try (Backend be = Backends.open(device)) {
+            GPT model = ModelDir.load(be, dir, batch, seq);
+            Result r = evaluate(model, stream);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("model", dir.toString());
+            m.put("tokens", tokensFile.toString());
+            m.put("targets", r.targets);
+            m.put("loss", r.loss);
+            m.put("perplexity", Math.exp(r.loss));
+            System.out.println(json ? Json.write(m) : String.format(Locale.ROOT,
+                    "%s on %s: loss %.4f nats/token, perplexity %.3f (%,d targets)", dir, tokensFile, r.loss,
+                    Math.exp(r.loss), r.targets));
+        }
+        return 0;
+    }
+
+    /** Mean loss over {@code targets} predicted tokens. */
+    public record Result(double loss, long targets) {}
+
+    /**
+     * Runs the model over {@code stream} in eval mode: window k feeds tokens [k·T, k·T + T) and predicts
+     * [k·T + 1, k·T + T + 1); the last window's missing targets and unused batch rows are ignored (-1).
+     */
+    public static Result evaluate(GPT model, int[] stream) {
+        int batch = model.batch(), seq = model.seq();
+        int[] x = new int[batch * seq], y = new int[batch * seq];
+        long windows = (stream.length - 1 + seq - 1) / seq;
+        double sum = 0;
+        long count = 0;
+        model.eval();
+        for (long w0 = 0; w0 < windows; w0 += batch) {
+            Arrays.fill(x, 0);
+            Arrays.fill(y, -1);
+            int valid = 0;
+            for (int b = 0; b < batch && w0 + b < windows; b++) {
+                long start = (w0 + b) * seq;
+                for (int t = 0; t < seq && start + t + 1 < stream.length; t++) {
+                    x[b * seq + t] = stream[(int) (start + t)];
+                    y[b * seq + t] = stream[(int) (start + t + 1)];
+                    valid++;
+                }
+            }
+            float loss = model.forward(x, y);
+            sum += (double) loss * valid;
+            count += valid;
+        }
+        return new Result(sum / count, count);
+    }
+
+    /** Reads whitespace-separated token ids, each checked against the vocabulary; errors name the line. */
+    static int[] readTokenIds(Path file, int vocab) throws IOException {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new CramjetException(file + ": no such file");
+        }
+        int[] out = new int[Math.max(16, text.length() / 2)];
+        int n = 0, line = 1, i = 0, len = text.length();
+        while (i < len) {
+            char ch = text.charAt(i);
+            if (ch == '\n') { line++; i++; continue; }
+            if (Character.isWhitespace(ch)) { i++; continue; }
+            int start = i;
+            while (i < len && !Character.isWhitespace(text.charAt(i))) i++;
+            String word = text.substring(start, i);
+            int id;
+            try {
+                id = Integer.parseInt(word);
+            } catch (NumberFormatException e) {
+                throw new CramjetException(file + " line " + line + ": '" + word + "' is not a token id");
+            }
+            if (id < 0 || id >= vocab) {
+                throw new CramjetException(file + " line " + line + ": token id " + id + " is outside the model's vocabulary [0, " + vocab + ")");
+            }
+            if (n == out.length) out = Arrays.copyOf(out, out.length * 2);
+            out[n++] = id;
+        }
+        return Arrays.copyOf(out, n);
+    }
+}

@@ -176,6 +176,7 @@ public final class TrainConfig {
                     yield d;
                 }
                 case DURATION -> switch (value) {
+                    case null -> 0.0; // none (how config.json records a run without a time budget)
                     case Number n when n.doubleValue() > 0 -> n.doubleValue();
                     case String s -> Budget.parseDuration(s, where);
                     default -> throw new CramjetException(where + " expects a positive duration like 10m or 6h, got " + describe(value));
@@ -270,8 +271,12 @@ public final class TrainConfig {
         return new BatchRamp(target, batchRamp());
     }
 
-    /** The resolved config with every key, for config.json. */
-    public Map<String, Object> toJson() { return new LinkedHashMap<>(values); }
+    /** The resolved config with every key, for config.json (durations in seconds, null for none). */
+    public Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>(values);
+        for (Key k : KEYS) if (k.type == Type.DURATION && ((Double) m.get(k.name)) == 0) m.put(k.name, null);
+        return m;
+    }
 
     /** `--help` text: each key with its default and meaning. */
     public static String keysHelp() {

@@ -121,13 +121,13 @@ public final class TrainingRun {
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
             Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
             SampleText samples = new SampleText(model, data.tokenizer, cfg.samples(), cfg.sampleTokens(), cfg.temperature(), cfg.seed());
-            double peak = Peak.measure(be);
+            double peak = Peak.of(be);
             long params = model.parameterCount(false);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
                     cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
                     data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
-            progress.log(String.format(Locale.ROOT, "device: %s; matmul peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
+            progress.log(String.format(Locale.ROOT, "device: %s; fp32 peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
             Trainer.Listener listener = new Trainer.Listener() {

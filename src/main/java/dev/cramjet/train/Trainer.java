@@ -89,6 +89,7 @@ public final class Trainer {
     private long sessionStart;
     private Evaluator.Result lastEval;
     private long lastEvalStep = -1;
+    private long lastCheckpointStep = -1;
 
     public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
                    Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
@@ -190,7 +191,7 @@ public final class Trainer {
         }
 
         if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
-        checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (stopRequest != null ? " (" + stopRequest + ")" : ""));
         metrics.append(end);
@@ -239,6 +240,7 @@ public final class Trainer {
 
     private void checkpoint(double valLoss) throws IOException {
         lastCheckpointAt = elapsed();
+        lastCheckpointStep = step;
         Path dir = checkpoints.save(step, valLoss, state(), learner::save);
         metrics.force();
         listener.message("step " + step + ": checkpoint " + runDir.relativize(dir));

@@ -2,6 +2,7 @@ package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
@@ -10,7 +11,6 @@ import dev.cramjet.train.Budget;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.Planner;
 import dev.cramjet.train.TrainData;
-import dev.cramjet.train.TrainingRun;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -26,7 +26,7 @@ public final class PlanCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet plan --data DIR --budget 6h [--context 256] [--batch 16] [--backend cpu] [--bench 20s]
+                usage: cramjet plan --data DIR --budget 6h [--context 256] [--batch 16] [--device cpu] [--bench 20s]
 
                 Measures this device's training throughput with a short benchmark (about --bench long, default 20s),
                 then proposes the model that spends the budget near compute-optimally: about 20 training tokens per
@@ -41,12 +41,12 @@ public final class PlanCommand implements Command {
         double seconds = Budget.parseDuration(args.required("budget"), "--budget");
         int context = args.integer("context", 256);
         int batch = args.integer("batch", 16);
-        String backend = args.string("backend", "cpu");
+        String device = args.string("device", "cpu");
         double bench = Budget.parseDuration(args.string("bench", "20s"), "--bench");
         args.finish();
         if (context < 8 || batch < 1) throw new CramjetException("--context must be at least 8 and --batch at least 1");
 
-        try (TrainData td = TrainData.open(data); Backend be = TrainingRun.backend(backend)) {
+        try (TrainData td = TrainData.open(data); Backend be = Backends.open(device)) {
             td.checkFits(batch, context);
             int vocab = td.tokenizer.vocabSize();
             long tokens = td.train.tokens();

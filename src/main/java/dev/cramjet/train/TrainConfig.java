@@ -61,7 +61,7 @@ public final class TrainConfig {
             new Key("temperature", Type.NUMBER, 0.8, "sampling temperature for samples"),
             new Key("log-every", Type.COUNT, 1L, "write a metrics line every N steps"),
             new Key("max-bad-steps", Type.COUNT, 3L, "non-finite steps in a row before rolling back to the last checkpoint"),
-            new Key("backend", Type.STRING, "cpu", "compute backend: cpu or cuda")
+            new Key("device", Type.STRING, "cpu", "where to train: cpu or cuda")
     );
 
     /** Training settings per model preset, over the key defaults (the model dimensions live with the model). */
@@ -232,7 +232,7 @@ public final class TrainConfig {
     public double temperature() { return num("temperature"); }
     public long logEvery() { return count("log-every"); }
     public int maxBadSteps() { return (int) count("max-bad-steps"); }
-    public String backend() { return str("backend"); }
+    public String device() { return str("device"); }
 
     public Budget budget() { return new Budget(num("budget"), count("max-steps"), count("tokens")); }
 

@@ -2,7 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
@@ -54,13 +54,6 @@ public final class TrainingRun {
         return GPTConfig.preset(c.model()).with(changes, "model " + c.model());
     }
 
-    public static Backend backend(String name) {
-        return switch (name) {
-            case "cpu" -> new CpuBackend();
-            default -> throw new CramjetException("backend: '" + name + "' is not available in this build (expected cpu)");
-        };
-    }
-
     /**
      * Prepares {@code runDir} for a new run: refuses an existing non-empty directory unless {@code force}, which
      * removes it first (only if it looks like a run directory, so a mistyped --out cannot wipe something else).
@@ -106,7 +99,7 @@ public final class TrainingRun {
      */
     public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
-             Backend be = backend(cfg.backend())) {
+             Backend be = Backends.open(cfg.device())) {
             GPTConfig mc = modelConfig(cfg, data.tokenizer.vocabSize());
             int context = mc.blockSize();
             data.checkFits(cfg.batch(), context);

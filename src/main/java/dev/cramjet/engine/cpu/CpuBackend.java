@@ -7,8 +7,10 @@ import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.io.IOException;
@@ -32,6 +34,10 @@ public final class CpuBackend implements Backend {
     private static final int GRAIN = 4096;
     private static final float GELU_K = (float) Math.sqrt(2 / Math.PI);
     private static final float GELU_C = 0.044715f;
+    /** Dropout hashes 64-bit lanes: floats are processed as many at a time as longs fit in a vector. */
+    private static final VectorSpecies<Long> HS = LongVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> DS = VectorSpecies.of(float.class, VectorShape.forBitSize(HS.length() * 32));
+    private static final LongVector HASH_IOTA = (LongVector) HS.iotaShuffle(0, 1, false).toVector();
 
     private final List<CpuStorage> storages = new ArrayList<>();
     private long allocated;
@@ -462,12 +468,8 @@ public final class CpuBackend implements Backend {
                     long threshold = dropThreshold(p);
                     Parallel.range(n, (from, to) -> {
                         for (int r = from; r < to; r++) {
-                            for (int i = 0; i < oc; i++) {
-                                long idx = (long) r * oc + i;
-                                float v = t[r * oc + i] + (b == null ? 0 : b[bo + i]);
-                                float d = keep(seed, idx, threshold) ? v * keepScale : 0f;
-                                y[yo + r * oc + i] = res[ro + r * oc + i] + d;
-                            }
+                            int e = r * oc;
+                            dropoutSpan(t, e, b, bo, res, ro + e, y, yo + e, oc, e, seed, threshold, keepScale);
                         }
                     });
                 }
@@ -554,7 +556,7 @@ public final class CpuBackend implements Backend {
                 for (; i < h; i += L) {
                     VectorMask<Float> m = S.indexInRange(i, h);
                     FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    gate.mul(sigmoid(gate)).mul(FloatVector.fromArray(S, x, ui + i, m)).intoArray(y, yi + i, m);
+                    gate.mul(VectorMath.sigmoid(gate)).mul(FloatVector.fromArray(S, x, ui + i, m)).intoArray(y, yi + i, m);
                 }
             }
         });
@@ -576,7 +578,7 @@ public final class CpuBackend implements Backend {
                     FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
                     FloatVector up = FloatVector.fromArray(S, x, ui + i, m);
                     FloatVector d = FloatVector.fromArray(S, g, oi + i, m);
-                    FloatVector sg = sigmoid(gate);
+                    FloatVector sg = VectorMath.sigmoid(gate);
                     FloatVector silu = gate.mul(sg);
                     // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
                     FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
@@ -748,9 +750,33 @@ public final class CpuBackend implements Backend {
         int xo = off(in), yo = off(out);
         float keepScale = 1 / (1 - p);
         long threshold = dropThreshold(p);
-        elementwise((int) in.size(), (from, to) -> {
-            for (int i = from; i < to; i++) y[yo + i] = keep(seed, i, threshold) ? x[xo + i] * keepScale : 0f;
-        });
+        elementwise((int) in.size(), (from, to) ->
+                dropoutSpan(x, xo + from, null, 0, null, 0, y, yo + from, to - from, from, seed, threshold, keepScale));
+    }
+
+    /**
+     * y_i = res_i + (keep(seed, base + i) ? (x_i + bias_i)·scale : 0) for i &lt; n; res and bias may be null (0).
+     * The hash runs on 64-bit lanes (SplitMix64 needs 64-bit multiplies) and its mask is cast to as many floats.
+     */
+    private static void dropoutSpan(float[] x, int xo, float[] bias, int bo, float[] res, int ro, float[] y, int yo,
+                                    int n, long base, long seed, long threshold, float scale) {
+        int lanes = DS.length(), i = 0;
+        for (int bound = DS.loopBound(n); i < bound; i += lanes) {
+            LongVector z = HASH_IOTA.add(base + i).mul(Rng.GOLDEN).add(seed);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+            VectorMask<Float> keep = z.lanewise(VectorOperators.LSHR, 40).compare(VectorOperators.GE, threshold).cast(DS);
+            FloatVector v = FloatVector.fromArray(DS, x, xo + i);
+            if (bias != null) v = v.add(FloatVector.fromArray(DS, bias, bo + i));
+            v = v.mul(scale).blend(0f, keep.not());
+            if (res != null) v = v.add(FloatVector.fromArray(DS, res, ro + i));
+            v.intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            float v = keep(seed, base + i, threshold) ? (x[xo + i] + (bias == null ? 0 : bias[bo + i])) * scale : 0f;
+            y[yo + i] = (res == null ? 0 : res[ro + i]) + v;
+        }
     }
 
     /** {@link Rng#keep} as an integer test: uniform ≥ p ⇔ top 24 hash bits ≥ ⌈p·2²⁴⌉ (both sides exact). */
@@ -816,11 +842,11 @@ public final class CpuBackend implements Backend {
         FloatVector sum = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
-            sum = sum.add(FloatVector.fromArray(S, x, off + i).sub(shift).lanewise(VectorOperators.EXP));
+            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift)));
         }
         if (i < n) {
             VectorMask<Float> m = S.indexInRange(i, n);
-            sum = sum.add(FloatVector.fromArray(S, x, off + i, m).sub(shift).lanewise(VectorOperators.EXP), m);
+            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i, m).sub(shift)), m);
         }
         return sum.reduceLanes(VectorOperators.ADD);
     }
@@ -905,22 +931,20 @@ public final class CpuBackend implements Backend {
 
     // ---- vector helpers --------------------------------------------------------------------------------------
 
-    /** gelu(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+    /**
+     * gelu(x) = 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³), computed as x·σ(2u) since 0.5·(1 + tanh u) = σ(2u).
+     */
     private static FloatVector gelu(FloatVector x) {
-        FloatVector u = x.mul(x).mul(GELU_K * GELU_C).add(GELU_K).mul(x);
-        return x.mul(0.5f).mul(u.lanewise(VectorOperators.TANH).add(1f));
+        FloatVector u2 = x.mul(x).mul(2 * GELU_K * GELU_C).add(2 * GELU_K).mul(x);
+        return x.mul(VectorMath.sigmoid(u2));
     }
 
-    /** gelu'(x) = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh²u)·√(2/π)·(1 + 3·0.044715·x²). */
+    /** gelu'(x) = σ(2u) + 2x·σ(2u)·(1 − σ(2u))·u',  u' = √(2/π)·(1 + 3·0.044715·x²). */
     private static FloatVector geluGrad(FloatVector x) {
         FloatVector x2 = x.mul(x);
-        FloatVector th = x2.mul(GELU_K * GELU_C).add(GELU_K).mul(x).lanewise(VectorOperators.TANH);
+        FloatVector s = VectorMath.sigmoid(x2.mul(2 * GELU_K * GELU_C).add(2 * GELU_K).mul(x));
         FloatVector du = x2.mul(3 * GELU_K * GELU_C).add(GELU_K);
-        return th.add(1f).add(x.mul(th.mul(th).neg().add(1f)).mul(du)).mul(0.5f);
-    }
-
-    private static FloatVector sigmoid(FloatVector x) {
-        return FloatVector.broadcast(S, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return s.neg().add(1f).mul(s).mul(du).mul(x.add(x)).add(s);
     }
 
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */

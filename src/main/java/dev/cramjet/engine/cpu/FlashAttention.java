@@ -379,13 +379,13 @@ final class FlashAttention {
             FloatVector sum = FloatVector.zero(S);
             int i = 0;
             for (int bound = S.loopBound(n); i < bound; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, off + i).sub(shift).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
                 e.intoArray(x, off + i);
                 sum = sum.add(e);
             }
             if (i < n) {
                 VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector e = FloatVector.fromArray(S, x, off + i, mask).sub(shift).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i, mask).sub(shift));
                 e.intoArray(x, off + i, mask);
                 sum = sum.add(e, mask);
             }
@@ -400,14 +400,13 @@ final class FlashAttention {
             int i = 0;
             int n = Math.max(valid, 0);
             for (int bound = S.loopBound(n); i < bound; i += L) {
-                FloatVector p = FloatVector.fromArray(S, s, off + i).sub(lse).lanewise(VectorOperators.EXP);
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s, off + i).sub(lse));
                 p.intoArray(s, off + i);
                 p.mul(FloatVector.fromArray(S, dp, off + i).sub(dd)).intoArray(dp, off + i);
             }
             for (; i < wP; i += L) {
                 VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector p = FloatVector.fromArray(S, s, off + i).sub(lse).lanewise(VectorOperators.EXP)
-                        .blend(0f, mask.not());
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s, off + i).sub(lse)).blend(0f, mask.not());
                 p.intoArray(s, off + i);
                 p.mul(FloatVector.fromArray(S, dp, off + i).sub(dd)).intoArray(dp, off + i);
             }

@@ -1,0 +1,93 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.report.ProgressLine;
+import dev.cramjet.train.Budget;
+import dev.cramjet.train.TrainConfig;
+import dev.cramjet.train.TrainingRun;
+
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/** `cramjet train`: trains a GPT on a prepared data directory within a budget, into a run directory. */
+public final class TrainCommand implements Command {
+    @Override
+    public String summary() { return "train a model on prepared data within a budget (time, steps or tokens)"; }
+
+    @Override
+    public String usage() {
+        return """
+                usage: cramjet train --data DIR [--out RUN] [--config FILE] [--force] [--KEY VALUE ...]
+                       cramjet train --resume RUN [--budget ...] [--max-steps ...]
+
+                Trains on DIR (made by cramjet prepare) until the budget is spent. The learning rate follows the
+                fraction of the budget used, so a --budget 10m run ends annealed when the 10 minutes are up.
+                RUN (default runs/run-DATE-TIME) receives config.json, tokenizer.json, metrics.jsonl, checkpoints/,
+                samples/, plots/ and report.html. Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume RUN
+                continues from the newest checkpoint exactly where it stopped.
+
+                  --out RUN        the run directory; it must not exist unless --force (which replaces it)
+                  --config FILE    a JSON object of the keys below; command-line keys override it
+                  --resume RUN     continue RUN; only the budget and reporting keys may change
+
+                keys (as --KEY VALUE, or in the config file):
+                """ + TrainConfig.keysHelp();
+    }
+
+    @Override
+    public int run(Args args) throws Exception {
+        String resume = args.string("resume", null);
+        String out = args.string("out", null);
+        String configFile = args.string("config", null);
+        boolean force = args.flag("force");
+        Map<String, String> overrides = overrides(args);
+        args.finish();
+        if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
+
+        TrainConfig cfg;
+        Path run;
+        if (resume != null) {
+            if (out != null || configFile != null || force) throw new CramjetException("--resume takes the run's own config; drop --out, --config and --force");
+            run = Path.of(resume);
+            cfg = TrainingRun.resumedConfig(run, overrides);
+        } else {
+            cfg = configFile == null ? TrainConfig.resolve(Map.of(), "", overrides) : TrainConfig.load(Path.of(configFile), overrides);
+            run = Path.of(out != null ? out : "runs/run-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+            TrainingRun.createRunDir(run, force);
+        }
+        TrainingRun.Result r = TrainingRun.run(cfg, run, resume != null, ProgressLine.stdout());
+        print(r);
+        return r.outcome().reason().equals("interrupted") ? 130 : 0;
+    }
+
+    /** Every option that is a config key, in command-line spelling. */
+    static Map<String, String> overrides(Args args) {
+        Map<String, String> o = new LinkedHashMap<>();
+        for (var e : args.options().entrySet()) {
+            if (TrainConfig.isKey(e.getKey())) {
+                o.put(e.getKey(), e.getValue());
+                args.markRead(e.getKey());
+            }
+        }
+        return o;
+    }
+
+    static void print(TrainingRun.Result r) {
+        var o = r.outcome();
+        System.out.printf(Locale.ROOT, "%nrun ended (%s) at step %d after %s: %,d tokens, final training loss %.4f%n",
+                o.reason(), o.step(), Budget.formatDuration(o.elapsed()), o.tokens(), o.loss());
+        if (o.eval() != null) {
+            System.out.printf(Locale.ROOT, "validation: loss %.4f, perplexity %.2f, %.3f bits per byte%n",
+                    o.eval().loss(), o.eval().perplexity(), o.eval().bitsPerByte());
+        }
+        if (o.skipped() > 0 || o.rollbacks() > 0) {
+            System.out.printf("non-finite steps skipped: %d, rollbacks: %d%n", o.skipped(), o.rollbacks());
+        }
+        System.out.println("run directory: " + r.runDir() + " (report.html, plots/, checkpoints/, samples/)");
+        if (o.reason().equals("interrupted")) System.out.println("continue with: cramjet train --resume " + r.runDir());
+    }
+}

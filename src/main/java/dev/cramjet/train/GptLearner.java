@@ -1,0 +1,113 @@
+package dev.cramjet.train;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.DType;
+import dev.cramjet.engine.Tensor;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.io.Safetensors;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.ModelDir;
+import dev.cramjet.optim.AdamWOptimizer;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights as a model directory
+ * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly) and
+ * optimizer.safetensors with the moments m and v, the F32 master weights on backends that compute in BF16, and
+ * the step count in the metadata. Everything is F32, so a CPU run resumes bit for bit.
+ */
+public final class GptLearner implements Learner, Evaluator.Model {
+    public static final String OPTIMIZER = "optimizer.safetensors";
+
+    private final GPT model;
+    private final AdamWOptimizer optimizer;
+    private final Backend be;
+    private final Tensor norm;
+    private final float[] normHost = new float[1];
+
+    public GptLearner(GPT model, AdamWOptimizer optimizer) {
+        this.model = model;
+        this.optimizer = optimizer;
+        this.be = model.backend();
+        this.norm = be.alloc(DType.F32, 1);
+    }
+
+    public GPT model() { return model; }
+
+    @Override public void zeroGrad() { model.zeroGrad(); }
+
+    @Override
+    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation) {
+        model.train(dropoutSeed);
+        float loss = model.forward(tokens, targets);
+        model.backward(accumulation);
+        return loss;
+    }
+
+    @Override
+    public float gradNorm() {
+        be.globalNorm(norm, model.gradients());
+        be.download(norm, normHost);
+        return normHost[0];
+    }
+
+    @Override public void step(double lr) { optimizer.step((float) lr); }
+
+    /** Evaluation mode: no dropout, no gradients. */
+    @Override
+    public float loss(int[] tokens, int[] targets) {
+        model.eval();
+        return model.forward(tokens, targets);
+    }
+
+    /** FLOPs per trained token: 6 per parameter (forward 2, backward 4) plus attention's 12·L·C·T (PaLM, appendix B). */
+    @Override
+    public double flopsPerToken() { return flopsPerToken(model.config(), model.parameterCount(false), model.seq()); }
+
+    static double flopsPerToken(GPTConfig c, long parameters, int context) {
+        return 6.0 * parameters + 12.0 * c.nLayer() * c.nEmbd() * context;
+    }
+
+    @Override
+    public void save(Path dir) throws IOException {
+        int n = (int) model.parameterCount();
+        float[] weights = new float[n];
+        be.download(optimizer.weights(), weights);
+        ModelDir.save(model.config(), model.parameterList(), weights, model.parameters().offset, dir);
+        float[] m = new float[n], v = new float[n];
+        be.download(optimizer.m(), m);
+        be.download(optimizer.v(), v);
+        List<Safetensors.Item> items = new ArrayList<>(List.of(
+                new Safetensors.Item("m", new long[] {n}, m), new Safetensors.Item("v", new long[] {n}, v)));
+        if (optimizer.weights() != model.parameters()) items.add(new Safetensors.Item("master", new long[] {n}, weights));
+        Safetensors.write(dir.resolve(OPTIMIZER), Map.of("step", Integer.toString(optimizer.stepCount())), items);
+    }
+
+    @Override
+    public void load(Path dir) throws IOException {
+        ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS));
+        Path file = dir.resolve(OPTIMIZER);
+        int n = (int) model.parameterCount();
+        try (Safetensors.Reader r = Safetensors.open(file)) {
+            for (String name : List.of("m", "v")) {
+                Safetensors.Entry e = r.entry(name);
+                if (e.numel() != n) {
+                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model has " + n + " parameters");
+                }
+            }
+            be.upload(optimizer.m(), r.read("m"));
+            be.upload(optimizer.v(), r.read("v"));
+            String step = r.metadata().get("step");
+            if (step == null || !step.matches("\\d+")) throw new CramjetException(file + ": metadata has no valid optimizer step");
+            optimizer.restore(Integer.parseInt(step));
+            if (optimizer.weights() != model.parameters()) be.upload(optimizer.weights(), r.read("master"));
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package dev.cramjet.train;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.data.BatchSampler;
+import dev.cramjet.data.SequentialBatches;
+import dev.cramjet.data.TokenShards;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.io.Json;
+import dev.cramjet.tokenizer.Tokenizer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A prepared data directory ({@code cramjet prepare}) opened for training: the tokenizer, the train and validation
+ * shards (checked against the tokenizer's hash, so shards from another tokenizer are refused by name), and checks
+ * that one micro-batch fits in each split.
+ */
+public final class TrainData implements AutoCloseable {
+    public static final String TOKENIZER = "tokenizer.json";
+
+    public final Path dir;
+    public final Tokenizer tokenizer;
+    public final TokenShards train;
+    public final TokenShards val;
+
+    private TrainData(Path dir, Tokenizer tokenizer, TokenShards train, TokenShards val) {
+        this.dir = dir;
+        this.tokenizer = tokenizer;
+        this.train = train;
+        this.val = val;
+    }
+
+    public static TrainData open(Path dir) throws IOException {
+        if (dir.toString().isEmpty()) throw new CramjetException("data: no data directory given (--data DIR, made by cramjet prepare)");
+        if (!Files.isDirectory(dir)) throw new CramjetException(dir + ": data directory not found (make one with cramjet prepare)");
+        Path tf = dir.resolve(TOKENIZER);
+        if (!Files.isRegularFile(tf)) throw new CramjetException(tf + ": missing (a prepared data directory holds its tokenizer)");
+        Tokenizer tok = Tokenizer.load(tf);
+        TokenShards train = TokenShards.open(dir, "train", tok.hash());
+        try {
+            TokenShards val = TokenShards.open(dir, "val", tok.hash());
+            if (train.vocabSize() != tok.vocabSize()) {
+                throw new CramjetException(dir + ": shards declare a vocabulary of " + train.vocabSize() + ", the tokenizer has " + tok.vocabSize());
+            }
+            return new TrainData(dir, tok, train, val);
+        } catch (RuntimeException e) {
+            train.close();
+            throw e;
+        }
+    }
+
+    /** Refuses a micro-batch that the training or validation split cannot fill. */
+    public void checkFits(int batch, int context) {
+        long need = (long) batch * (context + 1);
+        long windows = new BatchSampler(train, 1, context, 0).windows();
+        if (windows < batch) {
+            throw new CramjetException("batch: " + batch + " sequences of " + context + " tokens need " + need
+                    + " training tokens, but " + dir + " holds " + train.tokens() + " (" + windows + " windows); lower --batch or --context");
+        }
+        if (new SequentialBatches(val, batch, context).windows() < batch) {
+            throw new CramjetException("batch: " + batch + " sequences of " + context + " tokens need " + need
+                    + " validation tokens, but " + dir + " holds " + val.tokens() + "; lower --batch or --context");
+        }
+    }
+
+    /** Training micro-batches in the sampler's seeded order; the position is the whole state. */
+    public Batches batches(int batch, int context, long seed) {
+        BatchSampler s = new BatchSampler(train, batch, context, seed);
+        return new Batches() {
+            @Override public void next(int[] tokens, int[] targets) { s.next(tokens, targets); }
+
+            @Override
+            public Map<String, Object> state() {
+                BatchSampler.State st = s.state();
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("seed", st.seed());
+                m.put("batch", (long) st.batch());
+                m.put("seq", (long) st.seq());
+                m.put("windows", st.windows());
+                m.put("position", st.position());
+                return m;
+            }
+
+            @Override
+            public void restore(Map<String, Object> m) {
+                String w = "checkpoint state: data";
+                s.restore(new BatchSampler.State(Json.integer(m.get("seed"), w + ".seed"), (int) Json.integer(m.get("batch"), w + ".batch"),
+                        (int) Json.integer(m.get("seq"), w + ".seq"), Json.integer(m.get("windows"), w + ".windows"),
+                        Json.integer(m.get("position"), w + ".position")));
+            }
+        };
+    }
+
+    /** The validation split from its start, whole batches only. */
+    public Evaluator.Source validation(int batch, int context) {
+        SequentialBatches s = new SequentialBatches(val, batch, context);
+        return new Evaluator.Source() {
+            @Override public void reset() { s.reset(); }
+
+            @Override public boolean next(int[] tokens, int[] targets) { return s.next(tokens, targets) == batch; }
+        };
+    }
+
+    /** UTF-8 bytes per token id, 0 for special tokens (they stand for no text), for bits per byte. */
+    public int[] tokenBytes() {
+        int[] b = new int[tokenizer.vocabSize()];
+        for (int id = 0; id < b.length; id++) b[id] = tokenizer.token(id).length;
+        for (int id : tokenizer.specials().values()) b[id] = 0;
+        return b;
+    }
+
+    @Override
+    public void close() {
+        train.close();
+        val.close();
+    }
+}

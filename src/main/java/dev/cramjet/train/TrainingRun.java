@@ -1,0 +1,162 @@
+package dev.cramjet.train;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.io.AtomicFile;
+import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.optim.AdamWOptimizer;
+import dev.cramjet.report.ProgressLine;
+import dev.cramjet.report.Report;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * One training run wired together: the data directory, the model and optimizer on a backend, the trainer, and the
+ * run directory — config.json, tokenizer.json, metrics.jsonl, checkpoints/, samples/, plots/ and report.html.
+ * {@code cramjet train} and {@code cramjet demo} both go through here.
+ */
+public final class TrainingRun {
+    public static final String CONFIG = "config.json";
+
+    /** Keys a resumed run may change: how long it goes and what it reports, not what it trains. */
+    static final Set<String> RESUMABLE = Set.of("budget", "max-steps", "tokens", "eval-every", "eval-minutes", "patience",
+            "checkpoint-minutes", "checkpoint-every", "keep", "samples", "sample-tokens", "temperature", "log-every",
+            "max-bad-steps", "eval-tokens");
+
+    /** What a finished run reports. */
+    public record Result(Trainer.Outcome outcome, GPTConfig model, long parameters, List<String> samples, Path runDir) {}
+
+    private TrainingRun() {}
+
+    /** The model shape: the preset's, with the config's overrides and the tokenizer's vocabulary. */
+    public static GPTConfig modelConfig(TrainConfig c, int vocab) {
+        Map<String, Object> changes = new LinkedHashMap<>();
+        changes.put("vocab_size", (long) vocab);
+        if (c.layers() > 0) changes.put("n_layer", (long) c.layers());
+        if (c.heads() > 0) changes.put("n_head", (long) c.heads());
+        if (c.width() > 0) changes.put("n_embd", (long) c.width());
+        if (c.context() > 0) changes.put("block_size", (long) c.context());
+        changes.put("dropout", c.dropout());
+        return GPTConfig.preset(c.model()).with(changes, "model " + c.model());
+    }
+
+    /**
+     * Prepares {@code runDir} for a new run: refuses an existing non-empty directory unless {@code force}, which
+     * removes it first (only if it looks like a run directory, so a mistyped --out cannot wipe something else).
+     */
+    public static void createRunDir(Path runDir, boolean force) throws IOException {
+        if (Files.exists(runDir) && !isEmptyDir(runDir)) {
+            if (!force) {
+                throw new CramjetException(runDir + ": already exists; pass --resume " + runDir + " to continue it, or --force to start over (deletes it)");
+            }
+            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
+                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); --force only replaces runs");
+            }
+            try (Stream<Path> s = Files.walk(runDir)) {
+                for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+            }
+        }
+        Files.createDirectories(runDir);
+    }
+
+    private static boolean isEmptyDir(Path p) throws IOException {
+        if (!Files.isDirectory(p)) return false;
+        try (Stream<Path> s = Files.list(p)) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
+    public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
+        Path f = runDir.resolve(CONFIG);
+        if (!Files.isRegularFile(f)) throw new CramjetException(runDir + ": not a run directory (no " + CONFIG + ")");
+        for (String k : overrides.keySet()) {
+            if (!RESUMABLE.contains(k.replace('_', '-')) && TrainConfig.isKey(k)) {
+                throw new CramjetException(k + ": cannot change when resuming (it shapes what is trained); only "
+                        + new java.util.TreeSet<>(RESUMABLE) + " can");
+            }
+        }
+        return TrainConfig.load(f, overrides);
+    }
+
+    /**
+     * Trains: a new run in {@code runDir} (which {@link #createRunDir} prepared), or, with {@code resume}, the
+     * continuation of the run there from its newest checkpoint.
+     */
+    public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
+        try (TrainData data = TrainData.open(Path.of(cfg.data()));
+             Backend be = Backends.open(cfg.device())) {
+            GPTConfig mc = modelConfig(cfg, data.tokenizer.vocabSize());
+            int context = mc.blockSize();
+            data.checkFits(cfg.batch(), context);
+            if (!resume) {
+                AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
+                data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
+            }
+            GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
+            var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
+                    (float) cfg.weightDecay(), (float) cfg.clip(), false);
+            GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, settings));
+            long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
+            Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
+            SampleText samples = new SampleText(model, data.tokenizer, cfg.samples(), cfg.sampleTokens(), cfg.temperature(), cfg.seed());
+            double peak = Peak.of(be);
+            long params = model.parameterCount(false);
+            progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
+                    cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
+            progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
+                    data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
+            progress.log(String.format(Locale.ROOT, "device: %s; fp32 peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
+
+            List<String> lastSamples = new ArrayList<>();
+            Trainer.Listener listener = new Trainer.Listener() {
+                @Override
+                public void step(Trainer.Status s) {
+                    progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
+                            s.elapsed(), s.remaining(), s.progress()));
+                }
+
+                @Override public void message(String line) { progress.log(line); }
+
+                @Override
+                public void evaluated(long step, Evaluator.Result r, List<String> texts) {
+                    lastSamples.clear();
+                    lastSamples.addAll(texts);
+                    try {
+                        Report.write(runDir);
+                    } catch (IOException | RuntimeException e) {
+                        progress.log("report not refreshed: " + e.getMessage());
+                    }
+                }
+            };
+            try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
+                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
+                        samples, runDir, metrics, Clock.SYSTEM, listener, peak);
+                if (resume) {
+                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
+                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
+                    trainer.resume(saved);
+                    progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
+                }
+                StopSignals.install(trainer::requestStop);
+                Trainer.Outcome o = trainer.run();
+                progress.finish();
+                return new Result(o, mc, params, List.copyOf(lastSamples), runDir);
+            }
+        }
+    }
+}

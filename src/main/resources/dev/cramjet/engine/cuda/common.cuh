@@ -1,0 +1,155 @@
+// Shared by every Cramjet kernel file. No CUDA headers are included: NVRTC on a bare GPU box has no include
+// directory, so bf16 is handled here as raw 16-bit patterns (the top half of an IEEE fp32), converted with the same
+// round-to-nearest-even the Java side uses for uploads. All arithmetic is fp32.
+#pragma once
+
+typedef unsigned short bf16;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ float bf2f(bf16 h) { return __uint_as_float(((unsigned) h) << 16); }
+
+// fp32 -> bf16, round to nearest even; NaN stays NaN (quiet bit forced so rounding cannot turn it into Inf).
+__device__ __forceinline__ bf16 f2bf(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16) ((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16) (u >> 16);
+}
+
+// Element access for tensors whose type is a template parameter: float (F32) or bf16 (BF16).
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const bf16* p, long i) { return bf2f(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(bf16* p, long i, float v) { p[i] = f2bf(v); }
+
+// Eight consecutive bf16 elements [i, i+8) of p: one 16-byte load when aligned and in range, else element by element
+// (missing elements read as 0).
+__device__ __forceinline__ void load8(const bf16* p, long i, long n, float* out) {
+    const bf16* q = p + i;
+    if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
+        uint4 raw = *reinterpret_cast<const uint4*>(q);
+        unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            out[2 * k] = __uint_as_float(w[k] << 16);
+            out[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) out[k] = i + k < n ? bf2f(q[k]) : 0.0f;
+    }
+}
+
+// Stores eight values to [i, i+8) of p, clipped to n; one 16-byte store when aligned and in range.
+__device__ __forceinline__ void store8(bf16* p, long i, long n, const float* v) {
+    bf16* q = p + i;
+    if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
+        unsigned w[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) w[k] = (unsigned) f2bf(v[2 * k]) | ((unsigned) f2bf(v[2 * k + 1]) << 16);
+        *reinterpret_cast<uint4*>(q) = make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) if (i + k < n) q[k] = f2bf(v[k]);
+    }
+}
+
+// Eight consecutive fp32 elements: two 16-byte loads when aligned and in range.
+__device__ __forceinline__ void load8(const float* p, long i, long n, float* out) {
+    const float* q = p + i;
+    if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
+        float4 a = *reinterpret_cast<const float4*>(q), b = *reinterpret_cast<const float4*>(q + 4);
+        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w; out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) out[k] = i + k < n ? q[k] : 0.0f;
+    }
+}
+
+__device__ __forceinline__ void store8(float* p, long i, long n, const float* v) {
+    float* q = p + i;
+    if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
+        *reinterpret_cast<float4*>(q) = make_float4(v[0], v[1], v[2], v[3]);
+        *reinterpret_cast<float4*>(q + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) if (i + k < n) q[k] = v[k];
+    }
+}
+
+// Atomic p[0] += v. fp32 has a hardware atomic; bf16 is updated through a compare-and-swap of the 32-bit word
+// that holds it, so it works for any element alignment.
+__device__ __forceinline__ void atomicAddTo(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomicAddTo(bf16* p, float v) {
+    unsigned* word = (unsigned*) ((unsigned long long) p & ~3ull);
+    unsigned shift = ((unsigned long long) p & 2) ? 16 : 0;
+    unsigned old = *word, assumed;
+    do {
+        assumed = old;
+        float sum = bf2f((bf16) ((assumed >> shift) & 0xffffu)) + v;
+        unsigned updated = (assumed & ~(0xffffu << shift)) | ((unsigned) f2bf(sum) << shift);
+        old = atomicCAS(word, assumed, updated);
+    } while (old != assumed);
+}
+
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024). Every thread gets the result.
+__device__ __forceinline__ float blockSum(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warpSum(v);
+    __syncthreads();  // partial[] may still be read by a previous call
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < (blockDim.x >> 5) ? partial[lane] : 0.0f;
+        s = warpSum(s);
+        if (lane == 0) total = s;
+    }
+    __syncthreads();
+    return total;
+}
+
+// Grid-stride loop over [0, n) in steps of 8 elements per thread.
+#define FOR_EACH_8(i, n) \
+    for (long i = 8 * ((long) blockIdx.x * blockDim.x + threadIdx.x); i < (n); i += 8 * (long) gridDim.x * blockDim.x)
+
+// Grid-stride loop over [0, n), one element per thread.
+#define FOR_EACH(i, n) \
+    for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
+
+#define NEG_INF __int_as_float(0xff800000)
+#define LOG2E 1.4426950408889634f
+
+// Device-side error flags, read by the host at its next synchronising call (download, synchronize).
+#define ERR_TOKEN_RANGE 1
+#define ERR_TARGET_RANGE 2
+
+// Dropout's counter-based RNG, bit for bit the Java dev.cramjet.engine.Rng: SplitMix64's finaliser over
+// seed + index * golden ratio; the top 24 bits give a uniform in [0, 1); element i is kept when uniform >= p.
+__device__ __forceinline__ u64 rngMix(u64 z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ float rngUniform(u64 seed, u64 index) {
+    return (float) (rngMix(seed + index * 0x9E3779B97F4A7C15ull) >> 40) * (1.0f / 16777216.0f);
+}
+
+// The dropout multiplier of element i: 0 when dropped, 1/(1-p) when kept.
+__device__ __forceinline__ float dropoutFactor(u64 seed, u64 index, float p, float inverseKeep) {
+    return rngUniform(seed, index) >= p ? inverseKeep : 0.0f;
+}

@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>All three run the same blocked algorithm (GotoBLAS order). Each operand is read through a pair of strides, so a
  * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of rows ({@code mc}), A is
- * packed into slivers of {@link #MR} rows stored K-major; for each block of columns ({@code nc}), B is packed into
+ * packed into slivers of {@link #MR} rows (a copy for a row-major A); for each block of columns ({@code nc}), B is packed into
  * panels of {@link #NR} columns stored K-major (one panel row = two vectors); then for every sliver the
  * micro-kernel walks the B panels. It keeps the 6×NR tile of C in twelve vector accumulators and, for each p, does
  * C[r,:] += A[r,p] · B[p,:] with one broadcast of A[r,p] and two FMAs per row: 12 FMAs per 2 vector loads and 6
@@ -42,8 +42,11 @@ public final class Gemm {
      * at a time, and a thread's whole share of a training matmul's rows fits in one.
      */
     private static final int MC = 2400;
-    /** Packing one element costs about as much as this many multiply-adds in the kernel (2 cycles × 16 lanes). */
-    private static final long PACK_COST = 32;
+    /**
+     * Packing one element costs about as much as this many multiply-adds in the kernel: a contiguous copy a fraction
+     * of a cycle, a strided gather (B for nt, A for tn) about 2 cycles × 16 lanes.
+     */
+    private static final long COPY_COST = 4, GATHER_COST = 32;
     /**
      * Below this many multiply-adds (about 10 µs of one core) a call runs on the caller's thread: waking the team
      * costs more than it saves.
@@ -160,7 +163,8 @@ public final class Gemm {
         // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
         // operand and all of the other, which every thread packs for itself.
         long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR;
-        long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
+        long packA = acs == 1 ? COPY_COST : GATHER_COST, packB = bcs == 1 ? COPY_COST : GATHER_COST;
+        long byRows = mt * n + packA * mt + packB * n, byCols = m * nt + packA * m + packB * nt;
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
                     blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, i0, i1, 0, n));
@@ -182,7 +186,7 @@ public final class Gemm {
         }
         int kc0 = evenSplit(k, KC, 1), mc0 = evenSplit(i1 - i0, MC, MR), nc0 = evenSplit(j1 - j0, NC, NR);
         Scratch s = SCRATCH.get();
-        float[] ap = s.a(roundUp(mc0, MR) * kc0), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
+        float[] ap = s.a(roundUp(mc0, MR) * KC), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
         for (int pc = 0; pc < k; pc += kc0) {
             int kc = Math.min(kc0, k - pc);
             boolean add = accumulate || pc > 0;
@@ -198,9 +202,9 @@ public final class Gemm {
                             int nr = Math.min(NR, nc - jr);
                             int cIdx = cOff + (ic + ir) * n + jc + jr;
                             if (mr == MR && nr == NR) {
-                                kernel(ap, ir * kc, bp, jr * kc, kc, c, cIdx, n, add);
+                                kernel(ap, ir * KC, bp, jr * kc, kc, c, cIdx, n, add);
                             } else {
-                                kernel(ap, ir * kc, bp, jr * kc, kc, tile, 0, NR, false);
+                                kernel(ap, ir * KC, bp, jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
                                     int row = cIdx + r * n;
                                     for (int j = 0; j < nr; j++) {
@@ -225,25 +229,19 @@ public final class Gemm {
 
     /**
      * Packs A(i0 .. i0+rows, p0 .. p0+kc) as slivers of MR rows: sliver s holds A(i0 + s·MR + r, p0 + p) at
-     * ap[s·MR·kc + p·MR + r], rows past the end zero.
+     * ap[(s·MR + r)·KC + p], i.e. row i of the block at ap[i·KC], rows past the end zero. The row stride is the constant KC whatever kc is, so the
+     * kernel's six row offsets are compile-time constants; and for a row-major A the pack is a plain copy.
      */
     private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap) {
-        int tail = rows % MR;
-        if (tail != 0) Arrays.fill(ap, (rows - tail) * kc, (rows - tail + MR) * kc, 0f);
         if (acs == 1) {
-            for (int i = 0; i < rows; i++) {
-                int src = aOff + (i0 + i) * ars + p0, dst = (i / MR) * MR * kc + i % MR;
-                for (int p = 0; p < kc; p++) ap[dst + p * MR] = a[src + p];
-            }
+            for (int i = 0; i < rows; i++) System.arraycopy(a, aOff + (i0 + i) * ars + p0, ap, i * KC, kc);
         } else {
-            for (int i = 0; i < rows; i += MR) {
-                int mr = Math.min(MR, rows - i), dst = i * kc;
-                for (int p = 0; p < kc; p++) {
-                    int src = aOff + (i0 + i) * ars + (p0 + p) * acs;
-                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = a[src + r * ars];
-                }
+            for (int p = 0; p < kc; p++) {
+                int src = aOff + i0 * ars + (p0 + p) * acs;
+                for (int i = 0; i < rows; i++) ap[i * KC + p] = a[src + i * ars];
             }
         }
+        for (int i = rows; i < roundUp(rows, MR); i++) Arrays.fill(ap, i * KC, i * KC + kc, 0f);
     }
 
     /**
@@ -278,7 +276,7 @@ public final class Gemm {
     }
 
     /**
-     * The 6×NR tile: C[r, 0..NR) (+)= Σ_p ap[p·MR + r] · bp[b0 + p·NR .. +NR) for r < 6, C at c[ci + r·ldc].
+     * The 6×NR tile: C[r, 0..NR) (+)= Σ_p ap[a0 + r·KC + p] · bp[b0 + p·NR .. +NR) for r < 6, C at c[ci + r·ldc].
      * Twelve accumulators, one broadcast of A per row per p.
      */
     private static void kernel(float[] ap, int a0, float[] bp, int b0, int kc, float[] c, int ci, int ldc,
@@ -286,25 +284,25 @@ public final class Gemm {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            int bi = b0 + p * NR, ai = a0 + p * MR;
+            int bi = b0 + p * NR, ai = a0 + p;
             FloatVector b0v = FloatVector.fromArray(S, bp, bi);
             FloatVector b1v = FloatVector.fromArray(S, bp, bi + L);
             FloatVector av = FloatVector.broadcast(S, ap[ai]);
             c00 = av.fma(b0v, c00);
             c01 = av.fma(b1v, c01);
-            av = FloatVector.broadcast(S, ap[ai + 1]);
+            av = FloatVector.broadcast(S, ap[ai + 1 * KC]);
             c10 = av.fma(b0v, c10);
             c11 = av.fma(b1v, c11);
-            av = FloatVector.broadcast(S, ap[ai + 2]);
+            av = FloatVector.broadcast(S, ap[ai + 2 * KC]);
             c20 = av.fma(b0v, c20);
             c21 = av.fma(b1v, c21);
-            av = FloatVector.broadcast(S, ap[ai + 3]);
+            av = FloatVector.broadcast(S, ap[ai + 3 * KC]);
             c30 = av.fma(b0v, c30);
             c31 = av.fma(b1v, c31);
-            av = FloatVector.broadcast(S, ap[ai + 4]);
+            av = FloatVector.broadcast(S, ap[ai + 4 * KC]);
             c40 = av.fma(b0v, c40);
             c41 = av.fma(b1v, c41);
-            av = FloatVector.broadcast(S, ap[ai + 5]);
+            av = FloatVector.broadcast(S, ap[ai + 5 * KC]);
             c50 = av.fma(b0v, c50);
             c51 = av.fma(b1v, c51);
         }

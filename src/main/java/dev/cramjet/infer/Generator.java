@@ -24,6 +24,9 @@ import java.util.function.Consumer;
  *     function, so at temperature 0 they produce the same tokens (the test of the KV cache).</li>
  * </ul>
  * An empty prompt starts from the end-of-text token, the way GPT-2 samples unconditionally. Not thread-safe.
+ * Backends allocate without freeing, so make one generator per model and reuse it (a trainer sampling at every
+ * evaluation holds one). The cached way leaves the model's own training buffers and dropout setting untouched;
+ * the uncached way switches the model to eval mode.
  */
 public final class Generator {
     /** Why generation stopped. */
@@ -89,7 +92,7 @@ public final class Generator {
         int length = promptIds.length;
         Utf8Stream utf8 = new Utf8Stream();
         StringBuilder text = new StringBuilder();
-        model.eval();
+        if (session == null) model.eval(); // the session never uses dropout; the full forward pass must not either
 
         long t0 = System.nanoTime();
         float[] logits = maxTokens == 0 ? null : prefill(context, length);

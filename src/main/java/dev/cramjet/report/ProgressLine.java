@@ -154,7 +154,7 @@ public final class ProgressLine {
         f.add(String.format(Locale.ROOT, "step %,d", s.step()));
         f.add(String.format(Locale.ROOT, "loss %.4f", s.loss()));
         if (Double.isFinite(s.tokensPerSecond())) f.add(Report.compact(s.tokensPerSecond()) + " tok/s");
-        if (Double.isFinite(s.lr())) f.add(String.format(Locale.ROOT, "lr %.2e", s.lr()));
+        if (Double.isFinite(s.lr())) f.add("lr " + (s.lr() == 0 ? "0" : String.format(Locale.ROOT, "%.2e", s.lr()).replace("e-0", "e-")));
         if (Double.isFinite(s.mfu())) f.add(String.format(Locale.ROOT, "MFU %.1f%%", 100 * s.mfu()));
         return f;
     }

@@ -66,12 +66,13 @@ class GemmTest {
 
     @Test
     void largeProductsSplitAcrossThreadsAgree() {
-        // Big enough to take the parallel path both ways: many rows (split by rows), few rows (split by columns).
+        // Over a million multiply-adds each, so they run on the team: split by rows, by columns, and nt with few rows.
         SplittableRandom rnd = new SplittableRandom(7);
         check(Variant.NT, 200, 300, 70, false, rnd);
-        check(Variant.NN, 7, 2000, 50, true, rnd);
+        check(Variant.NN, 7, 3000, 60, true, rnd);
         check(Variant.TN, 50, 1100, 40, false, rnd);
         check(Variant.TN, 1100, 40, 30, true, rnd);
+        check(Variant.NT, 3, 2001, 200, true, rnd);
     }
 
     @Test

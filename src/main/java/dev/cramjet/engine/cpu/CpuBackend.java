@@ -551,15 +551,18 @@ public final class CpuBackend implements Backend {
         int xo = off(in), yo = off(out);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, yi = yo + r * h;
+                int gi = xo + r * 2 * h, yi = yo + r * h;
                 int i = 0;
-                for (; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    gate.mul(VectorMath.sigmoid(gate)).mul(FloatVector.fromArray(S, x, ui + i, m)).intoArray(y, yi + i, m);
-                }
+                for (int bound = S.loopBound(h); i < bound; i += L) swiglu(x, gi + i, h, y, yi + i, null);
+                if (i < h) swiglu(x, gi + i, h, y, yi + i, S.indexInRange(i, h));
             }
         });
+    }
+
+    /** y = silu(gate)·up for one vector, gate at x[g..], up at x[g+h..]. */
+    private static void swiglu(float[] x, int g, int h, float[] y, int yi, VectorMask<Float> m) {
+        FloatVector gate = load(x, g, m);
+        store(gate.mul(VectorMath.sigmoid(gate)).mul(load(x, g + h, m)), y, yi, m);
     }
 
     @Override
@@ -572,21 +575,21 @@ public final class CpuBackend implements Backend {
         int xo = off(in), dxo = off(din), go = off(dout);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, di = dxo + r * 2 * h, oi = go + r * h;
-                for (int i = 0; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    FloatVector up = FloatVector.fromArray(S, x, ui + i, m);
-                    FloatVector d = FloatVector.fromArray(S, g, oi + i, m);
-                    FloatVector sg = VectorMath.sigmoid(gate);
-                    FloatVector silu = gate.mul(sg);
-                    // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-                    FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
-                    d.mul(up).mul(dsilu).intoArray(dx, di + i, m);
-                    d.mul(silu).intoArray(dx, di + h + i, m);
-                }
+                int gi = xo + r * 2 * h, di = dxo + r * 2 * h, oi = go + r * h;
+                int i = 0;
+                for (int bound = S.loopBound(h); i < bound; i += L) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, null);
+                if (i < h) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, S.indexInRange(i, h));
             }
         });
+    }
+
+    /** dgate = dout·up·silu'(gate), dup = dout·silu(gate), silu'(g) = σ(g)·(1 + g·(1 − σ(g))), for one vector. */
+    private static void swigluGrad(float[] x, int g, int h, float[] dout, int o, float[] dx, int d, VectorMask<Float> m) {
+        FloatVector gate = load(x, g, m), up = load(x, g + h, m), dy = load(dout, o, m);
+        FloatVector sg = VectorMath.sigmoid(gate);
+        FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
+        store(dy.mul(up).mul(dsilu), dx, d, m);
+        store(dy.mul(gate.mul(sg)), dx, d + h, m);
     }
 
     @Override
@@ -639,18 +642,21 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int table = (posOffset + r % t) * half;
                 for (int head = 0; head < 2 * heads; head++) {     // q heads then k heads: contiguous
-                    int a = xo + r * 3 * c + head * hs, b = a + half;
-                    for (int i = 0; i < half; i += L) {
-                        VectorMask<Float> m = S.indexInRange(i, half);
-                        FloatVector cv = FloatVector.fromArray(S, cs, table + i, m);
-                        FloatVector sv = FloatVector.fromArray(S, sn, table + i, m).mul(sign);
-                        FloatVector x1 = FloatVector.fromArray(S, x, a + i, m), x2 = FloatVector.fromArray(S, x, b + i, m);
-                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i, m);
-                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, b + i, m);
-                    }
+                    int a = xo + r * 3 * c + head * hs;
+                    int i = 0;
+                    for (int bound = S.loopBound(half); i < bound; i += L) rotate(x, a + i, half, cs, sn, table + i, sign, null);
+                    if (i < half) rotate(x, a + i, half, cs, sn, table + i, sign, S.indexInRange(i, half));
                 }
             }
         });
+    }
+
+    /** (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos) for one vector of pairs x1 = x[a..], x2 = x[a+half..]. */
+    private static void rotate(float[] x, int a, int half, float[] cs, float[] sn, int at, float sign, VectorMask<Float> m) {
+        FloatVector cv = load(cs, at, m), sv = load(sn, at, m).mul(sign);
+        FloatVector x1 = load(x, a, m), x2 = load(x, a + half, m);
+        store(x1.mul(cv).sub(x2.mul(sv)), x, a, m);
+        store(x1.mul(sv).add(x2.mul(cv)), x, a + half, m);
     }
 
     /** Makes sure the cos/sin table covers {@code positions} positions for (θ, hs/2); grows only. */
@@ -945,6 +951,16 @@ public final class CpuBackend implements Backend {
         FloatVector s = VectorMath.sigmoid(x2.mul(2 * GELU_K * GELU_C).add(2 * GELU_K).mul(x));
         FloatVector du = x2.mul(3 * GELU_K * GELU_C).add(GELU_K);
         return s.neg().add(1f).mul(s).mul(du).mul(x.add(x)).add(s);
+    }
+
+    /** A whole vector at a[i] when m is null, else the lanes of m (the tail of a loop). */
+    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
+        return m == null ? FloatVector.fromArray(S, a, i) : FloatVector.fromArray(S, a, i, m);
+    }
+
+    private static void store(FloatVector v, float[] a, int i, VectorMask<Float> m) {
+        if (m == null) v.intoArray(a, i);
+        else v.intoArray(a, i, m);
     }
 
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */

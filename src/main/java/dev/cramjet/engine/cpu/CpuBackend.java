@@ -248,10 +248,10 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), y = f32(op, out), mu = f32(op, mean), rs = f32(op, rstd), w = f32(op, weight);
         float[] bb = bias == null ? null : f32(op, bias);
         requireSame(op, out, in);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
-        if (bias != null) requireSize(op, "bias", bias, c, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
+        if (bias != null) requireCount(op, "bias", bias, c);
         int xo = off(in), yo = off(out), mo = off(mean), ro = off(rstd), wo = off(weight), bo = bias == null ? 0 : off(bias);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -282,11 +282,11 @@ public final class CpuBackend implements Backend {
         float[] g = f32(op, dout), x = f32(op, in), w = f32(op, weight), mu = f32(op, mean), rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        if (dbias != null) requireSize(op, "dbias", dbias, c, c);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        if (dbias != null) requireCount(op, "dbias", dbias, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), mo = off(mean), ro = off(rstd);
         ensurePartials(2 * c);
         chunks(n, 1, (thread, from, to) -> {
@@ -338,8 +338,8 @@ public final class CpuBackend implements Backend {
         int c = in.dim(-1), n = in.rows();
         float[] x = f32(op, in), y = f32(op, out), rs = f32(op, rstd), w = f32(op, weight);
         requireSame(op, out, in);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
         int xo = off(in), yo = off(out), ro = off(rstd), wo = off(weight);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -363,9 +363,9 @@ public final class CpuBackend implements Backend {
         float[] rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), ro = off(rstd);
         ensurePartials(c);
         chunks(n, 1, (thread, from, to) -> {
@@ -411,7 +411,7 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), w = f32(op, weight), y = f32(op, out), b = bias == null ? null : f32(op, bias);
         requireShape(op, "weight", weight, oc, c);
         requireSize(op, "out", out, (long) n * oc, oc);
-        if (bias != null) requireSize(op, "bias", bias, oc, oc);
+        if (bias != null) requireCount(op, "bias", bias, oc);
         int xo = off(in), wo = off(weight), yo = off(out), bo = bias == null ? 0 : off(bias);
         switch (epilogue) {
             case Epilogue.None() -> {
@@ -492,7 +492,7 @@ public final class CpuBackend implements Backend {
         }
         Gemm.tn(g, go, x, xo, dw, off(dweight), oc, c, n, true);
         if (dbias != null) {
-            requireSize(op, "dbias", dbias, oc, oc);
+            requireCount(op, "dbias", dbias, oc);
             float[] db = f32(op, dbias);
             int bo = off(dbias);
             Parallel.range(oc, L, (c0, c1) -> {
@@ -684,8 +684,8 @@ public final class CpuBackend implements Backend {
         String op = "attention";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.forward(f32(op, qkv), off(qkv), f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
 
@@ -695,9 +695,9 @@ public final class CpuBackend implements Backend {
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
         requireSame(op, dqkv, qkv);
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "dout", dout, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireSize(op, "dout", dout, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.backward(f32(op, dqkv), off(dqkv), f32(op, dout), off(dout), f32(op, qkv), off(qkv),
                 f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
@@ -707,7 +707,7 @@ public final class CpuBackend implements Backend {
         String op = "attentionCached";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], tn = d[1], c = d[2];
-        requireShape(op, "out", out, b, tn, c);
+        requireSize(op, "out", out, (long) b * tn * c, c);
         if (kCache.rank() != 3 || kCache.dim(0) != b || kCache.dim(2) != c) {
             throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [" + b + ", Tmax, " + c + "]");
         }
@@ -803,8 +803,8 @@ public final class CpuBackend implements Backend {
         float[] z = f32(op, logits), loss = f32(op, losses);
         int[] tg = i32(op, targets);
         if (vocab <= 0 || vocab > vp) throw new IllegalArgumentException(op + ": vocab " + vocab + " not in [1, " + vp + "]");
-        requireSize(op, "losses", losses, n, n);
-        requireSize(op, "targets", targets, n, n);
+        requireCount(op, "losses", losses, n);
+        requireCount(op, "targets", targets, n);
         int zo = off(logits), lo = off(losses), to = off(targets);
         for (int r = 0; r < n; r++) {
             if (tg[to + r] >= vocab) {
@@ -862,7 +862,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void globalNorm(Tensor out, Tensor x) {
         String op = "globalNorm";
-        requireSize(op, "out", out, 1, 1);
+        requireCount(op, "out", out, 1);
         float[] a = f32(op, x);
         int o = off(x), n = (int) x.size();
         Arrays.fill(threadSums, 0);
@@ -903,7 +903,7 @@ public final class CpuBackend implements Backend {
         }
         float clip = 1f;
         if (gradNorm != null) {
-            requireSize(op, "gradNorm", gradNorm, 1, 1);
+            requireCount(op, "gradNorm", gradNorm, 1);
             float norm = f32(op, gradNorm)[off(gradNorm)];
             clip = Math.min(1f, hp.maxGradNorm() / (norm + 1e-6f));
         }
@@ -1071,14 +1071,22 @@ public final class CpuBackend implements Backend {
         if (t.size() != length) throw new IllegalArgumentException(op + ": array of " + length + " elements for " + t);
     }
 
+    /** Same element count and row width: [B,T,C] and [N,C] views of one buffer are interchangeable. */
     private static void requireSame(String op, Tensor a, Tensor b) {
-        if (a == null || !a.sameShape(b)) throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        if (a == null || a.size() != b.size() || a.dim(-1) != b.dim(-1)) {
+            throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        }
     }
 
     private static void requireShape(String op, String name, Tensor t, int... shape) {
         if (!Arrays.equals(t.shape(), shape)) {
             throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + Arrays.toString(shape));
         }
+    }
+
+    /** Checks the element count only: per-row statistics may be [N] or [B,T], vectors [C] or [1,C]. */
+    private static void requireCount(String op, String name, Tensor t, long size) {
+        if (t.size() != size) throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + size + " elements");
     }
 
     /** Checks element count and last dimension (so [B,T,C] and [N,C] both pass). */

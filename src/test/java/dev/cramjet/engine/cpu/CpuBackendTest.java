@@ -429,6 +429,39 @@ class CpuBackendTest {
         }
     }
 
+    @Test
+    void vectorExpIsAccurateAcrossTheFloatRange() {
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] x = new float[species.length()], y = new float[x.length];
+        double worst = 0;
+        for (int k = 0; k < 20_000; k++) {
+            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextDouble() * 175 - 87);
+            VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+            for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(y[i] / Math.exp(x[i]) - 1));
+        }
+        assertTrue(worst < 3e-7, "max relative error " + worst);
+        java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
+        x[1] = -100f;
+        x[2] = 0f;
+        VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+        assertEquals(0f, y[0]);
+        assertEquals(0f, y[1]);
+        assertEquals(1f, y[2]);
+    }
+
+    @Test
+    void statisticsMayBeShapedLikeTheRows() {
+        int b = 2, t = 3, c = 13;
+        double[] x = random(b * t * c), w = random(c), bias = random(c);
+        Tensor out = cpu.alloc(DType.F32, b * t, c);
+        cpu.layerNorm(out, cpu.alloc(DType.F32, b, t), cpu.alloc(DType.F32, b, t), tensor(x, b, t, c), tensor(w, c),
+                tensor(bias, c), 1e-5f);
+        assertClose("layerNorm on [B,T,C] into [N,C]", refLayerNorm(x, w, bias, c), read(out), FWD);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cpu.layerNorm(out,
+                cpu.alloc(DType.F32, b), cpu.alloc(DType.F32, b * t), tensor(x, b, t, c), tensor(w, c), null, 1e-5f));
+        assertTrue(e.getMessage().startsWith("layerNorm: mean is F32[2], expected 6 elements"), e.getMessage());
+    }
+
     // ---- references (double precision) --------------------------------------------------------------------
 
     static double[] refLayerNorm(double[] x, double[] w, double[] b, int c) {

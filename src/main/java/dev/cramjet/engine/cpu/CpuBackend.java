@@ -307,7 +307,7 @@ public final class CpuBackend implements Backend {
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                     gv.add(FloatVector.fromArray(S, part, c + i)).intoArray(part, c + i);
                 }
-                float a = aSum.reduceLanes(VectorOperators.ADD), b = bSum.reduceLanes(VectorOperators.ADD);
+                float a = VectorMath.sum(aSum), b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = (x[xi + j] - m) * s, dn = g[gi + j] * w[wo + j];
                     a += dn;
@@ -383,7 +383,7 @@ public final class CpuBackend implements Backend {
                     bSum = gv.mul(FloatVector.fromArray(S, w, wo + i)).fma(xh, bSum);
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                 }
-                float b = bSum.reduceLanes(VectorOperators.ADD);
+                float b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = x[xi + j] * s;
                     b += g[gi + j] * w[wo + j] * xh;
@@ -665,11 +665,11 @@ public final class CpuBackend implements Backend {
         int p = Math.max(positions, theta == ropeTheta && half == ropeHalf ? 2 * ropePositions : positions);
         float[] cs = new float[p * half], sn = new float[p * half];
         for (int i = 0; i < half; i++) {
-            double freq = Math.pow(theta, -2.0 * i / (2 * half));
+            double freq = StrictMath.pow(theta, -2.0 * i / (2 * half));
             for (int pos = 0; pos < p; pos++) {
                 double angle = pos * freq;
-                cs[pos * half + i] = (float) Math.cos(angle);
-                sn[pos * half + i] = (float) Math.sin(angle);
+                cs[pos * half + i] = (float) StrictMath.cos(angle);
+                sn[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
         ropeCos = cs;
@@ -827,7 +827,7 @@ public final class CpuBackend implements Backend {
                 } else {
                     sum = FlashAttention.Tile.expShift(z, zi, vocab, mx);
                 }
-                loss[lo + r] = mx + (float) Math.log(sum) - zt;
+                loss[lo + r] = mx + (float) StrictMath.log(sum) - zt;
                 if (gradScale != 0) {
                     // z now holds exp(z − max): scale to gradScale·softmax, subtract the one-hot, clear padding.
                     float f = gradScale / sum;
@@ -854,7 +854,7 @@ public final class CpuBackend implements Backend {
             VectorMask<Float> m = S.indexInRange(i, n);
             sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i, m).sub(shift)), m);
         }
-        return sum.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(sum);
     }
 
     // ---- optimiser -------------------------------------------------------------------------------------------
@@ -908,7 +908,7 @@ public final class CpuBackend implements Backend {
             clip = Math.min(1f, hp.maxGradNorm() / (norm + 1e-6f));
         }
         float b1 = hp.beta1(), b2 = hp.beta2(), lr = hp.lr(), eps = hp.eps(), wd = hp.weightDecay(), cl = clip;
-        float bc1 = (float) (1 - Math.pow(b1, hp.step())), bc2 = (float) (1 - Math.pow(b2, hp.step()));
+        float bc1 = (float) (1 - StrictMath.pow(b1, hp.step())), bc2 = (float) (1 - StrictMath.pow(b2, hp.step()));
         int go = off(grads), mo = off(m), vo = off(v);
         short[] half = bf;
         int ho = bfo;
@@ -981,7 +981,7 @@ public final class CpuBackend implements Backend {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -994,7 +994,7 @@ public final class CpuBackend implements Backend {
             FloatVector d = FloatVector.fromArray(S, x, off + i).sub(c);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += (x[off + i] - c) * (x[off + i] - c);
         return s;
     }

@@ -161,7 +161,7 @@ final class FlashAttention {
             float inv = 1 / l[r];
             int oi = oOff + r * oStride;
             for (int d = 0; d < hs; d++) out[oi + d] = o[r * hsP + d] * inv;
-            if (lse != null) lse[lseOff + r] = m[r] + (float) Math.log(l[r]);
+            if (lse != null) lse[lseOff + r] = m[r] + (float) StrictMath.log(l[r]);
         }
     }
 
@@ -411,7 +411,7 @@ final class FlashAttention {
                 e.intoArray(x, off + i, mask);
                 sum = sum.add(e, mask);
             }
-            return sum.reduceLanes(VectorOperators.ADD);
+            return VectorMath.sum(sum);
         }
 
         /**
@@ -463,7 +463,7 @@ final class FlashAttention {
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 acc = FloatVector.fromArray(S, a, ai + i).fma(FloatVector.fromArray(S, b, bi + i), acc);
             }
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = VectorMath.sum(acc);
             for (; i < n; i++) sum += a[ai + i] * b[bi + i];
             return sum;
         }

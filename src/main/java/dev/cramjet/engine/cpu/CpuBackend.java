@@ -423,27 +423,13 @@ public final class CpuBackend implements Backend {
                 int po = pre == null ? yo : off(pre);
                 if (pre != null) requireSame(op, pre, out);
                 Gemm.nt(x, xo, w, wo, p, po, n, oc, c, false);
+                boolean keepPre = pre != null;
                 Parallel.range(n, (from, to) -> {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;
-                        for (int bound = S.loopBound(oc); i < bound; i += L) {
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i));
-                                if (pre != null) v.intoArray(p, pi + i);
-                            }
-                            gelu(v).intoArray(y, yi + i);
-                        }
-                        if (i < oc) {
-                            VectorMask<Float> m = S.indexInRange(i, oc);
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i, m);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i, m));
-                                if (pre != null) v.intoArray(p, pi + i, m);
-                            }
-                            gelu(v).intoArray(y, yi + i, m);
-                        }
+                        for (int bound = S.loopBound(oc); i < bound; i += L) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, null);
+                        if (i < oc) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, S.indexInRange(i, oc));
                     }
                 });
             }
@@ -475,6 +461,17 @@ public final class CpuBackend implements Backend {
                 }
             }
         }
+    }
+
+    /** y = gelu(p + bias) for one vector; p + bias is stored back into p when it is the kept pre-activation. */
+    private static void biasGelu(float[] p, int pi, float[] b, int bi, boolean keepPre, float[] y, int yi,
+                                 VectorMask<Float> m) {
+        FloatVector v = load(p, pi, m);
+        if (b != null) {
+            v = v.add(load(b, bi, m));
+            if (keepPre) store(v, p, pi, m);
+        }
+        store(gelu(v), y, yi, m);
     }
 
     @Override

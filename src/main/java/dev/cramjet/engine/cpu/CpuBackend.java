@@ -1019,6 +1019,10 @@ public final class CpuBackend implements Backend {
     private static void chunks(int n, int grain, Chunk body) {
         int blocks = (n + grain - 1) / grain;
         int t = Math.max(1, Math.min(Parallel.threads(), blocks));
+        if (t == 1) {
+            body.run(0, 0, n);
+            return;
+        }
         Parallel.each(thread -> {
             if (thread >= t) return;
             int from = (int) ((long) blocks * thread / t) * grain;

@@ -74,6 +74,10 @@ final class FlashAttention {
 
     /** Runs tasks [0, n) over all threads, each thread taking the next unclaimed task. */
     private void dynamic(int n, Task body) {
+        if (n == 1) {                  // one head of one token (generation): not worth waking the team
+            body.run(0, 0);
+            return;
+        }
         next.set(0);
         Parallel.each(thread -> {
             for (int i; (i = next.getAndIncrement()) < n; ) body.run(thread, i);

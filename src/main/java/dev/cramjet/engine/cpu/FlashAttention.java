@@ -146,8 +146,9 @@ final class FlashAttention {
         int last = p0 + nq - 1;
         for (int k0 = 0; k0 <= last; k0 += TILE) {
             int w = Math.min(TILE, last + 1 - k0);
-            Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false);
-            maskCausal(st, w, nq, p0, k0);
+            Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false,
+                    Tile.COLUMNS_FROM_ROW, k0 - p0);
+            maskCausal(st, w, nqP, p0, k0);
             Tile.onlineSoftmax(st, w, nqP, m, l, corr);
             for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
             int vb0, ldv;
@@ -159,7 +160,7 @@ final class FlashAttention {
                 vb0 = 0;
                 ldv = hsP;
             }
-            Tile.gemm(nq, hsP, w, st, 0, 1, TILE, vb, vb0, ldv, o, 0, hsP, true);   // O += P·V, P = (Sᵀ)ᵀ
+            Tile.gemm(nq, hsP, w, st, 0, 1, TILE, vb, vb0, ldv, o, 0, hsP, true, Tile.K_UNTIL_ROW, p0 - k0); // O += P·V
         }
         for (int r = 0; r < nq; r++) {
             float inv = 1 / l[r];
@@ -169,12 +170,15 @@ final class FlashAttention {
         }
     }
 
-    /** Sᵀ[j][i] = −∞ where key k0+j lies after query p0+i (only the tiles on the diagonal have such entries). */
-    private static void maskCausal(float[] st, int w, int nq, int p0, int k0) {
+    /**
+     * Sᵀ[j][i] = −∞ where key k0+j lies after query p0+i, for i &lt; nP (padding columns included, so entries a
+     * causal GEMM skipped are never read stale). Only tiles on the diagonal have such entries.
+     */
+    private static void maskCausal(float[] st, int w, int nP, int p0, int k0) {
         for (int j = 0; j < w; j++) {
             int firstVisible = k0 + j - p0;              // queries i ≥ this see key j
             if (firstVisible <= 0) continue;
-            Arrays.fill(st, j * TILE, j * TILE + Math.min(firstVisible, nq), Float.NEGATIVE_INFINITY);
+            Arrays.fill(st, j * TILE, j * TILE + Math.min(firstVisible, nP), Float.NEGATIVE_INFINITY);
         }
     }
 
@@ -214,13 +218,19 @@ final class FlashAttention {
                 Arrays.fill(dv, 0, w * hsP, 0f);
                 for (int q0 = k0; q0 < t; q0 += TILE) {    // only query tiles at or after the key tile see it
                     int nq = Math.min(TILE, t - q0), nqP = padded(nq);
-                    Tile.gemm(w, nqP, hs, kRows, k0 * hsP, hsP, 1, qtT, q0, tp, st, 0, TILE, false);   // Sᵀ
-                    Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false);  // dPᵀ
-                    maskCausal(st, w, nq, q0, k0);
+                    int skew = k0 - q0;
+                    Tile.gemm(w, nqP, hs, kRows, k0 * hsP, hsP, 1, qtT, q0, tp, st, 0, TILE, false,
+                            Tile.COLUMNS_FROM_ROW, skew);                                             // Sᵀ
+                    Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false,
+                            Tile.COLUMNS_FROM_ROW, skew);                                             // dPᵀ
+                    maskCausal(st, w, nqP, q0, k0);
                     Tile.softmaxGrad(st, dst, w, nqP, ls, q0, dd, q0);
-                    Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true);   // dV += Pᵀ·dO
-                    Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true);   // dK += dSᵀ·Q
-                    Tile.gemm(nq, hsP, w, dst, 0, 1, TILE, kRows, k0 * hsP, hsP, dq, q0 * hsP, hsP, true); // dQ += dS·K
+                    Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true,
+                            Tile.K_FROM_ROW, skew);                                                   // dV += Pᵀ·dO
+                    Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true,
+                            Tile.K_FROM_ROW, skew);                                                   // dK += dSᵀ·Q
+                    Tile.gemm(nq, hsP, w, dst, 0, 1, TILE, kRows, k0 * hsP, hsP, dq, q0 * hsP, hsP, true,
+                            Tile.K_UNTIL_ROW, -skew);                                                 // dQ += dS·K
                 }
                 for (int j = 0; j < w; j++) {
                     int to = dqkvOff + (bi * t + k0 + j) * c3 + h * hs;
@@ -270,36 +280,56 @@ final class FlashAttention {
     static final class Tile {
         private Tile() {}
 
-        /**
-         * C[r, 0:n] (+)= Σ_k A[r,k]·B[k, 0:n] for r &lt; m, with A read at a[aOff + r·ars + k·aks] (so a transposed A
-         * costs nothing) and n a multiple of the vector length. Blocked 4 rows × up to 4 vectors.
-         */
+        /** {@link #gemm(int, int, int, float[], int, int, int, float[], int, int, float[], int, int, boolean, int, int)}: all of it. */
+        static final int FULL = 0;
+        /** Rows are keys j, columns queries i; only i ≥ j + skew is needed (columns left of it are masked later). */
+        static final int COLUMNS_FROM_ROW = 1;
+        /** Row r needs k &lt; r + 1 + skew only: the other A entries are zero (masked probabilities). */
+        static final int K_UNTIL_ROW = 2;
+        /** Row r needs k ≥ r + skew only: the other A entries are zero. */
+        static final int K_FROM_ROW = 3;
+
         static void gemm(int m, int n, int kDim, float[] a, int aOff, int ars, int aks, float[] b, int bOff, int ldb,
                          float[] c, int cOff, int ldc, boolean acc) {
-            int r = 0;
-            for (; r + 4 <= m; r += 4) {
-                int col = 0;
-                for (; col + 4 * L <= n; col += 4 * L) {
-                    block4x4(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
+            gemm(m, n, kDim, a, aOff, ars, aks, b, bOff, ldb, c, cOff, ldc, acc, FULL, 0);
+        }
+
+        /**
+         * C[r, 0:n] (+)= Σ_k A[r,k]·B[k, 0:n] for r &lt; m, with A read at a[aOff + r·ars + k·aks] (so a transposed A
+         * costs nothing) and n a multiple of the vector length. Blocked 4 rows × up to 4 vectors. On a causal tile's
+         * diagonal, {@code causal} and {@code skew} say which part is known to be masked, and each 4-row block skips
+         * the whole vectors and k ranges that lie entirely in it — the same sums, about half the diagonal's work.
+         */
+        static void gemm(int m, int n, int kDim, float[] a, int aOff, int ars, int aks, float[] b, int bOff, int ldb,
+                         float[] c, int cOff, int ldc, boolean acc, int causal, int skew) {
+            for (int r = 0; r < m; ) {
+                int rows = r + 4 <= m ? 4 : 1;
+                int col = 0, k0 = 0, k1 = kDim;
+                switch (causal) {
+                    case COLUMNS_FROM_ROW -> col = Math.min(n, Math.max(0, Math.floorDiv(r + skew, L) * L));
+                    case K_UNTIL_ROW -> k1 = Math.min(kDim, Math.max(0, r + rows + skew));
+                    case K_FROM_ROW -> k0 = Math.min(kDim, Math.max(0, r + skew));
+                    default -> { }
                 }
-                for (; col + 2 * L <= n; col += 2 * L) {
-                    block4x2(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
+                int kn = Math.max(0, k1 - k0), ai = aOff + r * ars + k0 * aks, bi = bOff + k0 * ldb, ci = cOff + r * ldc;
+                if (rows == 4) {
+                    for (; col + 4 * L <= n; col += 4 * L) block4x4(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                    for (; col + 2 * L <= n; col += 2 * L) block4x2(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                    for (; col < n; col += L) block4x1(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                } else {
+                    for (; col < n; col += L) block1x1(kn, a, ai, aks, b, bi + col, ldb, c, ci + col, acc);
                 }
-                for (; col < n; col += L) {
-                    block4x1(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
-                }
+                r += rows;
             }
-            for (; r < m; r++) {
-                for (int col = 0; col < n; col += L) {
-                    int ci = cOff + r * ldc + col;
-                    FloatVector c0 = acc ? FloatVector.fromArray(S, c, ci) : FloatVector.zero(S);
-                    int ai = aOff + r * ars, bi = bOff + col;
-                    for (int kk = 0; kk < kDim; kk++, ai += aks, bi += ldb) {
-                        c0 = FloatVector.fromArray(S, b, bi).fma(FloatVector.broadcast(S, a[ai]), c0);
-                    }
-                    c0.intoArray(c, ci);
-                }
+        }
+
+        private static void block1x1(int kDim, float[] a, int ai, int aks, float[] b, int bi, int ldb, float[] c, int ci,
+                                     boolean acc) {
+            FloatVector c0 = acc ? FloatVector.fromArray(S, c, ci) : FloatVector.zero(S);
+            for (int kk = 0; kk < kDim; kk++, ai += aks, bi += ldb) {
+                c0 = FloatVector.fromArray(S, b, bi).fma(FloatVector.broadcast(S, a[ai]), c0);
             }
+            c0.intoArray(c, ci);
         }
 
         private static void block4x4(int kDim, float[] a, int ai, int ars, int aks, float[] b, int bi, int ldb,

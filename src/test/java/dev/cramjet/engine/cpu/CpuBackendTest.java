@@ -317,9 +317,9 @@ class CpuBackendTest {
 
         Tensor kc = cpu.alloc(DType.F32, b, tmax, c), vc = cpu.alloc(DType.F32, b, tmax, c);
         double[] got = new double[b * t * c];
-        int prefill = 5;   // a prompt of several tokens first, then one token at a time
+        // A 5-token prompt, single tokens, then a 37-token chunk across the tile boundary at 64, then single tokens.
         for (int pos = 0; pos < t; ) {
-            int tn = pos == 0 ? prefill : 1;
+            int tn = pos == 0 ? 5 : pos == 30 ? 37 : 1;
             double[] chunk = new double[b * tn * 3 * c];
             for (int bi = 0; bi < b; bi++) {
                 System.arraycopy(x, (bi * t + pos) * 3 * c, chunk, bi * tn * 3 * c, tn * 3 * c);

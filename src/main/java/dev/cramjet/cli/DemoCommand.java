@@ -20,8 +20,8 @@ import java.util.Map;
 public final class DemoCommand implements Command {
     /** The demo's model and schedule: small enough that a 2-core CPU sees the corpus's form within minutes. */
     static final Map<String, String> SETTINGS = Map.ofEntries(
-            Map.entry("model", "tiny"), Map.entry("layers", "4"), Map.entry("heads", "4"), Map.entry("width", "192"),
-            Map.entry("context", "128"), Map.entry("batch", "16"), Map.entry("lr", "3e-3"), Map.entry("warmup", "0.05"),
+            Map.entry("model", "tiny"), Map.entry("layers", "4"), Map.entry("heads", "4"), Map.entry("width", "128"),
+            Map.entry("context", "128"), Map.entry("batch", "16"), Map.entry("lr", "2e-3"), Map.entry("warmup", "0.03"),
             Map.entry("eval-minutes", "2"), Map.entry("eval-tokens", "16384"), Map.entry("checkpoint-minutes", "4"),
             Map.entry("samples", "4"), Map.entry("sample-tokens", "100"), Map.entry("temperature", "0.8"));
 

@@ -106,6 +106,10 @@ public final class PrepareCommand implements Command {
                 Path out) {
 
         static Plan from(Args a) {
+            // Flags first: a flag followed by a path (`--skip-bad more.txt`) hands the path back as a positional.
+            boolean skipBad = a.flag("skip-bad"), noControls = a.flag("no-controls"), noHtml = a.flag("no-html"),
+                    noWhitespace = a.flag("no-whitespace"), noDedup = a.flag("no-dedup"), lowercase = a.flag("lowercase"),
+                    stopWords = a.flag("stopwords");
             String corpus = a.string("corpus", null);
             List<String> inputs = new ArrayList<>();
             if (a.has("input")) inputs.add(a.required("input"));
@@ -130,11 +134,11 @@ public final class PrepareCommand implements Command {
             }
             CleaningOptions o = new CleaningOptions()
                     .normalization(normalization(a.string("normalize", "nfc")))
-                    .controls(!a.flag("no-controls")).html(!a.flag("no-html")).whitespace(!a.flag("no-whitespace"))
+                    .controls(!noControls).html(!noHtml).whitespace(!noWhitespace)
                     .minChars(a.integer("min-chars", 1)).maxChars(a.integer("max-chars", 0))
                     .maxCompression(a.number("max-compression", 6.0))
-                    .exactDedup(!a.flag("no-dedup")).nearDuplicate(a.number("near-dup", 0.8))
-                    .lowercase(a.flag("lowercase")).stopWords(a.flag("stopwords"));
+                    .exactDedup(!noDedup).nearDuplicate(a.number("near-dup", 0.8))
+                    .lowercase(lowercase).stopWords(stopWords);
             Path tokenizer = a.has("tokenizer") ? Path.of(a.required("tokenizer")) : null;
             int vocab = a.integer("vocab", 4096);
             if (tokenizer != null && a.has("vocab")) throw new CramjetException("--vocab trains a tokenizer; it cannot go with --tokenizer");
@@ -147,7 +151,7 @@ public final class PrepareCommand implements Command {
             }
             Split split = new Split(a.number("val-fraction", 0.02), a.longValue("seed", 1337));
             Path out = Path.of(a.string("out", corpus != null ? "data/" + corpus : "data/prepared"));
-            return new Plan(corpus, files, format, field, maxDocs, a.flag("skip-bad"), o, tokenizer, vocab, tokBytes, split,
+            return new Plan(corpus, files, format, field, maxDocs, skipBad, o, tokenizer, vocab, tokBytes, split,
                     shardTokens, out);
         }
 
@@ -214,33 +218,12 @@ public final class PrepareCommand implements Command {
 
     private static Result prepareInto(Plan plan, List<Path> files, Path stage, PrintStream log, long t0) throws IOException {
         // ---- pass 1: read, clean, split, spill -----------------------------------------------------------------
-        BadInput bad = new BadInput(plan.skipBad);
-        CorpusReader reader = new CorpusReader(plan.format, plan.field, bad);
-        Cleaner cleaner = new Cleaner(plan.cleaning);
-        cleaner.warnings().forEach(w -> log.println("warning: " + w));
         Path spill = stage.resolve("cleaned.tmp");
-        long[] kept = new long[2], keptBytes = new long[2];
-        Ticker ticker = new Ticker(log, "read+clean");
-        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(spill), 1 << 20))) {
-            List<Document> batch = new ArrayList<>(BATCH);
-            long[] taken = {0};
-            IOException[] failure = {null};
-            CorpusReader.Sink sink = d -> {
-                batch.add(d);
-                taken[0]++;
-                if (batch.size() == BATCH) {
-                    failure[0] = spillBatch(cleaner, batch, plan.split, out, kept, keptBytes);
-                    ticker.tick(taken[0], reader.bytes(), kept[0] + kept[1]);
-                }
-                return failure[0] == null && taken[0] < plan.maxDocs;
-            };
-            reader.read(files, sink);
-            if (failure[0] != null) throw failure[0];
-            IOException last = spillBatch(cleaner, batch, plan.split, out, kept, keptBytes);
-            if (last != null) throw last;
-            ticker.done(taken[0], reader.bytes(), kept[0] + kept[1]);
-        }
-        CleaningReport report = cleaner.report();
+        Cleaned cleaned = readAndClean(plan, files, spill, log);
+        CorpusReader reader = cleaned.reader;
+        BadInput bad = cleaned.bad;
+        CleaningReport report = cleaned.report;
+        long[] kept = cleaned.kept;
         long docs = kept[0] + kept[1];
         if (docs == 0) {
             throw new CramjetException("no documents left: read " + reader.documents() + " from " + reader.files() + " file(s)"
@@ -348,9 +331,41 @@ public final class PrepareCommand implements Command {
         return new Result(j);
     }
 
+    /** What pass 1 leaves behind; the cleaner itself (and its duplicate indexes) is garbage once it returns. */
+    private record Cleaned(CorpusReader reader, BadInput bad, CleaningReport report, long[] kept) {}
+
+    private static Cleaned readAndClean(Plan plan, List<Path> files, Path spill, PrintStream log) throws IOException {
+        BadInput bad = new BadInput(plan.skipBad);
+        CorpusReader reader = new CorpusReader(plan.format, plan.field, bad);
+        Cleaner cleaner = new Cleaner(plan.cleaning);
+        cleaner.warnings().forEach(w -> log.println("warning: " + w));
+        long[] kept = new long[2];
+        Ticker ticker = new Ticker(log, "read+clean");
+        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(spill), 1 << 20))) {
+            List<Document> batch = new ArrayList<>(BATCH);
+            long[] taken = {0};
+            IOException[] failure = {null};
+            CorpusReader.Sink sink = d -> {
+                batch.add(d);
+                taken[0]++;
+                if (batch.size() == BATCH) {
+                    failure[0] = spillBatch(cleaner, batch, plan.split, out, kept);
+                    ticker.tick(taken[0], reader.bytes(), kept[0] + kept[1]);
+                }
+                return failure[0] == null && taken[0] < plan.maxDocs;
+            };
+            reader.read(files, sink);
+            if (failure[0] != null) throw failure[0];
+            IOException last = spillBatch(cleaner, batch, plan.split, out, kept);
+            if (last != null) throw last;
+            ticker.done(taken[0], reader.bytes(), kept[0] + kept[1]);
+        }
+        return new Cleaned(reader, bad, cleaner.report(), kept);
+    }
+
     /** Cleans a batch and appends the survivors (split side byte, length, UTF-8) to the spill; clears the batch. */
     private static IOException spillBatch(Cleaner cleaner, List<Document> batch, Split split, DataOutputStream out,
-                                          long[] kept, long[] keptBytes) {
+                                          long[] kept) {
         try {
             for (Cleaner.Kept k : cleaner.clean(batch)) {
                 int side = split.isValidation(k.fingerprint()) ? 1 : 0;
@@ -359,7 +374,6 @@ public final class PrepareCommand implements Command {
                 out.writeInt(b.length);
                 out.write(b);
                 kept[side]++;
-                keptBytes[side] += b.length;
             }
             batch.clear();
             return null;

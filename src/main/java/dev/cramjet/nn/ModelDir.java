@@ -169,10 +169,10 @@ public final class ModelDir {
             m.put("n_head", (long) cfg.nHead());
             m.put("n_inner", (long) cfg.mlpHidden());
             m.put("activation_function", "gelu_new");
-            m.put("resid_pdrop", (double) cfg.dropout());
-            m.put("embd_pdrop", (double) cfg.dropout());
+            m.put("resid_pdrop", GPTConfig.decimal(cfg.dropout()));
+            m.put("embd_pdrop", GPTConfig.decimal(cfg.dropout()));
             m.put("attn_pdrop", 0.0);
-            m.put("layer_norm_epsilon", (double) cfg.normEps());
+            m.put("layer_norm_epsilon", GPTConfig.decimal(cfg.normEps()));
             m.put("tie_word_embeddings", cfg.tiedEmbeddings());
         } else {
             m.put("model_type", llamaArchitecture(cfg) ? "llama" : "cramjet");
@@ -185,8 +185,8 @@ public final class ModelDir {
             m.put("num_key_value_heads", (long) cfg.nHead());
             m.put("head_dim", (long) cfg.headSize());
             m.put("max_position_embeddings", (long) cfg.blockSize());
-            m.put("rms_norm_eps", (double) cfg.normEps());
-            m.put("rope_theta", (double) cfg.ropeTheta());
+            m.put("rms_norm_eps", GPTConfig.decimal(cfg.normEps()));
+            m.put("rope_theta", GPTConfig.decimal(cfg.ropeTheta()));
             m.put("hidden_act", "silu");
             m.put("attention_bias", cfg.bias());
             m.put("mlp_bias", cfg.bias());

@@ -19,9 +19,9 @@ import java.util.Map;
  */
 public record Email(Map<String, String> headers, String body) {
 
-    /** The document text: the subject line, a blank line, the body. */
+    /** The document text: the subject line (MIME encoded-words decoded), a blank line, the body. */
     public String text() {
-        String subject = headers.getOrDefault("subject", "").strip();
+        String subject = decodeWords(headers.getOrDefault("subject", "")).strip();
         return subject.isEmpty() ? body : subject + "\n\n" + body;
     }
 
@@ -156,6 +156,29 @@ public record Email(Map<String, String> headers, String body) {
         } catch (CharacterCodingException e) {
             return new String(bytes, StandardCharsets.ISO_8859_1);
         }
+    }
+
+    private static final java.util.regex.Pattern ENCODED_WORD =
+            java.util.regex.Pattern.compile("=\\?([^?\\s]+)\\?([BbQq])\\?([^?\\s]*)\\?=(?:\\s+(?==\\?))?");
+
+    /** RFC 2047: {@code =?charset?B?base64?=} and {@code =?charset?Q?quoted_printable?=} in header values. */
+    static String decodeWords(String header) {
+        java.util.regex.Matcher m = ENCODED_WORD.matcher(header);
+        StringBuilder sb = new StringBuilder();
+        while (m.find()) {
+            String word;
+            try {
+                byte[] raw = m.group(2).equalsIgnoreCase("B")
+                        ? Base64.getMimeDecoder().decode(m.group(3))
+                        : quotedPrintable(m.group(3).replace('_', ' ').getBytes(StandardCharsets.ISO_8859_1));
+                word = decodeText(raw, m.group(1));
+            } catch (IllegalArgumentException e) {
+                word = m.group(); // malformed: keep as written
+            }
+            m.appendReplacement(sb, java.util.regex.Matcher.quoteReplacement(word));
+        }
+        m.appendTail(sb);
+        return sb.toString();
     }
 
     /** A parameter of a structured header: {@code boundary} in {@code multipart/mixed; boundary="x"}. */

@@ -28,7 +28,8 @@ public final class Planner {
         public String describe() {
             return String.format(Locale.ROOT, "%d layers × width %d (%d heads), %.2fM parameters, %s tokens = %.1f tokens per parameter, %.2f epochs%s",
                     layers, width, heads, parameters / 1e6, human(tokens), tokensPerParameter, epochs,
-                    dataLimited ? " (data-limited: capped at " + (int) MAX_EPOCHS + " epochs)" : "");
+                    dataLimited ? " (data-limited: capped at " + (int) MAX_EPOCHS + " epochs)"
+                            : tokensPerParameter < TOKENS_PER_PARAMETER / 2 ? " (the budget is small even for the smallest shape: expect an undertrained model)" : "");
         }
     }
 

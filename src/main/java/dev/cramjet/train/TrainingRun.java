@@ -80,6 +80,15 @@ public final class TrainingRun {
         }
     }
 
+    /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
+    private static void refreshReport(Path runDir, ProgressLine progress) {
+        try {
+            Report.write(runDir);
+        } catch (IOException | RuntimeException e) {
+            progress.log("report not refreshed: " + e.getMessage());
+        }
+    }
+
     /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
     public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
         Path f = runDir.resolve(CONFIG);
@@ -136,11 +145,7 @@ public final class TrainingRun {
                 public void evaluated(long step, Evaluator.Result r, List<String> texts) {
                     lastSamples.clear();
                     lastSamples.addAll(texts);
-                    try {
-                        Report.write(runDir);
-                    } catch (IOException | RuntimeException e) {
-                        progress.log("report not refreshed: " + e.getMessage());
-                    }
+                    refreshReport(runDir, progress);
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
@@ -155,6 +160,7 @@ public final class TrainingRun {
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
+                refreshReport(runDir, progress);
                 return new Result(o, mc, params, List.copyOf(lastSamples), runDir);
             }
         }

@@ -78,6 +78,28 @@ class TrainCommandTest {
         lines = MetricsLog.read(run.resolve("metrics.jsonl"));
         assertEquals(30, lines.stream().filter(m -> m.get("type").equals("train")).count());
         assertEquals(30, Checkpoints.load(run.resolve("checkpoints/step-000000030")).step());
+
+        Path weights = run.resolve("checkpoints/step-000000030/model.safetensors");
+        byte[] b = Files.readAllBytes(weights);
+        b[b.length - 1] ^= 1;
+        Files.write(weights, b);
+        r = cli("train", "--resume", run.toString(), "--max-steps", "40");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[1]).contains(weights + ": corrupted: SHA-256"), (String) r[1]);
+    }
+
+    @Test
+    void forceReplacesRunDirectoriesOnly() throws Exception {
+        Path notARun = Files.createDirectories(tmp.resolve("precious"));
+        Files.writeString(notARun.resolve("thesis.txt"), "years of work");
+        var e = assertThrows(dev.cramjet.CramjetException.class, () -> dev.cramjet.train.TrainingRun.createRunDir(notARun, true));
+        assertTrue(e.getMessage().contains("is not a run directory (no config.json); --force only replaces runs"), e.getMessage());
+        assertTrue(Files.exists(notARun.resolve("thesis.txt")));
+        Path oldRun = Files.createDirectories(tmp.resolve("old-run/checkpoints/step-000000001"));
+        Files.writeString(tmp.resolve("old-run/config.json"), "{}");
+        dev.cramjet.train.TrainingRun.createRunDir(tmp.resolve("old-run"), true);
+        assertFalse(Files.exists(oldRun));
+        assertTrue(Files.isDirectory(tmp.resolve("old-run")));
     }
 
     @Test

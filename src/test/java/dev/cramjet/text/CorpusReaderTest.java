@@ -125,6 +125,8 @@ class CorpusReaderTest {
         assertEquals("offer\n\nCafé softbreak\n", Email.parse(latin1).text());
         assertEquals("caf\u00e9", Email.parse("\n\ncaf\u00e9".getBytes(StandardCharsets.ISO_8859_1)).body().strip(),
                 "undeclared 8-bit mail falls back to ISO-8859-1");
+        assertEquals("Café offer 100% free", Email.decodeWords("=?utf-8?B?Q2Fmw6k=?= =?iso-8859-1?Q?_offer_100=25?= free"),
+                "white space between encoded words is dropped (RFC 2047)");
     }
 
     @Test

@@ -22,6 +22,13 @@ class PlannerTest {
     }
 
     @Test
+    void saysWhenTheBudgetIsTooSmallForTheSmallestShape() {
+        Planner.Plan p = Planner.plan(20e9, 600, 20_000_000L, 4096, 128);
+        assertEquals(2, p.layers());
+        assertTrue(p.describe().contains("expect an undertrained model"), p.describe());
+    }
+
+    @Test
     void scarceDataTakesALargerModelOnFewerTokensWithinFourEpochs() {
         Planner.Plan ample = Planner.plan(400e12, 86400, 100_000_000_000L, 50257, 1024);
         Planner.Plan scarce = Planner.plan(400e12, 86400, 1_000_000_000L, 50257, 1024);

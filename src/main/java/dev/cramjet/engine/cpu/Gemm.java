@@ -43,10 +43,10 @@ public final class Gemm {
      */
     private static final int MC = 2400;
     /**
-     * Packing one element costs about as much as this many multiply-adds in the kernel: a contiguous copy a fraction
-     * of a cycle, a strided gather (B for nt, A for tn) about 2 cycles × 16 lanes.
+     * Packing one element costs about as much as this many multiply-adds in the kernel: about a cycle (× 16 lanes),
+     * copy or transpose alike, as the operand mostly comes from memory.
      */
-    private static final long COPY_COST = 4, GATHER_COST = 32;
+    private static final long PACK_COST = 16;
     /**
      * Below this many multiply-adds (about 10 µs of one core) a call runs on the caller's thread: waking the team
      * costs more than it saves.
@@ -63,6 +63,7 @@ public final class Gemm {
         private float[] a = new float[0];
         private float[] b = new float[0];
         final float[] tile = new float[MR * NR];
+        final float[] tmp = new float[L * L];
 
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
 
@@ -163,8 +164,7 @@ public final class Gemm {
         // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
         // operand and all of the other, which every thread packs for itself.
         long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR;
-        long packA = acs == 1 ? COPY_COST : GATHER_COST, packB = bcs == 1 ? COPY_COST : GATHER_COST;
-        long byRows = mt * n + packA * mt + packB * n, byCols = m * nt + packA * m + packB * nt;
+        long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
                     blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, i0, i1, 0, n));
@@ -192,10 +192,10 @@ public final class Gemm {
             boolean add = accumulate || pc > 0;
             for (int ic = i0; ic < i1; ic += mc0) {
                 int mc = Math.min(mc0, i1 - ic);
-                packA(a, aOff, ars, acs, ic, mc, pc, kc, ap);
+                packA(a, aOff, ars, acs, ic, mc, pc, kc, ap, s.tmp);
                 for (int jc = j0; jc < j1; jc += nc0) {
                     int nc = Math.min(nc0, j1 - jc);
-                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp);
+                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp, s.tmp);
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = Math.min(MR, mc - ir);
                         for (int jr = 0; jr < nc; jr += NR) {
@@ -232,14 +232,12 @@ public final class Gemm {
      * ap[(s·MR + r)·KC + p], i.e. row i of the block at ap[i·KC], rows past the end zero. The row stride is the constant KC whatever kc is, so the
      * kernel's six row offsets are compile-time constants; and for a row-major A the pack is a plain copy.
      */
-    private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap) {
+    private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap,
+                              float[] tmp) {
         if (acs == 1) {
             for (int i = 0; i < rows; i++) System.arraycopy(a, aOff + (i0 + i) * ars + p0, ap, i * KC, kc);
         } else {
-            for (int p = 0; p < kc; p++) {
-                int src = aOff + i0 * ars + (p0 + p) * acs;
-                for (int i = 0; i < rows; i++) ap[i * KC + p] = a[src + i * ars];
-            }
+            transpose(a, aOff + i0 + p0 * acs, acs, kc, rows, ap, 0, KC, tmp);
         }
         for (int i = rows; i < roundUp(rows, MR); i++) Arrays.fill(ap, i * KC, i * KC + kc, 0f);
     }
@@ -248,7 +246,8 @@ public final class Gemm {
      * Packs B(p0 .. p0+kc, j0 .. j0+nc) as panels of NR columns: panel q holds B(p0 + p, j0 + q·NR + j) at
      * bp[q·NR·kc + p·NR + j], columns past nc zero.
      */
-    private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp) {
+    private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp,
+                              float[] tmp) {
         for (int q = 0; q * NR < nc; q++) {
             int cols = Math.min(NR, nc - q * NR);
             int base = q * NR * kc;
@@ -267,12 +266,72 @@ public final class Gemm {
                 }
             } else {
                 if (cols < NR) Arrays.fill(bp, base, base + NR * kc, 0f);
-                for (int j = 0; j < cols; j++) {
-                    int from = src + j * bcs;
-                    for (int p = 0; p < kc; p++) bp[base + p * NR + j] = b[from + p * brs];
+                transpose(b, src, bcs, cols, kc, bp, base, NR, tmp);
+            }
+        }
+    }
+
+    /**
+     * dst[d0 + u·dStride + t] = src[s0 + t·sStride + u] for t < rows, u < cols: the transposing copy both packs
+     * need (A for tn, B for nt). Whole L×L blocks go through registers, the rest element by element.
+     */
+    private static void transpose(float[] src, int s0, int sStride, int rows, int cols, float[] dst, int d0,
+                                  int dStride, float[] tmp) {
+        int tv = rows - rows % L, uv = cols - cols % L;
+        for (int t = 0; t < tv; t += L) {
+            for (int u = 0; u < uv; u += L) transposeBlock(src, s0 + t * sStride + u, sStride, dst, d0 + u * dStride + t, dStride, tmp);
+        }
+        for (int t = 0; t < rows; t++) {
+            for (int u = t < tv ? uv : 0; u < cols; u++) dst[d0 + u * dStride + t] = src[s0 + t * sStride + u];
+        }
+    }
+
+    /**
+     * One L×L block of {@link #transpose}, in log2(L) butterfly stages: the stage of width h pairs rows j and j+h
+     * (bit h of j clear) and swaps their off-diagonal h-lane halves with one two-vector selectFrom each; after all
+     * stages row u holds column u. Intermediate stages go through tmp, so no vector outlives a loop iteration.
+     */
+    private static void transposeBlock(float[] src, int s0, int sStride, float[] dst, int d0, int dStride,
+                                       float[] tmp) {
+        for (int h = L / 2, stage = 0; h >= 1; h /= 2, stage++) {
+            boolean first = h == L / 2, last = h == 1;
+            for (int j = 0; j < L; j++) {
+                if ((j & h) != 0) continue;
+                FloatVector x = first ? FloatVector.fromArray(S, src, s0 + j * sStride) : FloatVector.fromArray(S, tmp, j * L);
+                FloatVector y = first ? FloatVector.fromArray(S, src, s0 + (j + h) * sStride)
+                        : FloatVector.fromArray(S, tmp, (j + h) * L);
+                FloatVector lo = SWAP_LO[stage].selectFrom(x, y), hi = SWAP_HI[stage].selectFrom(x, y);
+                if (last) {
+                    lo.intoArray(dst, d0 + j * dStride);
+                    hi.intoArray(dst, d0 + (j + h) * dStride);
+                } else {
+                    lo.intoArray(tmp, j * L);
+                    hi.intoArray(tmp, (j + h) * L);
                 }
             }
         }
+    }
+
+    /**
+     * selectFrom indices of the butterfly stage of width h (h = L/2, L/4, …, 1): lane l of the low row keeps its own
+     * lane where bit h of l is clear and takes the high row's lane l−h where it is set; the high row keeps its own
+     * lane where the bit is set and takes the low row's lane l+h where it is clear. Indices ≥ L select the second
+     * vector.
+     */
+    private static final FloatVector[] SWAP_LO = swapIndices(true), SWAP_HI = swapIndices(false);
+
+    private static FloatVector[] swapIndices(boolean low) {
+        int stages = Integer.numberOfTrailingZeros(L);
+        FloatVector[] v = new FloatVector[stages];
+        for (int stage = 0, h = L / 2; stage < stages; stage++, h /= 2) {
+            float[] idx = new float[L];
+            for (int l = 0; l < L; l++) {
+                boolean set = (l & h) != 0;
+                idx[l] = low ? (set ? L + l - h : l) : (set ? L + l : l + h);
+            }
+            v[stage] = FloatVector.fromArray(S, idx, 0);
+        }
+        return v;
     }
 
     /**

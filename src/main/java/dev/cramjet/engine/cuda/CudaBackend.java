@@ -33,13 +33,22 @@ public final class CudaBackend implements Backend {
     private final Profiler prof;
     private final int device, arch, sms, driverVersion;
     private final String deviceName;
-    private final long totalMemory, context, stream, workspace, errorFlag;
+    private final long totalMemory, context, stream, workspace;
+    /** Device word where kernels OR in ERR_* bits (see common.cuh); read back at every synchronising call. */
+    final long errorFlag;
     private final List<DeviceStorage> storages = new ArrayList<>();
     private final Scratch partials, projection, attnD;
     private final MemorySegment[] staging = new MemorySegment[2];
     private final long[] stagingEvent = new long[2];
     private final boolean[] stagingBusy = new boolean[2];
     private final MemorySegment hostFlag;
+    // Kernels, named up front and compiled at first launch. Arrays are indexed by dtype (see type()).
+    private final Kernels.Kernel convertF32Bf16, convertBf16F32, embeddingForward, colsumPartial, layerNormForward,
+            layerNormBackward, rmsNormForward, rmsNormBackward, geluForward, geluBackward, residualDropout, swigluForward,
+            swigluBackward, ropeKernel, dropoutKernel, crossEntropyKernel, normFinish;
+    private final Kernels.Kernel[] embeddingBackward, colsumFinish, addKernels, scaleKernels, sumSquares;
+    private final Kernels.Kernel[][] adamw;
+    private final AttentionKernels[] attention = new AttentionKernels[17];
     private int nextStaging;
     private long allocated, peak;
     private Thread current;
@@ -47,10 +56,11 @@ public final class CudaBackend implements Backend {
 
     /** Opens device {@code $CRAMJET_CUDA_DEVICE} (default 0). Throws a CramjetException saying what is missing. */
     public CudaBackend() {
-        this(LibraryFinder.system(), Integer.parseInt(System.getenv().getOrDefault("CRAMJET_CUDA_DEVICE", "0")));
+        this(LibraryFinder.system(), Integer.parseInt(System.getenv().getOrDefault("CRAMJET_CUDA_DEVICE", "0")), cacheDir());
     }
 
-    CudaBackend(LibraryFinder finder, int ordinal) {
+    /** Opens device {@code ordinal} with the libraries {@code finder} locates, caching kernels in {@code cacheDir}. */
+    CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
         cu = Driver.load(finder);
         int count = cu.deviceCount();
         if (count == 0) throw new CramjetException("CUDA: the driver (" + cu.lib.where + ") sees no GPU; check nvidia-smi");
@@ -73,7 +83,30 @@ public final class CudaBackend implements Backend {
             stream = cu.createStream();
             nvrtc = Nvrtc.load(finder, driverVersion / 1000);
             lt = CublasLt.load(finder, driverVersion / 1000);
-            k = new Kernels(cu, nvrtc, arch, cacheDir());
+            k = new Kernels(cu, nvrtc, arch, cacheDir);
+            convertF32Bf16 = k.kernel("elementwise", "convert_f32_bf16");
+            convertBf16F32 = k.kernel("elementwise", "convert_bf16_f32");
+            embeddingForward = k.kernel("embedding", "embedding_forward");
+            colsumPartial = k.kernel("elementwise", "colsum_partial");
+            layerNormForward = k.kernel("norm", "layernorm_forward");
+            layerNormBackward = k.kernel("norm", "layernorm_backward");
+            rmsNormForward = k.kernel("norm", "rmsnorm_forward");
+            rmsNormBackward = k.kernel("norm", "rmsnorm_backward");
+            geluForward = k.kernel("elementwise", "gelu_forward");
+            geluBackward = k.kernel("elementwise", "gelu_backward");
+            residualDropout = k.kernel("elementwise", "residual_dropout");
+            swigluForward = k.kernel("elementwise", "swiglu_forward");
+            swigluBackward = k.kernel("elementwise", "swiglu_backward");
+            ropeKernel = k.kernel("rope", "rope");
+            dropoutKernel = k.kernel("elementwise", "dropout");
+            crossEntropyKernel = k.kernel("loss", "cross_entropy");
+            normFinish = k.kernel("optim", "norm_finish");
+            embeddingBackward = perType("embedding", "embedding_backward_");
+            colsumFinish = perType("elementwise", "colsum_finish_");
+            addKernels = perType("elementwise", "add_");
+            scaleKernels = perType("elementwise", "scale_");
+            sumSquares = perType("optim", "sum_squares_");
+            adamw = new Kernels.Kernel[][] {perType("optim", "adamw_f32_"), perType("optim", "adamw_bf16_")};
             prof = new Profiler(cu, stream);
             workspace = track(cu.malloc(CublasLt.WORKSPACE_BYTES), CublasLt.WORKSPACE_BYTES);
             errorFlag = track(cu.malloc(256), 256);
@@ -90,6 +123,11 @@ public final class CudaBackend implements Backend {
             cu.releasePrimaryContext(device);
             throw e;
         }
+    }
+
+    /** {name + "f32", name + "bf16"}: a kernel's two dtype variants, in type() order. */
+    private Kernels.Kernel[] perType(String file, String name) {
+        return new Kernels.Kernel[] {k.kernel(file, name + "f32"), k.kernel(file, name + "bf16")};
     }
 
     /** Where compiled kernels are cached: $CRAMJET_CACHE, else $XDG_CACHE_HOME/cramjet, else ~/.cache/cramjet. */
@@ -228,7 +266,9 @@ public final class CudaBackend implements Backend {
     public void upload(Tensor dst, int[] src) {
         enter();
         requireLength("upload", dst, src.length);
-        require(dst.dtype() == DType.I32, "upload: int[] into " + dst + " (expects I32)");
+        if (dst.dtype() != DType.I32) {
+            throw new IllegalArgumentException("upload: int[] into " + dst + " (expects I32)");
+        }
         long base = ptr(dst);
         try (var _ = prof.time("memory")) {
             int chunk = STAGING_BYTES / 4;
@@ -246,7 +286,10 @@ public final class CudaBackend implements Backend {
     public void download(Tensor src, float[] dst) {
         enter();
         requireLength("download", src, dst.length);
-        require(src.dtype() != DType.I32, "download: I32 tensor " + src + " into float[] (use the int[] overload)");
+        if (src.dtype() == DType.I32) {
+            throw new IllegalArgumentException("download: I32 tensor " + src
+                    + " into float[] (use the int[] overload)");
+        }
         int bytes = src.dtype().bytes;
         int chunk = STAGING_BYTES / bytes;
         long base = ptr(src);
@@ -268,7 +311,9 @@ public final class CudaBackend implements Backend {
     public void download(Tensor src, int[] dst) {
         enter();
         requireLength("download", src, dst.length);
-        require(src.dtype() == DType.I32, "download: " + src + " into int[] (expects I32)");
+        if (src.dtype() != DType.I32) {
+            throw new IllegalArgumentException("download: " + src + " into int[] (expects I32)");
+        }
         int chunk = STAGING_BYTES / 4;
         long base = ptr(src);
         for (int off = 0; off < dst.length; off += chunk) {
@@ -320,14 +365,16 @@ public final class CudaBackend implements Backend {
     @Override
     public void copy(Tensor dst, Tensor src) {
         enter();
-        require(dst.size() == src.size(), "copy: " + src + " into " + dst + " (sizes differ)");
+        if (dst.size() != src.size()) {
+            throw new IllegalArgumentException("copy: " + src + " into " + dst + " (sizes differ)");
+        }
         try (var _ = prof.time("memory")) {
             if (dst.dtype() == src.dtype()) {
                 cu.copyDtoD(ptr(dst), ptr(src), dst.bytes(), stream);
             } else if (src.dtype() == DType.F32 && dst.dtype() == DType.BF16) {
-                k.begin("elementwise", "convert_f32_bf16").ptr(ptr(dst)).ptr(ptr(src)).i64(dst.size()).go(stream, grid8(dst.size()), 256);
+                k.begin(convertF32Bf16).ptr(ptr(dst)).ptr(ptr(src)).i64(dst.size()).go(stream, grid8(dst.size()), 256);
             } else if (src.dtype() == DType.BF16 && dst.dtype() == DType.F32) {
-                k.begin("elementwise", "convert_bf16_f32").ptr(ptr(dst)).ptr(ptr(src)).i64(dst.size()).go(stream, grid8(dst.size()), 256);
+                k.begin(convertBf16F32).ptr(ptr(dst)).ptr(ptr(src)).i64(dst.size()).go(stream, grid8(dst.size()), 256);
             } else {
                 throw new IllegalArgumentException("copy: cannot convert " + src + " to " + dst);
             }
@@ -435,14 +482,18 @@ public final class CudaBackend implements Backend {
         requireType(op, tokens, DType.I32);
         requireType(op, out, DType.BF16);
         requireType(op, wte, DType.BF16);
-        require(out.size() == (long) n * c, op + ": out " + out + " for tokens " + tokens + " and wte " + wte);
+        if (out.size() != (long) n * c) {
+            throw new IllegalArgumentException(op + ": out " + out + " for tokens " + tokens + " and wte " + wte);
+        }
         if (wpe != null) {
             requireType(op, wpe, DType.BF16);
-            require(wpe.dim(-1) == c && posOffset >= 0 && posOffset + t <= wpe.dim(0),
-                    op + ": positions [" + posOffset + ", " + (posOffset + t) + ") outside wpe " + wpe);
+            if (!(wpe.dim(-1) == c && posOffset >= 0 && posOffset + t <= wpe.dim(0))) {
+                throw new IllegalArgumentException(op + ": positions [" + posOffset + ", " + (posOffset + t)
+                        + ") outside wpe " + wpe);
+            }
         }
         try (var _ = prof.time("embedding")) {
-            k.begin("embedding", "embedding_forward").ptr(ptr(out)).ptr(ptr(tokens)).ptr(ptr(wte)).ptr(ptrOrNull(this, wpe))
+            k.begin(embeddingForward).ptr(ptr(out)).ptr(ptr(tokens)).ptr(ptr(wte)).ptr(ptrOrNull(this, wpe))
                     .i32(t).i32(c).i32(v).i32(posOffset).ptr(errorFlag).go(stream, n, rowThreads(c));
         }
     }
@@ -454,12 +505,16 @@ public final class CudaBackend implements Backend {
         int n = (int) tokens.size(), t = tokens.dim(-1), b = n / t, c = dwte.dim(-1), v = dwte.dim(0);
         requireType(op, tokens, DType.I32);
         requireType(op, dout, DType.BF16);
-        require(dout.size() == (long) n * c, op + ": dout " + dout + " for tokens " + tokens + " and dwte " + dwte);
+        if (dout.size() != (long) n * c) {
+            throw new IllegalArgumentException(op + ": dout " + dout + " for tokens " + tokens + " and dwte " + dwte);
+        }
         try (var _ = prof.time("embedding")) {
-            k.begin("embedding", "embedding_backward_" + suffix(op, dwte)).ptr(ptr(dwte)).ptr(ptr(dout)).ptr(ptr(tokens))
+            k.begin(embeddingBackward[type(op, dwte)]).ptr(ptr(dwte)).ptr(ptr(dout)).ptr(ptr(tokens))
                     .i32(c).i32(v).go(stream, n, Math.max(32, Math.min(256, (c + 31) / 32 * 32)));
             if (dwpe != null) {
-                require(dwpe.dim(-1) == c && dwpe.dim(0) >= t, op + ": dwpe " + dwpe + " too small for T=" + t);
+                if (!(dwpe.dim(-1) == c && dwpe.dim(0) >= t)) {
+                    throw new IllegalArgumentException(op + ": dwpe " + dwpe + " too small for T=" + t);
+                }
                 columnSums(dwpe, ptr(dout), b, t * c);
             }
         }
@@ -472,14 +527,14 @@ public final class CudaBackend implements Backend {
         int rowsPerChunk = (rows + chunks - 1) / chunks;
         chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
         long partial = partials.get(4L * chunks * cols);
-        k.begin("elementwise", "colsum_partial").ptr(partial).ptr(x).i32(rows).i32(cols).i32(rowsPerChunk)
+        k.begin(colsumPartial).ptr(partial).ptr(x).i32(rows).i32(cols).i32(rowsPerChunk)
                 .go(stream, stripes, chunks, 32, 8, 0);
         finishColumns(out, partial, chunks, cols, cols);
     }
 
     /** out[c] += Σ_k partial[k·stride + c] for c < cols. */
     private void finishColumns(Tensor out, long partial, int chunks, int cols, long stride) {
-        k.begin("elementwise", "colsum_finish_" + suffix("column sums", out)).ptr(ptr(out)).ptr(partial).i32(chunks)
+        k.begin(colsumFinish[type("column sums", out)]).ptr(ptr(out)).ptr(partial).i32(chunks)
                 .i32(cols).i64(stride).go(stream, grid1(cols), 256);
     }
 
@@ -495,7 +550,7 @@ public final class CudaBackend implements Backend {
         requireStats(op, n, mean, rstd);
         if (bias != null) requireType(op, bias, DType.BF16);
         try (var _ = prof.time("layernorm")) {
-            k.begin("norm", "layernorm_forward").ptr(ptr(out)).ptr(ptr(mean)).ptr(ptr(rstd)).ptr(ptr(in)).ptr(ptr(weight))
+            k.begin(layerNormForward).ptr(ptr(out)).ptr(ptr(mean)).ptr(ptr(rstd)).ptr(ptr(in)).ptr(ptr(weight))
                     .ptr(ptrOrNull(this, bias)).i32(n).i32(c).f32(eps).go(stream, (n + 7) / 8, 256);
         }
     }
@@ -511,7 +566,7 @@ public final class CudaBackend implements Backend {
         try (var _ = prof.time("layernorm")) {
             int blocks = Math.max(1, Math.min((n + 7) / 8, 2 * sms));
             long partial = partials.get(8L * blocks * c);
-            k.begin("norm", "layernorm_backward").ptr(ptr(din)).ptr(partial).ptr(ptr(dout)).ptr(ptr(in)).ptr(ptr(weight))
+            k.begin(layerNormBackward).ptr(ptr(din)).ptr(partial).ptr(ptr(dout)).ptr(ptr(in)).ptr(ptr(weight))
                     .ptr(ptr(mean)).ptr(ptr(rstd)).i32(n).i32(c).go(stream, blocks, 1, 256, 1, 8 * c);
             finishColumns(dweight, partial, blocks, c, 2L * c);
             if (dbias != null) finishColumns(dbias, partial + 4L * c, blocks, c, 2L * c);
@@ -527,7 +582,7 @@ public final class CudaBackend implements Backend {
         requireType(op, weight, DType.BF16);
         requireStats(op, n, rstd);
         try (var _ = prof.time("layernorm")) {
-            k.begin("norm", "rmsnorm_forward").ptr(ptr(out)).ptr(ptr(rstd)).ptr(ptr(in)).ptr(ptr(weight)).i32(n).i32(c)
+            k.begin(rmsNormForward).ptr(ptr(out)).ptr(ptr(rstd)).ptr(ptr(in)).ptr(ptr(weight)).i32(n).i32(c)
                     .f32(eps).go(stream, (n + 7) / 8, 256);
         }
     }
@@ -542,7 +597,7 @@ public final class CudaBackend implements Backend {
         try (var _ = prof.time("layernorm")) {
             int blocks = Math.max(1, Math.min((n + 7) / 8, 2 * sms));
             long partial = partials.get(4L * blocks * c);
-            k.begin("norm", "rmsnorm_backward").ptr(ptr(din)).ptr(partial).ptr(ptr(dout)).ptr(ptr(in)).ptr(ptr(weight))
+            k.begin(rmsNormBackward).ptr(ptr(din)).ptr(partial).ptr(ptr(dout)).ptr(ptr(in)).ptr(ptr(weight))
                     .ptr(ptr(rstd)).i32(n).i32(c).go(stream, blocks, 1, 256, 1, 4 * c);
             finishColumns(dweight, partial, blocks, c, c);
         }
@@ -556,11 +611,15 @@ public final class CudaBackend implements Backend {
         String op = "matmul";
         int n = in.rows(), c = in.dim(-1), oc = weight.dim(0);
         requireActivations(op, out, in, weight);
-        require(weight.dim(-1) == c && out.rows() == n && out.dim(-1) == oc,
-                op + ": out " + out + " = in " + in + " · weightᵀ " + weight + " (shapes disagree)");
+        if (!(weight.dim(-1) == c && out.rows() == n && out.dim(-1) == oc)) {
+            throw new IllegalArgumentException(op + ": out " + out + " = in " + in + " · weightᵀ " + weight
+                    + " (shapes disagree)");
+        }
         if (bias != null) {
             requireType(op, bias, DType.BF16);
-            require(bias.size() == oc, op + ": bias " + bias + " for " + oc + " outputs");
+            if (bias.size() != oc) {
+                throw new IllegalArgumentException(op + ": bias " + bias + " for " + oc + " outputs");
+            }
         }
         long b = ptrOrNull(this, bias);
         try (var _ = prof.time("matmul")) {
@@ -569,7 +628,9 @@ public final class CudaBackend implements Backend {
                 case Epilogue.Gelu(Tensor pre) -> {
                     if (pre != null) {
                         requireType(op, pre, DType.BF16);
-                        require(pre.size() == out.size(), op + ": gelu pre-activation " + pre + " for out " + out);
+                        if (pre.size() != out.size()) {
+                            throw new IllegalArgumentException(op + ": gelu pre-activation " + pre + " for out " + out);
+                        }
                     }
                     boolean fused = oc % 8 == 0 && pre != null && lt.gemm(stream, workspace, CublasLt.OP_T, CublasLt.OP_N,
                             oc, n, c, ptr(weight), c, ptr(in), c, CublasLt.R_16BF, false, 0, ptr(out), oc, CublasLt.R_16BF,
@@ -577,12 +638,14 @@ public final class CudaBackend implements Backend {
                     if (!fused) {
                         long y = pre != null ? ptr(pre) : ptr(out);
                         linear(y, ptr(in), ptr(weight), b, n, c, oc);
-                        k.begin("elementwise", "gelu_forward").ptr(ptr(out)).ptr(y).i64(out.size()).go(stream, grid8(out.size()), 256);
+                        k.begin(geluForward).ptr(ptr(out)).ptr(y).i64(out.size()).go(stream, grid8(out.size()), 256);
                     }
                 }
                 case Epilogue.Residual(Tensor residual, float p, long seed) -> {
                     requireType(op, residual, DType.BF16);
-                    require(residual.sameShape(out), op + ": residual " + residual + " for out " + out);
+                    if (!residual.sameShape(out)) {
+                        throw new IllegalArgumentException(op + ": residual " + residual + " for out " + out);
+                    }
                     requireProbability(op, p);
                     if (p == 0) {
                         boolean ok = lt.gemm(stream, workspace, CublasLt.OP_T, CublasLt.OP_N, oc, n, c, ptr(weight), c, ptr(in), c,
@@ -592,7 +655,7 @@ public final class CudaBackend implements Backend {
                     } else {
                         long y = projection.get(2L * n * oc);
                         linear(y, ptr(in), ptr(weight), b, n, c, oc);
-                        k.begin("elementwise", "residual_dropout").ptr(ptr(out)).ptr(ptr(residual)).ptr(y).i64(out.size())
+                        k.begin(residualDropout).ptr(ptr(out)).ptr(ptr(residual)).ptr(y).i64(out.size())
                                 .f32(p).i64(seed).go(stream, grid8(out.size()), 256);
                     }
                 }
@@ -618,19 +681,25 @@ public final class CudaBackend implements Backend {
         String op = "matmulBackward";
         int n = in.rows(), c = in.dim(-1), oc = weight.dim(0);
         requireActivations(op, dout, in, weight);
-        require(dout.rows() == n && dout.dim(-1) == oc && weight.dim(-1) == c,
-                op + ": dout " + dout + ", in " + in + ", weight " + weight + " (shapes disagree)");
+        if (!(dout.rows() == n && dout.dim(-1) == oc && weight.dim(-1) == c)) {
+            throw new IllegalArgumentException(op + ": dout " + dout + ", in " + in + ", weight " + weight
+                    + " (shapes disagree)");
+        }
         try (var _ = prof.time("matmul")) {
             if (din != null) {
                 requireType(op, din, DType.BF16);
-                require(din.sameShape(in) || din.size() == in.size(), op + ": din " + din + " for in " + in);
+                if (!(din.sameShape(in) || din.size() == in.size())) {
+                    throw new IllegalArgumentException(op + ": din " + din + " for in " + in);
+                }
                 // din[n, c] = dout[n, oc]·W[oc, c]: column-major D(c×n) = W(c×oc)·dout(oc×n).
                 boolean ok = lt.gemm(stream, workspace, CublasLt.OP_N, CublasLt.OP_N, c, n, oc, ptr(weight), c, ptr(dout), oc,
                         CublasLt.R_16BF, false, 0, ptr(din), c, CublasLt.R_16BF, CublasLt.EPILOGUE_DEFAULT, 0, 0);
                 if (!ok) throw noAlgorithm(op, n, oc, c);
             }
             if (dweight != null) {
-                require(dweight.size() == (long) oc * c, op + ": dweight " + dweight + " for weight " + weight);
+                if (dweight.size() != (long) oc * c) {
+                    throw new IllegalArgumentException(op + ": dweight " + dweight + " for weight " + weight);
+                }
                 // dW[oc, c] += doutᵀ·in: column-major D(c×oc) += X(c×n)·doutᵀ(n×oc).
                 int dType = dweight.dtype() == DType.F32 ? CublasLt.R_32F : CublasLt.R_16BF;
                 requireFloat(op, dweight);
@@ -639,7 +708,9 @@ public final class CudaBackend implements Backend {
                 if (!ok) throw noAlgorithm(op, c, n, oc);
             }
             if (dbias != null) {
-                require(dbias.size() == oc, op + ": dbias " + dbias + " for " + oc + " outputs");
+                if (dbias.size() != oc) {
+                    throw new IllegalArgumentException(op + ": dbias " + dbias + " for " + oc + " outputs");
+                }
                 columnSums(dbias, ptr(dout), n, oc);
             }
         }
@@ -653,7 +724,7 @@ public final class CudaBackend implements Backend {
         requireActivations("gelu", out, in);
         requireSameSize("gelu", out, in);
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "gelu_forward").ptr(ptr(out)).ptr(ptr(in)).i64(in.size()).go(stream, grid8(in.size()), 256);
+            k.begin(geluForward).ptr(ptr(out)).ptr(ptr(in)).i64(in.size()).go(stream, grid8(in.size()), 256);
         }
     }
 
@@ -664,7 +735,7 @@ public final class CudaBackend implements Backend {
         requireSameSize("geluBackward", din, pre);
         requireSameSize("geluBackward", dout, pre);
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "gelu_backward").ptr(ptr(din)).ptr(ptr(pre)).ptr(ptr(dout)).i64(pre.size())
+            k.begin(geluBackward).ptr(ptr(din)).ptr(ptr(pre)).ptr(ptr(dout)).i64(pre.size())
                     .go(stream, grid8(pre.size()), 256);
         }
     }
@@ -674,9 +745,11 @@ public final class CudaBackend implements Backend {
         enter();
         requireActivations("swiglu", out, in);
         int h = out.dim(-1);
-        require(in.dim(-1) == 2 * h && in.rows() == out.rows(), "swiglu: in " + in + " must be [N, 2·" + h + "] for out " + out);
+        if (!(in.dim(-1) == 2 * h && in.rows() == out.rows())) {
+            throw new IllegalArgumentException("swiglu: in " + in + " must be [N, 2·" + h + "] for out " + out);
+        }
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "swiglu_forward").ptr(ptr(out)).ptr(ptr(in)).i64(out.rows()).i32(h).go(stream, grid1(out.size()), 256);
+            k.begin(swigluForward).ptr(ptr(out)).ptr(ptr(in)).i64(out.rows()).i32(h).go(stream, grid1(out.size()), 256);
         }
     }
 
@@ -685,10 +758,12 @@ public final class CudaBackend implements Backend {
         enter();
         requireActivations("swigluBackward", din, dout, in);
         int h = dout.dim(-1);
-        require(in.dim(-1) == 2 * h && din.size() == in.size() && in.rows() == dout.rows(),
-                "swigluBackward: din " + din + ", dout " + dout + ", in " + in + " (shapes disagree)");
+        if (!(in.dim(-1) == 2 * h && din.size() == in.size() && in.rows() == dout.rows())) {
+            throw new IllegalArgumentException("swigluBackward: din " + din + ", dout " + dout + ", in " + in
+                    + " (shapes disagree)");
+        }
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "swiglu_backward").ptr(ptr(din)).ptr(ptr(dout)).ptr(ptr(in)).i64(dout.rows()).i32(h)
+            k.begin(swigluBackward).ptr(ptr(din)).ptr(ptr(dout)).ptr(ptr(in)).i64(dout.rows()).i32(h)
                     .go(stream, grid1(dout.size()), 256);
         }
     }
@@ -698,9 +773,11 @@ public final class CudaBackend implements Backend {
         enter();
         requireSameSize("add", out, a);
         requireSameSize("add", out, b);
-        require(out.dtype() == a.dtype() && out.dtype() == b.dtype(), "add: " + out + " = " + a + " + " + b + " (dtypes differ)");
+        if (!(out.dtype() == a.dtype() && out.dtype() == b.dtype())) {
+            throw new IllegalArgumentException("add: " + out + " = " + a + " + " + b + " (dtypes differ)");
+        }
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "add_" + suffix("add", out)).ptr(ptr(out)).ptr(ptr(a)).ptr(ptr(b)).i64(out.size())
+            k.begin(addKernels[type("add", out)]).ptr(ptr(out)).ptr(ptr(a)).ptr(ptr(b)).i64(out.size())
                     .go(stream, grid8(out.size()), 256);
         }
     }
@@ -709,7 +786,7 @@ public final class CudaBackend implements Backend {
     public void scale(Tensor t, float s) {
         enter();
         try (var _ = prof.time("elementwise")) {
-            k.begin("elementwise", "scale_" + suffix("scale", t)).ptr(ptr(t)).f32(s).i64(t.size()).go(stream, grid8(t.size()), 256);
+            k.begin(scaleKernels[type("scale", t)]).ptr(ptr(t)).f32(s).i64(t.size()).go(stream, grid8(t.size()), 256);
         }
     }
 
@@ -730,23 +807,37 @@ public final class CudaBackend implements Backend {
     private void rotate(String op, Tensor qkv, int heads, float theta, int posOffset, float direction) {
         requireType(op, qkv, DType.BF16);
         int c = qkv.dim(-1) / 3, t = qkv.dim(-2);
-        require(qkv.dim(-1) == 3 * c && c % heads == 0 && (c / heads) % 2 == 0,
-                op + ": qkv " + qkv + " with " + heads + " heads needs an even head size");
+        if (!(qkv.dim(-1) == 3 * c && c % heads == 0 && (c / heads) % 2 == 0)) {
+            throw new IllegalArgumentException(op + ": qkv " + qkv + " with " + heads
+                    + " heads needs an even head size");
+        }
         long rows = qkv.rows();
         try (var _ = prof.time("elementwise")) {
-            k.begin("rope", "rope").ptr(ptr(qkv)).i64(rows).i32(t).i32(c).i32(heads).f32(theta).i32(posOffset).f32(direction)
+            k.begin(ropeKernel).ptr(ptr(qkv)).i64(rows).i32(t).i32(c).i32(heads).f32(theta).i32(posOffset).f32(direction)
                     .go(stream, grid1(rows * c), 256);
         }
     }
 
-    /** The -DHEAD_SIZE define for attention's module, after checking the head size is one we compile. */
-    private static String headSize(String op, int c, int heads) {
+    /** The attention kernels compiled for one head size (the module is built with -DHEAD_SIZE=hs). */
+    private record AttentionKernels(Kernels.Kernel forward, Kernels.Kernel dot, Kernels.Kernel keysValues,
+                                    Kernels.Kernel queries, Kernels.Kernel cacheWrite) {}
+
+    /** The kernels for head size c/heads, after checking it is one the attention kernels support. */
+    private AttentionKernels attentionKernels(String op, int c, int heads) {
         int hs = c / heads;
         if (c % heads != 0 || hs % 8 != 0 || hs > 128) {
             throw new CramjetException(op + ": head size " + c + "/" + heads + " = " + (c / (double) heads)
                     + " is not supported by the CUDA attention kernels (a multiple of 8, at most 128)");
         }
-        return "HEAD_SIZE=" + hs;
+        AttentionKernels a = attention[hs / 8];
+        if (a == null) {
+            String define = "HEAD_SIZE=" + hs;
+            a = new AttentionKernels(k.kernel("attention", "attention_forward", define),
+                    k.kernel("attention", "attention_backward_dot", define), k.kernel("attention", "attention_backward_kv", define),
+                    k.kernel("attention", "attention_backward_q", define), k.kernel("attention", "kv_cache_write", define));
+            attention[hs / 8] = a;
+        }
+        return a;
     }
 
     @Override
@@ -756,12 +847,14 @@ public final class CudaBackend implements Backend {
         requireActivations(op, out, qkv);
         requireType(op, lse, DType.F32);
         int b = qkv.dim(0), t = qkv.dim(1), c = qkv.dim(2) / 3;
-        require(out.size() == (long) b * t * c && lse.size() == (long) b * heads * t,
-                op + ": out " + out + ", lse " + lse + " for qkv " + qkv + " and " + heads + " heads");
-        String hs = headSize(op, c, heads);
+        if (!(out.size() == (long) b * t * c && lse.size() == (long) b * heads * t)) {
+            throw new IllegalArgumentException(op + ": out " + out + ", lse " + lse + " for qkv " + qkv + " and "
+                    + heads + " heads");
+        }
+        AttentionKernels hs = attentionKernels(op, c, heads);
         long q = ptr(qkv), stride = 3L * c;
         try (var _ = prof.time("attention")) {
-            k.begin("attention", "attention_forward", hs).ptr(ptr(out)).ptr(ptr(lse)).ptr(q).ptr(q + 2L * c).ptr(q + 4L * c)
+            k.begin(hs.forward()).ptr(ptr(out)).ptr(ptr(lse)).ptr(q).ptr(q + 2L * c).ptr(q + 4L * c)
                     .i32(t).i32(t).i64(stride).i64(t * stride).i64(stride).i64(t * stride).i32(c).i32(heads).i32(0)
                     .go(stream, (t + 63) / 64, b * heads, 64, 1, 0);
         }
@@ -774,17 +867,19 @@ public final class CudaBackend implements Backend {
         requireActivations(op, dqkv, dout, qkv, out);
         requireType(op, lse, DType.F32);
         int b = qkv.dim(0), t = qkv.dim(1), c = qkv.dim(2) / 3;
-        require(dqkv.size() == qkv.size() && dout.size() == (long) b * t * c && out.size() == dout.size(),
-                op + ": dqkv " + dqkv + ", dout " + dout + ", out " + out + " for qkv " + qkv);
-        String hs = headSize(op, c, heads);
+        if (!(dqkv.size() == qkv.size() && dout.size() == (long) b * t * c && out.size() == dout.size())) {
+            throw new IllegalArgumentException(op + ": dqkv " + dqkv + ", dout " + dout + ", out " + out
+                    + " for qkv " + qkv);
+        }
+        AttentionKernels hs = attentionKernels(op, c, heads);
         long rows = (long) b * t * heads;
         try (var _ = prof.time("attention")) {
             long d = attnD.get(4L * rows);
-            k.begin("attention", "attention_backward_dot", hs).ptr(d).ptr(ptr(dout)).ptr(ptr(out)).i32(b).i32(t).i32(c).i32(heads)
+            k.begin(hs.dot()).ptr(d).ptr(ptr(dout)).ptr(ptr(out)).i32(b).i32(t).i32(c).i32(heads)
                     .go(stream, (int) ((rows + 7) / 8), 256);
-            k.begin("attention", "attention_backward_kv", hs).ptr(ptr(dqkv)).ptr(ptr(qkv)).ptr(ptr(dout)).ptr(ptr(lse)).ptr(d)
+            k.begin(hs.keysValues()).ptr(ptr(dqkv)).ptr(ptr(qkv)).ptr(ptr(dout)).ptr(ptr(lse)).ptr(d)
                     .i32(t).i32(c).i32(heads).go(stream, (t + 63) / 64, b * heads, 64, 1, 0);
-            k.begin("attention", "attention_backward_q", hs).ptr(ptr(dqkv)).ptr(ptr(qkv)).ptr(ptr(dout)).ptr(ptr(lse)).ptr(d)
+            k.begin(hs.queries()).ptr(ptr(dqkv)).ptr(ptr(qkv)).ptr(ptr(dout)).ptr(ptr(lse)).ptr(d)
                     .i32(t).i32(c).i32(heads).go(stream, (t + 63) / 64, b * heads, 64, 1, 0);
         }
     }
@@ -795,15 +890,19 @@ public final class CudaBackend implements Backend {
         String op = "attentionCached";
         requireActivations(op, out, qkv, kCache, vCache);
         int b = qkv.dim(0), tn = qkv.dim(1), c = qkv.dim(2) / 3, tmax = kCache.dim(1);
-        require(kCache.sameShape(vCache) && kCache.dim(0) == b && kCache.dim(2) == c && pos >= 0 && pos + tn <= tmax,
-                op + ": caches " + kCache + " cannot take positions [" + pos + ", " + (pos + tn) + ") of qkv " + qkv);
-        require(out.size() == (long) b * tn * c, op + ": out " + out + " for qkv " + qkv);
-        String hs = headSize(op, c, heads);
+        if (!(kCache.sameShape(vCache) && kCache.dim(0) == b && kCache.dim(2) == c && pos >= 0 && pos + tn <= tmax)) {
+            throw new IllegalArgumentException(op + ": caches " + kCache + " cannot take positions [" + pos + ", "
+                    + (pos + tn) + ") of qkv " + qkv);
+        }
+        if (out.size() != (long) b * tn * c) {
+            throw new IllegalArgumentException(op + ": out " + out + " for qkv " + qkv);
+        }
+        AttentionKernels hs = attentionKernels(op, c, heads);
         long q = ptr(qkv), stride = 3L * c;
         try (var _ = prof.time("attention")) {
-            k.begin("attention", "kv_cache_write", hs).ptr(ptr(kCache)).ptr(ptr(vCache)).ptr(q).i32(b).i32(tn).i32(tmax).i32(c).i32(pos)
+            k.begin(hs.cacheWrite()).ptr(ptr(kCache)).ptr(ptr(vCache)).ptr(q).i32(b).i32(tn).i32(tmax).i32(c).i32(pos)
                     .go(stream, grid1((long) b * tn * c), 256);
-            k.begin("attention", "attention_forward", hs).ptr(ptr(out)).ptr(0).ptr(q).ptr(ptr(kCache)).ptr(ptr(vCache))
+            k.begin(hs.forward()).ptr(ptr(out)).ptr(0).ptr(q).ptr(ptr(kCache)).ptr(ptr(vCache))
                     .i32(tn).i32(pos + tn).i64(stride).i64(tn * stride).i64(c).i64((long) tmax * c).i32(c).i32(heads).i32(pos)
                     .go(stream, (tn + 63) / 64, b * heads, 64, 1, 0);
         }
@@ -832,7 +931,7 @@ public final class CudaBackend implements Backend {
             if (p == 0) {
                 if (ptr(out) != ptr(in)) cu.copyDtoD(ptr(out), ptr(in), in.bytes(), stream);
             } else {
-                k.begin("elementwise", "dropout").ptr(ptr(out)).ptr(ptr(in)).i64(in.size()).f32(p).i64(seed)
+                k.begin(dropoutKernel).ptr(ptr(out)).ptr(ptr(in)).i64(in.size()).f32(p).i64(seed)
                         .go(stream, grid8(in.size()), 256);
             }
         }
@@ -848,10 +947,15 @@ public final class CudaBackend implements Backend {
         requireType(op, losses, DType.F32);
         requireType(op, targets, DType.I32);
         int n = logits.rows(), vp = logits.dim(-1);
-        require(vocab > 0 && vocab <= vp, op + ": vocab " + vocab + " not in [1, " + vp + "]");
-        require(losses.size() == n && targets.size() == n, op + ": losses " + losses + ", targets " + targets + " for " + n + " rows");
+        if (!(vocab > 0 && vocab <= vp)) {
+            throw new IllegalArgumentException(op + ": vocab " + vocab + " not in [1, " + vp + "]");
+        }
+        if (!(losses.size() == n && targets.size() == n)) {
+            throw new IllegalArgumentException(op + ": losses " + losses + ", targets " + targets + " for " + n
+                    + " rows");
+        }
         try (var _ = prof.time("cross-entropy")) {
-            k.begin("loss", "cross_entropy").ptr(ptr(losses)).ptr(ptr(logits)).ptr(ptr(targets)).i32(vocab).i32(vp)
+            k.begin(crossEntropyKernel).ptr(ptr(losses)).ptr(ptr(logits)).ptr(ptr(targets)).i32(vocab).i32(vp)
                     .f32(gradScale).ptr(errorFlag).go(stream, n, 512);
         }
     }
@@ -862,12 +966,12 @@ public final class CudaBackend implements Backend {
     public void globalNorm(Tensor out, Tensor x) {
         enter();
         requireType("globalNorm", out, DType.F32);
-        require(out.size() == 1, "globalNorm: out " + out + " must hold one value");
+        if (out.size() != 1) throw new IllegalArgumentException("globalNorm: out " + out + " must hold one value");
         try (var _ = prof.time("optimizer")) {
             int blocks = grid8(x.size());
             long partial = partials.get(4L * blocks);
-            k.begin("optim", "sum_squares_" + suffix("globalNorm", x)).ptr(partial).ptr(ptr(x)).i64(x.size()).go(stream, blocks, 256);
-            k.begin("optim", "norm_finish").ptr(ptr(out)).ptr(partial).i32(blocks).go(stream, 1, 256);
+            k.begin(sumSquares[type("globalNorm", x)]).ptr(partial).ptr(ptr(x)).i64(x.size()).go(stream, blocks, 256);
+            k.begin(normFinish).ptr(ptr(out)).ptr(partial).i32(blocks).go(stream, 1, 256);
         }
     }
 
@@ -876,19 +980,26 @@ public final class CudaBackend implements Backend {
         enter();
         String op = "adamW";
         long n = params.size();
-        require(grads.size() == n && m.size() == n && v.size() == n, op + ": grads " + grads + ", m " + m + ", v " + v + " for params " + params);
+        if (!(grads.size() == n && m.size() == n && v.size() == n)) {
+            throw new IllegalArgumentException(op + ": grads " + grads + ", m " + m + ", v " + v + " for params "
+                    + params);
+        }
         requireType(op, m, DType.F32);
         requireType(op, v, DType.F32);
         if (master != null) {
             requireType(op, master, DType.F32);
-            require(master.size() == n, op + ": master " + master + " for params " + params);
+            if (master.size() != n) {
+                throw new IllegalArgumentException(op + ": master " + master + " for params " + params);
+            }
         } else {
-            require(params.dtype() == DType.F32, op + ": BF16 params " + params + " need an F32 master copy");
+            if (params.dtype() != DType.F32) {
+                throw new IllegalArgumentException(op + ": BF16 params " + params + " need an F32 master copy");
+            }
         }
         if (gradNorm != null) requireType(op, gradNorm, DType.F32);
         float bc1 = (float) (1 - Math.pow(hp.beta1(), hp.step())), bc2 = (float) (1 - Math.pow(hp.beta2(), hp.step()));
         try (var _ = prof.time("optimizer")) {
-            k.begin("optim", "adamw_" + suffix(op, params) + "_" + suffix(op, grads)).ptr(ptr(params)).ptr(ptr(grads))
+            k.begin(adamw[type(op, params)][type(op, grads)]).ptr(ptr(params)).ptr(ptr(grads))
                     .ptr(ptr(m)).ptr(ptr(v)).ptr(ptrOrNull(this, master)).ptr(ptrOrNull(this, gradNorm)).i64(n)
                     .f32(hp.lr()).f32(hp.beta1()).f32(hp.beta2()).f32(hp.eps()).f32(hp.weightDecay()).f32(bc1).f32(bc2)
                     .f32(hp.maxGradNorm()).go(stream, grid1(n), 256);
@@ -967,12 +1078,10 @@ public final class CudaBackend implements Backend {
 
     // ---- checks ----------------------------------------------------------------------------------------------
 
-    private static void require(boolean ok, String message) {
-        if (!ok) throw new IllegalArgumentException(message);
-    }
-
     private static void requireType(String op, Tensor t, DType type) {
-        if (t.dtype() != type) throw new IllegalArgumentException(op + ": " + t + " must be " + type + " on the CUDA backend");
+        if (t.dtype() != type) {
+            throw new IllegalArgumentException(op + ": " + t + " must be " + type + " on the CUDA backend");
+        }
     }
 
     private static void requireActivations(String op, Tensor... ts) {
@@ -986,27 +1095,33 @@ public final class CudaBackend implements Backend {
     private static void requireStats(String op, int rows, Tensor... stats) {
         for (Tensor s : stats) {
             requireType(op, s, DType.F32);
-            require(s.size() == rows, op + ": " + s + " must hold one value per row (" + rows + ")");
+            if (s.size() != rows) {
+                throw new IllegalArgumentException(op + ": " + s + " must hold one value per row (" + rows + ")");
+            }
         }
     }
 
     private static void requireSameSize(String op, Tensor a, Tensor b) {
-        require(a.size() == b.size(), op + ": " + a + " and " + b + " differ in size");
+        if (a.size() != b.size()) throw new IllegalArgumentException(op + ": " + a + " and " + b + " differ in size");
     }
 
     private static void requireLength(String op, Tensor t, int length) {
-        require(t.size() == length, op + ": " + t + " has " + t.size() + " elements, the array " + length);
+        if (t.size() != length) {
+            throw new IllegalArgumentException(op + ": " + t + " has " + t.size() + " elements, the array " + length);
+        }
     }
 
     private static void requireProbability(String op, float p) {
-        require(p >= 0 && p < 1, op + ": dropout probability " + p + " not in [0, 1)");
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException(op + ": dropout probability " + p + " not in [0, 1)");
+        }
     }
 
-    /** The kernel-name suffix for a float tensor's dtype. */
-    private static String suffix(String op, Tensor t) {
+    /** Index of a float tensor's dtype in the per-dtype kernel arrays: 0 for F32, 1 for BF16. */
+    private static int type(String op, Tensor t) {
         return switch (t.dtype()) {
-            case F32 -> "f32";
-            case BF16 -> "bf16";
+            case F32 -> 0;
+            case BF16 -> 1;
             case I32 -> throw new IllegalArgumentException(op + ": " + t + " must be F32 or BF16");
         };
     }

@@ -97,10 +97,31 @@ final class Kernels {
 
     // ---- launches --------------------------------------------------------------------------------------------
 
-    /** Starts a launch of {@code kernel} in {@code file}; add arguments in the kernel's order, then {@link #go}. */
-    Kernels begin(String file, String kernel, String... defines) {
-        function = function(file, kernel, defines);
-        name = kernel;
+    /** A kernel by file, name and defines; compiled and looked up at its first launch, then remembered. */
+    final class Kernel {
+        final String file, name;
+        private final String[] defines;
+        private long handle;
+
+        private Kernel(String file, String name, String[] defines) {
+            this.file = file;
+            this.name = name;
+            this.defines = defines;
+        }
+
+        long handle() {
+            if (handle == 0) handle = function(file, name, defines);
+            return handle;
+        }
+    }
+
+    /** Names a kernel without compiling anything yet. */
+    Kernel kernel(String file, String name, String... defines) { return new Kernel(file, name, defines); }
+
+    /** Starts a launch of {@code kernel}; add arguments in the kernel's order, then {@link #go}. */
+    Kernels begin(Kernel kernel) {
+        function = kernel.handle();
+        name = kernel.name;
         count = 0;
         return this;
     }

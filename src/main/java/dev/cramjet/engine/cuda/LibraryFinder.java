@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 /**
  * Finds the CUDA shared libraries at run time, in this order: {@code $CRAMJET_CUDA_LIB} (a ':'-separated list of
  * folders), {@code $CUDA_HOME} and {@code $CUDA_PATH}, {@code $LD_LIBRARY_PATH}, the {@code nvidia-*} pip wheels
- * under every site-packages we know of (virtualenv, conda, user, system), then the usual system folders.
+ * under every site-packages we know of (virtualenv, conda, user, pyenv, system), then the usual system folders.
  * Within a folder the highest version wins ({@code libcublasLt.so.13} over {@code .so.12}), limited to the
  * driver's CUDA major version when it is known, since a newer toolkit's libraries do not run on an older driver.
  * Pure file-system logic over an environment map and a root folder, so tests can build fake trees.
@@ -116,6 +116,7 @@ public final class LibraryFinder {
             if (v != null && !v.isBlank()) prefixes.add(Path.of(v));
         }
         prefixes.add(home.resolve(".local"));
+        prefixes.addAll(children(home.resolve(".pyenv/versions")));
         prefixes.add(rooted("/usr/local"));
         prefixes.add(rooted("/usr"));
         prefixes.add(rooted("/opt/conda"));
@@ -137,6 +138,18 @@ public final class LibraryFinder {
                 // an unreadable folder is simply not a place the library can come from
             }
         }
+        return out;
+    }
+
+    private static List<Path> children(Path dir) {
+        List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(dir)) return out;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            ds.forEach(out::add);
+        } catch (IOException e) {
+            // unreadable: no interpreters to offer
+        }
+        out.sort(Comparator.reverseOrder());
         return out;
     }
 

@@ -6,6 +6,10 @@
 typedef unsigned short bf16;
 typedef unsigned long long u64;
 
+// 16-byte packets for vector loads and stores (plain C++ so no CUDA vector-type header is needed).
+struct alignas(16) Words4 { unsigned w[4]; };
+struct alignas(16) Floats4 { float f[4]; };
+
 __device__ __forceinline__ float bf2f(bf16 h) { return __uint_as_float(((unsigned) h) << 16); }
 
 // fp32 -> bf16, round to nearest even; NaN stays NaN (quiet bit forced so rounding cannot turn it into Inf).
@@ -27,12 +31,11 @@ __device__ __forceinline__ void st(bf16* p, long i, float v) { p[i] = f2bf(v); }
 __device__ __forceinline__ void load8(const bf16* p, long i, long n, float* out) {
     const bf16* q = p + i;
     if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
-        uint4 raw = *reinterpret_cast<const uint4*>(q);
-        unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
+        Words4 raw = *reinterpret_cast<const Words4*>(q);
 #pragma unroll
         for (int k = 0; k < 4; k++) {
-            out[2 * k] = __uint_as_float(w[k] << 16);
-            out[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+            out[2 * k] = __uint_as_float(raw.w[k] << 16);
+            out[2 * k + 1] = __uint_as_float(raw.w[k] & 0xffff0000u);
         }
     } else {
 #pragma unroll
@@ -44,10 +47,10 @@ __device__ __forceinline__ void load8(const bf16* p, long i, long n, float* out)
 __device__ __forceinline__ void store8(bf16* p, long i, long n, const float* v) {
     bf16* q = p + i;
     if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
-        unsigned w[4];
+        Words4 raw;
 #pragma unroll
-        for (int k = 0; k < 4; k++) w[k] = (unsigned) f2bf(v[2 * k]) | ((unsigned) f2bf(v[2 * k + 1]) << 16);
-        *reinterpret_cast<uint4*>(q) = make_uint4(w[0], w[1], w[2], w[3]);
+        for (int k = 0; k < 4; k++) raw.w[k] = (unsigned) f2bf(v[2 * k]) | ((unsigned) f2bf(v[2 * k + 1]) << 16);
+        *reinterpret_cast<Words4*>(q) = raw;
     } else {
 #pragma unroll
         for (int k = 0; k < 8; k++) if (i + k < n) q[k] = f2bf(v[k]);
@@ -58,8 +61,9 @@ __device__ __forceinline__ void store8(bf16* p, long i, long n, const float* v) 
 __device__ __forceinline__ void load8(const float* p, long i, long n, float* out) {
     const float* q = p + i;
     if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
-        float4 a = *reinterpret_cast<const float4*>(q), b = *reinterpret_cast<const float4*>(q + 4);
-        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w; out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+        Floats4 a = *reinterpret_cast<const Floats4*>(q), b = *reinterpret_cast<const Floats4*>(q + 4);
+#pragma unroll
+        for (int k = 0; k < 4; k++) { out[k] = a.f[k]; out[4 + k] = b.f[k]; }
     } else {
 #pragma unroll
         for (int k = 0; k < 8; k++) out[k] = i + k < n ? q[k] : 0.0f;
@@ -69,8 +73,11 @@ __device__ __forceinline__ void load8(const float* p, long i, long n, float* out
 __device__ __forceinline__ void store8(float* p, long i, long n, const float* v) {
     float* q = p + i;
     if (i + 8 <= n && (((unsigned long long) q) & 15) == 0) {
-        *reinterpret_cast<float4*>(q) = make_float4(v[0], v[1], v[2], v[3]);
-        *reinterpret_cast<float4*>(q + 4) = make_float4(v[4], v[5], v[6], v[7]);
+        Floats4 a, b;
+#pragma unroll
+        for (int k = 0; k < 4; k++) { a.f[k] = v[k]; b.f[k] = v[4 + k]; }
+        *reinterpret_cast<Floats4*>(q) = a;
+        *reinterpret_cast<Floats4*>(q + 4) = b;
     } else {
 #pragma unroll
         for (int k = 0; k < 8; k++) if (i + k < n) q[k] = v[k];
@@ -139,17 +146,18 @@ __device__ __forceinline__ float blockSum(float v) {
 
 // Dropout's counter-based RNG, bit for bit the Java dev.cramjet.engine.Rng: SplitMix64's finaliser over
 // seed + index * golden ratio; the top 24 bits give a uniform in [0, 1); element i is kept when uniform >= p.
-__device__ __forceinline__ u64 rngMix(u64 z) {
+// Host-callable too, so a test can compare them with the Java Rng bit for bit without a GPU.
+__host__ __device__ __forceinline__ u64 rngMix(u64 z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-__device__ __forceinline__ float rngUniform(u64 seed, u64 index) {
+__host__ __device__ __forceinline__ float rngUniform(u64 seed, u64 index) {
     return (float) (rngMix(seed + index * 0x9E3779B97F4A7C15ull) >> 40) * (1.0f / 16777216.0f);
 }
 
 // The dropout multiplier of element i: 0 when dropped, 1/(1-p) when kept.
-__device__ __forceinline__ float dropoutFactor(u64 seed, u64 index, float p, float inverseKeep) {
+__host__ __device__ __forceinline__ float dropoutFactor(u64 seed, u64 index, float p, float inverseKeep) {
     return rngUniform(seed, index) >= p ? inverseKeep : 0.0f;
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds a self-contained bundle for a machine with a GPU and nothing else: the application jar, a jlink'd Java
+# runtime holding only the modules Cramjet uses, and the `cramjet` launcher, in build/bundle/ (ignored by git),
+# plus build/cramjet-bundle.tar.gz. Fails if the bundle folder exceeds 64 MiB. See docs/CUDA.md for how to use it.
+# Usage: scripts/bundle.sh            (JAVA_HOME or the launcher's search must find a JDK 25; needs Maven)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+limit=$((64 * 1024 * 1024))
+
+if [ -z "${JAVA_HOME:-}" ] || [ ! -x "$JAVA_HOME/bin/jlink" ]; then
+  for c in /usr/lib/jvm/*25*; do [ -x "$c/bin/jlink" ] && JAVA_HOME=$c && break; done
+fi
+[ -x "${JAVA_HOME:-}/bin/jlink" ] || { echo "bundle: need a JDK 25 with jlink (set JAVA_HOME)" >&2; exit 2; }
+export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
+command -v mvn >/dev/null || { echo "bundle: Maven (mvn) is needed to build the jar" >&2; exit 2; }
+
+echo "bundle: building the jar…"
+mvn -B -q -Dstyle.color=never -DskipTests package
+jar=target/cramjet.jar
+
+# The modules the code needs, as jdeps sees them, plus the incubator Vector API the launcher adds at run time
+# (jdeps cannot see a module that is only named on the command line).
+modules=$(jdeps --multi-release 25 --ignore-missing-deps --print-module-deps --add-modules jdk.incubator.vector "$jar")
+modules="$modules,jdk.incubator.vector"
+echo "bundle: modules $modules"
+
+out=build/bundle
+rm -rf "$out"
+mkdir -p "$out"
+jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --compress=zip-9 \
+      --output "$out/runtime"
+# The JDK ships libjvm.so with its full symbol table (about 5 MB); the dynamic symbols the JVM needs stay.
+if command -v strip >/dev/null; then
+  find "$out/runtime" -name '*.so' -exec strip --strip-unneeded {} +
+fi
+cp "$jar" "$out/cramjet.jar"
+cp cramjet "$out/cramjet"
+chmod +x "$out/cramjet"
+cp docs/CUDA.md "$out/README-CUDA.md"
+
+size=$(du -sb "$out" | cut -f1)
+tar -C build -czf build/cramjet-bundle.tar.gz bundle
+packed=$(stat -c %s build/cramjet-bundle.tar.gz)
+awk -v s="$size" -v p="$packed" -v o="$out" 'BEGIN { printf "bundle: %s is %.1f MiB (%.1f MiB as build/cramjet-bundle.tar.gz)\n", o, s / 1048576, p / 1048576 }'
+"$out/cramjet" help >/dev/null || { echo "bundle: the bundled launcher does not start" >&2; exit 1; }
+if [ "$size" -gt "$limit" ]; then
+  echo "bundle: larger than the 64 MiB limit" >&2
+  exit 1
+fi

@@ -1,0 +1,323 @@
+package dev.cramjet.engine.cuda;
+
+import dev.cramjet.engine.AdamW;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.DType;
+import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Tensor;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Consumer;
+
+/**
+ * The parity suite behind `cramjet selftest`: every Backend op on a candidate backend against the CPU reference,
+ * on fresh random inputs, as relative errors ‖out − ref‖/‖ref‖ with bounds by precision (fp32 outputs 1e-3,
+ * bf16 outputs 1e-2), and NaN never. Overwritten outputs are poisoned with NaN first, so an element a kernel
+ * forgets to write fails the check; accumulated outputs start from random values, so "+=" is checked too.
+ * Inputs are rounded to bf16 before either backend sees them, so differences come from the computation alone.
+ * Lives in main code so it runs from the bundle on a bare GPU machine, without Maven or JUnit; `cramjet selftest`
+ * adds the whole-model check (a small GPT trained on both backends) on top.
+ */
+public final class Parity {
+    /** Bound for outputs stored in bf16 (one rounding at the end is up to 2^-9 ≈ 2e-3 relative). */
+    public static final double BF16_BOUND = 1e-2;
+    /** Bound for fp32 outputs computed from identical inputs. */
+    public static final double F32_BOUND = 1e-3;
+
+    /** One compared output. */
+    public record Result(String op, String output, double relError, double bound, boolean hasNaN) {
+        public boolean passed() { return !hasNaN && relError <= bound; }
+    }
+
+    private final Backend reference, candidate;
+    private final long seed;
+    private final List<Result> results = new ArrayList<>();
+
+    public Parity(Backend reference, Backend candidate, long seed) {
+        this.reference = reference;
+        this.candidate = candidate;
+        this.seed = seed;
+    }
+
+    /** Runs every op case; returns all results (also kept for {@link #results()}). */
+    public List<Result> runOps() {
+        int b = 2, t = 37, c = 64, h = 4, v = 101, vp = 128;
+        int n = b * t;
+        compare("embedding", x -> {
+            Tensor tok = x.ints(v, b, t), wte = x.act(v, c), wpe = x.act(t + 5, c);
+            Tensor out = x.poisoned(x.act, b, t, c);
+            x.be.embedding(out, tok, wte, wpe, 5);
+            x.result("out", out);
+        });
+        compare("embeddingBackward", x -> {
+            Tensor tok = x.ints(7, b, t), dout = x.act(b, t, c);  // few distinct ids: many collisions
+            Tensor dwte = x.grad(v, c), dwpe = x.grad(t + 3, c);
+            x.be.embeddingBackward(dwte, dwpe, dout, tok);
+            x.result("dwte", dwte);
+            x.result("dwpe", dwpe);
+        });
+        for (int width : new int[] {c, 20}) {
+            compare("layerNorm C=" + width, x -> {
+                Tensor in = x.act(n, width), w = x.act(width), bias = x.act(width);
+                Tensor out = x.poisoned(x.act, n, width), mean = x.poisoned(DType.F32, n), rstd = x.poisoned(DType.F32, n);
+                x.be.layerNorm(out, mean, rstd, in, w, bias, 1e-5f);
+                x.result("out", out);
+                x.result("mean", mean);
+                x.result("rstd", rstd);
+            });
+            compare("layerNormBackward C=" + width, x -> {
+                Tensor in = x.act(n, width), w = x.act(width), bias = x.act(width), dout = x.act(n, width);
+                Tensor out = x.poisoned(x.act, n, width), mean = x.poisoned(DType.F32, n), rstd = x.poisoned(DType.F32, n);
+                x.be.layerNorm(out, mean, rstd, in, w, bias, 1e-5f);
+                Tensor din = x.act(n, width), dw = x.grad(width), db = x.grad(width);
+                x.be.layerNormBackward(din, dw, db, dout, in, w, mean, rstd);
+                x.result("din", din);
+                x.result("dweight", dw);
+                x.result("dbias", db);
+            });
+        }
+        compare("rmsNorm", x -> {
+            Tensor in = x.act(n, c), w = x.act(c);
+            Tensor out = x.poisoned(x.act, n, c), rstd = x.poisoned(DType.F32, n);
+            x.be.rmsNorm(out, rstd, in, w, 1e-5f);
+            x.result("out", out);
+            x.result("rstd", rstd);
+        });
+        compare("rmsNormBackward", x -> {
+            Tensor in = x.act(n, c), w = x.act(c), dout = x.act(n, c);
+            Tensor out = x.poisoned(x.act, n, c), rstd = x.poisoned(DType.F32, n);
+            x.be.rmsNorm(out, rstd, in, w, 1e-5f);
+            Tensor din = x.act(n, c), dw = x.grad(c);
+            x.be.rmsNormBackward(din, dw, dout, in, w, rstd);
+            x.result("din", din);
+            x.result("dweight", dw);
+        });
+        int oc = 3 * c;
+        compare("matmul bias", x -> {
+            Tensor in = x.act(n, c), w = x.act(0.2f, oc, c), bias = x.act(oc), out = x.poisoned(x.act, n, oc);
+            x.be.matmul(out, in, w, bias, Epilogue.NONE);
+            x.result("out", out);
+        });
+        compare("matmul gelu", x -> {
+            Tensor in = x.act(n, c), w = x.act(0.2f, oc, c), bias = x.act(oc);
+            Tensor out = x.poisoned(x.act, n, oc), pre = x.poisoned(x.act, n, oc);
+            x.be.matmul(out, in, w, bias, new Epilogue.Gelu(pre));
+            x.result("out", out);
+            x.result("pre", pre);
+        });
+        for (float p : new float[] {0f, 0.2f}) {
+            compare("matmul residual p=" + p, x -> {
+                Tensor in = x.act(n, oc), w = x.act(0.1f, c, oc), bias = x.act(c), res = x.act(n, c);
+                x.be.matmul(res, in, w, bias, new Epilogue.Residual(res, p, 1234L));  // in place: out is the residual
+                x.result("out", res);
+            });
+        }
+        compare("matmulBackward", x -> {
+            Tensor in = x.act(n, c), w = x.act(0.2f, oc, c), dout = x.act(n, oc);
+            Tensor din = x.poisoned(x.act, n, c), dw = x.grad(oc, c), db = x.grad(oc);
+            x.be.matmulBackward(din, dw, db, dout, in, w);
+            x.result("din", din);
+            x.result("dweight", dw);
+            x.result("dbias", db);
+        });
+        compare("gelu", x -> {
+            Tensor in = x.act(2f, n, c), out = x.poisoned(x.act, n, c);
+            x.be.gelu(out, in);
+            x.result("out", out);
+        });
+        compare("geluBackward", x -> {
+            Tensor pre = x.act(2f, n, c), dout = x.act(n, c), din = x.poisoned(x.act, n, c);
+            x.be.geluBackward(din, pre, dout);
+            x.result("din", din);
+        });
+        compare("swiglu", x -> {
+            Tensor in = x.act(n, 2 * c), out = x.poisoned(x.act, n, c);
+            x.be.swiglu(out, in);
+            x.result("out", out);
+        });
+        compare("swigluBackward", x -> {
+            Tensor in = x.act(n, 2 * c), dout = x.act(n, c), din = x.poisoned(x.act, n, 2 * c);
+            x.be.swigluBackward(din, dout, in);
+            x.result("din", din);
+        });
+        compare("add", x -> {
+            Tensor a = x.act(n, c), bb = x.act(n, c), out = x.poisoned(x.act, n, c);
+            x.be.add(out, a, bb);
+            x.result("out", out);
+        });
+        compare("scale", x -> {
+            Tensor a = x.act(n, c);
+            x.be.scale(a, -0.37f);
+            x.result("t", a);
+        });
+        compare("rope", x -> {
+            Tensor qkv = x.act(b, t, 3 * c);
+            x.be.rope(qkv, h, 10000f, 3);
+            x.result("qkv", qkv);
+        });
+        compare("ropeBackward", x -> {
+            Tensor dqkv = x.act(b, t, 3 * c);
+            x.be.ropeBackward(dqkv, h, 10000f);
+            x.result("dqkv", dqkv);
+        });
+        // hs = 16 with a short sequence, and hs = 64 (GPT-2's) across several 64-row tiles.
+        for (int[] shape : new int[][] {{b, t, c, h}, {2, 150, 128, 2}}) {
+            int ab = shape[0], at = shape[1], ac = shape[2], ah = shape[3];
+            compare("attention hs=" + ac / ah, x -> {
+                Tensor qkv = x.act(ab, at, 3 * ac), out = x.poisoned(x.act, ab, at, ac), lse = x.poisoned(DType.F32, ab, ah, at);
+                x.be.attention(out, lse, qkv, ah);
+                x.result("out", out);
+                x.result("lse", lse);
+            });
+            compare("attentionBackward hs=" + ac / ah, x -> {
+                Tensor qkv = x.act(ab, at, 3 * ac), out = x.poisoned(x.act, ab, at, ac), lse = x.poisoned(DType.F32, ab, ah, at);
+                x.be.attention(out, lse, qkv, ah);
+                Tensor dout = x.act(ab, at, ac), dqkv = x.poisoned(x.act, ab, at, 3 * ac);
+                x.be.attentionBackward(dqkv, dout, qkv, out, lse, ah);
+                x.result("dqkv", dqkv);
+            });
+        }
+        compare("attentionCached", x -> {
+            int t1 = 20, t2 = 9, tmax = 40;
+            Tensor qa = x.act(b, t1, 3 * c), qb = x.act(b, t2, 3 * c);
+            Tensor kc = x.poisoned(x.act, b, tmax, c), vc = x.poisoned(x.act, b, tmax, c);
+            Tensor oa = x.poisoned(x.act, b, t1, c), ob = x.poisoned(x.act, b, t2, c);
+            x.be.attentionCached(oa, qa, kc, vc, 0, h);
+            x.be.attentionCached(ob, qb, kc, vc, t1, h);
+            x.result("out prefix", oa);
+            x.result("out next", ob);
+        });
+        for (String which : new String[] {"dropout", "dropoutBackward"}) {
+            compare(which, x -> {
+                Tensor in = x.act(n, c), out = x.poisoned(x.act, n, c);
+                if (which.equals("dropout")) x.be.dropout(out, in, 0.3f, 99L);
+                else x.be.dropoutBackward(out, in, 0.3f, 99L);
+                x.result("out", out);
+            });
+        }
+        for (float gradScale : new float[] {0f, 1f / n}) {
+            compare("crossEntropy gradScale=" + (gradScale == 0 ? "0" : "1/N"), x -> {
+                Tensor logits = x.act(3f, n, vp), losses = x.poisoned(DType.F32, n);
+                int[] tg = new int[n];
+                for (int i = 0; i < n; i++) tg[i] = i % 5 == 0 ? -1 : x.rnd.nextInt(v);
+                Tensor targets = x.be.alloc(DType.I32, n);
+                x.be.upload(targets, tg);
+                x.be.crossEntropy(losses, logits, targets, v, gradScale);
+                x.result("losses", losses);
+                x.result("logits", logits);
+            });
+        }
+        compare("globalNorm", x -> {
+            Tensor g = x.grad(5000), out = x.poisoned(DType.F32, 1);
+            x.be.globalNorm(out, g);
+            x.result("norm", out);
+        });
+        compare("adamW", x -> {
+            int len = 3000;
+            Tensor master = x.f32(len), params = x.be.alloc(x.act, len);
+            x.be.copy(params, master);
+            Tensor g = x.grad(len), m = x.f32(len), vv = x.be.alloc(DType.F32, len), norm = x.be.alloc(DType.F32, 1);
+            x.be.fill(vv, 0.01f);
+            x.be.globalNorm(norm, g);
+            boolean bf16 = x.act == DType.BF16;
+            x.be.adamW(params, g, m, vv, bf16 ? master : null, norm, new AdamW(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 3, 1.0f));
+            x.result("params", params);
+            x.result("fp32 weights", bf16 ? master : params);
+            x.result("m", m);
+            x.result("v", vv);
+        });
+        compare("copy", x -> {
+            Tensor f = x.f32(n, c), bf = x.poisoned(x.act, n, c), back = x.poisoned(DType.F32, n, c);
+            x.be.copy(bf, f);
+            x.be.copy(back, bf);
+            x.result("converted", back);
+        });
+        return results;
+    }
+
+    public List<Result> results() { return results; }
+
+    /** Runs one case on both backends and records each output's relative error. */
+    private void compare(String op, Consumer<Case> body) {
+        Case ref = new Case(reference, seed + op.hashCode());
+        body.accept(ref);
+        Case cand = new Case(candidate, seed + op.hashCode());
+        body.accept(cand);
+        for (var e : cand.outputs.entrySet()) {
+            float[] r = ref.outputs.get(e.getKey()), o = e.getValue();
+            double diff = 0, norm = 0;
+            boolean nan = false;
+            for (int i = 0; i < o.length; i++) {
+                if (Float.isNaN(o[i]) || Float.isInfinite(o[i])) nan = true;
+                double d = (double) o[i] - r[i];
+                diff += d * d;
+                norm += (double) r[i] * r[i];
+            }
+            double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+            results.add(new Result(op, e.getKey(), nan ? Double.NaN : rel, cand.bounds.get(e.getKey()), nan));
+        }
+    }
+
+    /** One backend's run of a case: tensors from a seeded generator, so both backends see the same values. */
+    private static final class Case {
+        final Backend be;
+        final DType act;
+        final Random rnd;
+        final Map<String, float[]> outputs = new LinkedHashMap<>();
+        final Map<String, Double> bounds = new LinkedHashMap<>();
+
+        Case(Backend be, long seed) {
+            this.be = be;
+            this.act = be.computeType();
+            this.rnd = new Random(seed);
+        }
+
+        private float[] random(float scale, long n) {
+            float[] a = new float[(int) n];
+            for (int i = 0; i < a.length; i++) a[i] = Bf16.toFloat(Bf16.round((float) rnd.nextGaussian() * scale));
+            return a;
+        }
+
+        private Tensor upload(DType type, float scale, int... shape) {
+            Tensor t = be.alloc(type, shape);
+            be.upload(t, random(scale, t.size()));
+            return t;
+        }
+
+        /** An activation or weight tensor of the compute type, N(0, 1) values representable in bf16. */
+        Tensor act(int... shape) { return upload(act, 1f, shape); }
+
+        Tensor act(float scale, int... shape) { return upload(act, scale, shape); }
+
+        Tensor f32(int... shape) { return upload(DType.F32, 1f, shape); }
+
+        /** A parameter gradient: the compute type, starting from random values (backward ops accumulate). */
+        Tensor grad(int... shape) { return upload(act, 1f, shape); }
+
+        Tensor ints(int bound, int... shape) {
+            Tensor t = be.alloc(DType.I32, shape);
+            int[] a = new int[(int) t.size()];
+            for (int i = 0; i < a.length; i++) a[i] = rnd.nextInt(bound);
+            be.upload(t, a);
+            return t;
+        }
+
+        /** An output the op must overwrite entirely: NaN until then. */
+        Tensor poisoned(DType type, int... shape) {
+            Tensor t = be.alloc(type, shape);
+            be.fill(t, Float.NaN);
+            return t;
+        }
+
+        void result(String name, Tensor t) {
+            float[] a = new float[(int) t.size()];
+            be.download(t, a);
+            outputs.put(name, a);
+            bounds.put(name, t.dtype() == DType.F32 ? F32_BOUND : BF16_BOUND);
+        }
+    }
+}

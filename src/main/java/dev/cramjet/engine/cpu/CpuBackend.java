@@ -7,8 +7,10 @@ import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.io.IOException;
@@ -32,6 +34,10 @@ public final class CpuBackend implements Backend {
     private static final int GRAIN = 4096;
     private static final float GELU_K = (float) Math.sqrt(2 / Math.PI);
     private static final float GELU_C = 0.044715f;
+    /** Dropout hashes 64-bit lanes: floats are processed as many at a time as longs fit in a vector. */
+    private static final VectorSpecies<Long> HS = LongVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> DS = VectorSpecies.of(float.class, VectorShape.forBitSize(HS.length() * 32));
+    private static final LongVector HASH_IOTA = (LongVector) HS.iotaShuffle(0, 1, false).toVector();
 
     private final List<CpuStorage> storages = new ArrayList<>();
     private long allocated;
@@ -242,10 +248,10 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), y = f32(op, out), mu = f32(op, mean), rs = f32(op, rstd), w = f32(op, weight);
         float[] bb = bias == null ? null : f32(op, bias);
         requireSame(op, out, in);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
-        if (bias != null) requireSize(op, "bias", bias, c, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
+        if (bias != null) requireCount(op, "bias", bias, c);
         int xo = off(in), yo = off(out), mo = off(mean), ro = off(rstd), wo = off(weight), bo = bias == null ? 0 : off(bias);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -276,11 +282,11 @@ public final class CpuBackend implements Backend {
         float[] g = f32(op, dout), x = f32(op, in), w = f32(op, weight), mu = f32(op, mean), rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        if (dbias != null) requireSize(op, "dbias", dbias, c, c);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        if (dbias != null) requireCount(op, "dbias", dbias, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), mo = off(mean), ro = off(rstd);
         ensurePartials(2 * c);
         chunks(n, 1, (thread, from, to) -> {
@@ -301,7 +307,7 @@ public final class CpuBackend implements Backend {
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                     gv.add(FloatVector.fromArray(S, part, c + i)).intoArray(part, c + i);
                 }
-                float a = aSum.reduceLanes(VectorOperators.ADD), b = bSum.reduceLanes(VectorOperators.ADD);
+                float a = VectorMath.sum(aSum), b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = (x[xi + j] - m) * s, dn = g[gi + j] * w[wo + j];
                     a += dn;
@@ -332,8 +338,8 @@ public final class CpuBackend implements Backend {
         int c = in.dim(-1), n = in.rows();
         float[] x = f32(op, in), y = f32(op, out), rs = f32(op, rstd), w = f32(op, weight);
         requireSame(op, out, in);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
         int xo = off(in), yo = off(out), ro = off(rstd), wo = off(weight);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -357,9 +363,9 @@ public final class CpuBackend implements Backend {
         float[] rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), ro = off(rstd);
         ensurePartials(c);
         chunks(n, 1, (thread, from, to) -> {
@@ -377,7 +383,7 @@ public final class CpuBackend implements Backend {
                     bSum = gv.mul(FloatVector.fromArray(S, w, wo + i)).fma(xh, bSum);
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                 }
-                float b = bSum.reduceLanes(VectorOperators.ADD);
+                float b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = x[xi + j] * s;
                     b += g[gi + j] * w[wo + j] * xh;
@@ -405,7 +411,7 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), w = f32(op, weight), y = f32(op, out), b = bias == null ? null : f32(op, bias);
         requireShape(op, "weight", weight, oc, c);
         requireSize(op, "out", out, (long) n * oc, oc);
-        if (bias != null) requireSize(op, "bias", bias, oc, oc);
+        if (bias != null) requireCount(op, "bias", bias, oc);
         int xo = off(in), wo = off(weight), yo = off(out), bo = bias == null ? 0 : off(bias);
         switch (epilogue) {
             case Epilogue.None() -> {
@@ -417,27 +423,13 @@ public final class CpuBackend implements Backend {
                 int po = pre == null ? yo : off(pre);
                 if (pre != null) requireSame(op, pre, out);
                 Gemm.nt(x, xo, w, wo, p, po, n, oc, c, false);
+                boolean keepPre = pre != null;
                 Parallel.range(n, (from, to) -> {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;
-                        for (int bound = S.loopBound(oc); i < bound; i += L) {
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i));
-                                if (pre != null) v.intoArray(p, pi + i);
-                            }
-                            gelu(v).intoArray(y, yi + i);
-                        }
-                        if (i < oc) {
-                            VectorMask<Float> m = S.indexInRange(i, oc);
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i, m);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i, m));
-                                if (pre != null) v.intoArray(p, pi + i, m);
-                            }
-                            gelu(v).intoArray(y, yi + i, m);
-                        }
+                        for (int bound = S.loopBound(oc); i < bound; i += L) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, null);
+                        if (i < oc) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, S.indexInRange(i, oc));
                     }
                 });
             }
@@ -462,17 +454,24 @@ public final class CpuBackend implements Backend {
                     long threshold = dropThreshold(p);
                     Parallel.range(n, (from, to) -> {
                         for (int r = from; r < to; r++) {
-                            for (int i = 0; i < oc; i++) {
-                                long idx = (long) r * oc + i;
-                                float v = t[r * oc + i] + (b == null ? 0 : b[bo + i]);
-                                float d = keep(seed, idx, threshold) ? v * keepScale : 0f;
-                                y[yo + r * oc + i] = res[ro + r * oc + i] + d;
-                            }
+                            int e = r * oc;
+                            dropoutSpan(t, e, b, bo, res, ro + e, y, yo + e, oc, e, seed, threshold, keepScale);
                         }
                     });
                 }
             }
         }
+    }
+
+    /** y = gelu(p + bias) for one vector; p + bias is stored back into p when it is the kept pre-activation. */
+    private static void biasGelu(float[] p, int pi, float[] b, int bi, boolean keepPre, float[] y, int yi,
+                                 VectorMask<Float> m) {
+        FloatVector v = load(p, pi, m);
+        if (b != null) {
+            v = v.add(load(b, bi, m));
+            if (keepPre) store(v, p, pi, m);
+        }
+        store(gelu(v), y, yi, m);
     }
 
     @Override
@@ -490,7 +489,7 @@ public final class CpuBackend implements Backend {
         }
         Gemm.tn(g, go, x, xo, dw, off(dweight), oc, c, n, true);
         if (dbias != null) {
-            requireSize(op, "dbias", dbias, oc, oc);
+            requireCount(op, "dbias", dbias, oc);
             float[] db = f32(op, dbias);
             int bo = off(dbias);
             Parallel.range(oc, L, (c0, c1) -> {
@@ -549,15 +548,18 @@ public final class CpuBackend implements Backend {
         int xo = off(in), yo = off(out);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, yi = yo + r * h;
+                int gi = xo + r * 2 * h, yi = yo + r * h;
                 int i = 0;
-                for (; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    gate.mul(sigmoid(gate)).mul(FloatVector.fromArray(S, x, ui + i, m)).intoArray(y, yi + i, m);
-                }
+                for (int bound = S.loopBound(h); i < bound; i += L) swiglu(x, gi + i, h, y, yi + i, null);
+                if (i < h) swiglu(x, gi + i, h, y, yi + i, S.indexInRange(i, h));
             }
         });
+    }
+
+    /** y = silu(gate)·up for one vector, gate at x[g..], up at x[g+h..]. */
+    private static void swiglu(float[] x, int g, int h, float[] y, int yi, VectorMask<Float> m) {
+        FloatVector gate = load(x, g, m);
+        store(gate.mul(VectorMath.sigmoid(gate)).mul(load(x, g + h, m)), y, yi, m);
     }
 
     @Override
@@ -570,21 +572,21 @@ public final class CpuBackend implements Backend {
         int xo = off(in), dxo = off(din), go = off(dout);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, di = dxo + r * 2 * h, oi = go + r * h;
-                for (int i = 0; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    FloatVector up = FloatVector.fromArray(S, x, ui + i, m);
-                    FloatVector d = FloatVector.fromArray(S, g, oi + i, m);
-                    FloatVector sg = sigmoid(gate);
-                    FloatVector silu = gate.mul(sg);
-                    // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-                    FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
-                    d.mul(up).mul(dsilu).intoArray(dx, di + i, m);
-                    d.mul(silu).intoArray(dx, di + h + i, m);
-                }
+                int gi = xo + r * 2 * h, di = dxo + r * 2 * h, oi = go + r * h;
+                int i = 0;
+                for (int bound = S.loopBound(h); i < bound; i += L) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, null);
+                if (i < h) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, S.indexInRange(i, h));
             }
         });
+    }
+
+    /** dgate = dout·up·silu'(gate), dup = dout·silu(gate), silu'(g) = σ(g)·(1 + g·(1 − σ(g))), for one vector. */
+    private static void swigluGrad(float[] x, int g, int h, float[] dout, int o, float[] dx, int d, VectorMask<Float> m) {
+        FloatVector gate = load(x, g, m), up = load(x, g + h, m), dy = load(dout, o, m);
+        FloatVector sg = VectorMath.sigmoid(gate);
+        FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
+        store(dy.mul(up).mul(dsilu), dx, d, m);
+        store(dy.mul(gate.mul(sg)), dx, d + h, m);
     }
 
     @Override
@@ -637,18 +639,21 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int table = (posOffset + r % t) * half;
                 for (int head = 0; head < 2 * heads; head++) {     // q heads then k heads: contiguous
-                    int a = xo + r * 3 * c + head * hs, b = a + half;
-                    for (int i = 0; i < half; i += L) {
-                        VectorMask<Float> m = S.indexInRange(i, half);
-                        FloatVector cv = FloatVector.fromArray(S, cs, table + i, m);
-                        FloatVector sv = FloatVector.fromArray(S, sn, table + i, m).mul(sign);
-                        FloatVector x1 = FloatVector.fromArray(S, x, a + i, m), x2 = FloatVector.fromArray(S, x, b + i, m);
-                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i, m);
-                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, b + i, m);
-                    }
+                    int a = xo + r * 3 * c + head * hs;
+                    int i = 0;
+                    for (int bound = S.loopBound(half); i < bound; i += L) rotate(x, a + i, half, cs, sn, table + i, sign, null);
+                    if (i < half) rotate(x, a + i, half, cs, sn, table + i, sign, S.indexInRange(i, half));
                 }
             }
         });
+    }
+
+    /** (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos) for one vector of pairs x1 = x[a..], x2 = x[a+half..]. */
+    private static void rotate(float[] x, int a, int half, float[] cs, float[] sn, int at, float sign, VectorMask<Float> m) {
+        FloatVector cv = load(cs, at, m), sv = load(sn, at, m).mul(sign);
+        FloatVector x1 = load(x, a, m), x2 = load(x, a + half, m);
+        store(x1.mul(cv).sub(x2.mul(sv)), x, a, m);
+        store(x1.mul(sv).add(x2.mul(cv)), x, a + half, m);
     }
 
     /** Makes sure the cos/sin table covers {@code positions} positions for (θ, hs/2); grows only. */
@@ -657,11 +662,11 @@ public final class CpuBackend implements Backend {
         int p = Math.max(positions, theta == ropeTheta && half == ropeHalf ? 2 * ropePositions : positions);
         float[] cs = new float[p * half], sn = new float[p * half];
         for (int i = 0; i < half; i++) {
-            double freq = Math.pow(theta, -2.0 * i / (2 * half));
+            double freq = StrictMath.pow(theta, -2.0 * i / (2 * half));
             for (int pos = 0; pos < p; pos++) {
                 double angle = pos * freq;
-                cs[pos * half + i] = (float) Math.cos(angle);
-                sn[pos * half + i] = (float) Math.sin(angle);
+                cs[pos * half + i] = (float) StrictMath.cos(angle);
+                sn[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
         ropeCos = cs;
@@ -676,8 +681,8 @@ public final class CpuBackend implements Backend {
         String op = "attention";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.forward(f32(op, qkv), off(qkv), f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
 
@@ -687,9 +692,9 @@ public final class CpuBackend implements Backend {
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
         requireSame(op, dqkv, qkv);
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "dout", dout, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireSize(op, "dout", dout, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.backward(f32(op, dqkv), off(dqkv), f32(op, dout), off(dout), f32(op, qkv), off(qkv),
                 f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
@@ -699,7 +704,7 @@ public final class CpuBackend implements Backend {
         String op = "attentionCached";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], tn = d[1], c = d[2];
-        requireShape(op, "out", out, b, tn, c);
+        requireSize(op, "out", out, (long) b * tn * c, c);
         if (kCache.rank() != 3 || kCache.dim(0) != b || kCache.dim(2) != c) {
             throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [" + b + ", Tmax, " + c + "]");
         }
@@ -748,9 +753,33 @@ public final class CpuBackend implements Backend {
         int xo = off(in), yo = off(out);
         float keepScale = 1 / (1 - p);
         long threshold = dropThreshold(p);
-        elementwise((int) in.size(), (from, to) -> {
-            for (int i = from; i < to; i++) y[yo + i] = keep(seed, i, threshold) ? x[xo + i] * keepScale : 0f;
-        });
+        elementwise((int) in.size(), (from, to) ->
+                dropoutSpan(x, xo + from, null, 0, null, 0, y, yo + from, to - from, from, seed, threshold, keepScale));
+    }
+
+    /**
+     * y_i = res_i + (keep(seed, base + i) ? (x_i + bias_i)·scale : 0) for i &lt; n; res and bias may be null (0).
+     * The hash runs on 64-bit lanes (SplitMix64 needs 64-bit multiplies) and its mask is cast to as many floats.
+     */
+    private static void dropoutSpan(float[] x, int xo, float[] bias, int bo, float[] res, int ro, float[] y, int yo,
+                                    int n, long base, long seed, long threshold, float scale) {
+        int lanes = DS.length(), i = 0;
+        for (int bound = DS.loopBound(n); i < bound; i += lanes) {
+            LongVector z = HASH_IOTA.add(base + i).mul(Rng.GOLDEN).add(seed);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+            VectorMask<Float> keep = z.lanewise(VectorOperators.LSHR, 40).compare(VectorOperators.GE, threshold).cast(DS);
+            FloatVector v = FloatVector.fromArray(DS, x, xo + i);
+            if (bias != null) v = v.add(FloatVector.fromArray(DS, bias, bo + i));
+            v = v.mul(scale).blend(0f, keep.not());
+            if (res != null) v = v.add(FloatVector.fromArray(DS, res, ro + i));
+            v.intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            float v = keep(seed, base + i, threshold) ? (x[xo + i] + (bias == null ? 0 : bias[bo + i])) * scale : 0f;
+            y[yo + i] = (res == null ? 0 : res[ro + i]) + v;
+        }
     }
 
     /** {@link Rng#keep} as an integer test: uniform ≥ p ⇔ top 24 hash bits ≥ ⌈p·2²⁴⌉ (both sides exact). */
@@ -771,8 +800,8 @@ public final class CpuBackend implements Backend {
         float[] z = f32(op, logits), loss = f32(op, losses);
         int[] tg = i32(op, targets);
         if (vocab <= 0 || vocab > vp) throw new IllegalArgumentException(op + ": vocab " + vocab + " not in [1, " + vp + "]");
-        requireSize(op, "losses", losses, n, n);
-        requireSize(op, "targets", targets, n, n);
+        requireCount(op, "losses", losses, n);
+        requireCount(op, "targets", targets, n);
         int zo = off(logits), lo = off(losses), to = off(targets);
         for (int r = 0; r < n; r++) {
             if (tg[to + r] >= vocab) {
@@ -795,7 +824,7 @@ public final class CpuBackend implements Backend {
                 } else {
                     sum = FlashAttention.Tile.expShift(z, zi, vocab, mx);
                 }
-                loss[lo + r] = mx + (float) Math.log(sum) - zt;
+                loss[lo + r] = mx + (float) StrictMath.log(sum) - zt;
                 if (gradScale != 0) {
                     // z now holds exp(z − max): scale to gradScale·softmax, subtract the one-hot, clear padding.
                     float f = gradScale / sum;
@@ -816,13 +845,13 @@ public final class CpuBackend implements Backend {
         FloatVector sum = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
-            sum = sum.add(FloatVector.fromArray(S, x, off + i).sub(shift).lanewise(VectorOperators.EXP));
+            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift)));
         }
         if (i < n) {
             VectorMask<Float> m = S.indexInRange(i, n);
-            sum = sum.add(FloatVector.fromArray(S, x, off + i, m).sub(shift).lanewise(VectorOperators.EXP), m);
+            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i, m).sub(shift)), m);
         }
-        return sum.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(sum);
     }
 
     // ---- optimiser -------------------------------------------------------------------------------------------
@@ -830,7 +859,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void globalNorm(Tensor out, Tensor x) {
         String op = "globalNorm";
-        requireSize(op, "out", out, 1, 1);
+        requireCount(op, "out", out, 1);
         float[] a = f32(op, x);
         int o = off(x), n = (int) x.size();
         Arrays.fill(threadSums, 0);
@@ -871,12 +900,12 @@ public final class CpuBackend implements Backend {
         }
         float clip = 1f;
         if (gradNorm != null) {
-            requireSize(op, "gradNorm", gradNorm, 1, 1);
+            requireCount(op, "gradNorm", gradNorm, 1);
             float norm = f32(op, gradNorm)[off(gradNorm)];
             clip = Math.min(1f, hp.maxGradNorm() / (norm + 1e-6f));
         }
         float b1 = hp.beta1(), b2 = hp.beta2(), lr = hp.lr(), eps = hp.eps(), wd = hp.weightDecay(), cl = clip;
-        float bc1 = (float) (1 - Math.pow(b1, hp.step())), bc2 = (float) (1 - Math.pow(b2, hp.step()));
+        float bc1 = (float) (1 - StrictMath.pow(b1, hp.step())), bc2 = (float) (1 - StrictMath.pow(b2, hp.step()));
         int go = off(grads), mo = off(m), vo = off(v);
         short[] half = bf;
         int ho = bfo;
@@ -905,22 +934,30 @@ public final class CpuBackend implements Backend {
 
     // ---- vector helpers --------------------------------------------------------------------------------------
 
-    /** gelu(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+    /**
+     * gelu(x) = 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³), computed as x·σ(2u) since 0.5·(1 + tanh u) = σ(2u).
+     */
     private static FloatVector gelu(FloatVector x) {
-        FloatVector u = x.mul(x).mul(GELU_K * GELU_C).add(GELU_K).mul(x);
-        return x.mul(0.5f).mul(u.lanewise(VectorOperators.TANH).add(1f));
+        FloatVector u2 = x.mul(x).mul(2 * GELU_K * GELU_C).add(2 * GELU_K).mul(x);
+        return x.mul(VectorMath.sigmoid(u2));
     }
 
-    /** gelu'(x) = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh²u)·√(2/π)·(1 + 3·0.044715·x²). */
+    /** gelu'(x) = σ(2u) + 2x·σ(2u)·(1 − σ(2u))·u',  u' = √(2/π)·(1 + 3·0.044715·x²). */
     private static FloatVector geluGrad(FloatVector x) {
         FloatVector x2 = x.mul(x);
-        FloatVector th = x2.mul(GELU_K * GELU_C).add(GELU_K).mul(x).lanewise(VectorOperators.TANH);
+        FloatVector s = VectorMath.sigmoid(x2.mul(2 * GELU_K * GELU_C).add(2 * GELU_K).mul(x));
         FloatVector du = x2.mul(3 * GELU_K * GELU_C).add(GELU_K);
-        return th.add(1f).add(x.mul(th.mul(th).neg().add(1f)).mul(du)).mul(0.5f);
+        return s.neg().add(1f).mul(s).mul(du).mul(x.add(x)).add(s);
     }
 
-    private static FloatVector sigmoid(FloatVector x) {
-        return FloatVector.broadcast(S, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+    /** A whole vector at a[i] when m is null, else the lanes of m (the tail of a loop). */
+    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
+        return m == null ? FloatVector.fromArray(S, a, i) : FloatVector.fromArray(S, a, i, m);
+    }
+
+    private static void store(FloatVector v, float[] a, int i, VectorMask<Float> m) {
+        if (m == null) v.intoArray(a, i);
+        else v.intoArray(a, i, m);
     }
 
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */
@@ -941,7 +978,7 @@ public final class CpuBackend implements Backend {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -954,7 +991,7 @@ public final class CpuBackend implements Backend {
             FloatVector d = FloatVector.fromArray(S, x, off + i).sub(c);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += (x[off + i] - c) * (x[off + i] - c);
         return s;
     }
@@ -982,6 +1019,10 @@ public final class CpuBackend implements Backend {
     private static void chunks(int n, int grain, Chunk body) {
         int blocks = (n + grain - 1) / grain;
         int t = Math.max(1, Math.min(Parallel.threads(), blocks));
+        if (t == 1) {
+            body.run(0, 0, n);
+            return;
+        }
         Parallel.each(thread -> {
             if (thread >= t) return;
             int from = (int) ((long) blocks * thread / t) * grain;
@@ -1031,14 +1072,22 @@ public final class CpuBackend implements Backend {
         if (t.size() != length) throw new IllegalArgumentException(op + ": array of " + length + " elements for " + t);
     }
 
+    /** Same element count and row width: [B,T,C] and [N,C] views of one buffer are interchangeable. */
     private static void requireSame(String op, Tensor a, Tensor b) {
-        if (a == null || !a.sameShape(b)) throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        if (a == null || a.size() != b.size() || a.dim(-1) != b.dim(-1)) {
+            throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        }
     }
 
     private static void requireShape(String op, String name, Tensor t, int... shape) {
         if (!Arrays.equals(t.shape(), shape)) {
             throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + Arrays.toString(shape));
         }
+    }
+
+    /** Checks the element count only: per-row statistics may be [N] or [B,T], vectors [C] or [1,C]. */
+    private static void requireCount(String op, String name, Tensor t, long size) {
+        if (t.size() != size) throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + size + " elements");
     }
 
     /** Checks element count and last dimension (so [B,T,C] and [N,C] both pass). */

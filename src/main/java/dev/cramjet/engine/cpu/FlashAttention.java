@@ -430,22 +430,26 @@ final class FlashAttention {
             return acc.reduceLanes(VectorOperators.MAX);
         }
 
-        /** x ← exp(x − shift) over [off, off+n); returns the sum of the new values. */
-        static float expShift(float[] x, int off, int n, float shift) {
+        /**
+         * Σ exp(x − shift) over [off, off+n), also written back into x when {@code store}. One vector call site of
+         * exp and a scalar tail: every extra inlined copy of exp risks C2's inlining budget, and an exp left out of
+         * line boxes its vectors on every call.
+         */
+        static float expShift(float[] x, int off, int n, float shift, boolean store) {
             FloatVector sum = FloatVector.zero(S);
             int i = 0;
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
-                e.intoArray(x, off + i);
+                if (store) e.intoArray(x, off + i);
                 sum = sum.add(e);
             }
-            if (i < n) {
-                VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i, mask).sub(shift));
-                e.intoArray(x, off + i, mask);
-                sum = sum.add(e, mask);
+            float total = VectorMath.sum(sum);
+            for (; i < n; i++) {
+                float e = (float) StrictMath.exp(x[off + i] - shift);
+                if (store) x[off + i] = e;
+                total += e;
             }
-            return VectorMath.sum(sum);
+            return total;
         }
 
         /**

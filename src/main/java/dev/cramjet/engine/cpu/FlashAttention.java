@@ -135,7 +135,7 @@ final class FlashAttention {
                              float[] out, int oOff, int oStride, float[] lse, int lseOff) {
         int hsP = sc.hsP, nqP = padded(nq);
         float scale = (float) (1 / Math.sqrt(hs));
-        float[] qt = sc.qt, st = sc.st, o = sc.o, m = sc.m, l = sc.l, corr = sc.corr;
+        float[] qt = sc.qt, st = sc.st, o = sc.o, m = sc.m, l = sc.l;
         packTransposed(qt, TILE, q, qOff, qStride, nq, nqP, hs, scale, sc.gather);
         Arrays.fill(m, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0f);
@@ -148,9 +148,7 @@ final class FlashAttention {
             int w = Math.min(TILE, last + 1 - k0);
             Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false,
                     Tile.COLUMNS_FROM_ROW, k0 - p0);
-            maskCausal(st, w, nqP, p0, k0);
-            Tile.onlineSoftmax(st, w, nqP, m, l, corr);
-            for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
+            softmaxStep(sc, w, nq, nqP, p0, k0);
             int vb0, ldv;
             if (direct) {
                 vb0 = vOff + k0 * vStride;
@@ -168,6 +166,25 @@ final class FlashAttention {
             for (int d = 0; d < hs; d++) out[oi + d] = o[r * hsP + d] * inv;
             if (lse != null) lse[lseOff + r] = m[r] + (float) StrictMath.log(l[r]);
         }
+    }
+
+    /**
+     * The online softmax of one key tile: mask, fold the tile into m and l, rescale the output rows by the change of
+     * max. A method of its own so the compiled tile loop stays small enough for C2 to inline both exps here (an exp
+     * left out of line boxes every vector passed to it).
+     */
+    private static void softmaxStep(Scratch sc, int w, int nq, int nqP, int p0, int k0) {
+        float[] o = sc.o, corr = sc.corr;
+        int hsP = sc.hsP;
+        maskCausal(sc.st, w, nqP, p0, k0);
+        Tile.onlineSoftmax(sc.st, w, nqP, sc.m, sc.l, corr);
+        for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
+    }
+
+    /** The backward's softmax step on a tile: mask, P = exp(S − lse), dS = P ∘ (dP − D). Own method: see softmaxStep. */
+    private static void gradStep(Scratch sc, int w, int nqP, int q0, int k0) {
+        maskCausal(sc.st, w, nqP, q0, k0);
+        Tile.softmaxGrad(sc.st, sc.dst, w, nqP, sc.lse, q0, sc.d, q0);
     }
 
     /**
@@ -193,25 +210,10 @@ final class FlashAttention {
         dynamic(b * heads, (thread, bh) -> {
             Scratch sc = scratch(thread, hsP, t);
             int bi = bh / heads, h = bh % heads;
-            int qRow = qkvOff + bi * t * c3 + h * hs, kRow = qRow + c, vRow = qRow + 2 * c;
-            int oRow = (bi * t) * c + h * hs;
-            int tp = sc.rows;
-            float[] dq = sc.dq, dd = sc.d, ls = sc.lse, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
+            int qRow = qkvOff + bi * t * c3 + h * hs, oRow = (bi * t) * c + h * hs, tp = sc.rows;
+            float[] dq = sc.dq, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
             float[] qtT = sc.qtT, doT = sc.doT, qRows = sc.qRows, doRows = sc.doRows, kRows = sc.kRows, vRows = sc.vRows;
-            // Panels of this head: Qᵀ/√hs and dOᵀ for the score GEMMs, rows of Q, dO, K, V for the gradient GEMMs.
-            packTransposed(qtT, tp, qkv, qRow, c3, t, padded(t), hs, scale, sc.gather);
-            packTransposed(doT, tp, dout, doutOff + oRow, c, t, padded(t), hs, 1f, sc.gather);
-            packRows(qRows, qkv, qRow, c3, t, hs, hsP);
-            packRows(doRows, dout, doutOff + oRow, c, t, hs, hsP);
-            packRows(kRows, qkv, kRow, c3, t, hs, hsP);
-            packRows(vRows, qkv, vRow, c3, t, hs, hsP);
-            for (int i = 0; i < t; i++) {
-                dd[i] = Tile.dot(dout, doutOff + oRow + i * c, out, outOff + oRow + i * c, hs);
-                ls[i] = lse[lseOff + bh * t + i];
-            }
-            Arrays.fill(dd, t, tp, 0f);
-            Arrays.fill(ls, t, tp, 0f);
-            Arrays.fill(dq, 0, t * hsP, 0f);
+            packHead(sc, qkv, qRow, c3, dout, doutOff + oRow, out, outOff + oRow, c, lse, lseOff + bh * t, t, hs, scale);
             for (int k0 = 0; k0 < t; k0 += TILE) {
                 int w = Math.min(TILE, t - k0);
                 Arrays.fill(dk, 0, w * hsP, 0f);
@@ -223,8 +225,7 @@ final class FlashAttention {
                             Tile.COLUMNS_FROM_ROW, skew);                                             // Sᵀ
                     Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false,
                             Tile.COLUMNS_FROM_ROW, skew);                                             // dPᵀ
-                    maskCausal(st, w, nqP, q0, k0);
-                    Tile.softmaxGrad(st, dst, w, nqP, ls, q0, dd, q0);
+                    gradStep(sc, w, nqP, q0, k0);
                     Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true,
                             Tile.K_FROM_ROW, skew);                                                   // dV += Pᵀ·dO
                     Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true,
@@ -246,6 +247,29 @@ final class FlashAttention {
     }
 
     // ---- packing --------------------------------------------------------------------------------------------
+
+    /**
+     * One head's panels for the backward: Qᵀ/√hs and dOᵀ for the score GEMMs, rows of Q, dO, K, V for the gradient
+     * GEMMs, D_i = dO_i·O_i and lse_i (zero-padded to whole vectors), and a cleared dQ accumulator. Kept out of the
+     * tile loop's method so that method stays small enough for C2 to inline its exp.
+     */
+    private static void packHead(Scratch sc, float[] qkv, int qRow, int c3, float[] dout, int dRow, float[] out,
+                                 int oRow, int c, float[] lse, int lRow, int t, int hs, float scale) {
+        int tp = sc.rows, hsP = sc.hsP, kRow = qRow + c, vRow = qRow + 2 * c;
+        packTransposed(sc.qtT, tp, qkv, qRow, c3, t, padded(t), hs, scale, sc.gather);
+        packTransposed(sc.doT, tp, dout, dRow, c, t, padded(t), hs, 1f, sc.gather);
+        packRows(sc.qRows, qkv, qRow, c3, t, hs, hsP);
+        packRows(sc.doRows, dout, dRow, c, t, hs, hsP);
+        packRows(sc.kRows, qkv, kRow, c3, t, hs, hsP);
+        packRows(sc.vRows, qkv, vRow, c3, t, hs, hsP);
+        for (int i = 0; i < t; i++) {
+            sc.d[i] = Tile.dot(dout, dRow + i * c, out, oRow + i * c, hs);
+            sc.lse[i] = lse[lRow + i];
+        }
+        Arrays.fill(sc.d, t, tp, 0f);
+        Arrays.fill(sc.lse, t, tp, 0f);
+        Arrays.fill(sc.dq, 0, t * hsP, 0f);
+    }
 
     /**
      * dst[d·ld + i] = f·src[off + i·stride + d] for i &lt; n, d &lt; hs; columns [n, nP) zeroed. Whole vectors of i

@@ -640,21 +640,24 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int table = (posOffset + r % t) * half;
                 for (int head = 0; head < 2 * heads; head++) {     // q heads then k heads: contiguous
-                    int a = xo + r * 3 * c + head * hs;
+                    // (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos), x1 = x[a+i], x2 = x[a+half+i]
+                    int a = xo + r * 3 * c + head * hs, bb = a + half;
                     int i = 0;
-                    for (int bound = S.loopBound(half); i < bound; i += L) rotate(x, a + i, half, cs, sn, table + i, sign, null);
-                    if (i < half) rotate(x, a + i, half, cs, sn, table + i, sign, S.indexInRange(i, half));
+                    for (int bound = S.loopBound(half); i < bound; i += L) {
+                        FloatVector cv = FloatVector.fromArray(S, cs, table + i);
+                        FloatVector sv = FloatVector.fromArray(S, sn, table + i).mul(sign);
+                        FloatVector x1 = FloatVector.fromArray(S, x, a + i), x2 = FloatVector.fromArray(S, x, bb + i);
+                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i);
+                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, bb + i);
+                    }
+                    for (; i < half; i++) {
+                        float cv = cs[table + i], sv = sn[table + i] * sign, x1 = x[a + i], x2 = x[bb + i];
+                        x[a + i] = x1 * cv - x2 * sv;
+                        x[bb + i] = x1 * sv + x2 * cv;
+                    }
                 }
             }
         });
-    }
-
-    /** (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos) for one vector of pairs x1 = x[a..], x2 = x[a+half..]. */
-    private static void rotate(float[] x, int a, int half, float[] cs, float[] sn, int at, float sign, VectorMask<Float> m) {
-        FloatVector cv = load(cs, at, m), sv = load(sn, at, m).mul(sign);
-        FloatVector x1 = load(x, a, m), x2 = load(x, a + half, m);
-        store(x1.mul(cv).sub(x2.mul(sv)), x, a, m);
-        store(x1.mul(sv).add(x2.mul(cv)), x, a + half, m);
     }
 
     /** Makes sure the cos/sin table covers {@code positions} positions for (θ, hs/2); grows only. */
@@ -951,16 +954,6 @@ public final class CpuBackend implements Backend {
     private static float geluGrad(float x) {
         float s = sigmoid((2 * GELU_K * GELU_C * x * x + 2 * GELU_K) * x);
         return (1 - s) * s * (3 * GELU_K * GELU_C * x * x + GELU_K) * (x + x) + s;
-    }
-
-    /** A whole vector at a[i] when m is null, else the lanes of m (the tail of a loop). */
-    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
-        return m == null ? FloatVector.fromArray(S, a, i) : FloatVector.fromArray(S, a, i, m);
-    }
-
-    private static void store(FloatVector v, float[] a, int i, VectorMask<Float> m) {
-        if (m == null) v.intoArray(a, i);
-        else v.intoArray(a, i, m);
     }
 
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */

@@ -44,7 +44,7 @@ final class FlashAttention {
         void ensure(int hsPadded, int t) {
             if (hsPadded != hsP) {
                 hsP = hsPadded;
-                qt = new float[hsP * TILE]; st = new float[TILE * TILE]; v = new float[TILE * hsP];
+                qt = new float[hsP * TILE]; st = new float[(TILE + 1) * TILE]; v = new float[TILE * hsP];
                 o = new float[TILE * hsP]; m = new float[TILE]; l = new float[TILE]; corr = new float[TILE];
                 dst = new float[TILE * TILE]; dk = new float[TILE * hsP]; dv = new float[TILE * hsP];
                 rows = 0;
@@ -479,19 +479,23 @@ final class FlashAttention {
         /**
          * Online-softmax step on a transposed score tile st[j·TILE + i] (w keys × nP queries): per query, the new max
          * m' = max(m, max_j s), corr = e^(m − m'), p = e^(s − m') written back, l ← l·corr + Σ_j p, m ← m'.
+         * st needs a spare row w.
          */
         static void onlineSoftmax(float[] st, int w, int nP, float[] m, float[] l, float[] corr) {
             for (int i = 0; i < nP; i += L) {
                 FloatVector mx = FloatVector.fromArray(S, st, i);
                 for (int j = 1; j < w; j++) mx = mx.max(FloatVector.fromArray(S, st, j * TILE + i));
                 FloatVector mOld = FloatVector.fromArray(S, m, i), mNew = mOld.max(mx);
+                // The old max rides along as row w, so one exp call site also yields corr = e^(m − m') (a second
+                // inlined exp can exhaust C2's inlining budget); its weight 0 keeps it out of the sum exactly.
+                mOld.intoArray(st, w * TILE + i);
                 FloatVector sum = FloatVector.zero(S);
-                for (int j = 0; j < w; j++) {
+                for (int j = 0; j <= w; j++) {
                     FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, j * TILE + i).sub(mNew));
                     p.intoArray(st, j * TILE + i);
-                    sum = sum.add(p);
+                    sum = sum.add(p.mul(j < w ? 1f : 0f));
                 }
-                FloatVector cr = VectorMath.exp(mOld.sub(mNew));
+                FloatVector cr = FloatVector.fromArray(S, st, w * TILE + i);
                 cr.intoArray(corr, i);
                 FloatVector.fromArray(S, l, i).fma(cr, sum).intoArray(l, i);
                 mNew.intoArray(m, i);

@@ -1,12 +1,15 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.ShardReader;
+import dev.cramjet.data.TokenShards;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
+import dev.cramjet.tokenizer.Tokenizer;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,43 +31,57 @@ public final class EvalCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet eval --model DIR --tokens FILE [--batch B] [--seq T] [--max-tokens N]
-                                    [--device cpu|cuda] [--json]
+                usage: cramjet eval --model DIR (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
+                                    [--max-tokens N] [--device cpu|cuda] [--json]
 
                 Prints the mean cross-entropy (nats per token) and perplexity of the model in DIR (config.json +
-                model.safetensors) on FILE: whitespace-separated token ids. The stream is cut into consecutive
-                windows of T tokens (default: the model's block size), B windows per forward pass (default 4).
+                model.safetensors) on a token stream:
+                  --tokens FILE   a token shard (from `cramjet prepare`) or a text file of whitespace-separated ids
+                  --tokens DIR    the shards SPLIT_NNN.bin of a data directory (--split, default val), in order
+                  --text FILE     UTF-8 text, encoded with DIR/tokenizer.json
+                Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
+                into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
+                (default 4); --max-tokens evaluates only the first N tokens.
                 """;
     }
 
     @Override
     public int run(Args args) throws IOException {
         Path dir = Path.of(args.required("model"));
-        Path tokensFile = Path.of(args.required("tokens"));
+        String tokensArg = args.string("tokens", null), textArg = args.string("text", null);
+        String split = args.string("split", "val");
         int batch = args.integer("batch", 4);
         String device = args.string("device", "cpu");
-        long maxTokens = args.longValue("max-tokens", Long.MAX_VALUE);
+        long maxTokens = args.longValue("max-tokens", Integer.MAX_VALUE - 8);
         boolean json = args.flag("json");
         GPTConfig cfg = ModelDir.readConfig(dir);
         int seq = args.integer("seq", cfg.blockSize());
         args.finish();
+        if ((tokensArg == null) == (textArg == null)) throw new CramjetException("give exactly one of --tokens and --text");
         if (batch < 1) throw new CramjetException("--batch must be at least 1, got " + batch);
+        if (maxTokens < 2) throw new CramjetException("--max-tokens must be at least 2, got " + maxTokens);
 
-        int[] stream = readTokenIds(tokensFile, cfg.vocabSize());
-        if (stream.length > maxTokens) stream = Arrays.copyOf(stream, (int) Math.max(2, maxTokens));
-        if (stream.length < 2) throw new CramjetException(tokensFile + ": needs at least 2 tokens, has " + stream.length);
+        Path source = Path.of(tokensArg != null ? tokensArg : textArg);
+        int[] stream = tokensArg != null ? readTokens(source, dir, split, maxTokens, cfg.vocabSize()) : encodeText(source, dir, maxTokens);
+        for (int i = 0; i < stream.length; i++) {
+            if (stream[i] >= cfg.vocabSize()) {
+                throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
+                        + cfg.vocabSize() + ")");
+            }
+        }
+        if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
 
         try (Backend be = Backends.open(device)) {
             GPT model = ModelDir.load(be, dir, batch, seq);
             Result r = evaluate(model, stream);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", dir.toString());
-            m.put("tokens", tokensFile.toString());
+            m.put("tokens", source.toString());
             m.put("targets", r.targets);
             m.put("loss", r.loss);
             m.put("perplexity", Math.exp(r.loss));
             System.out.println(json ? Json.write(m) : String.format(Locale.ROOT,
-                    "%s on %s: loss %.4f nats/token, perplexity %.3f (%,d targets)", dir, tokensFile, r.loss,
+                    "%s on %s: loss %.4f nats/token, perplexity %.3f (%,d targets)", dir, source, r.loss,
                     Math.exp(r.loss), r.targets));
         }
         return 0;
@@ -101,6 +118,60 @@ public final class EvalCommand implements Command {
             count += valid;
         }
         return new Result(sum / count, count);
+    }
+
+    /** Tokens from a shard file, a directory of shards, or a text file of ids; at most {@code max}. */
+    static int[] readTokens(Path source, Path modelDir, String split, long max, int vocab) throws IOException {
+        Path tokenizer = modelDir.resolve("tokenizer.json");
+        String hash = Files.isRegularFile(tokenizer) ? Tokenizer.load(tokenizer).hash() : null;
+        if (Files.isDirectory(source)) {
+            try (TokenShards shards = TokenShards.open(source, split, hash)) {
+                int n = (int) Math.min(max, shards.tokens());
+                int[] out = new int[n];
+                int at = 0;
+                for (ShardReader s : shards.shards()) {
+                    int take = (int) Math.min(s.size(), n - at);
+                    s.read(0, out, at, take);
+                    at += take;
+                    if (at == n) break;
+                }
+                return out;
+            }
+        }
+        if (isShard(source)) {
+            try (ShardReader s = ShardReader.open(source, hash)) {
+                int[] out = new int[(int) Math.min(max, s.size())];
+                s.read(0, out, 0, out.length);
+                return out;
+            }
+        }
+        int[] ids = readTokenIds(source, vocab);
+        return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
+    }
+
+    private static boolean isShard(Path file) throws IOException {
+        try (var in = Files.newInputStream(file)) {
+            return Arrays.equals(in.readNBytes(SHARD_MAGIC.length), SHARD_MAGIC);
+        } catch (NoSuchFileException e) {
+            throw new CramjetException(file + ": no such file");
+        }
+    }
+
+    private static final byte[] SHARD_MAGIC = "CRAMJTOK".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+    private static int[] encodeText(Path file, Path modelDir, long max) throws IOException {
+        Path tokenizer = modelDir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(tokenizer)) {
+            throw new CramjetException(tokenizer + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
+        }
+        byte[] text;
+        try {
+            text = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new CramjetException(file + ": no such file");
+        }
+        int[] ids = Tokenizer.load(tokenizer).encode(text);
+        return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
     }
 
     /** Reads whitespace-separated token ids, each checked against the vocabulary; errors name the line. */

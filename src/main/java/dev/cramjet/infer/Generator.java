@@ -24,6 +24,9 @@ import java.util.function.Consumer;
  *     function, so at temperature 0 they produce the same tokens (the test of the KV cache).</li>
  * </ul>
  * An empty prompt starts from the end-of-text token, the way GPT-2 samples unconditionally. Not thread-safe.
+ * Backends allocate without freeing, so make one generator per model and reuse it (a trainer sampling at every
+ * evaluation holds one). The cached way leaves the model's own training buffers and dropout setting untouched;
+ * the uncached way switches the model to eval mode.
  */
 public final class Generator {
     /** Why generation stopped. */
@@ -45,7 +48,7 @@ public final class Generator {
     private final GPT model;
     private final Tokenizer tokenizer;
     private final GPT.Session session;
-    private final int block, vocab;
+    private final int block;
     /** Uncached mode: the padded token window fed to the full forward pass. */
     private final int[] window;
 
@@ -56,7 +59,7 @@ public final class Generator {
     public Generator(GPT model, Tokenizer tokenizer, boolean cached) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.vocab = model.config().vocabSize();
+        int vocab = model.config().vocabSize();
         if (tokenizer.vocabSize() > vocab) {
             throw new CramjetException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + vocab + ": they do not belong together");
@@ -89,7 +92,7 @@ public final class Generator {
         int length = promptIds.length;
         Utf8Stream utf8 = new Utf8Stream();
         StringBuilder text = new StringBuilder();
-        model.eval();
+        if (session == null) model.eval(); // the session never uses dropout; the full forward pass must not either
 
         long t0 = System.nanoTime();
         float[] logits = maxTokens == 0 ? null : prefill(context, length);

@@ -18,7 +18,8 @@ import java.util.SplittableRandom;
  *     about V comparisons in practice, since few tokens beat the heap's weakest member; no sort);</li>
  * <li>softmax at the temperature over the survivors (over the whole vocabulary with the Vector API);</li>
  * <li>top-p (nucleus, Holtzman et al. 2019) keeps the smallest set of most likely survivors whose probability mass
- *     reaches p, again by partitioning rather than sorting;</li>
+ *     reaches p: over the whole vocabulary a few vector passes first shortlist the likely tokens, then quickselect
+ *     on the cumulative mass finds the set, so nothing is sorted;</li>
  * <li>one draw from a {@link SplittableRandom} seeded once, so a seed reproduces a whole generation.</li>
  * </ol>
  * Candidates are ordered by (logit descending, id ascending), a strict total order, so every choice is
@@ -106,7 +107,9 @@ public final class Sampler {
         if (Double.isNaN(total)) return argmax(); // nothing has any probability: fall back to a fixed choice
 
         if (settings.topP() < 1) {
-            int kept = nucleus(n, settings.topP() * total);
+            double mass = settings.topP() * total;
+            if (n == vocab) n = shortlist(mass);
+            int kept = nucleus(n, mass);
             total = 0;
             for (int i = 0; i < kept; i++) total += weight[ids[i]];
             n = kept;
@@ -268,6 +271,33 @@ public final class Sampler {
             }
         }
         return Math.max(lo, 1);
+    }
+
+    /**
+     * Narrows the whole vocabulary to a shortlist that surely contains the nucleus, so the nucleus search does not
+     * partition 50k ids: the tokens whose weight is at least τ, for the largest τ in 1, 1/4, 1/16, … whose
+     * tokens already hold {@code mass}. (The nucleus is the top of the ranking down to where the mass is reached,
+     * and every token at or above τ is in that top.) Each try is one vector pass; returns the shortlist's size,
+     * its ids in ids[0, n).
+     */
+    private int shortlist(double mass) {
+        int upper = S.loopBound(vocab);
+        float tau = 1; // the largest weight is exactly 1: exp(0)
+        while (tau > 0) {
+            FloatVector vsum = FloatVector.zero(S);
+            int i = 0;
+            for (; i < upper; i += S.length()) {
+                FloatVector w = FloatVector.fromArray(S, weight, i);
+                vsum = vsum.add(w, w.compare(VectorOperators.GE, tau));
+            }
+            double sum = vsum.reduceLanes(VectorOperators.ADD);
+            for (; i < vocab; i++) if (weight[i] >= tau) sum += weight[i];
+            if (sum >= mass) break;
+            tau *= 0.25f;
+        }
+        int n = 0;
+        for (int id = 0; id < vocab; id++) if (weight[id] >= tau) ids[n++] = id;
+        return n;
     }
 
     private void swap(int i, int j) {

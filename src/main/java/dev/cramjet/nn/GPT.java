@@ -34,8 +34,9 @@ import java.util.SplittableRandom;
  *
  * <h2>Use</h2>
  * {@code forward(tokens, targets)} returns the mean loss; {@code backward(accum)} adds this micro-batch's gradient
- * (scaled by 1/(valid targets · accum)) into the gradient buffer. After a backward pass the logits buffer holds
- * their gradient. {@link #train(long)} turns dropout on with a seed for the next forward/backward pair (give each
+ * (scaled by 1/(valid targets · accum)) into the gradient buffer. In training mode the forward pass's fused
+ * cross-entropy already overwrites the logits with their gradient (one pass over [B·T, Vp] instead of two); in
+ * eval mode the logits stay readable and a backward pass, if any, recomputes the loss gradient. {@link #train(long)} turns dropout on with a seed for the next forward/backward pair (give each
  * micro-batch its own seed); {@link #eval()} turns it off.
  */
 public final class GPT {
@@ -45,6 +46,8 @@ public final class GPT {
 
     /** A named parameter tensor: its value and gradient are views into the two big buffers. */
     public record Param(String name, Group group, Tensor value, Tensor grad) {}
+
+    private record Spec(String name, Group group, int... shape) {}
 
     /** One block's parameters; biases are null without {@code bias}, norm biases null for RMSNorm. */
     private record Block(Param ln1w, Param ln1b, Param qkvW, Param qkvB, Param projW, Param projB,
@@ -80,6 +83,7 @@ public final class GPT {
     private float forwardDropout;
     private long forwardSeed;
     private int forwardValid = -1;
+    private boolean gradInLogits;
 
     public GPT(Backend backend, GPTConfig config, int batch, int seq, long seed) {
         if (batch <= 0) throw new CramjetException("batch size must be positive, got " + batch);
@@ -97,43 +101,43 @@ public final class GPT {
         int layers = config.nLayer();
 
         // ---- parameter layout: matrices, then embeddings, then norms and biases -----------------------------
-        List<Object[]> specs = new ArrayList<>(); // {name, group, shape}
+        List<Spec> specs = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
-            specs.add(new Object[] {p + "attn.qkv.weight", Group.MATRIX, new int[] {3 * c, c}});
-            specs.add(new Object[] {p + "attn.proj.weight", Group.MATRIX, new int[] {c, c}});
-            specs.add(new Object[] {p + "mlp.fc.weight", Group.MATRIX, new int[] {config.fcWidth(), c}});
-            specs.add(new Object[] {p + "mlp.proj.weight", Group.MATRIX, new int[] {c, config.mlpHidden()}});
+            specs.add(new Spec(p + "attn.qkv.weight", Group.MATRIX, 3 * c, c));
+            specs.add(new Spec(p + "attn.proj.weight", Group.MATRIX, c, c));
+            specs.add(new Spec(p + "mlp.fc.weight", Group.MATRIX, config.fcWidth(), c));
+            specs.add(new Spec(p + "mlp.proj.weight", Group.MATRIX, c, config.mlpHidden()));
         }
-        if (!config.tiedEmbeddings()) specs.add(new Object[] {"lm_head.weight", Group.MATRIX, new int[] {config.paddedVocab(), c}});
-        specs.add(new Object[] {"wte.weight", Group.EMBEDDING, new int[] {config.paddedVocab(), c}});
+        if (!config.tiedEmbeddings()) specs.add(new Spec("lm_head.weight", Group.MATRIX, config.paddedVocab(), c));
+        specs.add(new Spec("wte.weight", Group.EMBEDDING, config.paddedVocab(), c));
         if (config.positions() == GPTConfig.Positions.LEARNED) {
-            specs.add(new Object[] {"wpe.weight", Group.EMBEDDING, new int[] {config.blockSize(), c}});
+            specs.add(new Spec("wpe.weight", Group.EMBEDDING, config.blockSize(), c));
         }
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
-            specs.add(new Object[] {p + "ln_1.weight", Group.NORM_OR_BIAS, new int[] {c}});
-            if (layerNorm && config.bias()) specs.add(new Object[] {p + "ln_1.bias", Group.NORM_OR_BIAS, new int[] {c}});
+            specs.add(new Spec(p + "ln_1.weight", Group.NORM_OR_BIAS, c));
+            if (layerNorm && config.bias()) specs.add(new Spec(p + "ln_1.bias", Group.NORM_OR_BIAS, c));
             if (config.bias()) {
-                specs.add(new Object[] {p + "attn.qkv.bias", Group.NORM_OR_BIAS, new int[] {3 * c}});
-                specs.add(new Object[] {p + "attn.proj.bias", Group.NORM_OR_BIAS, new int[] {c}});
+                specs.add(new Spec(p + "attn.qkv.bias", Group.NORM_OR_BIAS, 3 * c));
+                specs.add(new Spec(p + "attn.proj.bias", Group.NORM_OR_BIAS, c));
             }
-            specs.add(new Object[] {p + "ln_2.weight", Group.NORM_OR_BIAS, new int[] {c}});
-            if (layerNorm && config.bias()) specs.add(new Object[] {p + "ln_2.bias", Group.NORM_OR_BIAS, new int[] {c}});
+            specs.add(new Spec(p + "ln_2.weight", Group.NORM_OR_BIAS, c));
+            if (layerNorm && config.bias()) specs.add(new Spec(p + "ln_2.bias", Group.NORM_OR_BIAS, c));
             if (config.bias()) {
-                specs.add(new Object[] {p + "mlp.fc.bias", Group.NORM_OR_BIAS, new int[] {config.fcWidth()}});
-                specs.add(new Object[] {p + "mlp.proj.bias", Group.NORM_OR_BIAS, new int[] {c}});
+                specs.add(new Spec(p + "mlp.fc.bias", Group.NORM_OR_BIAS, config.fcWidth()));
+                specs.add(new Spec(p + "mlp.proj.bias", Group.NORM_OR_BIAS, c));
             }
         }
-        specs.add(new Object[] {"ln_f.weight", Group.NORM_OR_BIAS, new int[] {c}});
-        if (layerNorm && config.bias()) specs.add(new Object[] {"ln_f.bias", Group.NORM_OR_BIAS, new int[] {c}});
+        specs.add(new Spec("ln_f.weight", Group.NORM_OR_BIAS, c));
+        if (layerNorm && config.bias()) specs.add(new Spec("ln_f.bias", Group.NORM_OR_BIAS, c));
 
         long total = 0, matrices = 0;
-        for (Object[] s : specs) {
+        for (Spec s : specs) {
             long n = 1;
-            for (int d : (int[]) s[2]) n *= d;
+            for (int d : s.shape) n *= d;
             total += n;
-            if (s[1] == Group.MATRIX) matrices += n;
+            if (s.group == Group.MATRIX) matrices += n;
         }
         if (total > Integer.MAX_VALUE) throw new CramjetException("model has " + total + " parameters; at most 2^31 are supported");
         DType dt = backend.computeType();
@@ -142,9 +146,8 @@ public final class GPT {
         this.matrixElements = matrices;
         List<Param> list = new ArrayList<>();
         long at = 0;
-        for (Object[] s : specs) {
-            int[] shape = (int[]) s[2];
-            Param p = new Param((String) s[0], (Group) s[1], params.view(at, shape), grads.view(at, shape));
+        for (Spec s : specs) {
+            Param p = new Param(s.name, s.group, params.view(at, s.shape), grads.view(at, s.shape));
             list.add(p);
             byName.put(p.name(), p);
             at += p.value().size();
@@ -241,19 +244,21 @@ public final class GPT {
     private void initialize(long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
+        float[] chunk = new float[1 << 16]; // uploaded piece by piece: no host copy of the whole model
         for (Param p : paramList) {
-            float[] v = new float[(int) p.value().size()];
             String n = p.name();
-            if (n.endsWith(".bias")) {
-                // zeros
-            } else if (p.group() == Group.NORM_OR_BIAS) {
-                java.util.Arrays.fill(v, 1f);
-            } else {
-                double std = n.endsWith("proj.weight") ? residualStd : 0.02;
-                int real = (n.equals("wte.weight") || n.equals("lm_head.weight")) ? vocab * c : v.length;
-                for (int i = 0; i < real; i++) v[i] = (float) (rng.nextGaussian() * std);
+            boolean bias = n.endsWith(".bias"), normWeight = !bias && p.group() == Group.NORM_OR_BIAS;
+            double std = n.endsWith("proj.weight") ? residualStd : 0.02;
+            long real = (n.equals("wte.weight") || n.equals("lm_head.weight")) ? (long) vocab * c : p.value().size();
+            Tensor flat = p.value().reshape((int) p.value().size());
+            for (long at = 0; at < flat.size(); at += chunk.length) {
+                int len = (int) Math.min(chunk.length, flat.size() - at);
+                float[] v = len == chunk.length ? chunk : new float[len];
+                for (int i = 0; i < len; i++) {
+                    v[i] = bias ? 0f : normWeight ? 1f : at + i < real ? (float) (rng.nextGaussian() * std) : 0f;
+                }
+                be.upload(flat.view(at, len), v);
             }
-            be.upload(p.value(), v);
         }
     }
 
@@ -304,17 +309,15 @@ public final class GPT {
             return Float.NaN;
         }
         checkIds(targetIds, "target", true);
+        int valid = 0;
+        for (int id : targetIds) if (id >= 0) valid++;
         be.upload(targets, targetIds);
-        be.crossEntropy(losses, logits, targets, vocab, 0f);
+        // In training the loss pass also leaves dloss/dlogits (for one micro-batch) in the logits buffer.
+        gradInLogits = training && valid > 0;
+        be.crossEntropy(losses, logits, targets, vocab, gradInLogits ? 1f / valid : 0f);
         be.download(losses, hostLosses);
         double sum = 0;
-        int valid = 0;
-        for (int i = 0; i < rows; i++) {
-            if (targetIds[i] >= 0) {
-                sum += hostLosses[i];
-                valid++;
-            }
-        }
+        for (int i = 0; i < rows; i++) if (targetIds[i] >= 0) sum += hostLosses[i];
         forwardValid = valid;
         return valid == 0 ? Float.NaN : (float) (sum / valid);
     }
@@ -350,8 +353,14 @@ public final class GPT {
         float p = forwardDropout;
         int heads = cfg.nHead();
 
-        be.crossEntropy(losses, logits, targets, vocab, scale);              // logits ← dlogits
+        if (!gradInLogits) {
+            be.crossEntropy(losses, logits, targets, vocab, scale);          // logits ← dlogits
+        } else if (accumSteps > 1) {
+            // dlogits carry 1/valid only; the head's gradients are linear in lnf, so scale that ([N,C], not [N,Vp]).
+            be.scale(lnf, 1f / accumSteps);
+        }
         linearBackward(dTmp, logits, lnf, head, null);
+        if (gradInLogits && accumSteps > 1) be.scale(dTmp, 1f / accumSteps);
         be.zero(dres);
         normBackward(dres, dTmp, res[blocks.length], lnfW, lnfB, meanF, rstdF);
         for (int l = blocks.length - 1; l >= 0; l--) {
@@ -434,7 +443,7 @@ public final class GPT {
 
     public int seq() { return seq; }
 
-    /** The logits [B·T, Vp] of the last forward pass (their gradient after a backward pass). */
+    /** The logits [B·T, Vp] of the last forward pass (their gradient after a training-mode forward with targets). */
     public Tensor logits() { return logits; }
 
     /** Downloads the logits of row {@code b·seq + t} of the last forward pass: vocabSize floats. */

@@ -127,17 +127,20 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         m.put("vocab_size", (long) vocabSize);
         m.put("padded_vocab", (long) paddedVocab);
         m.put("block_size", (long) blockSize);
-        m.put("dropout", (double) dropout);
+        m.put("dropout", decimal(dropout));
         m.put("bias", bias);
         m.put("tied_embeddings", tiedEmbeddings);
         m.put("positions", positions.name().toLowerCase(Locale.ROOT));
         m.put("norm", norm.name().toLowerCase(Locale.ROOT));
         m.put("mlp", mlp.name().toLowerCase(Locale.ROOT));
-        m.put("rope_theta", (double) ropeTheta);
+        m.put("rope_theta", decimal(ropeTheta));
         m.put("mlp_hidden", (long) mlpHidden);
-        m.put("norm_eps", (double) normEps);
+        m.put("norm_eps", decimal(normEps));
         return m;
     }
+
+    /** The shortest decimal that reads back as {@code f}: 0.1f is written "0.1", not "0.10000000149011612". */
+    public static double decimal(float f) { return Double.parseDouble(Float.toString(f)); }
 
     /**
      * Reads a configuration object. It may name a {@code "preset"} to start from; every other key overrides it.

@@ -125,8 +125,9 @@ public final class ModelDir {
     }
 
     /**
-     * Saves weights given as host floats in the layout of {@code params} (e.g. an optimizer's F32 master copy)
-     * — {@code base} is the storage offset of the buffer's first element.
+     * Saves weights given as host floats in the layout of the model's parameter buffer — e.g. a download of an
+     * optimizer's F32 master copy, more precise than BF16 parameters: {@code params} is
+     * {@link GPT#parameterList()} and {@code base} the buffer's own offset, {@code model.parameters().offset}.
      */
     public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
         List<Safetensors.Item> items = new ArrayList<>();
@@ -168,10 +169,10 @@ public final class ModelDir {
             m.put("n_head", (long) cfg.nHead());
             m.put("n_inner", (long) cfg.mlpHidden());
             m.put("activation_function", "gelu_new");
-            m.put("resid_pdrop", (double) cfg.dropout());
-            m.put("embd_pdrop", (double) cfg.dropout());
+            m.put("resid_pdrop", GPTConfig.decimal(cfg.dropout()));
+            m.put("embd_pdrop", GPTConfig.decimal(cfg.dropout()));
             m.put("attn_pdrop", 0.0);
-            m.put("layer_norm_epsilon", (double) cfg.normEps());
+            m.put("layer_norm_epsilon", GPTConfig.decimal(cfg.normEps()));
             m.put("tie_word_embeddings", cfg.tiedEmbeddings());
         } else {
             m.put("model_type", llamaArchitecture(cfg) ? "llama" : "cramjet");
@@ -184,8 +185,8 @@ public final class ModelDir {
             m.put("num_key_value_heads", (long) cfg.nHead());
             m.put("head_dim", (long) cfg.headSize());
             m.put("max_position_embeddings", (long) cfg.blockSize());
-            m.put("rms_norm_eps", (double) cfg.normEps());
-            m.put("rope_theta", (double) cfg.ropeTheta());
+            m.put("rms_norm_eps", GPTConfig.decimal(cfg.normEps()));
+            m.put("rope_theta", GPTConfig.decimal(cfg.ropeTheta()));
             m.put("hidden_act", "silu");
             m.put("attention_bias", cfg.bias());
             m.put("mlp_bias", cfg.bias());

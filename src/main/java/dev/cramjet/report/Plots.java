@@ -1,7 +1,6 @@
 package dev.cramjet.report;
 
 import dev.cramjet.CramjetException;
-import dev.cramjet.io.AtomicFile;
 
 import javax.imageio.ImageIO;
 import java.awt.AWTError;
@@ -20,7 +19,6 @@ import java.awt.geom.RoundRectangle2D;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -72,12 +70,6 @@ public final class Plots {
     private static final Color BACKGROUND = Color.WHITE, GRID = new Color(0xE8E8E8), AXIS = new Color(0x555555),
             TEXT = new Color(0x222222), SUBTLE = new Color(0x666666);
 
-    /** Writes the chart as a PNG of width × height pixels, atomically. */
-    public static void writePng(Chart chart, int width, int height, Path file) throws IOException {
-        byte[] png = png(chart, width, height);
-        AtomicFile.writeStream(file, out -> out.write(png));
-    }
-
     /** The chart encoded as PNG bytes. */
     public static byte[] png(Chart chart, int width, int height) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -127,7 +119,8 @@ public final class Plots {
         boolean valid(double v) { return Double.isFinite(v) && (!log || v > 0); }
     }
 
-    static Axis axis(double lo, double hi, boolean log, boolean fromZero) {
+    /** An axis over [lo, hi] with some padding; {@code integer} data (steps, tokens) gets no fractional ticks. */
+    static Axis axis(double lo, double hi, boolean log, boolean fromZero, boolean integer) {
         if (!(lo <= hi)) { lo = log ? 0.1 : 0; hi = 1; } // no data
         if (log) {
             double a = Math.log10(lo), b = Math.log10(hi);
@@ -140,12 +133,13 @@ public final class Plots {
         if (fromZero && lo >= 0 && lo <= 0.15 * hi) lo = 0;
         else lo -= (hi - lo) * 0.04;
         hi += (hi - lo) * 0.04;
-        return new Axis(lo, hi, false, linearTicks(lo, hi, 6));
+        return new Axis(lo, hi, false, linearTicks(lo, hi, 6, integer));
     }
 
     /** Ticks at multiples of 1, 2, 2.5 or 5 × 10ⁿ, roughly {@code target} of them, inside [lo, hi]. */
-    static double[] linearTicks(double lo, double hi, int target) {
+    static double[] linearTicks(double lo, double hi, int target, boolean integer) {
         double step = niceStep((hi - lo) / target);
+        if (integer && step < 1) step = 1;
         List<Double> t = new ArrayList<>();
         for (double v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
             t.add(Math.abs(v) < step * 1e-9 ? 0 : v);
@@ -182,24 +176,44 @@ public final class Plots {
                 return out;
             }
         }
-        return linearTicks(lo, hi, 5);
+        return linearTicks(lo, hi, 5, false);
     }
 
-    /** A short label for a tick value: 12k, 1.5M, 0.25, 3e-4 — as many decimals as the tick spacing needs. */
-    static String label(double v, double spacing) {
-        double a = Math.abs(v);
-        if (v == 0) return "0";
-        if (a >= 1e9) return trim(v / 1e9, spacing / 1e9) + "B";
-        if (a >= 1e6) return trim(v / 1e6, spacing / 1e6) + "M";
-        if (a >= 1e4) return trim(v / 1e3, spacing / 1e3) + "k";
-        if (a < 1e-3) {
-            String s = String.format(Locale.ROOT, "%.1e", v);
-            s = s.replace(".0e", "e").replace("e-0", "e-").replace("e+0", "e");
-            return s;
+    /**
+     * Labels for an axis's ticks, in one style for the whole axis: 12k / 1.5M / 2B for large values, 6e-4 for
+     * small ones, otherwise as many decimals as the spacing between ticks needs (0.25, 3, 1500).
+     */
+    static String[] labels(double[] ticks) {
+        double top = 0;
+        for (double t : ticks) top = Math.max(top, Math.abs(t));
+        String[] out = new String[ticks.length];
+        if (top > 0 && top < 1e-2) {
+            // Scientific, with the fewest mantissa digits that show every tick exactly (ticks are nice numbers).
+            for (int d = 0; d <= 3; d++) {
+                boolean exact = true;
+                for (int i = 0; i < ticks.length; i++) {
+                    out[i] = scientific(ticks[i], d);
+                    exact &= Math.abs(Double.parseDouble(out[i]) - ticks[i]) <= 1e-6 * top;
+                }
+                if (exact) break;
+            }
+            return out;
         }
-        return trim(v, spacing);
+        double scale = top >= 1e9 ? 1e9 : top >= 1e6 ? 1e6 : top >= 1e4 ? 1e3 : 1;
+        String suffix = scale == 1e9 ? "B" : scale == 1e6 ? "M" : scale == 1e3 ? "k" : "";
+        for (int i = 0; i < ticks.length; i++) {
+            out[i] = ticks[i] == 0 ? "0" : trim(ticks[i] / scale, spacing(ticks, i) / scale) + suffix;
+        }
+        return out;
     }
 
+    private static String scientific(double v, int decimals) {
+        if (v == 0) return "0";
+        String s = String.format(Locale.ROOT, "%." + decimals + "e", v);
+        return s.replace("e-0", "e-").replace("e+0", "e").replace("e+", "e");
+    }
+
+    /** v with the decimals that {@code spacing} needs (2.5 with spacing 0.5, 3 with spacing 1). */
     private static String trim(double v, double spacing) {
         int decimals = spacing <= 0 ? 2 : Math.max(0, Math.min(6, (int) Math.ceil(-Math.log10(spacing) - 1e-9)));
         if (spacing > 0 && Math.abs(spacing * Math.pow(10, decimals) - Math.rint(spacing * Math.pow(10, decimals))) > 1e-6) decimals++;
@@ -223,6 +237,7 @@ public final class Plots {
         final Graphics2D g;
         final Font titleFont, labelFont, tickFont, legendFont;
         Axis xAxis, yAxis;
+        boolean integerX = true;
         Rectangle plot;
 
         Canvas(Chart chart, int width, int height) {
@@ -270,11 +285,12 @@ public final class Plots {
                     double x = s.x()[i], y = s.y()[i];
                     if (!Double.isFinite(x) || !Double.isFinite(y) || (chart.logY() && y <= 0)) continue;
                     xlo = Math.min(xlo, x); xhi = Math.max(xhi, x);
+                    integerX &= x == Math.rint(x);
                     ylo = Math.min(ylo, y); yhi = Math.max(yhi, y);
                 }
             }
-            xAxis = axis(xlo, xhi, false, true);
-            yAxis = axis(ylo, yhi, chart.logY(), true);
+            xAxis = axis(xlo, xhi, false, true, integerX);
+            yAxis = axis(ylo, yhi, chart.logY(), true, false);
         }
 
         boolean hasTop() { return chart.topLabel() != null && chart.topScale() > 0; }
@@ -282,9 +298,7 @@ public final class Plots {
         void layout() {
             FontMetrics tm = g.getFontMetrics(tickFont), lm = g.getFontMetrics(labelFont), hm = g.getFontMetrics(titleFont);
             int tickW = 0;
-            for (int i = 0; i < yAxis.ticks().length; i++) {
-                tickW = Math.max(tickW, tm.stringWidth(label(yAxis.ticks()[i], spacing(yAxis.ticks(), i))));
-            }
+            for (String l : labels(yAxis.ticks())) tickW = Math.max(tickW, tm.stringWidth(l));
             int pad = Math.round(height * 0.03f);
             int left = pad + lm.getHeight() + 8 + tickW + 8;
             int top = pad + hm.getHeight() + 6 + (hasTop() ? lm.getHeight() + tm.getHeight() + 10 : 4);
@@ -350,32 +364,35 @@ public final class Plots {
             g.setFont(tickFont);
             FontMetrics fm = g.getFontMetrics();
             double[] xt = xAxis.ticks();
+            String[] xl = labels(xt);
             for (int i = 0; i < xt.length; i++) {
                 int x = (int) Math.round(px(xt[i]));
                 g.setColor(AXIS);
                 g.drawLine(x, plot.y + plot.height, x, plot.y + plot.height + 5);
                 g.setColor(SUBTLE);
-                String s = label(xt[i], spacing(xt, i));
+                String s = xl[i];
                 g.drawString(s, x - fm.stringWidth(s) / 2, plot.y + plot.height + 7 + fm.getAscent());
             }
             double[] yt = yAxis.ticks();
+            String[] yl = labels(yt);
             for (int i = 0; i < yt.length; i++) {
                 int y = (int) Math.round(py(yt[i]));
                 g.setColor(AXIS);
                 g.drawLine(plot.x - 5, y, plot.x, y);
                 g.setColor(SUBTLE);
-                String s = label(yt[i], spacing(yt, i));
+                String s = yl[i];
                 g.drawString(s, plot.x - 8 - fm.stringWidth(s), y + fm.getAscent() / 2 - 1);
             }
             if (hasTop()) {
                 double k = chart.topScale();
-                double[] tt = linearTicks(xAxis.min() * k, xAxis.max() * k, 6);
+                double[] tt = linearTicks(xAxis.min() * k, xAxis.max() * k, 6, integerX);
+                String[] tl = labels(tt);
                 for (int i = 0; i < tt.length; i++) {
                     int x = (int) Math.round(px(tt[i] / k));
                     g.setColor(AXIS);
                     g.drawLine(x, plot.y, x, plot.y - 5);
                     g.setColor(SUBTLE);
-                    String s = label(tt[i], spacing(tt, i));
+                    String s = tl[i];
                     g.drawString(s, x - fm.stringWidth(s) / 2, plot.y - 8 - fm.getDescent());
                 }
             }

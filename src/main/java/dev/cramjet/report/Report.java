@@ -82,9 +82,13 @@ public final class Report {
         double[] evalStep = m.evals().stream().mapToDouble(Metrics.Eval::step).toArray();
         double[] val = m.evals().stream().mapToDouble(Metrics.Eval::valLoss).toArray();
         List<Plots.Series> series = new ArrayList<>();
-        series.add(new Plots.Series("train loss", step, loss, Plots.BLUE, Plots.Style.FAINT));
-        series.add(new Plots.Series("train loss (smoothed)", step, Plots.smooth(loss, smoothingSpan(n)),
-                Plots.BLUE, Plots.Style.LINE));
+        double span = smoothingSpan(n);
+        if (span < 2) {
+            series.add(new Plots.Series("train loss", step, loss, Plots.BLUE, Plots.Style.LINE)); // too few steps to smooth
+        } else {
+            series.add(new Plots.Series("train loss", step, loss, Plots.BLUE, Plots.Style.FAINT));
+            series.add(new Plots.Series("train loss (smoothed)", step, Plots.smooth(loss, span), Plots.BLUE, Plots.Style.LINE));
+        }
         if (val.length > 0) series.add(new Plots.Series("validation loss", evalStep, val, Plots.VERMILION, Plots.Style.MARKERS));
         return new Plots.Chart("Loss", "step", "loss (nats/token)", true, series, "tokens", tokensPerStep(m));
     }
@@ -146,8 +150,13 @@ public final class Report {
         if (!m.train().isEmpty()) {
             Metrics.Train last = m.train().getLast();
             double[] loss = m.train().stream().mapToDouble(Metrics.Train::loss).toArray();
-            double[] smooth = Plots.smooth(loss, smoothingSpan(loss.length));
-            cards.add(new String[] {"final train loss", fixed(smooth[smooth.length - 1], 3), "smoothed; last step " + fixed(last.loss(), 3)});
+            double span = smoothingSpan(loss.length);
+            if (span < 2) {
+                cards.add(new String[] {"final train loss", fixed(last.loss(), 3), ""});
+            } else {
+                double[] smooth = Plots.smooth(loss, span);
+                cards.add(new String[] {"final train loss", fixed(smooth[smooth.length - 1], 3), "smoothed; last step " + fixed(last.loss(), 3)});
+            }
             cards.add(new String[] {"steps", count(last.step()), ""});
             if (last.tokens() > 0) cards.add(new String[] {"tokens", compact(last.tokens()), ""});
             if (Double.isFinite(last.elapsedSeconds())) cards.add(new String[] {"training time", duration(last.elapsedSeconds()), ""});

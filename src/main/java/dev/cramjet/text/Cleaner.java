@@ -10,6 +10,7 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.UnaryOperator;
 import java.util.stream.IntStream;
+import java.util.zip.Deflater;
 
 /**
  * The cleaning pipeline. Per-document steps (normalization, control characters, HTML, whitespace, case, stop
@@ -29,9 +30,11 @@ public final class Cleaner {
     private final List<String> warnings = new ArrayList<>();
     private final LongSet exact;
     private final NearDuplicates near;
-    private final String exactName = "exact duplicates", nearName;
     /** Per step (per-document steps, then exact, then near): in, out, changed, chars in, chars out. */
     private final AtomicLongArray counts;
+    /** Per step, the sources of the first documents it dropped (in corpus order), for the report. */
+    private final List<List<String>> droppedExamples = new ArrayList<>();
+    private static final int EXAMPLES = 5;
 
     public Cleaner(CleaningOptions o) {
         if (o.controls()) steps.add(new Step("control chars", Cleaner::controls));
@@ -62,8 +65,8 @@ public final class Cleaner {
         }
         exact = o.exactDedup() ? new LongSet() : null;
         near = o.nearDuplicate() > 0 ? new NearDuplicates(o.nearDuplicate()) : null;
-        nearName = "near duplicates";
         counts = new AtomicLongArray(5 * (steps.size() + 2));
+        for (int k = 0; k < steps.size() + 2; k++) droppedExamples.add(new ArrayList<>());
     }
 
     /** Cleans a batch; returns the survivors in input order. Call batches in corpus order (dedup remembers). */
@@ -72,11 +75,13 @@ public final class Cleaner {
         String[] texts = new String[n];
         long[] prints = new long[n];
         short[][] sigs = near != null ? new short[n][] : null;
+        int[] droppedAt = new int[n];
         IntStream.range(0, n).parallel().forEach(i -> {
             String s = batch.get(i).text();
             for (int k = 0; k < steps.size() && s != null; k++) {
                 String t = steps.get(k).apply.apply(s);
                 count(k, s, t);
+                if (t == null) droppedAt[i] = k;
                 s = t;
             }
             texts[i] = s;
@@ -88,21 +93,29 @@ public final class Cleaner {
         List<Kept> out = new ArrayList<>();
         int ex = steps.size(), nr = ex + 1;
         for (int i = 0; i < n; i++) {
-            String s = texts[i];
-            if (s == null) continue;
+            String s = texts[i], source = batch.get(i).source();
+            if (s == null) {
+                example(droppedAt[i], source);
+                continue;
+            }
             if (exact != null) {
                 boolean fresh = exact.add(prints[i]);
                 count(ex, s, fresh ? s : null);
-                if (!fresh) continue;
+                if (!fresh) { example(ex, source); continue; }
             }
             if (near != null) {
                 boolean dup = near.seen(sigs[i]);
                 count(nr, s, dup ? null : s);
-                if (dup) continue;
+                if (dup) { example(nr, source); continue; }
             }
             out.add(new Kept(new Document(s, batch.get(i).source()), prints[i]));
         }
         return out;
+    }
+
+    private void example(int step, String source) {
+        List<String> l = droppedExamples.get(step);
+        if (l.size() < EXAMPLES) l.add(source);
     }
 
     private void count(int step, String in, String out) {
@@ -119,14 +132,15 @@ public final class Cleaner {
     public CleaningReport report() {
         List<CleaningReport.StepCount> list = new ArrayList<>();
         for (int k = 0; k < steps.size(); k++) list.add(stepCount(steps.get(k).name, k));
-        if (exact != null) list.add(stepCount(exactName, steps.size()));
-        if (near != null) list.add(stepCount(nearName, steps.size() + 1));
+        if (exact != null) list.add(stepCount("exact duplicates", steps.size()));
+        if (near != null) list.add(stepCount("near duplicates", steps.size() + 1));
         return new CleaningReport(list, List.copyOf(warnings));
     }
 
     private CleaningReport.StepCount stepCount(String name, int k) {
         int b = 5 * k;
-        return new CleaningReport.StepCount(name, counts.get(b), counts.get(b + 1), counts.get(b + 2), counts.get(b + 3), counts.get(b + 4));
+        return new CleaningReport.StepCount(name, counts.get(b), counts.get(b + 1), counts.get(b + 2), counts.get(b + 3),
+                counts.get(b + 4), List.copyOf(droppedExamples.get(k)));
     }
 
     public List<String> warnings() { return List.copyOf(warnings); }
@@ -187,7 +201,7 @@ public final class Cleaner {
     static double compressionRatio(String s, int minBytes) {
         byte[] raw = s.getBytes(StandardCharsets.UTF_8);
         if (raw.length < minBytes) return 1;
-        java.util.zip.Deflater d = new java.util.zip.Deflater(java.util.zip.Deflater.BEST_SPEED, true);
+        Deflater d = new Deflater(Deflater.BEST_SPEED, true);
         try {
             d.setInput(raw);
             d.finish();

@@ -6,12 +6,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What each cleaning step did: documents in, out (the rest dropped) and changed, characters in and out, in
- * pipeline order; plus warnings about settings that hurt language models.
+ * What each cleaning step did: documents in, out (the rest dropped) and changed, characters in and out, the
+ * sources of the first few documents it dropped, in pipeline order; plus warnings about settings that hurt
+ * language models.
  */
 public record CleaningReport(List<StepCount> steps, List<String> warnings) {
 
-    public record StepCount(String step, long in, long out, long changed, long charsIn, long charsOut) {
+    public record StepCount(String step, long in, long out, long changed, long charsIn, long charsOut, List<String> droppedExamples) {
         public long dropped() { return in - out; }
     }
 
@@ -31,6 +32,7 @@ public record CleaningReport(List<StepCount> steps, List<String> warnings) {
             m.put("docs_changed", s.changed);
             m.put("chars_in", s.charsIn);
             m.put("chars_out", s.charsOut);
+            m.put("dropped_examples", s.droppedExamples);
             list.add(m);
         }
         Map<String, Object> m = new LinkedHashMap<>();

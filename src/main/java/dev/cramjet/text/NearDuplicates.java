@@ -2,7 +2,9 @@ package dev.cramjet.text;
 
 import dev.cramjet.engine.Rng;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Near-duplicate detection with MinHash and locality-sensitive hashing. A document's shingles are its overlapping
@@ -12,7 +14,8 @@ import java.util.Arrays;
  * similarity of the shingle sets. The 64 positions form 16 bands of 4: documents sharing a band become candidates
  * (likely above similarity ≈ (1/16)^(1/4) = 0.5), and a candidate counts as a duplicate when the fraction of
  * agreeing positions reaches the threshold. Only the first kept document of each band bucket is compared against.
- * Memory: 128 bytes of signature and 16 bucket entries per kept document.
+ * Bucket keys are 32-bit (a rare false match only costs one extra comparison). Memory: 128 bytes of signature
+ * and 16 eight-byte bucket slots at most 3/4 full, about 300 bytes per kept document.
  */
 final class NearDuplicates {
     static final int SHINGLE = 5;
@@ -29,10 +32,11 @@ final class NearDuplicates {
     }
 
     private final double threshold;
-    private short[] signatures = new short[HASHES * 1024];
+    /** Kept signatures in fixed chunks of {@code CHUNK} documents: growing never copies. */
+    private static final int CHUNK = 4096;
+    private final List<short[]> signatures = new ArrayList<>();
     private int kept;
-    private long[] keys = new long[1 << 12];
-    private int[] owners = new int[1 << 12];
+    private long[] slots = new long[1 << 12];
     private int entries;
 
     NearDuplicates(double threshold) { this.threshold = threshold; }
@@ -71,50 +75,53 @@ final class NearDuplicates {
 
     /** True when {@code sig} is near a document seen before; otherwise remembers it and returns false. */
     boolean seen(short[] sig) {
-        long[] bandKeys = new long[BANDS];
+        int[] bandKeys = new int[BANDS];
         for (int b = 0; b < BANDS; b++) {
             long h = b + 1;
             for (int r = 0; r < ROWS; r++) h = h * 0x10001L + (sig[b * ROWS + r] & 0xffff);
-            bandKeys[b] = Rng.mix(h) | 1; // never 0, the empty-slot marker
+            bandKeys[b] = (int) Rng.mix(h) | 1; // never 0, the empty-slot marker
             int owner = get(bandKeys[b]);
             if (owner >= 0 && similarity(sig, owner) >= threshold) return true;
         }
-        if ((kept + 1) * HASHES > signatures.length) signatures = Arrays.copyOf(signatures, signatures.length * 2);
-        System.arraycopy(sig, 0, signatures, kept * HASHES, HASHES);
-        for (long key : bandKeys) putIfAbsent(key, kept);
+        if (kept % CHUNK == 0) signatures.add(new short[CHUNK * HASHES]);
+        System.arraycopy(sig, 0, signatures.getLast(), (kept % CHUNK) * HASHES, HASHES);
+        for (int key : bandKeys) putIfAbsent(key, kept);
         kept++;
         return false;
     }
 
     private double similarity(short[] sig, int owner) {
-        int same = 0, base = owner * HASHES;
-        for (int i = 0; i < HASHES; i++) if (sig[i] == signatures[base + i]) same++;
+        short[] chunk = signatures.get(owner / CHUNK);
+        int same = 0, base = (owner % CHUNK) * HASHES;
+        for (int i = 0; i < HASHES; i++) if (sig[i] == chunk[base + i]) same++;
         return same / (double) HASHES;
     }
 
-    private int get(long key) {
-        int mask = keys.length - 1;
-        for (int i = (int) key & mask; keys[i] != 0; i = (i + 1) & mask) if (keys[i] == key) return owners[i];
+    /** Slot layout: the band key's 32 bits (never 0, which marks an empty slot) above the owner's index. */
+    private int get(int key) {
+        int mask = slots.length - 1;
+        for (int i = key & mask; slots[i] != 0; i = (i + 1) & mask) {
+            if ((int) (slots[i] >>> 32) == key) return (int) slots[i];
+        }
         return -1;
     }
 
-    private void putIfAbsent(long key, int owner) {
-        if (2 * (entries + 1) > keys.length) {
-            long[] oldKeys = keys;
-            int[] oldOwners = owners;
-            keys = new long[oldKeys.length * 2];
-            owners = new int[oldKeys.length * 2];
-            entries = 0;
-            for (int i = 0; i < oldKeys.length; i++) if (oldKeys[i] != 0) putIfAbsent(oldKeys[i], oldOwners[i]);
+    private void putIfAbsent(int key, int owner) {
+        if (4 * (entries + 1) > 3 * slots.length) {
+            long[] old = slots;
+            slots = new long[old.length * 2];
+            for (long e : old) if (e != 0) insert(slots, e);
         }
-        int mask = keys.length - 1;
-        int i = (int) key & mask;
-        while (keys[i] != 0) {
-            if (keys[i] == key) return;
-            i = (i + 1) & mask;
+        if (get(key) < 0) {
+            insert(slots, ((long) key << 32) | owner);
+            entries++;
         }
-        keys[i] = key;
-        owners[i] = owner;
-        entries++;
+    }
+
+    private static void insert(long[] table, long entry) {
+        int mask = table.length - 1;
+        int i = (int) (entry >>> 32) & mask;
+        while (table[i] != 0) i = (i + 1) & mask;
+        table[i] = entry;
     }
 }

@@ -27,7 +27,7 @@ import java.util.concurrent.Semaphore;
  * the thread count.
  */
 public final class BpeTrainer {
-    /** Called as training advances: phase "count" (done = bytes read, total unknown = -1) then "merge" (merges). */
+    /** Called as training advances: phase "count" (done = characters read, total unknown = -1), then "merge" (merges). */
     @FunctionalInterface
     public interface Progress {
         void report(String phase, long done, long total);
@@ -135,8 +135,10 @@ public final class BpeTrainer {
     }
 
     private static void submit(ExecutorService pool, Semaphore inFlight, List<Future<?>> futures, List<String> batch,
-                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials) throws InterruptedException {
+                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials)
+            throws InterruptedException, java.util.concurrent.ExecutionException {
         inFlight.acquire();
+        for (Future<?> f : futures) if (f.isDone()) f.get(); // a failed batch fails the training now
         futures.removeIf(Future::isDone);
         futures.add(pool.submit(() -> {
             try {
@@ -161,6 +163,7 @@ public final class BpeTrainer {
         final long[] freq;
         final int[] stamp;
         // Pairs by id: left, right, count, and the words that (may) contain the pair, appended without repeats in a row.
+        // A list of one word is just lastWord (no array): most pairs are in one word.
         final LongIntMap pairIds;
         int pairs;
         int[] pairLeft = new int[1 << 16], pairRight = new int[1 << 16], lastWord = new int[1 << 16], listSize = new int[1 << 16];
@@ -168,7 +171,10 @@ public final class BpeTrainer {
         int[][] lists = new int[1 << 16][];
         int[] touchedAt = new int[1 << 16];
         final IntList touched = new IntList(1024);
-        // Max-heap of (count, pair) entries, possibly stale: checked against pairCount when popped.
+        // Max-heap of (count, pair) entries, possibly stale: checked against pairCount when popped. It holds only
+        // pairs counted at least heapFloor times: most pairs occur once, and they matter only when nothing else is
+        // left, at which point the floor drops to 1 and they all go in.
+        int heapFloor = 2;
         long[] heapCount = new long[1 << 16];
         int[] heapPair = new int[1 << 16];
         int heapSize;
@@ -201,16 +207,23 @@ public final class BpeTrainer {
                     addWord(pid, w);
                 }
             }
-            for (int pid = 0; pid < pairs; pid++) push(pairCount[pid], pid);
+            for (int pid = 0; pid < pairs; pid++) if (pairCount[pid] >= heapFloor) push(pairCount[pid], pid);
         }
 
         void run(int maxMerges, Progress progress) {
-            while (merges < maxMerges && heapSize > 0) {
+            progress.report("merge", 0, maxMerges);
+            while (merges < maxMerges) {
+                if (heapSize == 0) {
+                    if (heapFloor == 1) break;
+                    heapFloor = 1;
+                    for (int pid = 0; pid < pairs; pid++) if (pairCount[pid] > 0) push(pairCount[pid], pid);
+                    continue;
+                }
                 long count = heapCount[0];
                 int pid = heapPair[0];
                 pop();
                 if (count != pairCount[pid]) {
-                    if (pairCount[pid] > 0) push(pairCount[pid], pid);
+                    if (pairCount[pid] >= heapFloor) push(pairCount[pid], pid);
                     continue;
                 }
                 int a = pairLeft[pid], b = pairRight[pid], c = 256 + merges;
@@ -223,16 +236,17 @@ public final class BpeTrainer {
                 touched.clear();
                 int[] list = lists[pid];
                 for (int k = 0, n = listSize[pid]; k < n; k++) {
-                    int w = list[k];
+                    int w = list == null ? lastWord[pid] : list[k];
                     if (stamp[w] == merges) continue;
                     stamp[w] = merges;
                     mergeWord(w, a, b, c);
                 }
                 lists[pid] = null;
+                listSize[pid] = 0;
                 pairCount[pid] = 0;
                 for (int k = 0; k < touched.size(); k++) {
                     int p = touched.get(k);
-                    if (pairCount[p] > 0) push(pairCount[p], p);
+                    if (pairCount[p] >= heapFloor) push(pairCount[p], p);
                 }
                 merges++;
                 if (merges % 1000 == 0 || merges == maxMerges) progress.report("merge", merges, maxMerges);
@@ -241,7 +255,10 @@ public final class BpeTrainer {
 
         /** Replaces each a,b in word w (left to right) by c, moving the counts of the neighbouring pairs. */
         private void mergeWord(int w, int a, int b, int c) {
-            int s = start[w], end = s + len[w], r = s, wr = s;
+            int s = start[w], end = s + len[w], r = s;
+            while (r + 1 < end && (symbols[r] != a || symbols[r + 1] != b)) r++; // nothing moves before the first a,b
+            if (r + 1 >= end) return; // a stale list entry: the word no longer holds the pair
+            int wr = r;
             long f = freq[w];
             while (r < end) {
                 if (r + 1 < end && symbols[r] == a && symbols[r + 1] == b) {
@@ -289,7 +306,6 @@ public final class BpeTrainer {
                 }
                 pairLeft[pid] = x;
                 pairRight[pid] = y;
-                lastWord[pid] = -1;
                 touchedAt[pid] = -1;
                 pairs++;
             }
@@ -297,13 +313,19 @@ public final class BpeTrainer {
         }
 
         private void addWord(int pid, int w) {
-            if (lastWord[pid] == w) return;
-            lastWord[pid] = w;
-            int[] l = lists[pid];
             int n = listSize[pid];
-            if (l == null) lists[pid] = l = new int[4];
-            else if (n == l.length) lists[pid] = l = Arrays.copyOf(l, n + (n >> 1) + 4);
-            l[n] = w;
+            if (n > 0 && lastWord[pid] == w) return;
+            if (n > 0) {
+                int[] l = lists[pid];
+                if (l == null) {
+                    lists[pid] = l = new int[4];
+                    l[0] = lastWord[pid];
+                } else if (n == l.length) {
+                    lists[pid] = l = Arrays.copyOf(l, n + (n >> 1) + 4);
+                }
+                l[n] = w;
+            }
+            lastWord[pid] = w;
             listSize[pid] = n + 1;
         }
 

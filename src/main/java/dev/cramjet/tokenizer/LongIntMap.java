@@ -10,7 +10,7 @@ final class LongIntMap {
     private int size, mask;
 
     LongIntMap(int expected) {
-        int cap = Integer.highestOneBit(Math.max(16, expected * 2 - 1)) << 1;
+        int cap = Integer.highestOneBit(Math.max(16, expected * 4 / 3)) << 1;
         keys = new long[cap];
         values = new int[cap];
         Arrays.fill(keys, EMPTY);
@@ -43,7 +43,7 @@ final class LongIntMap {
         }
         keys[i] = key;
         values[i] = value;
-        if (++size * 2 > keys.length) grow();
+        if (++size * 4L > keys.length * 3L) grow(); // load at most 3/4
         return value;
     }
 

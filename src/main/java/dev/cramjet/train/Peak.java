@@ -1,33 +1,30 @@
 package dev.cramjet.train;
 
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.Epilogue;
-import dev.cramjet.engine.Tensor;
+import dev.cramjet.engine.cpu.CpuPeak;
 
 /**
- * The FLOP/s that MFU is measured against. On the CPU there is no datasheet figure worth quoting, so it is the
- * measured rate of a large matmul (512×1024 by 1024×1024) on this backend: what the machine can actually do for the
- * kind of work that dominates training. MFU then says how much of that the whole training step achieves.
+ * The FLOP/s that MFU is measured against. On the CPU: the fp32 FMA ceiling, measured (there is no datasheet
+ * figure for a shared or throttled machine). On a GPU: the datasheet's dense BF16 tensor-core peak for the models
+ * we know, the usual MFU convention. NaN otherwise, and the progress line then leaves MFU out.
  */
 public final class Peak {
     private Peak() {}
 
-    /** Best rate over a fraction of a second of matmuls (the first calls also warm up the JIT). */
-    public static double measure(Backend be) {
-        int m = 512, k = 1024, n = 1024;
-        Tensor a = be.alloc(be.computeType(), m, k);
-        Tensor w = be.alloc(be.computeType(), n, k);
-        Tensor out = be.alloc(be.computeType(), m, n);
-        be.fill(a, 0.5f);
-        be.fill(w, 0.25f);
-        double flops = 2.0 * m * n * k, best = 0;
-        long deadline = System.nanoTime() + 400_000_000L;
-        for (int i = 0; i < 3 || (System.nanoTime() < deadline && i < 200); i++) {
-            long t0 = System.nanoTime();
-            be.matmul(out, a, w, null, Epilogue.NONE);
-            be.synchronize();
-            best = Math.max(best, flops / ((System.nanoTime() - t0) / 1e9));
-        }
-        return best;
+    public static double of(Backend be) {
+        return switch (be.name()) {
+            case "cpu" -> CpuPeak.fmaPeakGflops() * 1e9;
+            case "cuda" -> gpu(be.describe());
+            default -> Double.NaN;
+        };
+    }
+
+    /** Dense BF16 peaks from NVIDIA's datasheets (SXM parts). */
+    static double gpu(String description) {
+        if (description.contains("H100") || description.contains("H200")) return 989e12;
+        if (description.contains("A100")) return 312e12;
+        if (description.contains("L40S")) return 362e12;
+        if (description.contains("A10")) return 125e12;
+        return Double.NaN;
     }
 }

@@ -19,7 +19,7 @@ import java.util.TreeMap;
  * came from and what was expected. {@link #toJson()} is what the run directory's config.json holds.
  */
 public final class TrainConfig {
-    enum Type { STRING, INT, COUNT, NUMBER, FRACTION, BOOL, DURATION }
+    enum Type { STRING, INT, COUNT, NUMBER, FRACTION, DURATION }
 
     record Key(String name, Type type, Object fallback, String doc) {}
 
@@ -45,7 +45,6 @@ public final class TrainConfig {
             new Key("beta2", Type.FRACTION, 0.95, "AdamW beta2"),
             new Key("eps", Type.NUMBER, 1e-8, "AdamW epsilon"),
             new Key("clip", Type.NUMBER, 1.0, "clip the global gradient norm to this (0 = off)"),
-            new Key("recompute", Type.BOOL, false, "recompute activations in the backward pass to save memory, where the engine supports it"),
             new Key("seed", Type.COUNT, 1337L, "seed for initialisation, data order and dropout"),
             new Key("budget", Type.DURATION, 0.0, "wall-clock budget, e.g. 10m, 6h, 24h"),
             new Key("max-steps", Type.COUNT, 0L, "stop after this many optimizer steps"),
@@ -62,7 +61,7 @@ public final class TrainConfig {
             new Key("temperature", Type.NUMBER, 0.8, "sampling temperature for samples"),
             new Key("log-every", Type.COUNT, 1L, "write a metrics line every N steps"),
             new Key("max-bad-steps", Type.COUNT, 3L, "non-finite steps in a row before rolling back to the last checkpoint"),
-            new Key("backend", Type.STRING, "cpu", "compute backend: cpu or cuda")
+            new Key("device", Type.STRING, "cpu", "where to train: cpu or cuda")
     );
 
     /** Training settings per model preset, over the key defaults (the model dimensions live with the model). */
@@ -115,18 +114,6 @@ public final class TrainConfig {
         return resolve(m, file.toString(), overrides);
     }
 
-    /** This config with some keys replaced (command-line spelling); validated again. */
-    public TrainConfig with(Map<String, String> overrides) {
-        Map<String, Object> v = new LinkedHashMap<>(values);
-        overrides.forEach((key, value) -> {
-            Key k = key(key, "the command line");
-            v.put(k.name, convert(k, value, "the command line"));
-        });
-        TrainConfig c = new TrainConfig(v);
-        c.validate();
-        return c;
-    }
-
     /** True when {@code name} (either spelling) is a config key. */
     public static boolean isKey(String name) {
         String n = name.replace('_', '-');
@@ -148,11 +135,6 @@ public final class TrainConfig {
                 case STRING -> {
                     if (value instanceof String s) yield s;
                     throw new CramjetException(where + " expects a string, got " + Json.kind(value));
-                }
-                case BOOL -> {
-                    if (value instanceof Boolean b) yield b;
-                    if ("true".equals(value) || "false".equals(value)) yield Boolean.parseBoolean((String) value);
-                    throw new CramjetException(where + " expects true or false, got " + describe(value));
                 }
                 case INT, COUNT -> {
                     long n = switch (value) {
@@ -176,6 +158,7 @@ public final class TrainConfig {
                     yield d;
                 }
                 case DURATION -> switch (value) {
+                    case null -> 0.0; // none (how config.json records a run without a time budget)
                     case Number n when n.doubleValue() > 0 -> n.doubleValue();
                     case String s -> Budget.parseDuration(s, where);
                     default -> throw new CramjetException(where + " expects a positive duration like 10m or 6h, got " + describe(value));
@@ -236,7 +219,6 @@ public final class TrainConfig {
     public double beta2() { return num("beta2"); }
     public double eps() { return num("eps"); }
     public double clip() { return num("clip"); }
-    public boolean recompute() { return (Boolean) values.get("recompute"); }
     public long seed() { return count("seed"); }
     public long evalEvery() { return count("eval-every"); }
     public double evalMinutes() { return num("eval-minutes"); }
@@ -250,7 +232,7 @@ public final class TrainConfig {
     public double temperature() { return num("temperature"); }
     public long logEvery() { return count("log-every"); }
     public int maxBadSteps() { return (int) count("max-bad-steps"); }
-    public String backend() { return str("backend"); }
+    public String device() { return str("device"); }
 
     public Budget budget() { return new Budget(num("budget"), count("max-steps"), count("tokens")); }
 
@@ -270,8 +252,12 @@ public final class TrainConfig {
         return new BatchRamp(target, batchRamp());
     }
 
-    /** The resolved config with every key, for config.json. */
-    public Map<String, Object> toJson() { return new LinkedHashMap<>(values); }
+    /** The resolved config with every key, for config.json (durations in seconds, null for none). */
+    public Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>(values);
+        for (Key k : KEYS) if (k.type == Type.DURATION && ((Double) m.get(k.name)) == 0) m.put(k.name, null);
+        return m;
+    }
 
     /** `--help` text: each key with its default and meaning. */
     public static String keysHelp() {

@@ -79,6 +79,7 @@ public final class Trainer {
     private long tokensSeen;
     private double elapsedBefore;
     private double lrScale = 1;
+    private Schedule schedule;
     private int skipped;
     private int rollbacks;
     private int badStreak;
@@ -89,6 +90,7 @@ public final class Trainer {
     private long sessionStart;
     private Evaluator.Result lastEval;
     private long lastEvalStep = -1;
+    private long lastCheckpointStep = -1;
 
     public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
                    Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
@@ -110,6 +112,7 @@ public final class Trainer {
         this.tokens = new int[config.batch() * context];
         this.targets = new int[config.batch() * context];
         this.early = new EarlyStopping(config.patience());
+        this.schedule = config.schedule(lrScale);
     }
 
     /** Asks the loop to checkpoint and stop at the next step boundary (safe from a signal handler's thread). */
@@ -142,7 +145,7 @@ public final class Trainer {
             if (early.shouldStop()) { reason = "early stop"; break; }
 
             long t0 = clock.nanos();
-            double lr = config.schedule(lrScale).lr(progress);
+            double lr = schedule.lr(progress);
             int accum = ramp.at(progress);
             learner.zeroGrad();
             double sum = 0;
@@ -190,9 +193,9 @@ public final class Trainer {
         }
 
         if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
-        checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         Map<String, Object> end = line("event");
-        end.put("message", "run ended: " + reason + (stopRequest != null ? " (" + stopRequest + ")" : ""));
+        end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));
         metrics.append(end);
         metrics.force();
         return new Outcome(reason, step, tokensSeen, elapsed(), loss, lastEval, skipped, rollbacks);
@@ -239,6 +242,7 @@ public final class Trainer {
 
     private void checkpoint(double valLoss) throws IOException {
         lastCheckpointAt = elapsed();
+        lastCheckpointStep = step;
         Path dir = checkpoints.save(step, valLoss, state(), learner::save);
         metrics.force();
         listener.message("step " + step + ": checkpoint " + runDir.relativize(dir));
@@ -256,6 +260,7 @@ public final class Trainer {
         restoreState(saved.state(), false);
         rollbacks++;
         lrScale *= 0.5;
+        schedule = config.schedule(lrScale);
         badStreak = 0;
         event(String.format(Locale.ROOT, "step %d: rolled back to the checkpoint at step %d after %d non-finite steps; learning rate now ×%s (rollback %d)",
                 from, step, config.maxBadSteps(), lrScale, rollbacks));
@@ -315,6 +320,7 @@ public final class Trainer {
         if (resume) {
             elapsedBefore = Json.number(s.get("elapsed"), where + ": elapsed");
             lrScale = Json.number(s.get("lr_scale"), where + ": lr_scale");
+            schedule = config.schedule(lrScale);
             skipped = (int) Json.integer(s.get("skipped"), where + ": skipped");
             rollbacks = (int) Json.integer(s.get("rollbacks"), where + ": rollbacks");
             lastEvalAt = Json.number(s.get("last_eval_at"), where + ": last_eval_at");

@@ -2,7 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
@@ -54,13 +54,6 @@ public final class TrainingRun {
         return GPTConfig.preset(c.model()).with(changes, "model " + c.model());
     }
 
-    public static Backend backend(String name) {
-        return switch (name) {
-            case "cpu" -> new CpuBackend();
-            default -> throw new CramjetException("backend: '" + name + "' is not available in this build (expected cpu)");
-        };
-    }
-
     /**
      * Prepares {@code runDir} for a new run: refuses an existing non-empty directory unless {@code force}, which
      * removes it first (only if it looks like a run directory, so a mistyped --out cannot wipe something else).
@@ -87,6 +80,15 @@ public final class TrainingRun {
         }
     }
 
+    /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
+    private static void refreshReport(Path runDir, ProgressLine progress) {
+        try {
+            Report.write(runDir);
+        } catch (IOException | RuntimeException e) {
+            progress.log("report not refreshed: " + e.getMessage());
+        }
+    }
+
     /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
     public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
         Path f = runDir.resolve(CONFIG);
@@ -106,7 +108,7 @@ public final class TrainingRun {
      */
     public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
-             Backend be = backend(cfg.backend())) {
+             Backend be = Backends.open(cfg.device())) {
             GPTConfig mc = modelConfig(cfg, data.tokenizer.vocabSize());
             int context = mc.blockSize();
             data.checkFits(cfg.batch(), context);
@@ -121,13 +123,13 @@ public final class TrainingRun {
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
             Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
             SampleText samples = new SampleText(model, data.tokenizer, cfg.samples(), cfg.sampleTokens(), cfg.temperature(), cfg.seed());
-            double peak = Peak.measure(be);
+            double peak = Peak.of(be);
             long params = model.parameterCount(false);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
                     cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
                     data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
-            progress.log(String.format(Locale.ROOT, "device: %s; matmul peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
+            progress.log(String.format(Locale.ROOT, "device: %s; fp32 peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
             Trainer.Listener listener = new Trainer.Listener() {
@@ -143,11 +145,7 @@ public final class TrainingRun {
                 public void evaluated(long step, Evaluator.Result r, List<String> texts) {
                     lastSamples.clear();
                     lastSamples.addAll(texts);
-                    try {
-                        Report.write(runDir);
-                    } catch (IOException | RuntimeException e) {
-                        progress.log("report not refreshed: " + e.getMessage());
-                    }
+                    refreshReport(runDir, progress);
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
@@ -162,6 +160,7 @@ public final class TrainingRun {
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
+                refreshReport(runDir, progress);
                 return new Result(o, mc, params, List.copyOf(lastSamples), runDir);
             }
         }

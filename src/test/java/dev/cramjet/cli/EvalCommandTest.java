@@ -1,6 +1,7 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.ShardWriter;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.nn.GPT;
@@ -49,6 +50,50 @@ class EvalCommandTest {
             }
             assertEquals(sum / (stream.length - 1), res.loss(), 1e-5);
             assertTrue(res.loss() > 4 && res.loss() < 7, "near ln(256) for an untrained model: " + res.loss());
+        }
+    }
+
+    /** The command end to end on the same tokens as an id file and as a shard directory. */
+    @Test
+    void commandReadsIdFilesAndShards() throws IOException {
+        GPTConfig cfg = GPTConfig.preset("micro").with(Map.of("block_size", 8L), "t");
+        int[] doc = new int[30];
+        SplittableRandom r = new SplittableRandom(4);
+        for (int i = 0; i < doc.length; i++) doc[i] = r.nextInt(cfg.vocabSize());
+        double expected;
+        try (Backend be = new CpuBackend()) {
+            GPT g = new GPT(be, cfg, 2, 8, 6);
+            ModelDir.save(g, dir.resolve("m"));
+            int[] stream = new int[doc.length + 1]; // a shard document starts with the end-of-text token (0 here)
+            System.arraycopy(doc, 0, stream, 1, doc.length);
+            expected = EvalCommand.evaluate(g, stream).loss();
+        }
+        ShardWriter w = new ShardWriter(dir.resolve("data"), "val", cfg.vocabSize(), 0, "none", 1000);
+        w.add(doc);
+        w.finish();
+        StringBuilder ids = new StringBuilder("0");
+        for (int t : doc) ids.append(' ').append(t);
+        Files.writeString(dir.resolve("ids.txt"), ids + "\n");
+
+        for (String src : new String[] {"ids.txt", "data"}) {
+            String out = run("eval", "--model", dir.resolve("m").toString(), "--tokens", dir.resolve(src).toString(), "--batch", "3", "--json");
+            var json = dev.cramjet.io.Json.object(dev.cramjet.io.Json.parse(out.strip(), "out"), "out");
+            assertEquals(expected, dev.cramjet.io.Json.number(json.get("loss"), "loss"), 1e-5, src);
+            assertEquals(30L, json.get("targets"));
+        }
+        assertEquals("", run("eval", "--model", dir.resolve("m").toString()));
+    }
+
+    /** Runs the CLI, returning stdout (empty when the command fails). */
+    private static String run(String... argv) {
+        var old = System.out;
+        var buf = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            int rc = Main.run(argv);
+            return rc == 0 ? buf.toString(java.nio.charset.StandardCharsets.UTF_8) : "";
+        } finally {
+            System.setOut(old);
         }
     }
 

@@ -131,9 +131,12 @@ class PrepareCommandTest {
         try (Stream<Path> files = Files.list(out)) {
             assertEquals(List.of(), files.toList(), "nothing written, not even staging files");
         }
+        Path more = dir.resolve("in/more.jsonl");
+        Files.writeString(more, "{\"body\": \"one more document\"}\n");
         Map<String, Object> j = prepare("--input", in.toString(), "--field", "body", "--out", out.toString(), "--vocab", "280",
-                "--skip-bad").json();
+                "--skip-bad", more.toString()).json();
         assertEquals(1L, map(j.get("read")).get("bad_skipped"));
+        assertEquals(2L, map(j.get("read")).get("files"), "a path after a flag is still an input");
         assertTrue(Files.exists(out.resolve("train_000.bin")));
     }
 

@@ -36,6 +36,8 @@ class GPTConfigTest {
     void jsonRoundTripsAndOverridesFollowDerivedDefaults() {
         GPTConfig c = GPTConfig.preset("small");
         assertEquals(c, GPTConfig.fromJson(Json.object(Json.parse(Json.pretty(c.toJson()), "t"), "t"), "t"));
+        String text = Json.write(c.with(Map.of("dropout", 0.1), "t").toJson());
+        assertTrue(text.contains("\"dropout\":0.1,") && text.contains("\"norm_eps\":1.0E-5"), text);
 
         Map<String, Object> j = new LinkedHashMap<>();
         j.put("preset", "tiny");

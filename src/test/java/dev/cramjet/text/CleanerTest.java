@@ -66,6 +66,7 @@ class CleanerTest {
         assertEquals(5, s.in());
         assertEquals(2, s.out());
         assertEquals(3, s.dropped());
+        assertEquals(List.of("doc0", "doc3", "doc4"), s.droppedExamples(), "the report names what was dropped");
     }
 
     @Test
@@ -92,6 +93,7 @@ class CleanerTest {
         List<String> kept = clean(c, original, nearCopy, different);
         assertEquals(List.of(original, different), kept);
         assertEquals(1, c.report().step("near duplicates").dropped());
+        assertEquals(List.of("doc1"), c.report().step("near duplicates").droppedExamples());
     }
 
     @Test

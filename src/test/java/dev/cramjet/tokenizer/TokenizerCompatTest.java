@@ -2,6 +2,7 @@ package dev.cramjet.tokenizer;
 
 import dev.cramjet.io.Json;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,10 +30,14 @@ class TokenizerCompatTest {
     static void findNode() throws Exception {
         node = onPath("node");
         modules = Path.of(".cache/node/node_modules").toAbsolutePath();
+        script = Path.of(TokenizerCompatTest.class.getResource("/tokenizer/hf.js").toURI());
+    }
+
+    @BeforeEach
+    void needNode() {
         assumeTrue(node != null, "node is not on the PATH; skipping the Hugging Face compatibility test");
         assumeTrue(Files.isDirectory(modules.resolve("tokenizers")),
                 "Hugging Face tokenizers is not installed (run scripts/setup-node-tokenizers.sh); skipping");
-        script = Path.of(TokenizerCompatTest.class.getResource("/tokenizer/hf.js").toURI());
     }
 
     static List<String> samples() {
@@ -57,6 +62,26 @@ class TokenizerCompatTest {
         for (int k = 0; k < texts.size(); k++) {
             String text = texts.get(k);
             assertEquals(ids(theirs.get(k)), asList(ours.encode(text)), () -> "text: " + Json.write(text));
+        }
+    }
+
+    @Test
+    void gpt2LayoutSplitsLikeHuggingFace(@TempDir Path dir) throws Exception {
+        // Our vocabulary and merges under GPT-2's pre-tokenizer (ByteLevel with its built-in regex), which we run
+        // through java.util.regex: the same ids from both shows that path splits as Hugging Face does.
+        Tokenizer trained = new BpeTrainer().train(TokenizerTest.corpus(), 400, Tokenizer.DEFAULT_SPECIALS);
+        Path ours = dir.resolve("tokenizer.json");
+        trained.save(ours);
+        var root = Json.object(Json.parse(Files.readString(ours), "ours"), "ours");
+        root.put("pre_tokenizer", Json.parse("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true}", "gpt2"));
+        Path file = dir.resolve("gpt2-layout.json");
+        Files.writeString(file, Json.pretty(root));
+        Tokenizer loaded = Tokenizer.load(file);
+        List<String> texts = samples();
+        List<Object> theirs = hfEncode(file, texts, dir);
+        for (int k = 0; k < texts.size(); k++) {
+            String text = texts.get(k);
+            assertEquals(ids(theirs.get(k)), asList(loaded.encode(text)), () -> "text: " + Json.write(text));
         }
     }
 

@@ -248,10 +248,10 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), y = f32(op, out), mu = f32(op, mean), rs = f32(op, rstd), w = f32(op, weight);
         float[] bb = bias == null ? null : f32(op, bias);
         requireSame(op, out, in);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
-        if (bias != null) requireSize(op, "bias", bias, c, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
+        if (bias != null) requireCount(op, "bias", bias, c);
         int xo = off(in), yo = off(out), mo = off(mean), ro = off(rstd), wo = off(weight), bo = bias == null ? 0 : off(bias);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -282,11 +282,11 @@ public final class CpuBackend implements Backend {
         float[] g = f32(op, dout), x = f32(op, in), w = f32(op, weight), mu = f32(op, mean), rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        if (dbias != null) requireSize(op, "dbias", dbias, c, c);
-        requireSize(op, "mean", mean, n, n);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        if (dbias != null) requireCount(op, "dbias", dbias, c);
+        requireCount(op, "mean", mean, n);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), mo = off(mean), ro = off(rstd);
         ensurePartials(2 * c);
         chunks(n, 1, (thread, from, to) -> {
@@ -307,7 +307,7 @@ public final class CpuBackend implements Backend {
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                     gv.add(FloatVector.fromArray(S, part, c + i)).intoArray(part, c + i);
                 }
-                float a = aSum.reduceLanes(VectorOperators.ADD), b = bSum.reduceLanes(VectorOperators.ADD);
+                float a = VectorMath.sum(aSum), b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = (x[xi + j] - m) * s, dn = g[gi + j] * w[wo + j];
                     a += dn;
@@ -338,8 +338,8 @@ public final class CpuBackend implements Backend {
         int c = in.dim(-1), n = in.rows();
         float[] x = f32(op, in), y = f32(op, out), rs = f32(op, rstd), w = f32(op, weight);
         requireSame(op, out, in);
-        requireSize(op, "rstd", rstd, n, n);
-        requireSize(op, "weight", weight, c, c);
+        requireCount(op, "rstd", rstd, n);
+        requireCount(op, "weight", weight, c);
         int xo = off(in), yo = off(out), ro = off(rstd), wo = off(weight);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
@@ -363,9 +363,9 @@ public final class CpuBackend implements Backend {
         float[] rs = f32(op, rstd);
         requireSame(op, din, in);
         requireSame(op, dout, in);
-        requireSize(op, "weight", weight, c, c);
-        requireSize(op, "dweight", dweight, c, c);
-        requireSize(op, "rstd", rstd, n, n);
+        requireCount(op, "weight", weight, c);
+        requireCount(op, "dweight", dweight, c);
+        requireCount(op, "rstd", rstd, n);
         int dxo = off(din), go = off(dout), xo = off(in), wo = off(weight), ro = off(rstd);
         ensurePartials(c);
         chunks(n, 1, (thread, from, to) -> {
@@ -383,7 +383,7 @@ public final class CpuBackend implements Backend {
                     bSum = gv.mul(FloatVector.fromArray(S, w, wo + i)).fma(xh, bSum);
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                 }
-                float b = bSum.reduceLanes(VectorOperators.ADD);
+                float b = VectorMath.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = x[xi + j] * s;
                     b += g[gi + j] * w[wo + j] * xh;
@@ -411,7 +411,7 @@ public final class CpuBackend implements Backend {
         float[] x = f32(op, in), w = f32(op, weight), y = f32(op, out), b = bias == null ? null : f32(op, bias);
         requireShape(op, "weight", weight, oc, c);
         requireSize(op, "out", out, (long) n * oc, oc);
-        if (bias != null) requireSize(op, "bias", bias, oc, oc);
+        if (bias != null) requireCount(op, "bias", bias, oc);
         int xo = off(in), wo = off(weight), yo = off(out), bo = bias == null ? 0 : off(bias);
         switch (epilogue) {
             case Epilogue.None() -> {
@@ -423,26 +423,16 @@ public final class CpuBackend implements Backend {
                 int po = pre == null ? yo : off(pre);
                 if (pre != null) requireSame(op, pre, out);
                 Gemm.nt(x, xo, w, wo, p, po, n, oc, c, false);
+                boolean keepPre = pre != null;
                 Parallel.range(n, (from, to) -> {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;
-                        for (int bound = S.loopBound(oc); i < bound; i += L) {
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i));
-                                if (pre != null) v.intoArray(p, pi + i);
-                            }
-                            gelu(v).intoArray(y, yi + i);
-                        }
-                        if (i < oc) {
-                            VectorMask<Float> m = S.indexInRange(i, oc);
-                            FloatVector v = FloatVector.fromArray(S, p, pi + i, m);
-                            if (b != null) {
-                                v = v.add(FloatVector.fromArray(S, b, bo + i, m));
-                                if (pre != null) v.intoArray(p, pi + i, m);
-                            }
-                            gelu(v).intoArray(y, yi + i, m);
+                        for (int bound = S.loopBound(oc); i < bound; i += L) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i);
+                        for (; i < oc; i++) {
+                            float v = p[pi + i] + (b == null ? 0 : b[bo + i]);
+                            if (keepPre) p[pi + i] = v;
+                            y[yi + i] = gelu(v);
                         }
                     }
                 });
@@ -477,6 +467,16 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** y = gelu(p + bias) for one vector; p + bias is stored back into p when it is the kept pre-activation. */
+    private static void biasGelu(float[] p, int pi, float[] b, int bi, boolean keepPre, float[] y, int yi) {
+        FloatVector v = FloatVector.fromArray(S, p, pi);
+        if (b != null) {
+            v = v.add(FloatVector.fromArray(S, b, bi));
+            if (keepPre) v.intoArray(p, pi);
+        }
+        gelu(v).intoArray(y, yi);
+    }
+
     @Override
     public void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight) {
         String op = "matmulBackward";
@@ -492,7 +492,7 @@ public final class CpuBackend implements Backend {
         }
         Gemm.tn(g, go, x, xo, dw, off(dweight), oc, c, n, true);
         if (dbias != null) {
-            requireSize(op, "dbias", dbias, oc, oc);
+            requireCount(op, "dbias", dbias, oc);
             float[] db = f32(op, dbias);
             int bo = off(dbias);
             Parallel.range(oc, L, (c0, c1) -> {
@@ -514,10 +514,7 @@ public final class CpuBackend implements Backend {
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 gelu(FloatVector.fromArray(S, x, xo + i)).intoArray(y, yo + i);
             }
-            if (i < to) {
-                VectorMask<Float> m = S.indexInRange(i, to);
-                gelu(FloatVector.fromArray(S, x, xo + i, m)).intoArray(y, yo + i, m);
-            }
+            for (; i < to; i++) y[yo + i] = gelu(x[xo + i]);
         });
     }
 
@@ -534,11 +531,7 @@ public final class CpuBackend implements Backend {
                 geluGrad(FloatVector.fromArray(S, x, xo + i)).mul(FloatVector.fromArray(S, g, go + i))
                         .intoArray(dx, dxo + i);
             }
-            if (i < to) {
-                VectorMask<Float> m = S.indexInRange(i, to);
-                geluGrad(FloatVector.fromArray(S, x, xo + i, m)).mul(FloatVector.fromArray(S, g, go + i, m))
-                        .intoArray(dx, dxo + i, m);
-            }
+            for (; i < to; i++) dx[dxo + i] = geluGrad(x[xo + i]) * g[go + i];
         });
     }
 
@@ -551,15 +544,18 @@ public final class CpuBackend implements Backend {
         int xo = off(in), yo = off(out);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, yi = yo + r * h;
+                int gi = xo + r * 2 * h, yi = yo + r * h;
                 int i = 0;
-                for (; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    gate.mul(VectorMath.sigmoid(gate)).mul(FloatVector.fromArray(S, x, ui + i, m)).intoArray(y, yi + i, m);
-                }
+                for (int bound = S.loopBound(h); i < bound; i += L) swiglu(x, gi + i, h, y, yi + i);
+                for (; i < h; i++) y[yi + i] = silu(x[gi + i]) * x[gi + h + i];
             }
         });
+    }
+
+    /** y = silu(gate)·up for one vector, gate at x[g..], up at x[g+h..]. */
+    private static void swiglu(float[] x, int g, int h, float[] y, int yi) {
+        FloatVector gate = FloatVector.fromArray(S, x, g);
+        gate.mul(VectorMath.sigmoid(gate)).mul(FloatVector.fromArray(S, x, g + h)).intoArray(y, yi);
     }
 
     @Override
@@ -572,21 +568,26 @@ public final class CpuBackend implements Backend {
         int xo = off(in), dxo = off(din), go = off(dout);
         Parallel.range(n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int gi = xo + r * 2 * h, ui = gi + h, di = dxo + r * 2 * h, oi = go + r * h;
-                for (int i = 0; i < h; i += L) {
-                    VectorMask<Float> m = S.indexInRange(i, h);
-                    FloatVector gate = FloatVector.fromArray(S, x, gi + i, m);
-                    FloatVector up = FloatVector.fromArray(S, x, ui + i, m);
-                    FloatVector d = FloatVector.fromArray(S, g, oi + i, m);
-                    FloatVector sg = VectorMath.sigmoid(gate);
-                    FloatVector silu = gate.mul(sg);
-                    // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-                    FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
-                    d.mul(up).mul(dsilu).intoArray(dx, di + i, m);
-                    d.mul(silu).intoArray(dx, di + h + i, m);
+                int gi = xo + r * 2 * h, di = dxo + r * 2 * h, oi = go + r * h;
+                int i = 0;
+                for (int bound = S.loopBound(h); i < bound; i += L) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i);
+                for (; i < h; i++) {
+                    float gate = x[gi + i], up = x[gi + h + i], sg = sigmoid(gate);
+                    dx[di + i] = g[oi + i] * up * sg * (1 + gate * (1 - sg));
+                    dx[di + h + i] = g[oi + i] * gate * sg;
                 }
             }
         });
+    }
+
+    /** dgate = dout·up·silu'(gate), dup = dout·silu(gate), silu'(g) = σ(g)·(1 + g·(1 − σ(g))), for one vector. */
+    private static void swigluGrad(float[] x, int g, int h, float[] dout, int o, float[] dx, int d) {
+        FloatVector gate = FloatVector.fromArray(S, x, g), up = FloatVector.fromArray(S, x, g + h);
+        FloatVector dy = FloatVector.fromArray(S, dout, o);
+        FloatVector sg = VectorMath.sigmoid(gate);
+        FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
+        dy.mul(up).mul(dsilu).intoArray(dx, d);
+        dy.mul(gate.mul(sg)).intoArray(dx, d + h);
     }
 
     @Override
@@ -639,14 +640,20 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int table = (posOffset + r % t) * half;
                 for (int head = 0; head < 2 * heads; head++) {     // q heads then k heads: contiguous
-                    int a = xo + r * 3 * c + head * hs, b = a + half;
-                    for (int i = 0; i < half; i += L) {
-                        VectorMask<Float> m = S.indexInRange(i, half);
-                        FloatVector cv = FloatVector.fromArray(S, cs, table + i, m);
-                        FloatVector sv = FloatVector.fromArray(S, sn, table + i, m).mul(sign);
-                        FloatVector x1 = FloatVector.fromArray(S, x, a + i, m), x2 = FloatVector.fromArray(S, x, b + i, m);
-                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i, m);
-                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, b + i, m);
+                    // (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos), x1 = x[a+i], x2 = x[a+half+i]
+                    int a = xo + r * 3 * c + head * hs, bb = a + half;
+                    int i = 0;
+                    for (int bound = S.loopBound(half); i < bound; i += L) {
+                        FloatVector cv = FloatVector.fromArray(S, cs, table + i);
+                        FloatVector sv = FloatVector.fromArray(S, sn, table + i).mul(sign);
+                        FloatVector x1 = FloatVector.fromArray(S, x, a + i), x2 = FloatVector.fromArray(S, x, bb + i);
+                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i);
+                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, bb + i);
+                    }
+                    for (; i < half; i++) {
+                        float cv = cs[table + i], sv = sn[table + i] * sign, x1 = x[a + i], x2 = x[bb + i];
+                        x[a + i] = x1 * cv - x2 * sv;
+                        x[bb + i] = x1 * sv + x2 * cv;
                     }
                 }
             }
@@ -659,11 +666,11 @@ public final class CpuBackend implements Backend {
         int p = Math.max(positions, theta == ropeTheta && half == ropeHalf ? 2 * ropePositions : positions);
         float[] cs = new float[p * half], sn = new float[p * half];
         for (int i = 0; i < half; i++) {
-            double freq = Math.pow(theta, -2.0 * i / (2 * half));
+            double freq = StrictMath.pow(theta, -2.0 * i / (2 * half));
             for (int pos = 0; pos < p; pos++) {
                 double angle = pos * freq;
-                cs[pos * half + i] = (float) Math.cos(angle);
-                sn[pos * half + i] = (float) Math.sin(angle);
+                cs[pos * half + i] = (float) StrictMath.cos(angle);
+                sn[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
         ropeCos = cs;
@@ -678,8 +685,8 @@ public final class CpuBackend implements Backend {
         String op = "attention";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.forward(f32(op, qkv), off(qkv), f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
 
@@ -689,9 +696,9 @@ public final class CpuBackend implements Backend {
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], t = d[1], c = d[2];
         requireSame(op, dqkv, qkv);
-        requireShape(op, "out", out, b, t, c);
-        requireShape(op, "dout", dout, b, t, c);
-        requireShape(op, "lse", lse, b, heads, t);
+        requireSize(op, "out", out, (long) b * t * c, c);
+        requireSize(op, "dout", dout, (long) b * t * c, c);
+        requireCount(op, "lse", lse, (long) b * heads * t);
         flash.backward(f32(op, dqkv), off(dqkv), f32(op, dout), off(dout), f32(op, qkv), off(qkv),
                 f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads);
     }
@@ -701,7 +708,7 @@ public final class CpuBackend implements Backend {
         String op = "attentionCached";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], tn = d[1], c = d[2];
-        requireShape(op, "out", out, b, tn, c);
+        requireSize(op, "out", out, (long) b * tn * c, c);
         if (kCache.rank() != 3 || kCache.dim(0) != b || kCache.dim(2) != c) {
             throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [" + b + ", Tmax, " + c + "]");
         }
@@ -797,8 +804,8 @@ public final class CpuBackend implements Backend {
         float[] z = f32(op, logits), loss = f32(op, losses);
         int[] tg = i32(op, targets);
         if (vocab <= 0 || vocab > vp) throw new IllegalArgumentException(op + ": vocab " + vocab + " not in [1, " + vp + "]");
-        requireSize(op, "losses", losses, n, n);
-        requireSize(op, "targets", targets, n, n);
+        requireCount(op, "losses", losses, n);
+        requireCount(op, "targets", targets, n);
         int zo = off(logits), lo = off(losses), to = off(targets);
         for (int r = 0; r < n; r++) {
             if (tg[to + r] >= vocab) {
@@ -815,13 +822,8 @@ public final class CpuBackend implements Backend {
                 }
                 float mx = FlashAttention.Tile.max(z, zi, vocab);
                 float zt = z[zi + target];
-                float sum;
-                if (gradScale == 0) {
-                    sum = expSum(z, zi, vocab, mx);
-                } else {
-                    sum = FlashAttention.Tile.expShift(z, zi, vocab, mx);
-                }
-                loss[lo + r] = mx + (float) Math.log(sum) - zt;
+                float sum = FlashAttention.Tile.expShift(z, zi, vocab, mx, gradScale != 0);
+                loss[lo + r] = mx + (float) StrictMath.log(sum) - zt;
                 if (gradScale != 0) {
                     // z now holds exp(z − max): scale to gradScale·softmax, subtract the one-hot, clear padding.
                     float f = gradScale / sum;
@@ -837,26 +839,12 @@ public final class CpuBackend implements Backend {
         });
     }
 
-    /** Σ exp(x − shift) over [off, off+n) without storing. */
-    private static float expSum(float[] x, int off, int n, float shift) {
-        FloatVector sum = FloatVector.zero(S);
-        int i = 0;
-        for (int bound = S.loopBound(n); i < bound; i += L) {
-            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift)));
-        }
-        if (i < n) {
-            VectorMask<Float> m = S.indexInRange(i, n);
-            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i, m).sub(shift)), m);
-        }
-        return sum.reduceLanes(VectorOperators.ADD);
-    }
-
     // ---- optimiser -------------------------------------------------------------------------------------------
 
     @Override
     public void globalNorm(Tensor out, Tensor x) {
         String op = "globalNorm";
-        requireSize(op, "out", out, 1, 1);
+        requireCount(op, "out", out, 1);
         float[] a = f32(op, x);
         int o = off(x), n = (int) x.size();
         Arrays.fill(threadSums, 0);
@@ -897,12 +885,12 @@ public final class CpuBackend implements Backend {
         }
         float clip = 1f;
         if (gradNorm != null) {
-            requireSize(op, "gradNorm", gradNorm, 1, 1);
+            requireCount(op, "gradNorm", gradNorm, 1);
             float norm = f32(op, gradNorm)[off(gradNorm)];
             clip = Math.min(1f, hp.maxGradNorm() / (norm + 1e-6f));
         }
         float b1 = hp.beta1(), b2 = hp.beta2(), lr = hp.lr(), eps = hp.eps(), wd = hp.weightDecay(), cl = clip;
-        float bc1 = (float) (1 - Math.pow(b1, hp.step())), bc2 = (float) (1 - Math.pow(b2, hp.step()));
+        float bc1 = (float) (1 - StrictMath.pow(b1, hp.step())), bc2 = (float) (1 - StrictMath.pow(b2, hp.step()));
         int go = off(grads), mo = off(m), vo = off(v);
         short[] half = bf;
         int ho = bfo;
@@ -947,6 +935,27 @@ public final class CpuBackend implements Backend {
         return s.neg().add(1f).mul(s).mul(du).mul(x.add(x)).add(s);
     }
 
+    // Scalar twins of the vector functions for loop tails (the same formulas; StrictMath keeps them reproducible).
+    // Tails run scalar rather than masked so each kernel inlines exp once: C2 boxes the vectors of an exp call it
+    // could not inline within its budget, and every extra inlined copy brings that closer.
+
+    private static float sigmoid(float x) {
+        return 1 / (1 + (float) StrictMath.exp(-x));
+    }
+
+    private static float silu(float x) {
+        return x * sigmoid(x);
+    }
+
+    private static float gelu(float x) {
+        return x * sigmoid((2 * GELU_K * GELU_C * x * x + 2 * GELU_K) * x);
+    }
+
+    private static float geluGrad(float x) {
+        float s = sigmoid((2 * GELU_K * GELU_C * x * x + 2 * GELU_K) * x);
+        return (1 - s) * s * (3 * GELU_K * GELU_C * x * x + GELU_K) * (x + x) + s;
+    }
+
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */
     private static void addInto(float[] dst, int d, float[] a, int ai, float[] b, int bi, int n) {
         int i = 0;
@@ -965,7 +974,7 @@ public final class CpuBackend implements Backend {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -978,7 +987,7 @@ public final class CpuBackend implements Backend {
             FloatVector d = FloatVector.fromArray(S, x, off + i).sub(c);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (; i < n; i++) s += (x[off + i] - c) * (x[off + i] - c);
         return s;
     }
@@ -1006,6 +1015,10 @@ public final class CpuBackend implements Backend {
     private static void chunks(int n, int grain, Chunk body) {
         int blocks = (n + grain - 1) / grain;
         int t = Math.max(1, Math.min(Parallel.threads(), blocks));
+        if (t == 1) {
+            body.run(0, 0, n);
+            return;
+        }
         Parallel.each(thread -> {
             if (thread >= t) return;
             int from = (int) ((long) blocks * thread / t) * grain;
@@ -1055,14 +1068,22 @@ public final class CpuBackend implements Backend {
         if (t.size() != length) throw new IllegalArgumentException(op + ": array of " + length + " elements for " + t);
     }
 
+    /** Same element count and row width: [B,T,C] and [N,C] views of one buffer are interchangeable. */
     private static void requireSame(String op, Tensor a, Tensor b) {
-        if (a == null || !a.sameShape(b)) throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        if (a == null || a.size() != b.size() || a.dim(-1) != b.dim(-1)) {
+            throw new IllegalArgumentException(op + ": shapes " + a + " and " + b + " must match");
+        }
     }
 
     private static void requireShape(String op, String name, Tensor t, int... shape) {
         if (!Arrays.equals(t.shape(), shape)) {
             throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + Arrays.toString(shape));
         }
+    }
+
+    /** Checks the element count only: per-row statistics may be [N] or [B,T], vectors [C] or [1,C]. */
+    private static void requireCount(String op, String name, Tensor t, long size) {
+        if (t.size() != size) throw new IllegalArgumentException(op + ": " + name + " is " + t + ", expected " + size + " elements");
     }
 
     /** Checks element count and last dimension (so [B,T,C] and [N,C] both pass). */

@@ -5,19 +5,22 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Causal attention in tiles (FlashAttention-2 on a CPU). Per head, queries and keys are cut into {@link #TILE}-row
- * tiles; a tile of scores S = Q·Kᵀ/√hs is computed with a register-blocked micro-GEMM, folded into the output with an
- * online softmax (running max m and sum l per query row), and thrown away. The forward saves lse = m + ln l per row.
- * The backward recomputes P = exp(S − lse) tile by tile and uses D_i = Σ_d dO_id·O_id:
+ * tiles; a tile of scores is computed with a register-blocked micro-GEMM, folded into the output with an online
+ * softmax (running max m and sum l per query), and thrown away. The forward saves lse = m + ln l per query. The
+ * backward recomputes P = exp(S − lse) tile by tile and uses D_i = Σ_d dO_id·O_id:
  * <pre>
  *   dV += Pᵀ·dO     dP = dO·Vᵀ     dS = P ∘ (dP − D)     dQ += dS·K/√hs     dK += dSᵀ·Q/√hs
  * </pre>
- * Memory is linear in T: a few tile buffers per thread, plus one [T, hs] dQ accumulator in the backward. Tiles are
- * repacked so every inner loop runs over whole vectors: head columns are zero-padded to a multiple of the vector
- * length, so any head size works. Tasks go to threads dynamically, biggest first, because causal tiles are uneven.
+ * Score tiles are stored transposed, Sᵀ[key][query] = K·(Q/√hs)ᵀ: the GEMM then reads K rows in place and only Qᵀ
+ * (once per query tile) is packed, and the softmax runs down key rows with whole vectors of queries, so the row max
+ * and row sum need no horizontal reductions. Memory is linear in T: tile buffers per thread, plus [T, hs] panels of
+ * one head in the backward. Head columns are zero-padded to a multiple of the vector length where a kernel needs
+ * whole vectors, so any head size works. Tasks go to threads dynamically, as threads free up.
  * Not thread-safe: one call at a time per instance.
  */
 final class FlashAttention {
@@ -29,26 +32,28 @@ final class FlashAttention {
     private final Scratch[] scratch = new Scratch[Parallel.threads()];
     private final AtomicInteger next = new AtomicInteger();
 
-    /** One thread's tile buffers, grown on demand and then reused by every call. */
+    /** One thread's buffers, grown on demand and then reused by every call. */
     private static final class Scratch {
         int hsP, rows;
-        float[] q, kt, k, v, vt, s, dp, o, dO, dk, dv, m, l, lse, d, dq, dd;
+        // forward tiles
+        float[] qt, st, v, o, m, l, corr;
+        final int[] gather = new int[L];
+        // backward: one head's panels ([hs][T] transposed, [T][hsP] rows) and tiles
+        float[] qtT, doT, qRows, doRows, kRows, vRows, dq, d, lse, dst, dk, dv;
 
         void ensure(int hsPadded, int t) {
             if (hsPadded != hsP) {
                 hsP = hsPadded;
-                int tile = TILE * hsP;
-                q = new float[tile]; kt = new float[tile]; k = new float[tile]; v = new float[tile];
-                vt = new float[tile]; o = new float[tile]; dO = new float[tile]; dk = new float[tile];
-                dv = new float[tile];
-                s = new float[TILE * TILE]; dp = new float[TILE * TILE];
-                m = new float[TILE]; l = new float[TILE]; lse = new float[TILE]; dd = new float[TILE];
+                qt = new float[hsP * TILE]; st = new float[(TILE + 1) * TILE]; v = new float[TILE * hsP];
+                o = new float[TILE * hsP]; m = new float[TILE]; l = new float[TILE]; corr = new float[TILE];
+                dst = new float[TILE * TILE]; dk = new float[TILE * hsP]; dv = new float[TILE * hsP];
                 rows = 0;
             }
             if (t > rows) {
-                rows = t;
-                dq = new float[t * hsP];
-                d = new float[t];
+                rows = padded(t);
+                qtT = new float[hsP * rows]; doT = new float[hsP * rows];
+                qRows = new float[rows * hsP]; doRows = new float[rows * hsP]; kRows = new float[rows * hsP];
+                vRows = new float[rows * hsP]; dq = new float[rows * hsP]; d = new float[rows]; lse = new float[rows];
             }
         }
     }
@@ -60,7 +65,7 @@ final class FlashAttention {
         return sc;
     }
 
-    static int padded(int hs) { return (hs + L - 1) / L * L; }
+    static int padded(int n) { return (n + L - 1) / L * L; }
 
     /** A piece of work for thread {@code thread}. */
     private interface Task {
@@ -69,6 +74,10 @@ final class FlashAttention {
 
     /** Runs tasks [0, n) over all threads, each thread taking the next unclaimed task. */
     private void dynamic(int n, Task body) {
+        if (n == 1) {                  // one head of one token (generation): not worth waking the team
+            body.run(0, 0);
+            return;
+        }
         next.set(0);
         Parallel.each(thread -> {
             for (int i; (i = next.getAndIncrement()) < n; ) body.run(thread, i);
@@ -81,16 +90,19 @@ final class FlashAttention {
     void forward(float[] qkv, int qkvOff, float[] out, int outOff, float[] lse, int lseOff,
                  int b, int t, int c, int heads) {
         int hs = c / heads, hsP = padded(hs), tiles = (t + TILE - 1) / TILE;
-        int n = b * heads * tiles;
-        dynamic(n, (thread, task) -> {
+        // A task is one head's query tiles g, g+groups, …: consecutive tiles reuse the head's K and V from cache, and
+        // the heads are split into interleaved groups only as far as needed to give every thread work.
+        int groups = Math.max(1, Math.min(tiles, (2 * Parallel.threads() + b * heads - 1) / (b * heads)));
+        dynamic(b * heads * groups, (thread, task) -> {
             Scratch sc = scratch(thread, hsP, 0);
-            int qt = tiles - 1 - task / (b * heads);     // longest query tiles first
-            int bh = task % (b * heads), bi = bh / heads, h = bh % heads;
-            int q0 = qt * TILE, nq = Math.min(TILE, t - q0);
+            int bh = task / groups, bi = bh / heads, h = bh % heads;
             int row = qkvOff + bi * t * 3 * c;
-            tile(sc, hs, qkv, row + q0 * 3 * c + h * hs, 3 * c, q0, nq,
-                    qkv, row + c + h * hs, 3 * c, qkv, row + 2 * c + h * hs, 3 * c,
-                    out, outOff + (bi * t + q0) * c + h * hs, c, lse, lseOff + bh * t + q0);
+            for (int qt = task % groups; qt < tiles; qt += groups) {
+                int q0 = qt * TILE, nq = Math.min(TILE, t - q0);
+                tile(sc, hs, qkv, row + q0 * 3 * c + h * hs, 3 * c, q0, nq,
+                        qkv, row + c + h * hs, 3 * c, qkv, row + 2 * c + h * hs, 3 * c,
+                        out, outOff + (bi * t + q0) * c + h * hs, c, lse, lseOff + bh * t + q0);
+            }
         });
     }
 
@@ -114,50 +126,76 @@ final class FlashAttention {
     }
 
     /**
-     * One query tile: nq query rows at absolute positions [p0, p0+nq) (row r at q[qOff + r·qStride]), attending to
-     * keys/values 0..p (key j at k[kOff + j·kStride]). Writes out rows and, when lse is not null, lse[lseOff + r].
+     * One query tile: nq queries at absolute positions [p0, p0+nq) (query r at q[qOff + r·qStride]), each attending
+     * to keys 0..its position (key j at k[kOff + j·kStride], value j at v[vOff + j·vStride]). Writes the output rows
+     * and, when lse is not null, lse[lseOff + r].
      */
     private static void tile(Scratch sc, int hs, float[] q, int qOff, int qStride, int p0, int nq,
                              float[] k, int kOff, int kStride, float[] v, int vOff, int vStride,
                              float[] out, int oOff, int oStride, float[] lse, int lseOff) {
-        int hsP = sc.hsP;
+        int hsP = sc.hsP, nqP = padded(nq);
         float scale = (float) (1 / Math.sqrt(hs));
-        float[] qs = sc.q, kt = sc.kt, vv = sc.v, s = sc.s, o = sc.o, m = sc.m, l = sc.l;
-        for (int r = 0; r < nq; r++) {
-            for (int d = 0; d < hs; d++) qs[r * hsP + d] = q[qOff + r * qStride + d] * scale;
-            m[r] = Float.NEGATIVE_INFINITY;
-            l[r] = 0;
-        }
-        java.util.Arrays.fill(o, 0, nq * hsP, 0f);
+        float[] qt = sc.qt, st = sc.st, o = sc.o, m = sc.m, l = sc.l;
+        packTransposed(qt, TILE, q, qOff, qStride, nq, nqP, hs, scale, sc.gather);
+        Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        Arrays.fill(l, 0f);
+        Arrays.fill(o, 0, nq * hsP, 0f);
+        // Values are read in place when a head is whole vectors wide, else copied into zero-padded rows.
+        boolean direct = hs == hsP;
+        float[] vb = direct ? v : sc.v;
         int last = p0 + nq - 1;
         for (int k0 = 0; k0 <= last; k0 += TILE) {
-            int w = Math.min(TILE, last + 1 - k0), wP = padded(w);
-            packTransposed(kt, k, kOff + k0 * kStride, kStride, w, wP, hs);
-            packRows(vv, v, vOff + k0 * vStride, vStride, w, wP, hs, hsP);
-            Tile.gemm(nq, wP, hs, qs, 0, hsP, 1, kt, 0, TILE, s, 0, TILE, false);
-            for (int r = 0; r < nq; r++) {
-                int valid = Math.min(w, p0 + r - k0 + 1);   // keys k0..p0+r are visible to this row
-                int si = r * TILE;
-                if (valid <= 0) {
-                    java.util.Arrays.fill(s, si, si + wP, 0f);
-                    continue;
-                }
-                float mx = Tile.max(s, si, valid);
-                float mNew = Math.max(m[r], mx);
-                float corr = (float) Math.exp(m[r] - mNew);
-                float sum = Tile.expShift(s, si, valid, mNew);
-                java.util.Arrays.fill(s, si + valid, si + wP, 0f);
-                l[r] = l[r] * corr + sum;
-                m[r] = mNew;
-                if (corr != 1f) Tile.scale(o, r * hsP, hsP, corr);
+            int w = Math.min(TILE, last + 1 - k0);
+            Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false,
+                    Tile.COLUMNS_FROM_ROW, k0 - p0);
+            softmaxStep(sc, w, nq, nqP, p0, k0);
+            int vb0, ldv;
+            if (direct) {
+                vb0 = vOff + k0 * vStride;
+                ldv = vStride;
+            } else {
+                packRows(sc.v, v, vOff + k0 * vStride, vStride, w, hs, hsP);
+                vb0 = 0;
+                ldv = hsP;
             }
-            Tile.gemm(nq, hsP, wP, s, 0, TILE, 1, vv, 0, hsP, o, 0, hsP, true);
+            Tile.gemm(nq, hsP, w, st, 0, 1, TILE, vb, vb0, ldv, o, 0, hsP, true, Tile.K_UNTIL_ROW, p0 - k0); // O += P·V
         }
         for (int r = 0; r < nq; r++) {
             float inv = 1 / l[r];
             int oi = oOff + r * oStride;
             for (int d = 0; d < hs; d++) out[oi + d] = o[r * hsP + d] * inv;
-            if (lse != null) lse[lseOff + r] = m[r] + (float) Math.log(l[r]);
+            if (lse != null) lse[lseOff + r] = m[r] + (float) StrictMath.log(l[r]);
+        }
+    }
+
+    /**
+     * The online softmax of one key tile: mask, fold the tile into m and l, rescale the output rows by the change of
+     * max. A method of its own so the compiled tile loop stays small enough for C2 to inline both exps here (an exp
+     * left out of line boxes every vector passed to it).
+     */
+    private static void softmaxStep(Scratch sc, int w, int nq, int nqP, int p0, int k0) {
+        float[] o = sc.o, corr = sc.corr;
+        int hsP = sc.hsP;
+        maskCausal(sc.st, w, nqP, p0, k0);
+        Tile.onlineSoftmax(sc.st, w, nqP, sc.m, sc.l, corr);
+        for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
+    }
+
+    /** The backward's softmax step on a tile: mask, P = exp(S − lse), dS = P ∘ (dP − D). Own method: see softmaxStep. */
+    private static void gradStep(Scratch sc, int w, int nqP, int q0, int k0) {
+        maskCausal(sc.st, w, nqP, q0, k0);
+        Tile.softmaxGrad(sc.st, sc.dst, w, nqP, sc.lse, q0, sc.d, q0);
+    }
+
+    /**
+     * Sᵀ[j][i] = −∞ where key k0+j lies after query p0+i, for i &lt; nP (padding columns included, so entries a
+     * causal GEMM skipped are never read stale). Only tiles on the diagonal have such entries.
+     */
+    private static void maskCausal(float[] st, int w, int nP, int p0, int k0) {
+        for (int j = 0; j < w; j++) {
+            int firstVisible = k0 + j - p0;              // queries i ≥ this see key j
+            if (firstVisible <= 0) continue;
+            Arrays.fill(st, j * TILE, j * TILE + Math.min(firstVisible, nP), Float.NEGATIVE_INFINITY);
         }
     }
 
@@ -172,108 +210,150 @@ final class FlashAttention {
         dynamic(b * heads, (thread, bh) -> {
             Scratch sc = scratch(thread, hsP, t);
             int bi = bh / heads, h = bh % heads;
-            int qRow = qkvOff + bi * t * c3 + h * hs, kRow = qRow + c, vRow = qRow + 2 * c;
-            int oRow = (bi * t) * c + h * hs;
-            int lRow = lseOff + bh * t;
-            float[] dq = sc.dq, dd = sc.d, kk = sc.k, kt = sc.kt, vt = sc.vt, qs = sc.q, dO = sc.dO;
-            float[] s = sc.s, dp = sc.dp, dk = sc.dk, dv = sc.dv;
-            for (int i = 0; i < t; i++) {
-                dd[i] = Tile.dot(dout, doutOff + oRow + i * c, out, outOff + oRow + i * c, hs);
-            }
-            java.util.Arrays.fill(dq, 0, t * hsP, 0f);
+            int qRow = qkvOff + bi * t * c3 + h * hs, oRow = (bi * t) * c + h * hs, tp = sc.rows;
+            float[] dq = sc.dq, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
+            float[] qtT = sc.qtT, doT = sc.doT, qRows = sc.qRows, doRows = sc.doRows, kRows = sc.kRows, vRows = sc.vRows;
+            packHead(sc, qkv, qRow, c3, dout, doutOff + oRow, out, outOff + oRow, c, lse, lseOff + bh * t, t, hs, scale);
             for (int k0 = 0; k0 < t; k0 += TILE) {
-                int w = Math.min(TILE, t - k0), wP = padded(w);
-                packRows(kk, qkv, kRow + k0 * c3, c3, w, wP, hs, hsP);
-                packTransposed(kt, qkv, kRow + k0 * c3, c3, w, wP, hs);
-                packTransposed(vt, qkv, vRow + k0 * c3, c3, w, wP, hs);
-                java.util.Arrays.fill(dk, 0, wP * hsP, 0f);
-                java.util.Arrays.fill(dv, 0, wP * hsP, 0f);
+                int w = Math.min(TILE, t - k0);
+                Arrays.fill(dk, 0, w * hsP, 0f);
+                Arrays.fill(dv, 0, w * hsP, 0f);
                 for (int q0 = k0; q0 < t; q0 += TILE) {    // only query tiles at or after the key tile see it
-                    int nq = Math.min(TILE, t - q0);
-                    for (int r = 0; r < nq; r++) {
-                        int src = qRow + (q0 + r) * c3, dst = r * hsP;
-                        for (int d = 0; d < hs; d++) qs[dst + d] = qkv[src + d] * scale;
-                        java.util.Arrays.fill(qs, dst + hs, dst + hsP, 0f);
-                        System.arraycopy(dout, doutOff + oRow + (q0 + r) * c, dO, dst, hs);
-                        java.util.Arrays.fill(dO, dst + hs, dst + hsP, 0f);
-                    }
-                    Tile.gemm(nq, wP, hs, qs, 0, hsP, 1, kt, 0, TILE, s, 0, TILE, false);
-                    Tile.gemm(nq, wP, hs, dO, 0, hsP, 1, vt, 0, TILE, dp, 0, TILE, false);
-                    for (int r = 0; r < nq; r++) {
-                        int valid = Math.min(w, q0 + r - k0 + 1);
-                        Tile.softmaxGrad(s, dp, r * TILE, valid, wP, lse[lRow + q0 + r], dd[q0 + r]);
-                    }
-                    Tile.gemm(w, hsP, nq, s, 0, 1, TILE, dO, 0, hsP, dv, 0, hsP, true);        // dV += Pᵀ·dO
-                    Tile.gemm(nq, hsP, wP, dp, 0, TILE, 1, kk, 0, hsP, dq, q0 * hsP, hsP, true); // dQ += dS·K
-                    Tile.gemm(w, hsP, nq, dp, 0, 1, TILE, qs, 0, hsP, dk, 0, hsP, true);       // dK += dSᵀ·Q/√hs
+                    int nq = Math.min(TILE, t - q0), nqP = padded(nq);
+                    int skew = k0 - q0;
+                    Tile.gemm(w, nqP, hs, kRows, k0 * hsP, hsP, 1, qtT, q0, tp, st, 0, TILE, false,
+                            Tile.COLUMNS_FROM_ROW, skew);                                             // Sᵀ
+                    Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false,
+                            Tile.COLUMNS_FROM_ROW, skew);                                             // dPᵀ
+                    gradStep(sc, w, nqP, q0, k0);
+                    Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true,
+                            Tile.K_FROM_ROW, skew);                                                   // dV += Pᵀ·dO
+                    Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true,
+                            Tile.K_FROM_ROW, skew);                                                   // dK += dSᵀ·Q
+                    Tile.gemm(nq, hsP, w, dst, 0, 1, TILE, kRows, k0 * hsP, hsP, dq, q0 * hsP, hsP, true,
+                            Tile.K_UNTIL_ROW, -skew);                                                 // dQ += dS·K
                 }
                 for (int j = 0; j < w; j++) {
-                    int dst = dqkvOff + (bi * t + k0 + j) * c3 + h * hs;
-                    System.arraycopy(dk, j * hsP, dqkv, dst + c, hs);
-                    System.arraycopy(dv, j * hsP, dqkv, dst + 2 * c, hs);
+                    int to = dqkvOff + (bi * t + k0 + j) * c3 + h * hs;
+                    for (int d = 0; d < hs; d++) dqkv[to + c + d] = dk[j * hsP + d] * scale;
+                    System.arraycopy(dv, j * hsP, dqkv, to + 2 * c, hs);
                 }
             }
             for (int i = 0; i < t; i++) {
-                int dst = dqkvOff + (bi * t + i) * c3 + h * hs;
-                for (int d = 0; d < hs; d++) dqkv[dst + d] = dq[i * hsP + d] * scale;
+                int to = dqkvOff + (bi * t + i) * c3 + h * hs;
+                for (int d = 0; d < hs; d++) dqkv[to + d] = dq[i * hsP + d] * scale;
             }
         });
     }
 
     // ---- packing --------------------------------------------------------------------------------------------
 
-    /** dst[d·TILE + j] = src[off + j·stride + d] for j < w; columns [w, wP) zeroed. */
-    private static void packTransposed(float[] dst, float[] src, int off, int stride, int w, int wP, int hs) {
-        for (int j = 0; j < w; j++) {
-            int si = off + j * stride;
-            for (int d = 0; d < hs; d++) dst[d * TILE + j] = src[si + d];
+    /**
+     * One head's panels for the backward: Qᵀ/√hs and dOᵀ for the score GEMMs, rows of Q, dO, K, V for the gradient
+     * GEMMs, D_i = dO_i·O_i and lse_i (zero-padded to whole vectors), and a cleared dQ accumulator. Kept out of the
+     * tile loop's method so that method stays small enough for C2 to inline its exp.
+     */
+    private static void packHead(Scratch sc, float[] qkv, int qRow, int c3, float[] dout, int dRow, float[] out,
+                                 int oRow, int c, float[] lse, int lRow, int t, int hs, float scale) {
+        int tp = sc.rows, hsP = sc.hsP, kRow = qRow + c, vRow = qRow + 2 * c;
+        packTransposed(sc.qtT, tp, qkv, qRow, c3, t, padded(t), hs, scale, sc.gather);
+        packTransposed(sc.doT, tp, dout, dRow, c, t, padded(t), hs, 1f, sc.gather);
+        packRows(sc.qRows, qkv, qRow, c3, t, hs, hsP);
+        packRows(sc.doRows, dout, dRow, c, t, hs, hsP);
+        packRows(sc.kRows, qkv, kRow, c3, t, hs, hsP);
+        packRows(sc.vRows, qkv, vRow, c3, t, hs, hsP);
+        for (int i = 0; i < t; i++) {
+            sc.d[i] = Tile.dot(dout, dRow + i * c, out, oRow + i * c, hs);
+            sc.lse[i] = lse[lRow + i];
         }
-        if (wP > w) for (int d = 0; d < hs; d++) java.util.Arrays.fill(dst, d * TILE + w, d * TILE + wP, 0f);
+        Arrays.fill(sc.d, t, tp, 0f);
+        Arrays.fill(sc.lse, t, tp, 0f);
+        Arrays.fill(sc.dq, 0, t * hsP, 0f);
     }
 
-    /** dst[j·hsP + d] = src[off + j·stride + d]; head columns [hs, hsP) and rows [w, wP) zeroed. */
-    private static void packRows(float[] dst, float[] src, int off, int stride, int w, int wP, int hs, int hsP) {
-        for (int j = 0; j < w; j++) {
-            System.arraycopy(src, off + j * stride, dst, j * hsP, hs);
-            if (hsP > hs) java.util.Arrays.fill(dst, j * hsP + hs, (j + 1) * hsP, 0f);
+    /**
+     * dst[d·ld + i] = f·src[off + i·stride + d] for i &lt; n, d &lt; hs; columns [n, nP) zeroed. Whole vectors of i
+     * are gathered (lane l reads row i+l), so each store is contiguous.
+     */
+    private static void packTransposed(float[] dst, int ld, float[] src, int off, int stride, int n, int nP, int hs,
+                                       float f, int[] rows) {
+        for (int l = 0; l < L; l++) rows[l] = l * stride;
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            int si = off + i * stride;
+            for (int d = 0; d < hs; d++) {
+                FloatVector.fromArray(S, src, si + d, rows, 0).mul(f).intoArray(dst, d * ld + i);
+            }
         }
-        java.util.Arrays.fill(dst, w * hsP, wP * hsP, 0f);
+        for (; i < n; i++) {
+            int si = off + i * stride;
+            for (int d = 0; d < hs; d++) dst[d * ld + i] = src[si + d] * f;
+        }
+        if (nP > n) for (int d = 0; d < hs; d++) Arrays.fill(dst, d * ld + n, d * ld + nP, 0f);
+    }
+
+    /** dst[j·hsP + d] = src[off + j·stride + d] for j &lt; n; head columns [hs, hsP) zeroed. */
+    private static void packRows(float[] dst, float[] src, int off, int stride, int n, int hs, int hsP) {
+        for (int j = 0; j < n; j++) {
+            System.arraycopy(src, off + j * stride, dst, j * hsP, hs);
+            if (hsP > hs) Arrays.fill(dst, j * hsP + hs, (j + 1) * hsP, 0f);
+        }
     }
 
     /** Vector kernels on tile buffers. */
     static final class Tile {
         private Tile() {}
 
-        /**
-         * C[r, 0:n] (+)= Σ_k A[r,k]·B[k, 0:n] for r &lt; m, with A read at a[aOff + r·ars + k·aks] (so a transposed A
-         * costs nothing) and n a multiple of the vector length. Blocked 4 rows × up to 4 vectors.
-         */
+        /** {@link #gemm(int, int, int, float[], int, int, int, float[], int, int, float[], int, int, boolean, int, int)}: all of it. */
+        static final int FULL = 0;
+        /** Rows are keys j, columns queries i; only i ≥ j + skew is needed (columns left of it are masked later). */
+        static final int COLUMNS_FROM_ROW = 1;
+        /** Row r needs k &lt; r + 1 + skew only: the other A entries are zero (masked probabilities). */
+        static final int K_UNTIL_ROW = 2;
+        /** Row r needs k ≥ r + skew only: the other A entries are zero. */
+        static final int K_FROM_ROW = 3;
+
         static void gemm(int m, int n, int kDim, float[] a, int aOff, int ars, int aks, float[] b, int bOff, int ldb,
                          float[] c, int cOff, int ldc, boolean acc) {
-            int r = 0;
-            for (; r + 4 <= m; r += 4) {
-                int col = 0;
-                for (; col + 4 * L <= n; col += 4 * L) {
-                    block4x4(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
+            gemm(m, n, kDim, a, aOff, ars, aks, b, bOff, ldb, c, cOff, ldc, acc, FULL, 0);
+        }
+
+        /**
+         * C[r, 0:n] (+)= Σ_k A[r,k]·B[k, 0:n] for r &lt; m, with A read at a[aOff + r·ars + k·aks] (so a transposed A
+         * costs nothing) and n a multiple of the vector length. Blocked 4 rows × up to 4 vectors. On a causal tile's
+         * diagonal, {@code causal} and {@code skew} say which part is known to be masked, and each 4-row block skips
+         * the whole vectors and k ranges that lie entirely in it — the same sums, about half the diagonal's work.
+         */
+        static void gemm(int m, int n, int kDim, float[] a, int aOff, int ars, int aks, float[] b, int bOff, int ldb,
+                         float[] c, int cOff, int ldc, boolean acc, int causal, int skew) {
+            for (int r = 0; r < m; ) {
+                int rows = r + 4 <= m ? 4 : 1;
+                int col = 0, k0 = 0, k1 = kDim;
+                switch (causal) {
+                    case COLUMNS_FROM_ROW -> col = Math.min(n, Math.max(0, Math.floorDiv(r + skew, L) * L));
+                    case K_UNTIL_ROW -> k1 = Math.min(kDim, Math.max(0, r + rows + skew));
+                    case K_FROM_ROW -> k0 = Math.min(kDim, Math.max(0, r + skew));
+                    default -> { }
                 }
-                for (; col + 2 * L <= n; col += 2 * L) {
-                    block4x2(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
+                int kn = Math.max(0, k1 - k0), ai = aOff + r * ars + k0 * aks, bi = bOff + k0 * ldb, ci = cOff + r * ldc;
+                if (rows == 4) {
+                    for (; col + 4 * L <= n; col += 4 * L) block4x4(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                    for (; col + 2 * L <= n; col += 2 * L) block4x2(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                    for (; col < n; col += L) block4x1(kn, a, ai, ars, aks, b, bi + col, ldb, c, ci + col, ldc, acc);
+                } else {
+                    for (; col < n; col += L) block1x1(kn, a, ai, aks, b, bi + col, ldb, c, ci + col, acc);
                 }
-                for (; col < n; col += L) {
-                    block4x1(kDim, a, aOff + r * ars, ars, aks, b, bOff + col, ldb, c, cOff + r * ldc + col, ldc, acc);
-                }
+                r += rows;
             }
-            for (; r < m; r++) {
-                for (int col = 0; col < n; col += L) {
-                    int ci = cOff + r * ldc + col;
-                    FloatVector c0 = acc ? FloatVector.fromArray(S, c, ci) : FloatVector.zero(S);
-                    int ai = aOff + r * ars, bi = bOff + col;
-                    for (int kk = 0; kk < kDim; kk++, ai += aks, bi += ldb) {
-                        c0 = FloatVector.fromArray(S, b, bi).fma(FloatVector.broadcast(S, a[ai]), c0);
-                    }
-                    c0.intoArray(c, ci);
-                }
+        }
+
+        private static void block1x1(int kDim, float[] a, int ai, int aks, float[] b, int bi, int ldb, float[] c, int ci,
+                                     boolean acc) {
+            FloatVector c0 = acc ? FloatVector.fromArray(S, c, ci) : FloatVector.zero(S);
+            for (int kk = 0; kk < kDim; kk++, ai += aks, bi += ldb) {
+                c0 = FloatVector.fromArray(S, b, bi).fma(FloatVector.broadcast(S, a[ai]), c0);
             }
+            c0.intoArray(c, ci);
         }
 
         private static void block4x4(int kDim, float[] a, int ai, int ars, int aks, float[] b, int bi, int ldb,
@@ -374,41 +454,67 @@ final class FlashAttention {
             return acc.reduceLanes(VectorOperators.MAX);
         }
 
-        /** x ← exp(x − shift) over [off, off+n); returns the sum of the new values. */
-        static float expShift(float[] x, int off, int n, float shift) {
+        /**
+         * Σ exp(x − shift) over [off, off+n), also written back into x when {@code store}. One vector call site of
+         * exp and a scalar tail: every extra inlined copy of exp risks C2's inlining budget, and an exp left out of
+         * line boxes its vectors on every call.
+         */
+        static float expShift(float[] x, int off, int n, float shift, boolean store) {
             FloatVector sum = FloatVector.zero(S);
             int i = 0;
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
-                e.intoArray(x, off + i);
+                if (store) e.intoArray(x, off + i);
                 sum = sum.add(e);
             }
-            if (i < n) {
-                VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i, mask).sub(shift));
-                e.intoArray(x, off + i, mask);
-                sum = sum.add(e, mask);
+            float total = VectorMath.sum(sum);
+            for (; i < n; i++) {
+                float e = (float) StrictMath.exp(x[off + i] - shift);
+                if (store) x[off + i] = e;
+                total += e;
             }
-            return sum.reduceLanes(VectorOperators.ADD);
+            return total;
         }
 
         /**
-         * One score row of the backward: p = exp(s − lse) for the first {@code valid} columns (0 beyond, up to wP),
-         * stored in s; dp ← p·(dp − D), the softmax gradient.
+         * Online-softmax step on a transposed score tile st[j·TILE + i] (w keys × nP queries): per query, the new max
+         * m' = max(m, max_j s), corr = e^(m − m'), p = e^(s − m') written back, l ← l·corr + Σ_j p, m ← m'.
+         * st needs a spare row w.
          */
-        static void softmaxGrad(float[] s, float[] dp, int off, int valid, int wP, float lse, float dd) {
-            int i = 0;
-            int n = Math.max(valid, 0);
-            for (int bound = S.loopBound(n); i < bound; i += L) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s, off + i).sub(lse));
-                p.intoArray(s, off + i);
-                p.mul(FloatVector.fromArray(S, dp, off + i).sub(dd)).intoArray(dp, off + i);
+        static void onlineSoftmax(float[] st, int w, int nP, float[] m, float[] l, float[] corr) {
+            for (int i = 0; i < nP; i += L) {
+                FloatVector mx = FloatVector.fromArray(S, st, i);
+                for (int j = 1; j < w; j++) mx = mx.max(FloatVector.fromArray(S, st, j * TILE + i));
+                FloatVector mOld = FloatVector.fromArray(S, m, i), mNew = mOld.max(mx);
+                // The old max rides along as row w, so one exp call site also yields corr = e^(m − m') (a second
+                // inlined exp can exhaust C2's inlining budget); its weight 0 keeps it out of the sum exactly.
+                mOld.intoArray(st, w * TILE + i);
+                FloatVector sum = FloatVector.zero(S);
+                for (int j = 0; j <= w; j++) {
+                    FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, j * TILE + i).sub(mNew));
+                    p.intoArray(st, j * TILE + i);
+                    sum = sum.add(p.mul(j < w ? 1f : 0f));
+                }
+                FloatVector cr = FloatVector.fromArray(S, st, w * TILE + i);
+                cr.intoArray(corr, i);
+                FloatVector.fromArray(S, l, i).fma(cr, sum).intoArray(l, i);
+                mNew.intoArray(m, i);
             }
-            for (; i < wP; i += L) {
-                VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s, off + i).sub(lse)).blend(0f, mask.not());
-                p.intoArray(s, off + i);
-                p.mul(FloatVector.fromArray(S, dp, off + i).sub(dd)).intoArray(dp, off + i);
+        }
+
+        /**
+         * Backward on transposed tiles: p = exp(s − lse_i) into st, dst ← p·(dst − D_i), for w keys × nP queries;
+         * lse and D are read at lseOff + i and dOff + i.
+         */
+        static void softmaxGrad(float[] st, float[] dst, int w, int nP, float[] lse, int lseOff, float[] dd, int dOff) {
+            for (int i = 0; i < nP; i += L) {
+                FloatVector lv = FloatVector.fromArray(S, lse, lseOff + i), dv = FloatVector.fromArray(S, dd, dOff + i);
+                for (int j = 0; j < w; j++) {
+                    int at = j * TILE + i;
+                    FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, at).sub(lv));
+                    p.intoArray(st, at);
+                    p.mul(FloatVector.fromArray(S, dst, at).sub(dv)).intoArray(dst, at);
+                }
             }
         }
 
@@ -423,7 +529,7 @@ final class FlashAttention {
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 acc = FloatVector.fromArray(S, a, ai + i).fma(FloatVector.fromArray(S, b, bi + i), acc);
             }
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = VectorMath.sum(acc);
             for (; i < n; i++) sum += a[ai + i] * b[bi + i];
             return sum;
         }

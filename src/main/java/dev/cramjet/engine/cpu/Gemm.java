@@ -3,6 +3,7 @@ package dev.cramjet.engine.cpu;
 import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,13 +12,17 @@ import jdk.incubator.vector.VectorSpecies;
  * Offsets are in elements. Parallel over all cores.
  *
  * <p>All three run the same blocked algorithm (GotoBLAS order). Each operand is read through a pair of strides, so a
- * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of columns ({@code nc}),
- * B is packed into panels of {@link #NR} columns stored K-major (one panel row = two vectors); then for every
- * {@link #MR}-row sliver of A, packed K-major too, the micro-kernel walks the B panels. The micro-kernel keeps the
- * 6×NR tile of C in twelve vector accumulators and, for each p, does C[r,:] += A[r,p] · B[p,:] with one broadcast of
- * A[r,p] and two FMAs per row: 12 FMAs per 2 vector loads and 6 broadcasts, so it runs at the FMA ports' speed.
- * The sliver of A (6·kc floats) stays in L1 while the B block (kc·nc floats) streams from L2.
- * Tails are handled by zero-padding the packed operands and writing edge tiles through a scratch tile.
+ * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of rows ({@code mc}), A is
+ * packed into slivers of {@link #MR} rows, each row K-contiguous at a constant stride (a plain copy for a row-major
+ * A); for each block of columns ({@code nc}), B is packed into panels of {@link #NR} columns stored K-major (one
+ * panel row = two vectors). The transposed operands (A of tn, B of nt) are packed through L×L register transposes.
+ * Then for every sliver the micro-kernel walks the B panels. It keeps the 6×NR tile of C in twelve vector
+ * accumulators and, for each p, does C[r,:] += A[r,p] · B[p,:] with one broadcast of A[r,p] and two FMAs per row:
+ * 12 FMAs per 2 vector loads and 6 broadcasts, so it runs at the FMA ports' speed. The sliver (6·kc floats) stays
+ * in L1 while the B block streams from L2/L3. Tails are handled by zero-padding the packed operands and writing
+ * edge tiles through a scratch tile. The team splits C by rows or by columns, whichever costs its busiest thread
+ * least. An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a
+ * pack.
  */
 public final class Gemm {
     private Gemm() {}
@@ -25,23 +30,43 @@ public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /** Rows of C per micro-kernel call. */
-    static final int MR = 6;
+    private static final int MR = 6;
     /** Columns of C per micro-kernel call: two vectors. */
-    static final int NR = 2 * L;
-    /** Largest K block: the A sliver (6·KC floats) fits in L1 beside the streamed B rows. */
-    private static final int KC = Integer.getInteger("kc", 768);
-    /** Columns per packed B block. */
-    private static final int NC = Integer.getInteger("nc", 1024);
-    /** Rows per packed A block. */
-    private static final int MC = Integer.getInteger("mc", 1020);
-    /** Below this many multiply-adds a call runs on the caller's thread: waking the team costs more than it saves. */
-    private static final long PARALLEL_MIN = 1L << 17;
+    private static final int NR = 2 * L;
+    /**
+     * Largest K block. One pass over C per K block, so big; the A sliver (6·KC floats, 18 KiB) still stays in L1
+     * while B streams past it.
+     */
+    private static final int KC = 768;
+    /** Columns per packed B block: the block (KC·NC floats, 3 MiB) stays in this core's share of L2 + L3. */
+    private static final int NC = 1024;
+    /**
+     * Rows per packed A block. B is packed again for every A block, so large: the A block only streams, one sliver
+     * at a time, and a thread's whole share of a training matmul's rows fits in one.
+     */
+    private static final int MC = 2400;
+    /**
+     * Packing one element costs about as much as this many multiply-adds in the kernel: about a cycle (× 16 lanes),
+     * copy or transpose alike, as the operand mostly comes from memory.
+     */
+    private static final long PACK_COST = 16;
+    /**
+     * Below this many multiply-adds (about 20 µs of one core) a call runs on the caller's thread: waking the team
+     * costs more than it saves.
+     */
+    private static final long PARALLEL_MIN = 1L << 20;
+    /**
+     * nt with fewer rows than this skips packing and takes dot products (measured crossover: packing B costs about as
+     * much as streaming it from memory, which a product with this few rows cannot amortise).
+     */
+    private static final int FEW_ROWS = 16;
 
     /** Per-thread packing buffers, grown on demand and then reused, so steady-state calls allocate nothing. */
     private static final class Scratch {
         private float[] a = new float[0];
         private float[] b = new float[0];
         final float[] tile = new float[MR * NR];
+        final float[] tmp = new float[L * L];
 
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
 
@@ -54,21 +79,74 @@ public final class Gemm {
     public static void nt(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, m, n, k, accumulate);
+        if (m < FEW_ROWS && k > 0) {
+            // A few rows (generating one token at a time): packing B would cost more than the product itself.
+            if ((long) m * n * k < PARALLEL_MIN) ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, 0, n);
+            else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
+            return;
+        }
+        gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, n, 1, m, n, k, accumulate);
+    }
+
+    /**
+     * Columns [j0,j1) of an nt product as dot products of contiguous rows: four rows of B at a time, each read once
+     * from memory and reused from L1 for every row of A. A tail of fewer than four rows repeats the last one and
+     * drops the extra results.
+     */
+    private static void ntFewRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                                  boolean accumulate, int j0, int j1) {
+        for (int j = j0; j < j1; j += 4) {
+            int cols = Math.min(4, j1 - j);
+            int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
+            int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
+            for (int i = 0; i < m; i++) {
+                dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+            }
+        }
+    }
+
+    /** c[ci + t] (+)= Σ_p a[ai + p] · b[bt + p] for the first {@code cols} of the four rows bt = b0..b3. */
+    private static void dot4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
+                             int cols, boolean accumulate) {
+        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        int p = 0;
+        for (int end = S.loopBound(k); p < end; p += L) {
+            FloatVector x = FloatVector.fromArray(S, a, ai + p);
+            s0 = x.fma(FloatVector.fromArray(S, b, b0 + p), s0);
+            s1 = x.fma(FloatVector.fromArray(S, b, b1 + p), s1);
+            s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
+            s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
+        }
+        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
+        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        for (; p < k; p++) {
+            float x = a[ai + p];
+            r0 += x * b[b0 + p];
+            r1 += x * b[b1 + p];
+            r2 += x * b[b2 + p];
+            r3 += x * b[b3 + p];
+        }
+        c[ci] = (accumulate ? c[ci] : 0) + r0;
+        if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + r1;
+        if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + r2;
+        if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + r3;
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[M,K] · B[K,N]. */
     public static void nn(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, k, 1, b, bOff, n, 1, c, cOff, m, n, k, accumulate);
+        gemm(a, aOff, k, 1, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[K,M]ᵀ · B[K,N]. */
     public static void tn(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, 1, m, b, bOff, n, 1, c, cOff, m, n, k, accumulate);
+        // A is K-major here, so packing it is a transpose of M·K elements. When B is much narrower, compute
+        // Cᵀ = Bᵀ·A instead: only B's N·K elements are transposed, and C is written through its transpose.
+        if (2 * n <= m) gemm(b, bOff, 1, n, a, aOff, m, 1, c, cOff, 1, n, n, m, k, accumulate);
+        else gemm(a, aOff, 1, m, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     private static void check(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k) {
@@ -79,64 +157,70 @@ public final class Gemm {
     }
 
     /**
-     * C[i,j] (+)= Σ_p A(i,p)·B(p,j) with A(i,p) = a[aOff + i·ars + p·acs] and B(p,j) = b[bOff + p·brs + j·bcs];
-     * C is dense row-major. Splits rows (in slivers) or columns (in panels) over the team, whichever leaves the
-     * busiest thread the least work.
+     * C(i,j) (+)= Σ_p A(i,p)·B(p,j) with A(i,p) = a[aOff + i·ars + p·acs], B(p,j) = b[bOff + p·brs + j·bcs] and
+     * C(i,j) = c[cOff + i·crs + j·ccs]. Splits rows (in slivers) or columns (in panels) over the team, whichever leaves the
+     * busiest thread the least work, packing included.
      */
     private static void gemm(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                             float[] c, int cOff, int m, int n, int k, boolean accumulate) {
+                             float[] c, int cOff, int crs, int ccs, int m, int n, int k, boolean accumulate) {
         if (m == 0 || n == 0) return;
         int t = Parallel.threads();
         if (t == 1 || (long) m * n * k < PARALLEL_MIN) {
-            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, 0, m, 0, n);
+            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, 0, n);
             return;
         }
-        long slivers = (m + MR - 1) / MR, panels = (n + NR - 1) / NR;
-        long byRows = ceilDiv(slivers, t) * panels, byCols = slivers * ceilDiv(panels, t);
+        // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
+        // operand and all of the other, which every thread packs for itself.
+        long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR;
+        long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, i0, i1, 0, n));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, i0, i1, 0, n));
         } else {
             Parallel.range(n, NR, (j0, j1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, 0, m, j0, j1));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, j0, j1));
         }
     }
 
     private static long ceilDiv(long x, long y) { return (x + y - 1) / y; }
 
-    /** The rectangle rows [i0,i1) × columns [j0,j1) of C, on the calling thread. ldc = n. */
+    /**
+     * The rectangle rows [i0,i1) × columns [j0,j1) of C, on the calling thread. Whole tiles of a row-major C
+     * (ccs = 1) are stored by the kernel; edge tiles and a transposed C go through the scratch tile.
+     */
     private static void blocked(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                                float[] c, int cOff, int n, int k, boolean accumulate,
+                                float[] c, int cOff, int crs, int ccs, int k, boolean accumulate,
                                 int i0, int i1, int j0, int j1) {
         if (k == 0) {
-            if (!accumulate) for (int i = i0; i < i1; i++) Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
+            if (accumulate) return;
+            for (int i = i0; i < i1; i++) for (int j = j0; j < j1; j++) c[cOff + i * crs + j * ccs] = 0f;
             return;
         }
         int kc0 = evenSplit(k, KC, 1), mc0 = evenSplit(i1 - i0, MC, MR), nc0 = evenSplit(j1 - j0, NC, NR);
         Scratch s = SCRATCH.get();
-        float[] ap = s.a(roundUp(mc0, MR) * kc0), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
+        float[] ap = s.a(roundUp(mc0, MR) * KC), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
         for (int pc = 0; pc < k; pc += kc0) {
             int kc = Math.min(kc0, k - pc);
             boolean add = accumulate || pc > 0;
             for (int ic = i0; ic < i1; ic += mc0) {
                 int mc = Math.min(mc0, i1 - ic);
-                packA(a, aOff, ars, acs, ic, mc, pc, kc, ap);
+                packA(a, aOff, ars, acs, ic, mc, pc, kc, ap, s.tmp);
                 for (int jc = j0; jc < j1; jc += nc0) {
                     int nc = Math.min(nc0, j1 - jc);
-                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp);
+                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp, s.tmp);
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = Math.min(MR, mc - ir);
                         for (int jr = 0; jr < nc; jr += NR) {
                             int nr = Math.min(NR, nc - jr);
-                            int cIdx = cOff + (ic + ir) * n + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                kernel(ap, ir * kc, bp, jr * kc, kc, c, cIdx, n, add);
+                            int cIdx = cOff + (ic + ir) * crs + (jc + jr) * ccs;
+                            if (mr == MR && nr == NR && ccs == 1) {
+                                kernel(ap, ir * KC, bp, jr * kc, kc, c, cIdx, crs, add);
                             } else {
-                                kernel(ap, ir * kc, bp, jr * kc, kc, tile, 0, NR, false);
+                                kernel(ap, ir * KC, bp, jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
-                                    int row = cIdx + r * n;
                                     for (int j = 0; j < nr; j++) {
-                                        c[row + j] = add ? c[row + j] + tile[r * NR + j] : tile[r * NR + j];
+                                        int at = cIdx + r * crs + j * ccs;
+                                        c[at] = add ? c[at] + tile[r * NR + j] : tile[r * NR + j];
                                     }
                                 }
                             }
@@ -157,32 +241,27 @@ public final class Gemm {
 
     /**
      * Packs A(i0 .. i0+rows, p0 .. p0+kc) as slivers of MR rows: sliver s holds A(i0 + s·MR + r, p0 + p) at
-     * ap[s·MR·kc + p·MR + r], rows past the end zero.
+     * ap[(s·MR + r)·KC + p], i.e. row i of the block at ap[i·KC], rows past the end zero. The row stride is the
+     * constant KC whatever kc is, so the kernel's six row offsets are compile-time constants. A is row-major
+     * (acs = 1: a plain copy) or column-major (ars = 1, tn: a transpose).
      */
-    private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap) {
-        int tail = rows % MR;
-        if (tail != 0) Arrays.fill(ap, (rows - tail) * kc, (rows - tail + MR) * kc, 0f);
+    private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap,
+                              float[] tmp) {
         if (acs == 1) {
-            for (int i = 0; i < rows; i++) {
-                int src = aOff + (i0 + i) * ars + p0, dst = (i / MR) * MR * kc + i % MR;
-                for (int p = 0; p < kc; p++) ap[dst + p * MR] = a[src + p];
-            }
+            for (int i = 0; i < rows; i++) System.arraycopy(a, aOff + (i0 + i) * ars + p0, ap, i * KC, kc);
         } else {
-            for (int i = 0; i < rows; i += MR) {
-                int mr = Math.min(MR, rows - i), dst = i * kc;
-                for (int p = 0; p < kc; p++) {
-                    int src = aOff + (i0 + i) * ars + (p0 + p) * acs;
-                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = a[src + r * ars];
-                }
-            }
+            transpose(a, aOff + i0 * ars + p0 * acs, acs, kc, rows, ap, 0, KC, tmp);
         }
+        for (int i = rows; i < roundUp(rows, MR); i++) Arrays.fill(ap, i * KC, i * KC + kc, 0f);
     }
 
     /**
      * Packs B(p0 .. p0+kc, j0 .. j0+nc) as panels of NR columns: panel q holds B(p0 + p, j0 + q·NR + j) at
-     * bp[q·NR·kc + p·NR + j], columns past nc zero.
+     * bp[q·NR·kc + p·NR + j], columns past nc zero. B is row-major (bcs = 1: copies) or column-major (brs = 1, nt:
+     * a transpose).
      */
-    private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp) {
+    private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp,
+                              float[] tmp) {
         for (int q = 0; q * NR < nc; q++) {
             int cols = Math.min(NR, nc - q * NR);
             int base = q * NR * kc;
@@ -201,16 +280,79 @@ public final class Gemm {
                 }
             } else {
                 if (cols < NR) Arrays.fill(bp, base, base + NR * kc, 0f);
-                for (int j = 0; j < cols; j++) {
-                    int from = src + j * bcs;
-                    for (int p = 0; p < kc; p++) bp[base + p * NR + j] = b[from + p * brs];
+                transpose(b, src, bcs, cols, kc, bp, base, NR, tmp);
+            }
+        }
+    }
+
+    /**
+     * dst[d0 + u·dStride + t] = src[s0 + t·sStride + u] for t < rows, u < cols: the transposing copy both packs
+     * need (A for tn, B for nt). Whole L×L blocks go through registers, the rest element by element.
+     */
+    private static void transpose(float[] src, int s0, int sStride, int rows, int cols, float[] dst, int d0,
+                                  int dStride, float[] tmp) {
+        int tv = rows - rows % L, uv = cols - cols % L;
+        for (int t = 0; t < tv; t += L) {
+            for (int u = 0; u < uv; u += L) {
+                transposeBlock(src, s0 + t * sStride + u, sStride, dst, d0 + u * dStride + t, dStride, tmp);
+            }
+        }
+        for (int t = 0; t < rows; t++) {
+            for (int u = t < tv ? uv : 0; u < cols; u++) dst[d0 + u * dStride + t] = src[s0 + t * sStride + u];
+        }
+    }
+
+    /**
+     * One L×L block of {@link #transpose}, in log2(L) butterfly stages: the stage of width h pairs rows j and j+h
+     * (bit h of j clear) and swaps their off-diagonal h-lane halves with one two-vector selectFrom each; after all
+     * stages row u holds column u. Intermediate stages go through tmp, so no vector outlives a loop iteration.
+     */
+    private static void transposeBlock(float[] src, int s0, int sStride, float[] dst, int d0, int dStride,
+                                       float[] tmp) {
+        for (int h = L / 2, stage = 0; h >= 1; h /= 2, stage++) {
+            boolean first = h == L / 2, last = h == 1;
+            for (int j = 0; j < L; j++) {
+                if ((j & h) != 0) continue;
+                FloatVector x = first ? FloatVector.fromArray(S, src, s0 + j * sStride)
+                        : FloatVector.fromArray(S, tmp, j * L);
+                FloatVector y = first ? FloatVector.fromArray(S, src, s0 + (j + h) * sStride)
+                        : FloatVector.fromArray(S, tmp, (j + h) * L);
+                FloatVector lo = SWAP_LO[stage].selectFrom(x, y), hi = SWAP_HI[stage].selectFrom(x, y);
+                if (last) {
+                    lo.intoArray(dst, d0 + j * dStride);
+                    hi.intoArray(dst, d0 + (j + h) * dStride);
+                } else {
+                    lo.intoArray(tmp, j * L);
+                    hi.intoArray(tmp, (j + h) * L);
                 }
             }
         }
     }
 
     /**
-     * The 6×NR tile: C[r, 0..NR) (+)= Σ_p ap[p·MR + r] · bp[b0 + p·NR .. +NR) for r < 6, C at c[ci + r·ldc].
+     * selectFrom indices of the butterfly stage of width h (h = L/2, L/4, …, 1): lane l of the low row keeps its own
+     * lane where bit h of l is clear and takes the high row's lane l−h where it is set; the high row keeps its own
+     * lane where the bit is set and takes the low row's lane l+h where it is clear. Indices ≥ L select the second
+     * vector.
+     */
+    private static final FloatVector[] SWAP_LO = swapIndices(true), SWAP_HI = swapIndices(false);
+
+    private static FloatVector[] swapIndices(boolean low) {
+        int stages = Integer.numberOfTrailingZeros(L);
+        FloatVector[] v = new FloatVector[stages];
+        for (int stage = 0, h = L / 2; stage < stages; stage++, h /= 2) {
+            float[] idx = new float[L];
+            for (int l = 0; l < L; l++) {
+                boolean set = (l & h) != 0;
+                idx[l] = low ? (set ? L + l - h : l) : (set ? L + l : l + h);
+            }
+            v[stage] = FloatVector.fromArray(S, idx, 0);
+        }
+        return v;
+    }
+
+    /**
+     * The 6×NR tile: C[r, 0..NR) (+)= Σ_p ap[a0 + r·KC + p] · bp[b0 + p·NR .. +NR) for r < 6, C at c[ci + r·ldc].
      * Twelve accumulators, one broadcast of A per row per p.
      */
     private static void kernel(float[] ap, int a0, float[] bp, int b0, int kc, float[] c, int ci, int ldc,
@@ -218,25 +360,25 @@ public final class Gemm {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            int bi = b0 + p * NR, ai = a0 + p * MR;
+            int bi = b0 + p * NR, ai = a0 + p;
             FloatVector b0v = FloatVector.fromArray(S, bp, bi);
             FloatVector b1v = FloatVector.fromArray(S, bp, bi + L);
             FloatVector av = FloatVector.broadcast(S, ap[ai]);
             c00 = av.fma(b0v, c00);
             c01 = av.fma(b1v, c01);
-            av = FloatVector.broadcast(S, ap[ai + 1]);
+            av = FloatVector.broadcast(S, ap[ai + 1 * KC]);
             c10 = av.fma(b0v, c10);
             c11 = av.fma(b1v, c11);
-            av = FloatVector.broadcast(S, ap[ai + 2]);
+            av = FloatVector.broadcast(S, ap[ai + 2 * KC]);
             c20 = av.fma(b0v, c20);
             c21 = av.fma(b1v, c21);
-            av = FloatVector.broadcast(S, ap[ai + 3]);
+            av = FloatVector.broadcast(S, ap[ai + 3 * KC]);
             c30 = av.fma(b0v, c30);
             c31 = av.fma(b1v, c31);
-            av = FloatVector.broadcast(S, ap[ai + 4]);
+            av = FloatVector.broadcast(S, ap[ai + 4 * KC]);
             c40 = av.fma(b0v, c40);
             c41 = av.fma(b1v, c41);
-            av = FloatVector.broadcast(S, ap[ai + 5]);
+            av = FloatVector.broadcast(S, ap[ai + 5 * KC]);
             c50 = av.fma(b0v, c50);
             c51 = av.fma(b1v, c51);
         }

@@ -3,10 +3,14 @@ package dev.cramjet.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Transcendentals on whole vectors in plain FMA arithmetic. The Vector API's own EXP/TANH are not compiled to
- * vector code on every JDK build and then run an order of magnitude slower than the memory traffic they sit in.
+ * Transcendentals on whole vectors in plain lanewise arithmetic. The Vector API's own EXP is an SVML call once
+ * compiled but a per-lane Math.exp loop before that, and the two can differ in the last bit, so a run's results would
+ * depend on JIT timing; these formulas give the same bits in every tier (training resumes bit for bit) and are as
+ * fast as the intrinsic.
  */
 final class VectorMath {
     private VectorMath() {}
@@ -38,6 +42,25 @@ final class VectorMath {
         IntVector bits = (IntVector) t.reinterpretAsInts();
         FloatVector pow2 = bits.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return p.mul(pow2).blend(0f, x.compare(VectorOperators.LT, MIN_ARG));
+    }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** FOLD[k] moves lane i + 2^k to lane i: the steps of a pairwise lane sum. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(S.length())];
+
+    static {
+        for (int k = 0; k < FOLD.length; k++) FOLD[k] = S.iotaShuffle(1 << k, 1, true);
+    }
+
+    /**
+     * The sum of a vector's lanes in one fixed pairwise order. reduceLanes(ADD) may associate differently once the
+     * JIT compiles it than in the interpreter, which makes a run's float results depend on JIT timing; training
+     * must be reproducible bit for bit, so every horizontal sum goes through here.
+     */
+    static float sum(FloatVector v) {
+        for (int k = FOLD.length - 1; k >= 0; k--) v = v.add(v.rearrange(FOLD[k]));
+        return v.lane(0);
     }
 
     /** σ(x) = 1 / (1 + e^−x). */

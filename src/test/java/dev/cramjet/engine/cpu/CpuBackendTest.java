@@ -308,7 +308,8 @@ class CpuBackendTest {
     }
 
     @Test
-    void cachedAttentionTokenByTokenEqualsFullAttention() {
+    void cachedAttentionTokenByTokenEqualsFullAttentionBitForBit() {
+        // Same key tiles, same summation order: generation with a cache reproduces the training forward exactly.
         int b = 2, t = 70, heads = 2, hs = 8, c = heads * hs, tmax = 80;
         double[] x = random(b * t * 3 * c, 2);
         Tensor qkv = tensor(x, b, t, 3 * c), out = cpu.alloc(DType.F32, b, t, c), lse = cpu.alloc(DType.F32, b, heads, t);
@@ -317,9 +318,9 @@ class CpuBackendTest {
 
         Tensor kc = cpu.alloc(DType.F32, b, tmax, c), vc = cpu.alloc(DType.F32, b, tmax, c);
         double[] got = new double[b * t * c];
-        int prefill = 5;   // a prompt of several tokens first, then one token at a time
+        // A 5-token prompt, single tokens, then a 37-token chunk across the tile boundary at 64, then single tokens.
         for (int pos = 0; pos < t; ) {
-            int tn = pos == 0 ? prefill : 1;
+            int tn = pos == 0 ? 5 : pos == 30 ? 37 : 1;
             double[] chunk = new double[b * tn * 3 * c];
             for (int bi = 0; bi < b; bi++) {
                 System.arraycopy(x, (bi * t + pos) * 3 * c, chunk, bi * tn * 3 * c, tn * 3 * c);
@@ -330,7 +331,7 @@ class CpuBackendTest {
             for (int bi = 0; bi < b; bi++) System.arraycopy(oc, bi * tn * c, got, (bi * t + pos) * c, tn * c);
             pos += tn;
         }
-        assertClose("cached attention", full, got, 1e-6);
+        assertClose("cached attention", full, got, 0);
     }
 
     // ---- dropout -------------------------------------------------------------------------------------------
@@ -427,6 +428,52 @@ class CpuBackendTest {
             assertEquals(w[i] - 1e-2 * upd, mw[i], 1e-6, "master " + i);
             assertEquals(CpuStorage.fromBf16(CpuStorage.toBf16((float) mw[i])), hw[i], "bf16 param " + i);
         }
+    }
+
+    @Test
+    void vectorExpIsAccurateAcrossTheFloatRange() {
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] x = new float[species.length()], y = new float[x.length];
+        double worst = 0;
+        for (int k = 0; k < 20_000; k++) {
+            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextDouble() * 175 - 87);
+            VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+            for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(y[i] / Math.exp(x[i]) - 1));
+        }
+        assertTrue(worst < 3e-7, "max relative error " + worst);
+        java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
+        x[1] = -100f;
+        x[2] = 0f;
+        VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
+        assertEquals(0f, y[0]);
+        assertEquals(0f, y[1]);
+        assertEquals(1f, y[2]);
+    }
+
+    @Test
+    void laneSumsUseOnePairwiseOrder() {
+        // The order is the contract (bit-reproducible runs): lane i absorbs lane i + L/2, then i + L/4, ...
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        float[] x = new float[species.length()];
+        for (int k = 0; k < 1000; k++) {
+            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(8)));
+            float[] v = x.clone();
+            for (int half = v.length / 2; half >= 1; half /= 2) for (int i = 0; i < half; i++) v[i] += v[i + half];
+            assertEquals(v[0], VectorMath.sum(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)));
+        }
+    }
+
+    @Test
+    void statisticsMayBeShapedLikeTheRows() {
+        int b = 2, t = 3, c = 13;
+        double[] x = random(b * t * c), w = random(c), bias = random(c);
+        Tensor out = cpu.alloc(DType.F32, b * t, c);
+        cpu.layerNorm(out, cpu.alloc(DType.F32, b, t), cpu.alloc(DType.F32, b, t), tensor(x, b, t, c), tensor(w, c),
+                tensor(bias, c), 1e-5f);
+        assertClose("layerNorm on [B,T,C] into [N,C]", refLayerNorm(x, w, bias, c), read(out), FWD);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cpu.layerNorm(out,
+                cpu.alloc(DType.F32, b), cpu.alloc(DType.F32, b * t), tensor(x, b, t, c), tensor(w, c), null, 1e-5f));
+        assertTrue(e.getMessage().startsWith("layerNorm: mean is F32[2], expected 6 elements"), e.getMessage());
     }
 
     // ---- references (double precision) --------------------------------------------------------------------

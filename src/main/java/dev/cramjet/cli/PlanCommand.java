@@ -1,0 +1,102 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
+import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.optim.AdamWOptimizer;
+import dev.cramjet.train.Budget;
+import dev.cramjet.train.GptLearner;
+import dev.cramjet.train.Planner;
+import dev.cramjet.train.TrainData;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/** `cramjet plan`: a compute-optimal model size and token count for a budget on this device. */
+public final class PlanCommand implements Command {
+    @Override
+    public String summary() { return "propose a compute-optimal model and token count for a budget on this device"; }
+
+    @Override
+    public String usage() {
+        return """
+                usage: cramjet plan --data DIR --budget 6h [--context 256] [--batch 16] [--device cpu] [--bench 20s]
+
+                Measures this device's training throughput with a short benchmark (about --bench long, default 20s),
+                then proposes the model that spends the budget near compute-optimally: about 20 training tokens per
+                parameter (Chinchilla). If that needs more than 4 passes over DIR's training tokens, the data is
+                scarce and the plan takes a larger model on fewer tokens instead; it says how many epochs either
+                way. Prints the plan and the config to train it (save it and pass it to cramjet train --config).""";
+    }
+
+    @Override
+    public int run(Args args) throws Exception {
+        Path data = Path.of(args.required("data"));
+        double seconds = Budget.parseDuration(args.required("budget"), "--budget");
+        int context = args.integer("context", 256);
+        int batch = args.integer("batch", 16);
+        String device = args.string("device", "cpu");
+        double bench = Budget.parseDuration(args.string("bench", "20s"), "--bench");
+        args.finish();
+        if (context < 8 || batch < 1) throw new CramjetException("--context must be at least 8 and --batch at least 1");
+
+        try (TrainData td = TrainData.open(data); Backend be = Backends.open(device)) {
+            td.checkFits(batch, context);
+            int vocab = td.tokenizer.vocabSize();
+            long tokens = td.train.tokens();
+            System.out.printf(Locale.ROOT, "device: %s%ndata: %,d training tokens, vocabulary %d%n", be.describe(), tokens, vocab);
+            // Measure at a mid-sized shape, plan, then measure again at the planned shape and plan once more:
+            // small models use the device less well, so the second figure is the one that holds.
+            int k = 6;
+            Planner.Plan plan = null;
+            for (int round = 0; round < 2; round++) {
+                double flops = throughput(be, k, vocab, context, batch, bench / 2);
+                plan = Planner.plan(flops, seconds, tokens, vocab, context);
+                System.out.printf(Locale.ROOT, "measured %.1f GFLOP/s training a %d-layer, width-%d model%n", flops / 1e9, k, 64 * k);
+                if (plan.layers() == k) break;
+                k = plan.layers();
+            }
+            System.out.println("plan for " + Budget.formatDuration(seconds) + ": " + plan.describe());
+            Map<String, Object> cfg = new LinkedHashMap<>();
+            cfg.put("data", data.toString());
+            cfg.put("model", "small");
+            cfg.put("layers", (long) plan.layers());
+            cfg.put("heads", (long) plan.heads());
+            cfg.put("width", (long) plan.width());
+            cfg.put("context", (long) context);
+            cfg.put("batch", (long) batch);
+            cfg.put("lr", plan.lr());
+            cfg.put("budget", Budget.formatDuration(seconds));
+            System.out.println("\nconfig (cramjet train --config FILE):");
+            System.out.print(Json.pretty(cfg));
+            return 0;
+        }
+    }
+
+    /** Sustained training FLOP/s of the k-th planner shape: a few warm-up steps, then steps for about {@code seconds}. */
+    static double throughput(Backend be, int k, int vocab, int context, int batch, double seconds) {
+        GPTConfig c = GPTConfig.gpt2(k, k, 64 * k, vocab, context);
+        GPT model = new GPT(be, c, batch, context, 1);
+        GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
+        int[] tokens = new int[batch * context], targets = new int[batch * context];
+        SplittableRandom r = new SplittableRandom(1);
+        for (int i = 0; i < tokens.length; i++) { tokens[i] = r.nextInt(vocab); targets[i] = r.nextInt(vocab); }
+        long steps = 0, t0 = 0;
+        for (int i = 0; ; i++) {
+            if (i == 2) t0 = System.nanoTime();
+            learner.zeroGrad();
+            learner.trainMicroBatch(tokens, targets, i, 1);
+            learner.step(1e-4);
+            if (i >= 2) steps++;
+            if (i >= 4 && System.nanoTime() - t0 > seconds * 1e9) break;
+        }
+        double perSecond = steps * (double) tokens.length / ((System.nanoTime() - t0) / 1e9);
+        return perSecond * learner.flopsPerToken();
+    }
+}

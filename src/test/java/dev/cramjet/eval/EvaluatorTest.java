@@ -1,0 +1,41 @@
+package dev.cramjet.eval;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class EvaluatorTest {
+    /** Batches of 2×2 tokens, n of them. */
+    private static Evaluator.Source batches(int n) {
+        return new Evaluator.Source() {
+            int served;
+
+            @Override public void reset() { served = 0; }
+
+            @Override
+            public boolean next(int[] tokens, int[] targets) {
+                if (served == n) return false;
+                java.util.Arrays.fill(tokens, served);
+                java.util.Arrays.fill(targets, served % 2);
+                served++;
+                return true;
+            }
+        };
+    }
+
+    @Test
+    void lossPerplexityAndBitsPerByte() {
+        // Token 0 stands for 1 byte, token 1 for 3; batches alternate targets 0 and 1; losses 1.0 and 3.0.
+        Evaluator e = new Evaluator(batches(4), 2, 2, 1000, new int[] {1, 3});
+        Evaluator.Result r = e.run((tokens, targets) -> targets[0] == 0 ? 1f : 3f);
+        assertEquals(16, r.tokens());
+        assertEquals(2 * 4 * 1 + 2 * 4 * 3, r.bytes());
+        assertEquals(2.0, r.loss(), 1e-12);
+        assertEquals(Math.exp(2.0), r.perplexity(), 1e-9);
+        assertEquals(2.0 * 16 / (Math.log(2) * 32), r.bitsPerByte(), 1e-12);
+        // Capped at maxTokens, and the same batches every time.
+        Evaluator capped = new Evaluator(batches(4), 2, 2, 8, new int[] {1, 3});
+        assertEquals(8, capped.run((t, y) -> 1f).tokens());
+        assertEquals(8, capped.run((t, y) -> 1f).tokens());
+    }
+}

@@ -6,6 +6,7 @@ import dev.cramjet.engine.cpu.CpuBackend;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -39,7 +40,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Skipped without gcc/g++ or where a real driver is installed.
  */
 class EmulatedGpuTest {
-    private static Path dir;
+    @TempDir
+    static Path dir;
 
     @BeforeAll
     static void build() throws Exception {
@@ -51,7 +53,6 @@ class EmulatedGpuTest {
         } catch (IllegalArgumentException expected) {
             // no driver: emulate
         }
-        dir = Files.createTempDirectory("emulated-gpu");
         Path res = Path.of(EmulatedGpuTest.class.getResource("/dev/cramjet/engine/cuda/emulation.h").toURI()).getParent();
         Path kernels = Nvcc.kernelDir();
         Path so = dir.resolve("libfake.so");
@@ -130,7 +131,7 @@ class EmulatedGpuTest {
 
     private static CudaBackend open() throws Exception {
         LibraryFinder finder = new LibraryFinder(Map.of("CRAMJET_CUDA_LIB", dir.toString()), dir.resolve("no-root"), dir.resolve("no-home"));
-        return new CudaBackend(finder, 0, Files.createTempDirectory("kernel-cache"));
+        return new CudaBackend(finder, 0, Files.createTempDirectory(dir, "kernel-cache"));
     }
 
     @Test

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -35,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * not run; their launches are recorded and checked. Skipped without gcc, or where a real driver is installed.
  */
 class FakeDriverTest {
-    private static Path libs;
+    @TempDir
+    static Path libs;
     private static MethodHandle launches, arg, grid, block, gemms, live, compiles;
 
     @BeforeAll
@@ -47,7 +49,6 @@ class FakeDriverTest {
         } catch (IllegalArgumentException expected) {
             // no driver: the fake stands in
         }
-        libs = Files.createTempDirectory("fake-cuda");
         Path src = Path.of(FakeDriverTest.class.getResource("/dev/cramjet/engine/cuda/fake_cuda.c").toURI());
         Path so = libs.resolve("libfake.so");
         Nvcc.Run r = Nvcc.run(List.of("/usr/bin/gcc", "-shared", "-fPIC", "-O1", "-o", so.toString(), src.toString()), null);
@@ -74,7 +75,7 @@ class FakeDriverTest {
 
     @BeforeEach
     void open() throws Exception {
-        cache = Files.createTempDirectory("kernel-cache");
+        cache = Files.createTempDirectory(libs, "kernel-cache");
         be = open(cache);
     }
 

@@ -8,8 +8,6 @@ import java.lang.reflect.InvocationTargetException;
 public final class Backends {
     private Backends() {}
 
-    public static final String[] NAMES = {"cpu", "cuda"};
-
     public static Backend open(String name) {
         return switch (name) {
             case "cpu" -> new dev.cramjet.engine.cpu.CpuBackend();

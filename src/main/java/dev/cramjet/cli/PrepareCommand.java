@@ -24,11 +24,15 @@ import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -68,7 +72,8 @@ public final class PrepareCommand implements Command {
                   --input PATH...        files, directories or globs ("data/**/*.jsonl"); .gz is decompressed
                   --format F             txt | lines | jsonl | json | email | brown (default: by file extension)
                   --field F              json/jsonl: field path, e.g. text, meta.body, title|rhythmic+paragraphs;
-                                         lines: a 1-based tab-separated column
+                                         lines: a 1-based tab-separated column; email in .json files: the
+                                         field holding the raw message (default text)
                   --max-docs N           read at most N documents (quick runs)
                   --skip-bad             skip and count bad documents instead of stopping at the first
                 cleaning (each step is counted in the summary):
@@ -261,7 +266,7 @@ public final class PrepareCommand implements Command {
         Ticker enc = new Ticker(log, "encode");
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(spill), 1 << 20))) {
             long seen = 0;
-            List<String> texts = new ArrayList<>(BATCH);
+            List<byte[]> texts = new ArrayList<>(BATCH);
             List<Integer> sides = new ArrayList<>(BATCH);
             while (true) {
                 texts.clear();
@@ -272,7 +277,7 @@ public final class PrepareCommand implements Command {
                     in.readFully(b);
                     seen++;
                     if (moveLastToVal && seen == docs) side = 1;
-                    texts.add(new String(b, StandardCharsets.UTF_8));
+                    texts.add(b);
                     sides.add(side);
                     splitDocs[side]++;
                     splitBytes[side] += b.length;
@@ -281,9 +286,10 @@ public final class PrepareCommand implements Command {
                 int[][] ids = new int[texts.size()][];
                 IntStream.range(0, texts.size()).parallel().forEach(i -> ids[i] = tok.encode(texts.get(i)));
                 for (int i = 0; i < ids.length; i++) writers[sides.get(i)].add(ids[i]);
-                enc.tick(seen, splitBytes[0] + splitBytes[1], writers[0].tokens() + writers[1].tokens());
+                enc.tick(seen / (double) docs, seen, splitBytes[0] + splitBytes[1],
+                        String.format("%,d tokens", writers[0].tokens() + writers[1].tokens()));
             }
-            enc.done(seen, splitBytes[0] + splitBytes[1], writers[0].tokens() + writers[1].tokens());
+            enc.done(seen, splitBytes[0] + splitBytes[1], String.format("%,d tokens", writers[0].tokens() + writers[1].tokens()));
         }
         List<List<Path>> shards = List.of(writers[0].finish(), writers[1].finish());
         Files.delete(spill);
@@ -350,7 +356,9 @@ public final class PrepareCommand implements Command {
                 taken[0]++;
                 if (batch.size() == BATCH) {
                     failure[0] = spillBatch(cleaner, batch, plan.split, out, kept);
-                    ticker.tick(taken[0], reader.bytes(), kept[0] + kept[1]);
+                    // Files started, or documents against --max-docs, whichever is further along.
+                    double fraction = Math.max(Math.max(0, reader.files() - 1) / (double) files.size(), taken[0] / (double) plan.maxDocs);
+                    ticker.tick(fraction, taken[0], reader.bytes(), String.format("%,d kept", kept[0] + kept[1]));
                 }
                 return failure[0] == null && taken[0] < plan.maxDocs;
             };
@@ -358,7 +366,7 @@ public final class PrepareCommand implements Command {
             if (failure[0] != null) throw failure[0];
             IOException last = spillBatch(cleaner, batch, plan.split, out, kept);
             if (last != null) throw last;
-            ticker.done(taken[0], reader.bytes(), kept[0] + kept[1]);
+            ticker.done(taken[0], reader.bytes(), String.format("%,d kept", kept[0] + kept[1]));
         }
         return new Cleaned(reader, bad, cleaner.report(), kept);
     }
@@ -385,8 +393,8 @@ public final class PrepareCommand implements Command {
     /** The sum of the heap pools' peak use since the JVM started (an upper bound on what this run needed at once). */
     private static long peakHeap() {
         long sum = 0;
-        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
-            if (pool.getType() == java.lang.management.MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
+        for (var pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == MemoryType.HEAP) sum += pool.getPeakUsage().getUsed();
         }
         return sum;
     }
@@ -407,7 +415,7 @@ public final class PrepareCommand implements Command {
             try {
                 in = new DataInputStream(new BufferedInputStream(Files.newInputStream(spill), 1 << 20));
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
             this.side = side;
             this.cap = capBytes;
@@ -430,7 +438,7 @@ public final class PrepareCommand implements Command {
             } catch (EOFException e) {
                 try { in.close(); } catch (IOException ignored) { /* read-only stream */ }
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
         }
 
@@ -464,12 +472,16 @@ public final class PrepareCommand implements Command {
     private static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) return;
         try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
         }
     }
 
-    /** A one-line progress report, redrawn at most every half second (a plain line per 10 s when not a terminal). */
+    /**
+     * A one-line progress bar, redrawn at most every half second on a terminal (a plain line every 10 s
+     * otherwise, so logs stay readable): {@code read+clean [#######.........]  45%   123,456 docs  56.7 MB ...}.
+     */
     private static final class Ticker {
+        private static final int WIDTH = 24;
         private final PrintStream log;
         private final String what;
         private final boolean tty = System.console() != null;
@@ -478,21 +490,22 @@ public final class PrepareCommand implements Command {
 
         Ticker(PrintStream log, String what) { this.log = log; this.what = what; }
 
-        void tick(long docs, long bytes, long third) {
+        /** {@code fraction} of the work done so far; {@code docs} and {@code bytes} processed; {@code detail} the rest. */
+        void tick(double fraction, long docs, long bytes, String detail) {
             long now = System.nanoTime();
             if (now - last < (tty ? 500_000_000L : 10_000_000_000L)) return;
             last = now;
-            log.print(line(docs, bytes, third) + (tty ? "\r" : "\n"));
+            log.print(line(fraction, docs, bytes, detail) + (tty ? "\r" : "\n"));
             log.flush();
         }
 
-        void done(long docs, long bytes, long third) { log.println(line(docs, bytes, third)); }
+        void done(long docs, long bytes, String detail) { log.println(line(1, docs, bytes, detail)); }
 
-        private String line(long docs, long bytes, long third) {
+        private String line(double fraction, long docs, long bytes, String detail) {
             double s = Math.max(1e-9, (System.nanoTime() - start) / 1e9);
-            String thirdName = what.equals("encode") ? "tokens" : "kept";
-            return String.format("%-10s %,12d docs %,9.1f MB %,12d %s  %6.1f s  %6.1f MB/s", what, docs, bytes / 1e6, third,
-                    thirdName, s, bytes / 1e6 / s);
+            int filled = (int) Math.round(Math.min(1, fraction) * WIDTH);
+            return String.format("%-10s [%s%s] %3.0f%% %,11d docs %,8.1f MB  %s  %6.1f s  %5.1f MB/s", what, "#".repeat(filled),
+                    ".".repeat(WIDTH - filled), 100 * Math.min(1, fraction), docs, bytes / 1e6, detail, s, bytes / 1e6 / s);
         }
     }
 }

@@ -42,17 +42,20 @@ final class TokenizerBench {
                 docs.size(), bytes / 1e6, zh.size(), en.size(), vmHwm());
 
         long t0 = System.nanoTime();
+        double cpu0 = cpuSeconds();
         Tokenizer t = new BpeTrainer((phase, done, total) -> {
             if (phase.equals("merge") && done % 4000 == 0) System.err.printf("  merges %,d / %,d at %.1f s%n", done, total, (System.nanoTime() - t0) / 1e9);
         }).train(docs, vocab, Tokenizer.DEFAULT_SPECIALS);
-        double trainS = (System.nanoTime() - t0) / 1e9;
-        System.out.printf("train: %,d ids in %.1f s; VmHWM %s%n", t.vocabSize(), trainS, vmHwm());
+        double trainS = (System.nanoTime() - t0) / 1e9, cpu1 = cpuSeconds();
+        System.out.printf("train: %,d ids in %.1f s (%.1f CPU-seconds over all threads); VmHWM %s%n",
+                t.vocabSize(), trainS, cpu1 - cpu0, vmHwm());
 
         long t1 = System.nanoTime();
         long tokens = docs.parallelStream().mapToLong(d -> t.encode(d).length).sum();
-        double encS = (System.nanoTime() - t1) / 1e9;
-        System.out.printf("encode: %.1f MB in %.1f s = %.1f MB/s on %d cores; %.2f bytes/token (%,d tokens)%n",
-                bytes / 1e6, encS, bytes / 1e6 / encS, Runtime.getRuntime().availableProcessors(), (double) bytes / tokens, tokens);
+        double encS = (System.nanoTime() - t1) / 1e9, encCpu = cpuSeconds() - cpu1;
+        System.out.printf("encode: %.1f MB in %.1f s = %.1f MB/s on %d cores (%.1f CPU-seconds = %.1f MB per CPU-second); %.2f bytes/token (%,d tokens)%n",
+                bytes / 1e6, encS, bytes / 1e6 / encS, Runtime.getRuntime().availableProcessors(), encCpu, bytes / 1e6 / encCpu,
+                (double) bytes / tokens, tokens);
         System.out.printf("peak resident memory (VmHWM): %s%n", vmHwm());
         return 0;
     }
@@ -189,6 +192,20 @@ final class TokenizerBench {
             else n += 3;
         }
         return n;
+    }
+
+    /**
+     * CPU time this process has used (user + system, all threads) from /proc/self/stat, or NaN off Linux. On a
+     * shared machine wall time says little; CPU time says what the work costs.
+     */
+    static double cpuSeconds() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ (100 on Linux)
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
     }
 
     /** Peak resident set size of this process, from /proc (Linux); "n/a" elsewhere. */

@@ -5,6 +5,7 @@ import dev.cramjet.CramjetException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * The 128-byte header of a token shard, little-endian:
@@ -55,7 +56,7 @@ public record ShardHeader(int width, long tokens, long documents, int vocabSize,
         b = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         byte[] magic = new byte[MAGIC.length];
         b.get(magic);
-        if (!java.util.Arrays.equals(magic, MAGIC)) {
+        if (!Arrays.equals(magic, MAGIC)) {
             throw new CramjetException(file + ": not a Cramjet token shard (bad magic: expected \"CRAMJTOK\", found \""
                     + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^ -~]", "?") + "\")");
         }

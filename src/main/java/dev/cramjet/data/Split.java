@@ -1,6 +1,9 @@
 package dev.cramjet.data;
 
+import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Rng;
+
+
 
 /**
  * The train/validation split, by document: a document goes to validation when a hash of its fingerprint and the
@@ -10,7 +13,7 @@ import dev.cramjet.engine.Rng;
 public record Split(double validationFraction, long seed) {
     public Split {
         if (!(validationFraction >= 0 && validationFraction < 1)) {
-            throw new dev.cramjet.CramjetException("--val-fraction must be in [0, 1), got " + validationFraction);
+            throw new CramjetException("--val-fraction must be in [0, 1), got " + validationFraction);
         }
     }
 

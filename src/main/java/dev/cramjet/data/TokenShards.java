@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -33,7 +34,7 @@ public final class TokenShards implements AutoCloseable {
     public static TokenShards open(Path dir, String split, String expectedHash) {
         List<Path> paths;
         try (Stream<Path> s = Files.list(dir)) {
-            paths = s.filter(p -> p.getFileName().toString().matches(java.util.regex.Pattern.quote(split) + "_[0-9]+\\.bin"))
+            paths = s.filter(p -> p.getFileName().toString().matches(Pattern.quote(split) + "_[0-9]+\\.bin"))
                     .sorted().toList();
         } catch (IOException e) {
             throw new CramjetException(dir + ": cannot list data directory: " + e.getMessage(), e);

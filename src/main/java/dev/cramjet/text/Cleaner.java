@@ -10,6 +10,7 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.UnaryOperator;
 import java.util.stream.IntStream;
+import java.util.zip.Deflater;
 
 /**
  * The cleaning pipeline. Per-document steps (normalization, control characters, HTML, whitespace, case, stop
@@ -200,7 +201,7 @@ public final class Cleaner {
     static double compressionRatio(String s, int minBytes) {
         byte[] raw = s.getBytes(StandardCharsets.UTF_8);
         if (raw.length < minBytes) return 1;
-        java.util.zip.Deflater d = new java.util.zip.Deflater(java.util.zip.Deflater.BEST_SPEED, true);
+        Deflater d = new Deflater(Deflater.BEST_SPEED, true);
         try {
             d.setInput(raw);
             d.finish();

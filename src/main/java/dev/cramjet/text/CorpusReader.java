@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
 
 import java.io.BufferedInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -12,10 +13,13 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
 
 /**
  * Streams documents out of corpus files, one file at a time, so a corpus larger than memory works (a single
@@ -90,9 +94,9 @@ public final class CorpusReader {
     private static String describe(IOException e) {
         String m = e.getMessage();
         return switch (e) {
-            case java.nio.file.AccessDeniedException a -> "permission denied";
-            case java.util.zip.ZipException z -> "not valid gzip data (" + m + ")";
-            case java.io.EOFException eof -> "unexpected end of file (truncated?)";
+            case AccessDeniedException a -> "permission denied";
+            case ZipException z -> "not valid gzip data (" + m + ")";
+            case EOFException eof -> "unexpected end of file (truncated?)";
             default -> m == null ? e.getClass().getSimpleName() : m;
         };
     }
@@ -108,18 +112,21 @@ public final class CorpusReader {
             bad.report(where + ": looks like a binary file (NUL byte at offset " + nul + "); expected text");
             return true;
         }
-        if (f == Format.EMAIL) return emit(new Document(Email.parse(raw).text(), where), sink);
+        boolean jsonFile = Format.detect(path) == Format.JSON;
+        if (f == Format.EMAIL && !jsonFile) return emit(new Document(Email.parse(raw).text(), where), sink);
         String text = decode(raw, 0, raw.length, where, 1);
         if (text == null) return true;
         return switch (f) {
             case TXT -> emit(new Document(text, where), sink);
             case BROWN -> emit(new Document(Brown.untag(text), where), sink);
-            case JSON -> readJson(text, where, sink);
+            case JSON -> readJson(text, where, false, sink);
+            case EMAIL -> readJson(text, where, true, sink); // a message stored in a JSON field (spam-assassin's .json)
             default -> throw new IllegalStateException(f.toString());
         };
     }
 
-    private boolean readJson(String text, String where, Sink sink) {
+    /** The records of a JSON file; with {@code email}, each extracted text is a raw mail message to split. */
+    private boolean readJson(String text, String where, boolean email, Sink sink) {
         Object root;
         try {
             root = Json.parse(text, where);
@@ -128,16 +135,18 @@ public final class CorpusReader {
             return true;
         }
         FieldPath fp = field != null ? field : FieldPath.parse("text");
-        if (!(root instanceof List<?> records)) return record(fp, root, where, sink);
+        if (!(root instanceof List<?> records)) return record(fp, root, where, email, sink);
         for (int i = 0; i < records.size(); i++) {
-            if (!record(fp, records.get(i), where + "[" + i + "]", sink)) return false;
+            if (!record(fp, records.get(i), where + "[" + i + "]", email, sink)) return false;
         }
         return true;
     }
 
-    private boolean record(FieldPath fp, Object rec, String where, Sink sink) {
+    private boolean record(FieldPath fp, Object rec, String where, boolean email, Sink sink) {
         try {
-            return emit(new Document(fp.extract(rec, where), where), sink);
+            String text = fp.extract(rec, where);
+            if (email) text = Email.parse(text.getBytes(StandardCharsets.UTF_8)).text();
+            return emit(new Document(text, where), sink);
         } catch (FieldPath.MissingField e) {
             bad.report(e.getMessage());
             return true;
@@ -162,7 +171,7 @@ public final class CorpusReader {
                 System.arraycopy(buf, start, buf, 0, len - start);
                 len -= start;
                 start = 0;
-                if (len == buf.length) buf = java.util.Arrays.copyOf(buf, buf.length * 2);
+                if (len == buf.length) buf = Arrays.copyOf(buf, buf.length * 2);
                 int n = in.read(buf, len, buf.length - len);
                 if (n < 0) eof = true; else { len += n; bytes += n; }
                 continue;
@@ -193,7 +202,7 @@ public final class CorpusReader {
                 bad.report(e.getMessage().replace(where + ": invalid JSON at line 1,", where + ": invalid JSON at"));
                 return true;
             }
-            return record(fp, rec, where, sink);
+            return record(fp, rec, where, false, sink);
         }
         if (column > 0) {
             String[] cols = text.split("\t", -1);

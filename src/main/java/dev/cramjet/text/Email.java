@@ -1,14 +1,20 @@
 package dev.cramjet.text;
 
+import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.Charset;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * An RFC 822 / MIME mail message split into headers and a text body. Folded header lines are unfolded; a
@@ -83,9 +89,9 @@ public record Email(Map<String, String> headers, String body) {
         return decodeText(bytes, param(type, "charset"));
     }
 
-    private static java.util.List<Part> children(Part p, String boundary) {
+    private static List<Part> children(Part p, String boundary) {
         byte[] delim = ("--" + boundary).getBytes(StandardCharsets.ISO_8859_1);
-        java.util.List<Part> parts = new java.util.ArrayList<>();
+        List<Part> parts = new ArrayList<>();
         int start = -1;
         int i = p.from;
         while (i < p.to) {
@@ -105,7 +111,7 @@ public record Email(Map<String, String> headers, String body) {
 
     private static byte[] decodeTransfer(Part p) {
         String enc = p.headers.getOrDefault("content-transfer-encoding", "").strip().toLowerCase(Locale.ROOT);
-        byte[] raw = java.util.Arrays.copyOfRange(p.raw, p.from, p.to);
+        byte[] raw = Arrays.copyOfRange(p.raw, p.from, p.to);
         if (enc.equals("base64")) {
             try {
                 return Base64.getMimeDecoder().decode(raw);
@@ -118,7 +124,7 @@ public record Email(Map<String, String> headers, String body) {
     }
 
     static byte[] quotedPrintable(byte[] in) {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(in.length);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length);
         for (int i = 0; i < in.length; i++) {
             byte b = in[i];
             if (b == '=' && i + 1 < in.length && (in[i + 1] == '\n' || in[i + 1] == '\r')) {
@@ -158,12 +164,12 @@ public record Email(Map<String, String> headers, String body) {
         }
     }
 
-    private static final java.util.regex.Pattern ENCODED_WORD =
-            java.util.regex.Pattern.compile("=\\?([^?\\s]+)\\?([BbQq])\\?([^?\\s]*)\\?=(?:\\s+(?==\\?))?");
+    private static final Pattern ENCODED_WORD =
+            Pattern.compile("=\\?([^?\\s]+)\\?([BbQq])\\?([^?\\s]*)\\?=(?:\\s+(?==\\?))?");
 
     /** RFC 2047: {@code =?charset?B?base64?=} and {@code =?charset?Q?quoted_printable?=} in header values. */
     static String decodeWords(String header) {
-        java.util.regex.Matcher m = ENCODED_WORD.matcher(header);
+        Matcher m = ENCODED_WORD.matcher(header);
         StringBuilder sb = new StringBuilder();
         while (m.find()) {
             String word;
@@ -175,7 +181,7 @@ public record Email(Map<String, String> headers, String body) {
             } catch (IllegalArgumentException e) {
                 word = m.group(); // malformed: keep as written
             }
-            m.appendReplacement(sb, java.util.regex.Matcher.quoteReplacement(word));
+            m.appendReplacement(sb, Matcher.quoteReplacement(word));
         }
         m.appendTail(sb);
         return sb.toString();

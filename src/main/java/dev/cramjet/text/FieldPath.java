@@ -1,5 +1,8 @@
 package dev.cramjet.text;
 
+import dev.cramjet.CramjetException;
+import dev.cramjet.io.Json;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +23,7 @@ public final class FieldPath {
         for (String part : spec.split("\\+")) {
             List<String[]> alternatives = new ArrayList<>();
             for (String alt : part.split("\\|")) {
-                if (alt.isBlank()) throw new dev.cramjet.CramjetException("--field '" + spec + "': empty field name");
+                if (alt.isBlank()) throw new CramjetException("--field '" + spec + "': empty field name");
                 alternatives.add(alt.strip().split("\\."));
             }
             parts.add(alternatives);
@@ -45,7 +48,7 @@ public final class FieldPath {
             int before = sb.length();
             if (before > 0) sb.append('\n');
             if (!append(sb, v)) {
-                throw new MissingField(where + ": field '" + names(alternatives) + "' is " + dev.cramjet.io.Json.kind(v)
+                throw new MissingField(where + ": field '" + names(alternatives) + "' is " + Json.kind(v)
                         + ", expected a string or an array of strings");
             }
             if (sb.length() == before + (before > 0 ? 1 : 0)) sb.setLength(before); // empty part adds no line
@@ -91,7 +94,7 @@ public final class FieldPath {
 
     private static String presentKeys(Object record) {
         if (record instanceof Map<?, ?> m) return "; the record has " + (m.isEmpty() ? "no keys" : "keys " + m.keySet());
-        return "; the record is " + dev.cramjet.io.Json.kind(record);
+        return "; the record is " + Json.kind(record);
     }
 
     @Override

@@ -15,7 +15,10 @@ public enum Format {
     JSONL,
     /** A JSON array of records (or one record); the field path picks the text of each. */
     JSON,
-    /** An RFC 822 mail message: headers are parsed off, the subject and the text body make the document. */
+    /**
+     * An RFC 822 mail message: headers are parsed off, the subject and the text body make the document. A .json
+     * file holds messages in a field of its records (default {@code text}, as in spam-assassin's .json files).
+     */
     EMAIL,
     /** The Brown corpus's tagged text ("The/at jury/nn ..."): the tags are stripped, one document per file. */
     BROWN;

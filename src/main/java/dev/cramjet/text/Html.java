@@ -1,5 +1,6 @@
 package dev.cramjet.text;
 
+import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -49,7 +50,7 @@ final class Html {
                         ? Integer.parseInt(name.substring(2), 16) : Integer.parseInt(name.substring(1));
                 rep = Character.isValidCodePoint(cp) && cp != 0 ? Character.toString(cp) : m.group();
             } else {
-                rep = NAMED.getOrDefault(name.toLowerCase(java.util.Locale.ROOT), m.group());
+                rep = NAMED.getOrDefault(name.toLowerCase(Locale.ROOT), m.group());
             }
             m.appendReplacement(sb, Matcher.quoteReplacement(rep));
         }

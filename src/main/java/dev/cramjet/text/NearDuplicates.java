@@ -2,7 +2,9 @@ package dev.cramjet.text;
 
 import dev.cramjet.engine.Rng;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Near-duplicate detection with MinHash and locality-sensitive hashing. A document's shingles are its overlapping
@@ -32,7 +34,7 @@ final class NearDuplicates {
     private final double threshold;
     /** Kept signatures in fixed chunks of {@code CHUNK} documents: growing never copies. */
     private static final int CHUNK = 4096;
-    private final java.util.List<short[]> signatures = new java.util.ArrayList<>();
+    private final List<short[]> signatures = new ArrayList<>();
     private int kept;
     private long[] slots = new long[1 << 12];
     private int entries;

@@ -1,6 +1,7 @@
 package dev.cramjet.text;
 
 import java.io.BufferedInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -59,7 +60,7 @@ final class TarGz {
         byte[] buf = new byte[1 << 16];
         while (size > 0) {
             int n = in.read(buf, 0, (int) Math.min(buf.length, size));
-            if (n < 0) throw new java.io.EOFException("truncated tar entry");
+            if (n < 0) throw new EOFException("truncated tar entry");
             out.write(buf, 0, n);
             size -= n;
         }

@@ -52,8 +52,10 @@ final class TokenizerJson {
             if (type != null && !"BPE".equals(type)) {
                 throw fail("model.type is " + Json.write(type) + "; only \"BPE\" (byte-level) is supported");
             }
-            for (String k : List.of("dropout", "continuing_subword_prefix", "end_of_word_suffix")) {
-                if (model.get(k) != null) throw fail("model." + k + " is set; Cramjet supports only plain byte-level BPE (null there)");
+            if (model.get("dropout") != null) throw fail("model.dropout is set; Cramjet encodes deterministically (null there)");
+            for (String k : List.of("continuing_subword_prefix", "end_of_word_suffix")) {
+                Object v = model.get(k);
+                if (v != null && !"".equals(v)) throw fail("model." + k + " is " + Json.write(v) + "; byte-level BPE has none (null or \"\")");
             }
             if (Boolean.TRUE.equals(model.get("byte_fallback"))) throw fail("model.byte_fallback is true; byte-level BPE needs none");
             if (Boolean.TRUE.equals(model.get("ignore_merges"))) throw fail("model.ignore_merges is true; Cramjet always applies the merges");

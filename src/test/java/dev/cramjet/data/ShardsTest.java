@@ -177,6 +177,13 @@ class ShardsTest {
                 }
             }
             assertEquals(batches, a.position());
+            // Later epochs stay inside the shards and move the window boundaries (a new offset per epoch).
+            Set<Integer> later = new HashSet<>();
+            for (int i = 0; i < 5 * batches; i++) {
+                a.next(x1, y1);
+                for (int r = 0; r < B; r++) later.add(x1[r * T]);
+            }
+            assertFalse(starts.containsAll(later), "every epoch cut the same windows");
             // Resume: a fresh sampler restored to a saved state reproduces batch 5 onwards exactly.
             BatchSampler c = new BatchSampler(s, B, T, 42);
             BatchSampler.State st = new BatchSampler.State(42, B, T, a.windows(), 5);

@@ -1,6 +1,7 @@
 package dev.cramjet.text;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.io.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.zip.GZIPOutputStream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -125,6 +127,8 @@ class CorpusReaderTest {
         assertEquals("offer\n\nCafé softbreak\n", Email.parse(latin1).text());
         assertEquals("caf\u00e9", Email.parse("\n\ncaf\u00e9".getBytes(StandardCharsets.ISO_8859_1)).body().strip(),
                 "undeclared 8-bit mail falls back to ISO-8859-1");
+        Path json = write("mail/0002.json", Json.write(Map.of("id", "0002", "text", "Subject: hi\nX-Spam: no\n\nBody text\n")));
+        assertEquals(List.of("hi\n\nBody text\n"), texts(read(Format.EMAIL, null, json)), "a message in a JSON field");
         assertEquals("Café offer 100% free", Email.decodeWords("=?utf-8?B?Q2Fmw6k=?= =?iso-8859-1?Q?_offer_100=25?= free"),
                 "white space between encoded words is dropped (RFC 2047)");
     }

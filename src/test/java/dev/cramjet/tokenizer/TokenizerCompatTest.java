@@ -61,6 +61,26 @@ class TokenizerCompatTest {
     }
 
     @Test
+    void gpt2LayoutSplitsLikeHuggingFace(@TempDir Path dir) throws Exception {
+        // Our vocabulary and merges under GPT-2's pre-tokenizer (ByteLevel with its built-in regex), which we run
+        // through java.util.regex: the same ids from both shows that path splits as Hugging Face does.
+        Tokenizer trained = new BpeTrainer().train(TokenizerTest.corpus(), 400, Tokenizer.DEFAULT_SPECIALS);
+        Path ours = dir.resolve("tokenizer.json");
+        trained.save(ours);
+        var root = Json.object(Json.parse(Files.readString(ours), "ours"), "ours");
+        root.put("pre_tokenizer", Json.parse("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true}", "gpt2"));
+        Path file = dir.resolve("gpt2-layout.json");
+        Files.writeString(file, Json.pretty(root));
+        Tokenizer loaded = Tokenizer.load(file);
+        List<String> texts = samples();
+        List<Object> theirs = hfEncode(file, texts, dir);
+        for (int k = 0; k < texts.size(); k++) {
+            String text = texts.get(k);
+            assertEquals(ids(theirs.get(k)), asList(loaded.encode(text)), () -> "text: " + Json.write(text));
+        }
+    }
+
+    @Test
     void weEncodeHuggingFacesTokenizerToItsIds(@TempDir Path dir) throws Exception {
         Path corpus = dir.resolve("corpus.txt");
         Files.writeString(corpus, String.join("\n", TokenizerTest.corpus()));

@@ -11,7 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TokenizerJsonTest {
     /**
      * A GPT-2-layout tokenizer.json written by hand: ByteLevel pre-tokenizer with GPT-2's regex, vocabulary in the
-     * byte alphabet (Ġ is the space byte), "a b" merges, <|endoftext|> in both vocab and added_tokens.
+     * byte alphabet (Ġ is the space byte), "a b" merges, <|endoftext|> in both vocab and added_tokens, empty
+     * (rather than null) subword prefix and suffix, as GPT-2's file on the Hugging Face hub has them.
      */
     static String gpt2Style(String merges) {
         return """
@@ -25,8 +26,7 @@ class TokenizerJsonTest {
                "vocab": {"!": 0, "d": 1, "e": 2, "h": 3, "l": 4, "o": 5, "r": 6, "w": 7, "Ġ": 8,
                          "he": 9, "ll": 10, "hell": 11, "hello": 12, "Ġw": 13, "or": 14, "<|endoftext|>": 15, "Ġwor": 16},
                "merges": %s}}
-            """.formatted(merges).replace("\"continuing_subword_prefix\": \"\"", "\"continuing_subword_prefix\": null")
-                .replace("\"end_of_word_suffix\": \"\"", "\"end_of_word_suffix\": null");
+            """.formatted(merges);
     }
 
     static final String MERGES_SPACED = "[\"h e\", \"l l\", \"he ll\", \"hell o\", \"Ġ w\", \"o r\", \"Ġw or\"]";
@@ -68,6 +68,8 @@ class TokenizerJsonTest {
         assertTrue(error(ok.replace("\"he\": 9", "\"he\": -9")).contains("model.vocab[\"he\"]: id -9 is out of range"));
         assertTrue(error(ok.replace("\"d\": 1", "\"d\": \"1\"")).contains("model.vocab[\"d\"]: expected an integer"));
         assertTrue(error(ok.replace("\"type\": \"BPE\"", "\"type\": \"WordPiece\"")).contains("model.type is \"WordPiece\""));
+        assertEquals("t.json: model.continuing_subword_prefix is \"##\"; byte-level BPE has none (null or \"\")",
+                error(ok.replace("\"continuing_subword_prefix\": \"\"", "\"continuing_subword_prefix\": \"##\"")));
         assertTrue(error(ok.replace("\"d\": 1", "\"d中\": 1")).contains("token \"d中\" (id 1) has a character outside"));
         assertTrue(error(ok.replace("\"add_prefix_space\": false", "\"add_prefix_space\": true"))
                 .contains("pre_tokenizer.add_prefix_space is true"));

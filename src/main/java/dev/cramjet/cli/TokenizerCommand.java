@@ -71,7 +71,7 @@ public final class TokenizerCommand implements Command {
         long t0 = System.nanoTime();
         Tokenizer t = new BpeTrainer((phase, done, total) -> {
             if (phase.equals("merge")) System.err.printf("\rmerges %,d / %,d", done, total);
-            else System.err.printf("\rread %,d MB", done >> 20);
+            else System.err.printf("\rread %,d M characters", done / 1_000_000);
         }).train(() -> pieces(inputs), vocab, sp);
         System.err.println();
         t.save(out);

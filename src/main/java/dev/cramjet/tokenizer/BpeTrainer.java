@@ -27,7 +27,7 @@ import java.util.concurrent.Semaphore;
  * the thread count.
  */
 public final class BpeTrainer {
-    /** Called as training advances: phase "count" (done = bytes read, total unknown = -1) then "merge" (merges). */
+    /** Called as training advances: phase "count" (done = characters read, total unknown = -1), then "merge" (merges). */
     @FunctionalInterface
     public interface Progress {
         void report(String phase, long done, long total);
@@ -135,8 +135,10 @@ public final class BpeTrainer {
     }
 
     private static void submit(ExecutorService pool, Semaphore inFlight, List<Future<?>> futures, List<String> batch,
-                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials) throws InterruptedException {
+                               ThreadLocal<WordCounter> local, PreTokenizer pre, byte[][] specials)
+            throws InterruptedException, java.util.concurrent.ExecutionException {
         inFlight.acquire();
+        for (Future<?> f : futures) if (f.isDone()) f.get(); // a failed batch fails the training now
         futures.removeIf(Future::isDone);
         futures.add(pool.submit(() -> {
             try {
@@ -253,7 +255,10 @@ public final class BpeTrainer {
 
         /** Replaces each a,b in word w (left to right) by c, moving the counts of the neighbouring pairs. */
         private void mergeWord(int w, int a, int b, int c) {
-            int s = start[w], end = s + len[w], r = s, wr = s;
+            int s = start[w], end = s + len[w], r = s;
+            while (r + 1 < end && (symbols[r] != a || symbols[r + 1] != b)) r++; // nothing moves before the first a,b
+            if (r + 1 >= end) return; // a stale list entry: the word no longer holds the pair
+            int wr = r;
             long f = freq[w];
             while (r < end) {
                 if (r + 1 < end && symbols[r] == a && symbols[r + 1] == b) {

@@ -30,6 +30,13 @@ sealed interface PreTokenizer permits PreTokenizer.Cl100k, PreTokenizer.Regex {
     /** Calls sink for each pre-token of text[from, to), in order, covering the range exactly. */
     void split(byte[] text, int from, int to, Sink sink);
 
+    /**
+     * Whether splitting may restart just after a line feed that precedes a printable ASCII character, giving the
+     * same pre-tokens as one pass: true for the cl100k and GPT-2 patterns (no pre-token of theirs runs from a line
+     * break into a non-space); unknown for other patterns, which are then split in one pass.
+     */
+    default boolean restartsAfterNewline() { return pattern().equals(CL100K) || pattern().equals(GPT2); }
+
     static PreTokenizer of(String pattern) {
         return pattern.equals(CL100K) ? new Cl100k() : new Regex(pattern);
     }

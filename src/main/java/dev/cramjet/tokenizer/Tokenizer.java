@@ -83,7 +83,10 @@ public final class Tokenizer {
     /** Writes tokenizer.json (Hugging Face format) atomically. */
     public void save(Path path) throws IOException { AtomicFile.writeString(path, TokenizerJson.write(this)); }
 
-    /** Token ids of text; special tokens written in the text become their ids. */
+    /**
+     * Token ids of text; special tokens written in the text become their ids. The text is taken as UTF-8, so an
+     * unpaired surrogate (not encodable) becomes '?', as String.getBytes does; use encode(byte[]) for raw bytes.
+     */
     public int[] encode(String text) { return encode(text.getBytes(StandardCharsets.UTF_8)); }
 
     /** Token ids of any byte sequence, well-formed UTF-8 or not; special tokens in it become their ids. */
@@ -201,7 +204,7 @@ public final class Tokenizer {
     // ---- encoding ----------------------------------------------------------------------------------------------
 
     private void encodeOrdinary(byte[] text, int from, int to, IntList out) {
-        if (to - from < PARALLEL_MIN_BYTES) {
+        if (to - from < PARALLEL_MIN_BYTES || !pre.restartsAfterNewline()) {
             Scratch s = scratch.get();
             pre.split(text, from, to, (a, b) -> s.encodePiece(text, a, b, out));
             return;
@@ -225,8 +228,8 @@ public final class Tokenizer {
 
     /**
      * The first position at or after p where pre-tokenization starts afresh whatever came before: just after a
-     * line feed that is followed by a non-space ASCII character (no pre-token of these patterns runs past a line
-     * break into a non-space). Returns {@code to} when there is none.
+     * line feed that is followed by a printable ASCII character (see PreTokenizer.restartsAfterNewline).
+     * Returns {@code to} when there is none.
      */
     private static int restartPoint(byte[] t, int p, int to) {
         for (int i = Math.max(p, 1); i < to; i++) {

@@ -1,5 +1,7 @@
 package dev.cramjet.tokenizer;
 
+import dev.cramjet.CramjetException;
+
 import java.util.Arrays;
 
 /**
@@ -41,6 +43,9 @@ final class WordCounter {
         }
         int len = to - from;
         if (arenaSize + len > arena.length) {
+            if ((long) arenaSize + len > Integer.MAX_VALUE - 8) {
+                throw new CramjetException("the corpus has over 2 GB of distinct pre-tokens; train on a sample of it");
+            }
             long cap = Math.max((long) arena.length * 2, (long) arenaSize + len);
             arena = Arrays.copyOf(arena, (int) Math.min(cap, Integer.MAX_VALUE - 8));
         }

@@ -2,6 +2,7 @@ package dev.cramjet.tokenizer;
 
 import dev.cramjet.io.Json;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,10 +30,14 @@ class TokenizerCompatTest {
     static void findNode() throws Exception {
         node = onPath("node");
         modules = Path.of(".cache/node/node_modules").toAbsolutePath();
+        script = Path.of(TokenizerCompatTest.class.getResource("/tokenizer/hf.js").toURI());
+    }
+
+    @BeforeEach
+    void needNode() {
         assumeTrue(node != null, "node is not on the PATH; skipping the Hugging Face compatibility test");
         assumeTrue(Files.isDirectory(modules.resolve("tokenizers")),
                 "Hugging Face tokenizers is not installed (run scripts/setup-node-tokenizers.sh); skipping");
-        script = Path.of(TokenizerCompatTest.class.getResource("/tokenizer/hf.js").toURI());
     }
 
     static List<String> samples() {

@@ -123,6 +123,19 @@ class TokenizerTest {
     }
 
     @Test
+    void specialsInTrainingTextAreNotLearned() {
+        List<String> docs = new ArrayList<>();
+        for (int i = 0; i < 40; i++) docs.add("<|endoftext|>hello<|user|>world<|endoftext|>");
+        Tokenizer t = new BpeTrainer().train(docs, 256 + 20 + 5, Tokenizer.DEFAULT_SPECIALS);
+        for (int id = 256; id < t.eot(); id++) {
+            String token = new String(t.token(id), StandardCharsets.UTF_8);
+            assertTrue(!token.contains("<") && !token.contains(">"), "learned " + token);
+        }
+        assertEquals(List.of("hello", "world"), List.of(new String(t.token(t.encode("hello")[0]), StandardCharsets.UTF_8),
+                new String(t.token(t.encode("world")[0]), StandardCharsets.UTF_8)));
+    }
+
+    @Test
     void mergesAllOccurrencesOfRepeatedSymbols() {
         // "aaaa" and " aaa": (a,a) counts 3 + 2 (overlaps count) and merges left to right: [aa, aa] and [' ', aa, a].
         // Then (aa,aa), (' ',aa) and (aa,a) all count 1; the smallest ids win: ' ' (32) + aa (256).

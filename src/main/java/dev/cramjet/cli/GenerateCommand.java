@@ -2,7 +2,7 @@ package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.Json;
@@ -43,6 +43,7 @@ public final class GenerateCommand implements Command {
                   --repetition-penalty R   make tokens already in the text less likely, R > 1; 1 = off (default 1)
                   --seed S                 the sampling seed: the same seed gives the same text (default 1337)
                   --no-cache               recompute the whole context for every token (slow; the KV cache's reference)
+                  --device cpu|cuda        where the model runs (default cpu)
                   --verbose                print the model, prompt size and tokens/s to stderr
 
                 The prompt and then the generated text go to standard output (UTF-8) as they are produced.""";
@@ -57,6 +58,7 @@ public final class GenerateCommand implements Command {
                 args.number("top-p", 0.95), args.number("repetition-penalty", 1.0), args.longValue("seed", 1337));
         boolean cached = !args.flag("no-cache");
         boolean verbose = args.flag("verbose");
+        String device = args.string("device", "cpu");
         args.finish();
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
         if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run DIR");
@@ -67,13 +69,14 @@ public final class GenerateCommand implements Command {
         GPTConfig cfg = ModelDir.readConfig(src.model());
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Backend backend = new CpuBackend()) {
+        try (Backend backend = Backends.open(device)) {
             // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
             GPT model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
                         src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
                         cached ? "KV cache" : "no cache");
+                System.err.println("device: " + backend.describe());
             }
             Generator generator = new Generator(model, tokenizer, cached);
             out.print(prompt);

@@ -48,7 +48,7 @@ public final class Generator {
     private final GPT model;
     private final Tokenizer tokenizer;
     private final GPT.Session session;
-    private final int block, vocab;
+    private final int block;
     /** Uncached mode: the padded token window fed to the full forward pass. */
     private final int[] window;
 
@@ -59,7 +59,7 @@ public final class Generator {
     public Generator(GPT model, Tokenizer tokenizer, boolean cached) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.vocab = model.config().vocabSize();
+        int vocab = model.config().vocabSize();
         if (tokenizer.vocabSize() > vocab) {
             throw new CramjetException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + vocab + ": they do not belong together");

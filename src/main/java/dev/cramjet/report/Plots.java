@@ -1,7 +1,6 @@
 package dev.cramjet.report;
 
 import dev.cramjet.CramjetException;
-import dev.cramjet.io.AtomicFile;
 
 import javax.imageio.ImageIO;
 import java.awt.AWTError;
@@ -20,7 +19,6 @@ import java.awt.geom.RoundRectangle2D;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -71,12 +69,6 @@ public final class Plots {
 
     private static final Color BACKGROUND = Color.WHITE, GRID = new Color(0xE8E8E8), AXIS = new Color(0x555555),
             TEXT = new Color(0x222222), SUBTLE = new Color(0x666666);
-
-    /** Writes the chart as a PNG of width × height pixels, atomically. */
-    public static void writePng(Chart chart, int width, int height, Path file) throws IOException {
-        byte[] png = png(chart, width, height);
-        AtomicFile.writeStream(file, out -> out.write(png));
-    }
 
     /** The chart encoded as PNG bytes. */
     public static byte[] png(Chart chart, int width, int height) throws IOException {

@@ -32,6 +32,9 @@ public final class ProgressLine {
     public record Status(long step, double loss, double lr, double tokensPerSecond, double mfu,
                          double elapsedSeconds, double remainingSeconds, double progress) {}
 
+    /** Bar cells when there is room: fixed, so the bar does not jump as the numbers beside it change length. */
+    private static final int BAR = 24;
+
     /** Terminal redraws at most this often (seconds of the run's elapsed time). */
     private static final double REDRAW_SECONDS = 0.1;
 
@@ -141,7 +144,7 @@ public final class ProgressLine {
             String head = String.join(sep, f) + sep + time;
             int room = max - head.length() - left.length() - 3; // " [" and "]"
             if (r == null && head.length() <= max) return head;
-            if (r != null && room >= 10) return head + " [" + bar(r[0], Math.min(30, room)) + "]" + left;
+            if (r != null && room >= 10) return head + " [" + bar(r[0], Math.min(BAR, room)) + "]" + left;
             if (f.size() > 2) f.remove(f.size() - 1);
             else if (r != null) return head.length() + left.length() <= max ? head + left : cut(head, max);
             else return cut(head, max);

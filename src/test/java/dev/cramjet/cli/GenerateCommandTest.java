@@ -113,6 +113,8 @@ class GenerateCommandTest {
         assertTrue(noTokenizer.stderr().contains("no tokenizer.json"), noTokenizer.stderr());
         Out noCheckpoints = cramjet("generate", "--run", empty.toString());
         assertTrue(noCheckpoints.stderr().contains("no complete checkpoint"), noCheckpoints.stderr());
+        Out badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
+        assertTrue(badDevice.stderr().contains("unknown device 'tpu'"), badDevice.stderr());
         Out badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
         assertTrue(badTemp.stderr().contains("temperature must be"), badTemp.stderr());
         Files.createDirectories(empty.resolve("m"));

@@ -30,9 +30,13 @@ class ProgressLineTest {
     void terminalLineFitsTheWidthAndDropsMinorFieldsFirst() {
         ProgressLine wide = new ProgressLine(System.out, true, 140, true, 10);
         String line = wide.terminalLine(MID);
-        // 20.9% of 30 cells = 6.28 cells: six full blocks and a quarter block.
-        assertEquals("step 1,234 │ loss 3.4522 │ 45.21k tok/s │ lr 6.00e-4 │ MFU 41.3% │ 12:34 [██████▎"
-                + "░".repeat(23) + "] 47:26 left", line);
+        // 20.9% of 24 cells = 5.03 cells: five full blocks (5.03 rounds to 40 eighths).
+        assertEquals("step 1,234 │ loss 3.4522 │ 45.21k tok/s │ lr 6.00e-4 │ MFU 41.3% │ 12:34 [█████"
+                + "░".repeat(19) + "] 47:26 left", line);
+        ProgressLine later = new ProgressLine(System.out, true, 140, true, 10);
+        // 55% of 24 cells = 13.2 cells: 13 full blocks and a fraction rounded to 2/8 (▎).
+        assertTrue(later.terminalLine(new ProgressLine.Status(5000, 3, 6e-4, 45_210, 0.4132, 1980, 1620, 0.55))
+                .contains("[" + "█".repeat(13) + "▎" + "░".repeat(10) + "]"));
         assertTrue(line.length() <= 139);
 
         ProgressLine narrow = new ProgressLine(System.out, true, 80, false, 10);

@@ -67,6 +67,9 @@ class ReportTest {
         assertEquals(dir.resolve("plots/loss.png"), w.lossPng());
         assertEquals(Report.WIDTH, ImageIO.read(w.lossPng().toFile()).getWidth());
         assertEquals(Report.HEIGHT, ImageIO.read(w.lrPng().toFile()).getHeight());
+        try (var files = Files.list(dir.resolve("plots"))) {
+            assertEquals(2, files.count(), "the two charts and no temporary files");
+        }
         String html = Files.readString(w.html());
         assertTrue(html.startsWith("<!DOCTYPE html>"));
         // Config, flattened and escaped.

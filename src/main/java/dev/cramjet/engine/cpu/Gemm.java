@@ -13,13 +13,16 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>All three run the same blocked algorithm (GotoBLAS order). Each operand is read through a pair of strides, so a
  * transpose costs nothing but a different packing loop. For a block of K ({@code kc}) and of rows ({@code mc}), A is
- * packed into slivers of {@link #MR} rows (a copy for a row-major A); for each block of columns ({@code nc}), B is packed into
- * panels of {@link #NR} columns stored K-major (one panel row = two vectors); then for every sliver the
- * micro-kernel walks the B panels. It keeps the 6×NR tile of C in twelve vector accumulators and, for each p, does
- * C[r,:] += A[r,p] · B[p,:] with one broadcast of A[r,p] and two FMAs per row: 12 FMAs per 2 vector loads and 6
- * broadcasts, so it runs at the FMA ports' speed. The sliver (6·kc floats) stays in L1 while the B block streams
- * from L2/L3. Tails are handled by zero-padding the packed operands and writing edge tiles through a scratch tile.
- * An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a pack.
+ * packed into slivers of {@link #MR} rows, each row K-contiguous at a constant stride (a plain copy for a row-major
+ * A); for each block of columns ({@code nc}), B is packed into panels of {@link #NR} columns stored K-major (one
+ * panel row = two vectors). The transposed operands (A of tn, B of nt) are packed through L×L register transposes.
+ * Then for every sliver the micro-kernel walks the B panels. It keeps the 6×NR tile of C in twelve vector
+ * accumulators and, for each p, does C[r,:] += A[r,p] · B[p,:] with one broadcast of A[r,p] and two FMAs per row:
+ * 12 FMAs per 2 vector loads and 6 broadcasts, so it runs at the FMA ports' speed. The sliver (6·kc floats) stays
+ * in L1 while the B block streams from L2/L3. Tails are handled by zero-padding the packed operands and writing
+ * edge tiles through a scratch tile. The team splits C by rows or by columns, whichever costs its busiest thread
+ * least. An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a
+ * pack.
  */
 public final class Gemm {
     private Gemm() {}
@@ -96,7 +99,9 @@ public final class Gemm {
             int cols = Math.min(4, j1 - j);
             int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
             int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
-            for (int i = 0; i < m; i++) dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+            for (int i = 0; i < m; i++) {
+                dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+            }
         }
     }
 
@@ -229,22 +234,24 @@ public final class Gemm {
 
     /**
      * Packs A(i0 .. i0+rows, p0 .. p0+kc) as slivers of MR rows: sliver s holds A(i0 + s·MR + r, p0 + p) at
-     * ap[(s·MR + r)·KC + p], i.e. row i of the block at ap[i·KC], rows past the end zero. The row stride is the constant KC whatever kc is, so the
-     * kernel's six row offsets are compile-time constants; and for a row-major A the pack is a plain copy.
+     * ap[(s·MR + r)·KC + p], i.e. row i of the block at ap[i·KC], rows past the end zero. The row stride is the
+     * constant KC whatever kc is, so the kernel's six row offsets are compile-time constants. A is row-major
+     * (acs = 1: a plain copy) or column-major (ars = 1, tn: a transpose).
      */
     private static void packA(float[] a, int aOff, int ars, int acs, int i0, int rows, int p0, int kc, float[] ap,
                               float[] tmp) {
         if (acs == 1) {
             for (int i = 0; i < rows; i++) System.arraycopy(a, aOff + (i0 + i) * ars + p0, ap, i * KC, kc);
         } else {
-            transpose(a, aOff + i0 + p0 * acs, acs, kc, rows, ap, 0, KC, tmp);
+            transpose(a, aOff + i0 * ars + p0 * acs, acs, kc, rows, ap, 0, KC, tmp);
         }
         for (int i = rows; i < roundUp(rows, MR); i++) Arrays.fill(ap, i * KC, i * KC + kc, 0f);
     }
 
     /**
      * Packs B(p0 .. p0+kc, j0 .. j0+nc) as panels of NR columns: panel q holds B(p0 + p, j0 + q·NR + j) at
-     * bp[q·NR·kc + p·NR + j], columns past nc zero.
+     * bp[q·NR·kc + p·NR + j], columns past nc zero. B is row-major (bcs = 1: copies) or column-major (brs = 1, nt:
+     * a transpose).
      */
     private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp,
                               float[] tmp) {
@@ -279,7 +286,9 @@ public final class Gemm {
                                   int dStride, float[] tmp) {
         int tv = rows - rows % L, uv = cols - cols % L;
         for (int t = 0; t < tv; t += L) {
-            for (int u = 0; u < uv; u += L) transposeBlock(src, s0 + t * sStride + u, sStride, dst, d0 + u * dStride + t, dStride, tmp);
+            for (int u = 0; u < uv; u += L) {
+                transposeBlock(src, s0 + t * sStride + u, sStride, dst, d0 + u * dStride + t, dStride, tmp);
+            }
         }
         for (int t = 0; t < rows; t++) {
             for (int u = t < tv ? uv : 0; u < cols; u++) dst[d0 + u * dStride + t] = src[s0 + t * sStride + u];
@@ -297,7 +306,8 @@ public final class Gemm {
             boolean first = h == L / 2, last = h == 1;
             for (int j = 0; j < L; j++) {
                 if ((j & h) != 0) continue;
-                FloatVector x = first ? FloatVector.fromArray(S, src, s0 + j * sStride) : FloatVector.fromArray(S, tmp, j * L);
+                FloatVector x = first ? FloatVector.fromArray(S, src, s0 + j * sStride)
+                        : FloatVector.fromArray(S, tmp, j * L);
                 FloatVector y = first ? FloatVector.fromArray(S, src, s0 + (j + h) * sStride)
                         : FloatVector.fromArray(S, tmp, (j + h) * L);
                 FloatVector lo = SWAP_LO[stage].selectFrom(x, y), hi = SWAP_HI[stage].selectFrom(x, y);

@@ -40,19 +40,15 @@ class GemmTest {
             case NN -> Gemm.nn(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
             case TN -> Gemm.tn(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
         }
+        // A(i,p) = a[aOff + i·ars + p·acs], B(p,j) = b[bOff + p·brs + j·bcs], per the variant's layouts.
+        int ars = v == Variant.TN ? 1 : k, acs = v == Variant.TN ? m : 1;
+        int brs = v == Variant.NT ? 1 : n, bcs = v == Variant.NT ? k : 1;
         double tol = 1e-5 * Math.sqrt(k) + 1e-6;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double ref = accumulate ? c0[cOff + i * n + j] : 0, mag = Math.abs(ref);
                 for (int p = 0; p < k; p++) {
-                    double x = switch (v) {
-                        case NT, NN -> a[aOff + i * k + p];
-                        case TN -> a[aOff + p * m + i];
-                    };
-                    double y = switch (v) {
-                        case NT -> b[bOff + j * k + p];
-                        case NN, TN -> b[bOff + p * n + j];
-                    };
+                    double x = a[aOff + i * ars + p * acs], y = b[bOff + p * brs + j * bcs];
                     ref += x * y;
                     mag += Math.abs(x * y);
                 }

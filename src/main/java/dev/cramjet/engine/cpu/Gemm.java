@@ -51,7 +51,7 @@ public final class Gemm {
      */
     private static final long PACK_COST = 16;
     /**
-     * Below this many multiply-adds (about 10 µs of one core) a call runs on the caller's thread: waking the team
+     * Below this many multiply-adds (about 20 µs of one core) a call runs on the caller's thread: waking the team
      * costs more than it saves.
      */
     private static final long PARALLEL_MIN = 1L << 20;
@@ -85,7 +85,7 @@ public final class Gemm {
             else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
             return;
         }
-        gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, m, n, k, accumulate);
+        gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     /**
@@ -136,14 +136,17 @@ public final class Gemm {
     public static void nn(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, k, 1, b, bOff, n, 1, c, cOff, m, n, k, accumulate);
+        gemm(a, aOff, k, 1, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[K,M]ᵀ · B[K,N]. */
     public static void tn(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, 1, m, b, bOff, n, 1, c, cOff, m, n, k, accumulate);
+        // A is K-major here, so packing it is a transpose of M·K elements. When B is much narrower, compute
+        // Cᵀ = Bᵀ·A instead: only B's N·K elements are transposed, and C is written through its transpose.
+        if (2 * n <= m) gemm(b, bOff, 1, n, a, aOff, m, 1, c, cOff, 1, n, n, m, k, accumulate);
+        else gemm(a, aOff, 1, m, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     private static void check(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k) {
@@ -154,16 +157,16 @@ public final class Gemm {
     }
 
     /**
-     * C[i,j] (+)= Σ_p A(i,p)·B(p,j) with A(i,p) = a[aOff + i·ars + p·acs] and B(p,j) = b[bOff + p·brs + j·bcs];
-     * C is dense row-major. Splits rows (in slivers) or columns (in panels) over the team, whichever leaves the
+     * C(i,j) (+)= Σ_p A(i,p)·B(p,j) with A(i,p) = a[aOff + i·ars + p·acs], B(p,j) = b[bOff + p·brs + j·bcs] and
+     * C(i,j) = c[cOff + i·crs + j·ccs]. Splits rows (in slivers) or columns (in panels) over the team, whichever leaves the
      * busiest thread the least work, packing included.
      */
     private static void gemm(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                             float[] c, int cOff, int m, int n, int k, boolean accumulate) {
+                             float[] c, int cOff, int crs, int ccs, int m, int n, int k, boolean accumulate) {
         if (m == 0 || n == 0) return;
         int t = Parallel.threads();
         if (t == 1 || (long) m * n * k < PARALLEL_MIN) {
-            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, 0, m, 0, n);
+            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, 0, n);
             return;
         }
         // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
@@ -172,21 +175,25 @@ public final class Gemm {
         long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, i0, i1, 0, n));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, i0, i1, 0, n));
         } else {
             Parallel.range(n, NR, (j0, j1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, n, k, accumulate, 0, m, j0, j1));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, j0, j1));
         }
     }
 
     private static long ceilDiv(long x, long y) { return (x + y - 1) / y; }
 
-    /** The rectangle rows [i0,i1) × columns [j0,j1) of C, on the calling thread. ldc = n. */
+    /**
+     * The rectangle rows [i0,i1) × columns [j0,j1) of C, on the calling thread. Whole tiles of a row-major C
+     * (ccs = 1) are stored by the kernel; edge tiles and a transposed C go through the scratch tile.
+     */
     private static void blocked(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                                float[] c, int cOff, int n, int k, boolean accumulate,
+                                float[] c, int cOff, int crs, int ccs, int k, boolean accumulate,
                                 int i0, int i1, int j0, int j1) {
         if (k == 0) {
-            if (!accumulate) for (int i = i0; i < i1; i++) Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
+            if (accumulate) return;
+            for (int i = i0; i < i1; i++) for (int j = j0; j < j1; j++) c[cOff + i * crs + j * ccs] = 0f;
             return;
         }
         int kc0 = evenSplit(k, KC, 1), mc0 = evenSplit(i1 - i0, MC, MR), nc0 = evenSplit(j1 - j0, NC, NR);
@@ -205,15 +212,15 @@ public final class Gemm {
                         int mr = Math.min(MR, mc - ir);
                         for (int jr = 0; jr < nc; jr += NR) {
                             int nr = Math.min(NR, nc - jr);
-                            int cIdx = cOff + (ic + ir) * n + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                kernel(ap, ir * KC, bp, jr * kc, kc, c, cIdx, n, add);
+                            int cIdx = cOff + (ic + ir) * crs + (jc + jr) * ccs;
+                            if (mr == MR && nr == NR && ccs == 1) {
+                                kernel(ap, ir * KC, bp, jr * kc, kc, c, cIdx, crs, add);
                             } else {
                                 kernel(ap, ir * KC, bp, jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
-                                    int row = cIdx + r * n;
                                     for (int j = 0; j < nr; j++) {
-                                        c[row + j] = add ? c[row + j] + tile[r * NR + j] : tile[r * NR + j];
+                                        int at = cIdx + r * crs + j * ccs;
+                                        c[at] = add ? c[at] + tile[r * NR + j] : tile[r * NR + j];
                                     }
                                 }
                             }

@@ -4,7 +4,6 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.Budget;
 import dev.cramjet.train.TrainConfig;
-import dev.cramjet.train.TrainingRun;
 
 import java.nio.file.Path;
 import java.time.LocalDateTime;

@@ -284,7 +284,7 @@ public final class PrepareCommand implements Command {
                 }
                 if (texts.isEmpty()) break;
                 int[][] ids = new int[texts.size()][];
-                IntStream.range(0, texts.size()).parallel().forEach(i -> ids[i] = tok.encode(texts.get(i)));
+                IntStream.range(0, texts.size()).parallel().forEach(i -> ids[i] = tok.encodeOrdinary(texts.get(i)));
                 for (int i = 0; i < ids.length; i++) writers[sides.get(i)].add(ids[i]);
                 enc.tick(seen / (double) docs, seen, splitBytes[0] + splitBytes[1],
                         String.format("%,d tokens", writers[0].tokens() + writers[1].tokens()));

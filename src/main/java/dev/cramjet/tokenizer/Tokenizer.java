@@ -99,6 +99,20 @@ public final class Tokenizer {
         return out.toArray();
     }
 
+    /**
+     * Token ids of text taken literally: the spelling of a special token in it (a web page quoting
+     * "<|endoftext|>") stays ordinary text. Corpus documents are encoded this way, so data can never inject a
+     * control token; {@link #encode(String)} is for prompts, where writing a special means it.
+     */
+    public int[] encodeOrdinary(String text) { return encodeOrdinary(text.getBytes(StandardCharsets.UTF_8)); }
+
+    /** {@link #encodeOrdinary(String)} for any byte sequence. */
+    public int[] encodeOrdinary(byte[] text) {
+        IntList out = new IntList(text.length / 3 + 16);
+        encodeOrdinary(text, 0, text.length, out);
+        return out.toArray();
+    }
+
     /** Receives text[from, to) free of specials, then the index of the special after it (-1 at the end). */
     @FunctionalInterface
     interface SpecialSink {

@@ -177,4 +177,14 @@ class TokenizerTest {
             if (type != Character.UNASSIGNED && type != Character.SURROGATE && type != Character.PRIVATE_USE) return cp;
         }
     }
+
+    @Test
+    void ordinaryEncodingNeverProducesSpecials() {
+        String text = "a quoted <|endoftext|> and <|user|> stay text";
+        int[] literal = tok.encodeOrdinary(text);
+        for (int id : literal) assertTrue(id < 256 + tok.mergeCount(), "special id " + id + " in " + java.util.Arrays.toString(literal));
+        assertEquals(text, tok.decode(literal));
+        int[] withSpecials = tok.encode(text);
+        assertTrue(java.util.Arrays.stream(withSpecials).anyMatch(id -> id == tok.eot()));
+    }
 }

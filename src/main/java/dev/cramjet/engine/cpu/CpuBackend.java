@@ -428,8 +428,12 @@ public final class CpuBackend implements Backend {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;
-                        for (int bound = S.loopBound(oc); i < bound; i += L) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, null);
-                        if (i < oc) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i, S.indexInRange(i, oc));
+                        for (int bound = S.loopBound(oc); i < bound; i += L) biasGelu(p, pi + i, b, bo + i, keepPre, y, yi + i);
+                        for (; i < oc; i++) {
+                            float v = p[pi + i] + (b == null ? 0 : b[bo + i]);
+                            if (keepPre) p[pi + i] = v;
+                            y[yi + i] = gelu(v);
+                        }
                     }
                 });
             }
@@ -464,14 +468,13 @@ public final class CpuBackend implements Backend {
     }
 
     /** y = gelu(p + bias) for one vector; p + bias is stored back into p when it is the kept pre-activation. */
-    private static void biasGelu(float[] p, int pi, float[] b, int bi, boolean keepPre, float[] y, int yi,
-                                 VectorMask<Float> m) {
-        FloatVector v = load(p, pi, m);
+    private static void biasGelu(float[] p, int pi, float[] b, int bi, boolean keepPre, float[] y, int yi) {
+        FloatVector v = FloatVector.fromArray(S, p, pi);
         if (b != null) {
-            v = v.add(load(b, bi, m));
-            if (keepPre) store(v, p, pi, m);
+            v = v.add(FloatVector.fromArray(S, b, bi));
+            if (keepPre) v.intoArray(p, pi);
         }
-        store(gelu(v), y, yi, m);
+        gelu(v).intoArray(y, yi);
     }
 
     @Override
@@ -511,10 +514,7 @@ public final class CpuBackend implements Backend {
             for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
                 gelu(FloatVector.fromArray(S, x, xo + i)).intoArray(y, yo + i);
             }
-            if (i < to) {
-                VectorMask<Float> m = S.indexInRange(i, to);
-                gelu(FloatVector.fromArray(S, x, xo + i, m)).intoArray(y, yo + i, m);
-            }
+            for (; i < to; i++) y[yo + i] = gelu(x[xo + i]);
         });
     }
 
@@ -531,11 +531,7 @@ public final class CpuBackend implements Backend {
                 geluGrad(FloatVector.fromArray(S, x, xo + i)).mul(FloatVector.fromArray(S, g, go + i))
                         .intoArray(dx, dxo + i);
             }
-            if (i < to) {
-                VectorMask<Float> m = S.indexInRange(i, to);
-                geluGrad(FloatVector.fromArray(S, x, xo + i, m)).mul(FloatVector.fromArray(S, g, go + i, m))
-                        .intoArray(dx, dxo + i, m);
-            }
+            for (; i < to; i++) dx[dxo + i] = geluGrad(x[xo + i]) * g[go + i];
         });
     }
 
@@ -550,16 +546,16 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int gi = xo + r * 2 * h, yi = yo + r * h;
                 int i = 0;
-                for (int bound = S.loopBound(h); i < bound; i += L) swiglu(x, gi + i, h, y, yi + i, null);
-                if (i < h) swiglu(x, gi + i, h, y, yi + i, S.indexInRange(i, h));
+                for (int bound = S.loopBound(h); i < bound; i += L) swiglu(x, gi + i, h, y, yi + i);
+                for (; i < h; i++) y[yi + i] = silu(x[gi + i]) * x[gi + h + i];
             }
         });
     }
 
     /** y = silu(gate)·up for one vector, gate at x[g..], up at x[g+h..]. */
-    private static void swiglu(float[] x, int g, int h, float[] y, int yi, VectorMask<Float> m) {
-        FloatVector gate = load(x, g, m);
-        store(gate.mul(VectorMath.sigmoid(gate)).mul(load(x, g + h, m)), y, yi, m);
+    private static void swiglu(float[] x, int g, int h, float[] y, int yi) {
+        FloatVector gate = FloatVector.fromArray(S, x, g);
+        gate.mul(VectorMath.sigmoid(gate)).mul(FloatVector.fromArray(S, x, g + h)).intoArray(y, yi);
     }
 
     @Override
@@ -574,19 +570,24 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int gi = xo + r * 2 * h, di = dxo + r * 2 * h, oi = go + r * h;
                 int i = 0;
-                for (int bound = S.loopBound(h); i < bound; i += L) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, null);
-                if (i < h) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i, S.indexInRange(i, h));
+                for (int bound = S.loopBound(h); i < bound; i += L) swigluGrad(x, gi + i, h, g, oi + i, dx, di + i);
+                for (; i < h; i++) {
+                    float gate = x[gi + i], up = x[gi + h + i], sg = sigmoid(gate);
+                    dx[di + i] = g[oi + i] * up * sg * (1 + gate * (1 - sg));
+                    dx[di + h + i] = g[oi + i] * gate * sg;
+                }
             }
         });
     }
 
     /** dgate = dout·up·silu'(gate), dup = dout·silu(gate), silu'(g) = σ(g)·(1 + g·(1 − σ(g))), for one vector. */
-    private static void swigluGrad(float[] x, int g, int h, float[] dout, int o, float[] dx, int d, VectorMask<Float> m) {
-        FloatVector gate = load(x, g, m), up = load(x, g + h, m), dy = load(dout, o, m);
+    private static void swigluGrad(float[] x, int g, int h, float[] dout, int o, float[] dx, int d) {
+        FloatVector gate = FloatVector.fromArray(S, x, g), up = FloatVector.fromArray(S, x, g + h);
+        FloatVector dy = FloatVector.fromArray(S, dout, o);
         FloatVector sg = VectorMath.sigmoid(gate);
         FloatVector dsilu = sg.mul(gate.mul(sg.neg().add(1f)).add(1f));
-        store(dy.mul(up).mul(dsilu), dx, d, m);
-        store(dy.mul(gate.mul(sg)), dx, d + h, m);
+        dy.mul(up).mul(dsilu).intoArray(dx, d);
+        dy.mul(gate.mul(sg)).intoArray(dx, d + h);
     }
 
     @Override
@@ -639,21 +640,24 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 int table = (posOffset + r % t) * half;
                 for (int head = 0; head < 2 * heads; head++) {     // q heads then k heads: contiguous
-                    int a = xo + r * 3 * c + head * hs;
+                    // (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos), x1 = x[a+i], x2 = x[a+half+i]
+                    int a = xo + r * 3 * c + head * hs, bb = a + half;
                     int i = 0;
-                    for (int bound = S.loopBound(half); i < bound; i += L) rotate(x, a + i, half, cs, sn, table + i, sign, null);
-                    if (i < half) rotate(x, a + i, half, cs, sn, table + i, sign, S.indexInRange(i, half));
+                    for (int bound = S.loopBound(half); i < bound; i += L) {
+                        FloatVector cv = FloatVector.fromArray(S, cs, table + i);
+                        FloatVector sv = FloatVector.fromArray(S, sn, table + i).mul(sign);
+                        FloatVector x1 = FloatVector.fromArray(S, x, a + i), x2 = FloatVector.fromArray(S, x, bb + i);
+                        x1.mul(cv).sub(x2.mul(sv)).intoArray(x, a + i);
+                        x1.mul(sv).add(x2.mul(cv)).intoArray(x, bb + i);
+                    }
+                    for (; i < half; i++) {
+                        float cv = cs[table + i], sv = sn[table + i] * sign, x1 = x[a + i], x2 = x[bb + i];
+                        x[a + i] = x1 * cv - x2 * sv;
+                        x[bb + i] = x1 * sv + x2 * cv;
+                    }
                 }
             }
         });
-    }
-
-    /** (x1, x2) ← (x1·cos − x2·sin, x1·sin + x2·cos) for one vector of pairs x1 = x[a..], x2 = x[a+half..]. */
-    private static void rotate(float[] x, int a, int half, float[] cs, float[] sn, int at, float sign, VectorMask<Float> m) {
-        FloatVector cv = load(cs, at, m), sv = load(sn, at, m).mul(sign);
-        FloatVector x1 = load(x, a, m), x2 = load(x, a + half, m);
-        store(x1.mul(cv).sub(x2.mul(sv)), x, a, m);
-        store(x1.mul(sv).add(x2.mul(cv)), x, a + half, m);
     }
 
     /** Makes sure the cos/sin table covers {@code positions} positions for (θ, hs/2); grows only. */
@@ -818,12 +822,7 @@ public final class CpuBackend implements Backend {
                 }
                 float mx = FlashAttention.Tile.max(z, zi, vocab);
                 float zt = z[zi + target];
-                float sum;
-                if (gradScale == 0) {
-                    sum = expSum(z, zi, vocab, mx);
-                } else {
-                    sum = FlashAttention.Tile.expShift(z, zi, vocab, mx);
-                }
+                float sum = FlashAttention.Tile.expShift(z, zi, vocab, mx, gradScale != 0);
                 loss[lo + r] = mx + (float) StrictMath.log(sum) - zt;
                 if (gradScale != 0) {
                     // z now holds exp(z − max): scale to gradScale·softmax, subtract the one-hot, clear padding.
@@ -838,20 +837,6 @@ public final class CpuBackend implements Backend {
                 }
             }
         });
-    }
-
-    /** Σ exp(x − shift) over [off, off+n) without storing. */
-    private static float expSum(float[] x, int off, int n, float shift) {
-        FloatVector sum = FloatVector.zero(S);
-        int i = 0;
-        for (int bound = S.loopBound(n); i < bound; i += L) {
-            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift)));
-        }
-        if (i < n) {
-            VectorMask<Float> m = S.indexInRange(i, n);
-            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i, m).sub(shift)), m);
-        }
-        return VectorMath.sum(sum);
     }
 
     // ---- optimiser -------------------------------------------------------------------------------------------
@@ -950,14 +935,25 @@ public final class CpuBackend implements Backend {
         return s.neg().add(1f).mul(s).mul(du).mul(x.add(x)).add(s);
     }
 
-    /** A whole vector at a[i] when m is null, else the lanes of m (the tail of a loop). */
-    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
-        return m == null ? FloatVector.fromArray(S, a, i) : FloatVector.fromArray(S, a, i, m);
+    // Scalar twins of the vector functions for loop tails (the same formulas; StrictMath keeps them reproducible).
+    // Tails run scalar rather than masked so each kernel inlines exp once: C2 boxes the vectors of an exp call it
+    // could not inline within its budget, and every extra inlined copy brings that closer.
+
+    private static float sigmoid(float x) {
+        return 1 / (1 + (float) StrictMath.exp(-x));
     }
 
-    private static void store(FloatVector v, float[] a, int i, VectorMask<Float> m) {
-        if (m == null) v.intoArray(a, i);
-        else v.intoArray(a, i, m);
+    private static float silu(float x) {
+        return x * sigmoid(x);
+    }
+
+    private static float gelu(float x) {
+        return x * sigmoid((2 * GELU_K * GELU_C * x * x + 2 * GELU_K) * x);
+    }
+
+    private static float geluGrad(float x) {
+        float s = sigmoid((2 * GELU_K * GELU_C * x * x + 2 * GELU_K) * x);
+        return (1 - s) * s * (3 * GELU_K * GELU_C * x * x + GELU_K) * (x + x) + s;
     }
 
     /** dst[d..] = a[ai..] + b[bi..] over n elements. */

@@ -44,7 +44,7 @@ final class FlashAttention {
         void ensure(int hsPadded, int t) {
             if (hsPadded != hsP) {
                 hsP = hsPadded;
-                qt = new float[hsP * TILE]; st = new float[TILE * TILE]; v = new float[TILE * hsP];
+                qt = new float[hsP * TILE]; st = new float[(TILE + 1) * TILE]; v = new float[TILE * hsP];
                 o = new float[TILE * hsP]; m = new float[TILE]; l = new float[TILE]; corr = new float[TILE];
                 dst = new float[TILE * TILE]; dk = new float[TILE * hsP]; dv = new float[TILE * hsP];
                 rows = 0;
@@ -135,7 +135,7 @@ final class FlashAttention {
                              float[] out, int oOff, int oStride, float[] lse, int lseOff) {
         int hsP = sc.hsP, nqP = padded(nq);
         float scale = (float) (1 / Math.sqrt(hs));
-        float[] qt = sc.qt, st = sc.st, o = sc.o, m = sc.m, l = sc.l, corr = sc.corr;
+        float[] qt = sc.qt, st = sc.st, o = sc.o, m = sc.m, l = sc.l;
         packTransposed(qt, TILE, q, qOff, qStride, nq, nqP, hs, scale, sc.gather);
         Arrays.fill(m, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0f);
@@ -148,9 +148,7 @@ final class FlashAttention {
             int w = Math.min(TILE, last + 1 - k0);
             Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false,
                     Tile.COLUMNS_FROM_ROW, k0 - p0);
-            maskCausal(st, w, nqP, p0, k0);
-            Tile.onlineSoftmax(st, w, nqP, m, l, corr);
-            for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
+            softmaxStep(sc, w, nq, nqP, p0, k0);
             int vb0, ldv;
             if (direct) {
                 vb0 = vOff + k0 * vStride;
@@ -168,6 +166,25 @@ final class FlashAttention {
             for (int d = 0; d < hs; d++) out[oi + d] = o[r * hsP + d] * inv;
             if (lse != null) lse[lseOff + r] = m[r] + (float) StrictMath.log(l[r]);
         }
+    }
+
+    /**
+     * The online softmax of one key tile: mask, fold the tile into m and l, rescale the output rows by the change of
+     * max. A method of its own so the compiled tile loop stays small enough for C2 to inline both exps here (an exp
+     * left out of line boxes every vector passed to it).
+     */
+    private static void softmaxStep(Scratch sc, int w, int nq, int nqP, int p0, int k0) {
+        float[] o = sc.o, corr = sc.corr;
+        int hsP = sc.hsP;
+        maskCausal(sc.st, w, nqP, p0, k0);
+        Tile.onlineSoftmax(sc.st, w, nqP, sc.m, sc.l, corr);
+        for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
+    }
+
+    /** The backward's softmax step on a tile: mask, P = exp(S − lse), dS = P ∘ (dP − D). Own method: see softmaxStep. */
+    private static void gradStep(Scratch sc, int w, int nqP, int q0, int k0) {
+        maskCausal(sc.st, w, nqP, q0, k0);
+        Tile.softmaxGrad(sc.st, sc.dst, w, nqP, sc.lse, q0, sc.d, q0);
     }
 
     /**
@@ -193,25 +210,10 @@ final class FlashAttention {
         dynamic(b * heads, (thread, bh) -> {
             Scratch sc = scratch(thread, hsP, t);
             int bi = bh / heads, h = bh % heads;
-            int qRow = qkvOff + bi * t * c3 + h * hs, kRow = qRow + c, vRow = qRow + 2 * c;
-            int oRow = (bi * t) * c + h * hs;
-            int tp = sc.rows;
-            float[] dq = sc.dq, dd = sc.d, ls = sc.lse, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
+            int qRow = qkvOff + bi * t * c3 + h * hs, oRow = (bi * t) * c + h * hs, tp = sc.rows;
+            float[] dq = sc.dq, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
             float[] qtT = sc.qtT, doT = sc.doT, qRows = sc.qRows, doRows = sc.doRows, kRows = sc.kRows, vRows = sc.vRows;
-            // Panels of this head: Qᵀ/√hs and dOᵀ for the score GEMMs, rows of Q, dO, K, V for the gradient GEMMs.
-            packTransposed(qtT, tp, qkv, qRow, c3, t, padded(t), hs, scale, sc.gather);
-            packTransposed(doT, tp, dout, doutOff + oRow, c, t, padded(t), hs, 1f, sc.gather);
-            packRows(qRows, qkv, qRow, c3, t, hs, hsP);
-            packRows(doRows, dout, doutOff + oRow, c, t, hs, hsP);
-            packRows(kRows, qkv, kRow, c3, t, hs, hsP);
-            packRows(vRows, qkv, vRow, c3, t, hs, hsP);
-            for (int i = 0; i < t; i++) {
-                dd[i] = Tile.dot(dout, doutOff + oRow + i * c, out, outOff + oRow + i * c, hs);
-                ls[i] = lse[lseOff + bh * t + i];
-            }
-            Arrays.fill(dd, t, tp, 0f);
-            Arrays.fill(ls, t, tp, 0f);
-            Arrays.fill(dq, 0, t * hsP, 0f);
+            packHead(sc, qkv, qRow, c3, dout, doutOff + oRow, out, outOff + oRow, c, lse, lseOff + bh * t, t, hs, scale);
             for (int k0 = 0; k0 < t; k0 += TILE) {
                 int w = Math.min(TILE, t - k0);
                 Arrays.fill(dk, 0, w * hsP, 0f);
@@ -223,8 +225,7 @@ final class FlashAttention {
                             Tile.COLUMNS_FROM_ROW, skew);                                             // Sᵀ
                     Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false,
                             Tile.COLUMNS_FROM_ROW, skew);                                             // dPᵀ
-                    maskCausal(st, w, nqP, q0, k0);
-                    Tile.softmaxGrad(st, dst, w, nqP, ls, q0, dd, q0);
+                    gradStep(sc, w, nqP, q0, k0);
                     Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true,
                             Tile.K_FROM_ROW, skew);                                                   // dV += Pᵀ·dO
                     Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true,
@@ -246,6 +247,29 @@ final class FlashAttention {
     }
 
     // ---- packing --------------------------------------------------------------------------------------------
+
+    /**
+     * One head's panels for the backward: Qᵀ/√hs and dOᵀ for the score GEMMs, rows of Q, dO, K, V for the gradient
+     * GEMMs, D_i = dO_i·O_i and lse_i (zero-padded to whole vectors), and a cleared dQ accumulator. Kept out of the
+     * tile loop's method so that method stays small enough for C2 to inline its exp.
+     */
+    private static void packHead(Scratch sc, float[] qkv, int qRow, int c3, float[] dout, int dRow, float[] out,
+                                 int oRow, int c, float[] lse, int lRow, int t, int hs, float scale) {
+        int tp = sc.rows, hsP = sc.hsP, kRow = qRow + c, vRow = qRow + 2 * c;
+        packTransposed(sc.qtT, tp, qkv, qRow, c3, t, padded(t), hs, scale, sc.gather);
+        packTransposed(sc.doT, tp, dout, dRow, c, t, padded(t), hs, 1f, sc.gather);
+        packRows(sc.qRows, qkv, qRow, c3, t, hs, hsP);
+        packRows(sc.doRows, dout, dRow, c, t, hs, hsP);
+        packRows(sc.kRows, qkv, kRow, c3, t, hs, hsP);
+        packRows(sc.vRows, qkv, vRow, c3, t, hs, hsP);
+        for (int i = 0; i < t; i++) {
+            sc.d[i] = Tile.dot(dout, dRow + i * c, out, oRow + i * c, hs);
+            sc.lse[i] = lse[lRow + i];
+        }
+        Arrays.fill(sc.d, t, tp, 0f);
+        Arrays.fill(sc.lse, t, tp, 0f);
+        Arrays.fill(sc.dq, 0, t * hsP, 0f);
+    }
 
     /**
      * dst[d·ld + i] = f·src[off + i·stride + d] for i &lt; n, d &lt; hs; columns [n, nP) zeroed. Whole vectors of i
@@ -430,40 +454,48 @@ final class FlashAttention {
             return acc.reduceLanes(VectorOperators.MAX);
         }
 
-        /** x ← exp(x − shift) over [off, off+n); returns the sum of the new values. */
-        static float expShift(float[] x, int off, int n, float shift) {
+        /**
+         * Σ exp(x − shift) over [off, off+n), also written back into x when {@code store}. One vector call site of
+         * exp and a scalar tail: every extra inlined copy of exp risks C2's inlining budget, and an exp left out of
+         * line boxes its vectors on every call.
+         */
+        static float expShift(float[] x, int off, int n, float shift, boolean store) {
             FloatVector sum = FloatVector.zero(S);
             int i = 0;
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
-                e.intoArray(x, off + i);
+                if (store) e.intoArray(x, off + i);
                 sum = sum.add(e);
             }
-            if (i < n) {
-                VectorMask<Float> mask = S.indexInRange(i, n);
-                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i, mask).sub(shift));
-                e.intoArray(x, off + i, mask);
-                sum = sum.add(e, mask);
+            float total = VectorMath.sum(sum);
+            for (; i < n; i++) {
+                float e = (float) StrictMath.exp(x[off + i] - shift);
+                if (store) x[off + i] = e;
+                total += e;
             }
-            return VectorMath.sum(sum);
+            return total;
         }
 
         /**
          * Online-softmax step on a transposed score tile st[j·TILE + i] (w keys × nP queries): per query, the new max
          * m' = max(m, max_j s), corr = e^(m − m'), p = e^(s − m') written back, l ← l·corr + Σ_j p, m ← m'.
+         * st needs a spare row w.
          */
         static void onlineSoftmax(float[] st, int w, int nP, float[] m, float[] l, float[] corr) {
             for (int i = 0; i < nP; i += L) {
                 FloatVector mx = FloatVector.fromArray(S, st, i);
                 for (int j = 1; j < w; j++) mx = mx.max(FloatVector.fromArray(S, st, j * TILE + i));
                 FloatVector mOld = FloatVector.fromArray(S, m, i), mNew = mOld.max(mx);
+                // The old max rides along as row w, so one exp call site also yields corr = e^(m − m') (a second
+                // inlined exp can exhaust C2's inlining budget); its weight 0 keeps it out of the sum exactly.
+                mOld.intoArray(st, w * TILE + i);
                 FloatVector sum = FloatVector.zero(S);
-                for (int j = 0; j < w; j++) {
+                for (int j = 0; j <= w; j++) {
                     FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, j * TILE + i).sub(mNew));
                     p.intoArray(st, j * TILE + i);
-                    sum = sum.add(p);
+                    sum = sum.add(p.mul(j < w ? 1f : 0f));
                 }
-                FloatVector cr = VectorMath.exp(mOld.sub(mNew));
+                FloatVector cr = FloatVector.fromArray(S, st, w * TILE + i);
                 cr.intoArray(corr, i);
                 FloatVector.fromArray(S, l, i).fma(cr, sum).intoArray(l, i);
                 mNew.intoArray(m, i);

@@ -7,8 +7,10 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Transcendentals on whole vectors in plain FMA arithmetic. The Vector API's own EXP/TANH are not compiled to
- * vector code on every JDK build and then run an order of magnitude slower than the memory traffic they sit in.
+ * Transcendentals on whole vectors in plain lanewise arithmetic. The Vector API's own EXP is an SVML call once
+ * compiled but a per-lane Math.exp loop before that, and the two can differ in the last bit, so a run's results would
+ * depend on JIT timing; these formulas give the same bits in every tier (training resumes bit for bit) and are as
+ * fast as the intrinsic.
  */
 final class VectorMath {
     private VectorMath() {}

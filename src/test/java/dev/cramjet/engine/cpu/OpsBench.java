@@ -107,12 +107,25 @@ public final class OpsBench {
     private static void bench(String name, long bytes, Runnable op) {
         if (skip(name)) return;
         double s = time(op);
-        System.out.printf("%-40s %9.3f ms %8.1f GB/s%n", name, s * 1e3, bytes / s / 1e9);
+        System.out.printf("%-40s %9.3f ms %8.1f GB/s     %s%n", name, s * 1e3, bytes / s / 1e9, allocated(op));
     }
 
     private static void benchFlops(String name, double flops, Runnable op) {
         if (skip(name)) return;
         double s = time(op);
-        System.out.printf("%-40s %9.3f ms %8.1f GFLOP/s%n", name, s * 1e3, flops / s / 1e9);
+        System.out.printf("%-40s %9.3f ms %8.1f GFLOP/s  %s%n", name, s * 1e3, flops / s / 1e9, allocated(op));
+    }
+
+    /**
+     * Heap bytes one warm call allocates on this thread: a few dozen (lambda captures) is right; kilobytes mean C2
+     * left a vector helper out of line and boxes its vectors. Only with -Dcramjet.threads=1 does this thread do all
+     * the work.
+     */
+    private static String allocated(Runnable op) {
+        if (Parallel.threads() != 1) return "";
+        var mx = (com.sun.management.ThreadMXBean) THREAD;
+        long id = Thread.currentThread().threadId(), before = mx.getThreadAllocatedBytes(id);
+        for (int i = 0; i < 10; i++) op.run();
+        return (mx.getThreadAllocatedBytes(id) - before) / 10 + " B/call";
     }
 }

@@ -72,7 +72,7 @@ public final class SelftestCommand implements Command {
      * Trains GPTConfig "micro" for {@code steps} AdamW steps on both backends from the same initialisation and the
      * same batches (a learnable next-token rule); returns the loss curves {reference, candidate}.
      */
-    static double[][] trainingCurves(Backend reference, Backend candidate, int steps, long seed) {
+    public static double[][] trainingCurves(Backend reference, Backend candidate, int steps, long seed) {
         GPTConfig cfg = GPTConfig.preset("micro");
         int batch = 4, seq = 32;
         Random data = new Random(seed);
@@ -100,7 +100,7 @@ public final class SelftestCommand implements Command {
     }
 
     /** One result per step: the candidate's loss relative to the reference's, within {@link #LOSS_BOUND}. */
-    static List<Parity.Result> lossChecks(double[][] curves) {
+    public static List<Parity.Result> lossChecks(double[][] curves) {
         List<Parity.Result> out = new ArrayList<>();
         for (int s = 0; s < curves[0].length; s++) {
             double rel = Math.abs(curves[1][s] - curves[0][s]) / Math.abs(curves[0][s]);

@@ -55,7 +55,7 @@ __device__ void attentionForwardBody(bf16* out, float* lse, const bf16* q, const
                                      int Tk, long qStride, long qBatch, long kvStride, long kvBatch, int C, int H,
                                      int qPos0) {
     constexpr int TILE = HS <= 64 ? 32 : 16;
-    __shared__ alignas(16) float Ks[TILE][HS], Vs[TILE][HS];
+    alignas(16) __shared__ float Ks[TILE][HS], Vs[TILE][HS];
     int b = blockIdx.y / H, h = blockIdx.y % H;
     int i = blockIdx.x * ROWS + threadIdx.x;
     bool active = i < Tq;
@@ -139,8 +139,8 @@ template <int HS>
 __device__ void attentionBackwardKVBody(bf16* dqkv, const bf16* qkv, const bf16* dout, const float* lse,
                                         const float* D, int T, int C, int H) {
     constexpr int TILE = HS <= 64 ? 16 : 8;
-    __shared__ alignas(16) bf16 Kown[ROWS][HS + 2], Vown[ROWS][HS + 2];
-    __shared__ alignas(16) float Qs[TILE][HS], Gs[TILE][HS];
+    alignas(16) __shared__ bf16 Kown[ROWS][HS + 2], Vown[ROWS][HS + 2];
+    alignas(16) __shared__ float Qs[TILE][HS], Gs[TILE][HS];
     __shared__ float Ls[TILE], Ds[TILE];
     int b = blockIdx.y / H, h = blockIdx.y % H;
     int j = blockIdx.x * ROWS + threadIdx.x;
@@ -191,8 +191,8 @@ template <int HS>
 __device__ void attentionBackwardQBody(bf16* dqkv, const bf16* qkv, const bf16* dout, const float* lse,
                                        const float* D, int T, int C, int H) {
     constexpr int TILE = HS <= 64 ? 16 : 8;
-    __shared__ alignas(16) bf16 Qown[ROWS][HS + 2], Gown[ROWS][HS + 2];
-    __shared__ alignas(16) float Ks[TILE][HS], Vs[TILE][HS];
+    alignas(16) __shared__ bf16 Qown[ROWS][HS + 2], Gown[ROWS][HS + 2];
+    alignas(16) __shared__ float Ks[TILE][HS], Vs[TILE][HS];
     int b = blockIdx.y / H, h = blockIdx.y % H;
     int i = blockIdx.x * ROWS + threadIdx.x;
     bool active = i < T;

@@ -137,6 +137,11 @@ __device__ __forceinline__ float blockSum(float v) {
 #define FOR_EACH(i, n) \
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
 
+// The block's dynamic shared memory as an array (a macro so the CPU emulation used by the tests can supply it).
+#ifndef DYNAMIC_SHARED
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 #define NEG_INF __int_as_float(0xff800000)
 #define LOG2E 1.4426950408889634f
 

@@ -45,7 +45,7 @@ extern "C" __global__ void layernorm_forward(bf16* out, float* mean, float* rstd
 // partial[block·2C + c] (weight) and partial[block·2C + C + c] (bias); colsum_finish adds them up.
 extern "C" __global__ void layernorm_backward(bf16* din, float* partial, const bf16* dout, const bf16* in,
                                               const bf16* weight, const float* mean, const float* rstd, int N, int C) {
-    extern __shared__ float acc[];  // [2C]
+    DYNAMIC_SHARED(float, acc);  // [2C]
     for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) acc[c] = 0.0f;
     __syncthreads();
     int lane = threadIdx.x & 31;
@@ -117,7 +117,7 @@ extern "C" __global__ void rmsnorm_forward(bf16* out, float* rstd, const bf16* i
 // Per-block sums go to partial[block·C + c].
 extern "C" __global__ void rmsnorm_backward(bf16* din, float* partial, const bf16* dout, const bf16* in,
                                             const bf16* weight, const float* rstd, int N, int C) {
-    extern __shared__ float acc[];  // [C]
+    DYNAMIC_SHARED(float, acc);  // [C]
     for (int c = threadIdx.x; c < C; c += blockDim.x) acc[c] = 0.0f;
     __syncthreads();
     int lane = threadIdx.x & 31;

@@ -3,8 +3,14 @@
  * is host memory, so allocation, copies and memsets really happen; kernel launches and GEMMs only record their
  * arguments (fake_* functions read them back). Built by the test with gcc as one shared object under the three
  * library names.
+ * With fake_emulate(dir) set, it goes further: "NVRTC" names a prebuilt host build of the kernel file
+ * (dir/FILE[-HEADSIZE].so, see emulation.h), module loading dlopens it, launches run the kernels on the CPU, and
+ * cublasLtMatmul computes its GEMM with the epilogues, so whole ops produce real numbers.
  */
+#include <dlfcn.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +27,13 @@ int fake_grid(int i) { return lastGrid[i]; }
 int fake_block(int i) { return lastBlock[i]; }
 long fake_gemms(void) { return gemms; }
 long fake_live_allocations(void) { return liveAllocations; }
+
+static char emulationDir[4096];
+void fake_emulate(const char* dir) { strncpy(emulationDir, dir, sizeof emulationDir - 1); }
+
+/* An emulated kernel: the module's emu_launch and the kernel's name. */
+typedef int (*EmuLaunch)(const char*, unsigned, unsigned, unsigned, unsigned, unsigned, void**);
+typedef struct { EmuLaunch launch; char name[128]; } EmuFunction;
 
 /* ---- driver ---- */
 int cuInit(unsigned flags) { return 0; }
@@ -61,8 +74,22 @@ int cuMemsetD32Async(void* dst, unsigned v, size_t n, void* s) {
     return 0;
 }
 int cuMemGetInfo_v2(size_t* free, size_t* total) { *free = 70ull << 30; *total = 80ull << 30; return 0; }
-int cuModuleLoadData(void** m, const void* image) { *m = (void*) 0x3000; return memcmp(image, "FAKE", 4) ? 200 : 0; }
-int cuModuleGetFunction(void** f, void* m, const char* name) { *f = (void*) (0x4000 + strlen(name)); return 0; }
+int cuModuleLoadData(void** m, const void* image) {
+    if (memcmp(image, "EMU:", 4) == 0) {
+        *m = dlopen((const char*) image + 4, RTLD_NOW | RTLD_LOCAL);
+        return *m ? 0 : 200;
+    }
+    *m = (void*) 0x3000;
+    return memcmp(image, "FAKE", 4) ? 200 : 0;
+}
+int cuModuleGetFunction(void** f, void* m, const char* name) {
+    if (!emulationDir[0]) { *f = (void*) (0x4000 + strlen(name)); return 0; }
+    EmuFunction* e = calloc(1, sizeof(EmuFunction));
+    e->launch = (EmuLaunch) dlsym(m, "emu_launch");
+    strncpy(e->name, name, sizeof e->name - 1);
+    *f = e;
+    return e->launch ? 0 : 500;
+}
 int cuModuleUnload(void* m) { return 0; }
 int cuFuncSetAttribute(void* f, int attr, int v) { return 0; }
 int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -72,7 +99,9 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     lastBlock[0] = bx; lastBlock[1] = by; lastBlock[2] = bz;
     lastShared = shared;
     for (int i = 0; i < 32; i++) lastArgs[i] = *(uint64_t*) params[i];
-    return 0;
+    if (!emulationDir[0]) return 0;
+    EmuFunction* e = (EmuFunction*) f;
+    return e->launch(e->name, gx, gy, bx, by, shared, params);
 }
 int cuEventCreate(void** e, unsigned flags) { *e = malloc(8); return 0; }
 int cuEventRecord(void* e, void* s) { return 0; }
@@ -86,28 +115,77 @@ int cuGetErrorName(int code, const char** name) {
 
 /* ---- NVRTC: every compilation yields the 4-byte cubin "FAKE" ---- */
 int nvrtcVersion(int* major, int* minor) { *major = 12; *minor = 4; return 0; }
+static char programName[256], headSize[16];
 int nvrtcCreateProgram(void** p, const char* src, const char* name, int n, const char** h, const char** names) {
     *p = (void*) 0x5000;
+    strncpy(programName, name, sizeof programName - 1);
+    char* dot = strrchr(programName, '.');
+    if (dot) *dot = 0;
+    headSize[0] = 0;
     return 0;
 }
 static long compiles;
 long fake_compiles(void) { return compiles; }
-int nvrtcCompileProgram(void* p, int n, const char** options) { compiles++; return 0; }
+int nvrtcCompileProgram(void* p, int n, const char** options) {
+    compiles++;
+    for (int i = 0; i < n; i++) if (strncmp(options[i], "-DHEAD_SIZE=", 12) == 0) snprintf(headSize, sizeof headSize, "-%s", options[i] + 12);
+    return 0;
+}
+static char cubin[8192];
+static void makeCubin(void) {
+    if (emulationDir[0]) snprintf(cubin, sizeof cubin, "EMU:%s/%s%s.so", emulationDir, programName, headSize);
+    else strcpy(cubin, "FAKE");
+}
 int nvrtcGetProgramLogSize(void* p, size_t* n) { *n = 1; return 0; }
 int nvrtcGetProgramLog(void* p, char* log) { log[0] = 0; return 0; }
-int nvrtcGetCUBINSize(void* p, size_t* n) { *n = 4; return 0; }
-int nvrtcGetCUBIN(void* p, char* out) { memcpy(out, "FAKE", 4); return 0; }
+int nvrtcGetCUBINSize(void* p, size_t* n) { makeCubin(); *n = strlen(cubin) + 1; return 0; }
+int nvrtcGetCUBIN(void* p, char* out) { makeCubin(); memcpy(out, cubin, strlen(cubin) + 1); return 0; }
 int nvrtcDestroyProgram(void** p) { return 0; }
 const char* nvrtcGetErrorString(int code) { return "NVRTC_ERROR_FAKE"; }
 
-/* ---- cuBLASLt: one algorithm for everything; matmuls are counted ---- */
+/* ---- cuBLASLt: one algorithm for everything; cublasLtMatmul computes D = op(A)·op(B) + beta·C (+ bias, GELU) ---- */
+typedef struct { int type; uint64_t rows, cols; int64_t ld; } Layout;
+typedef struct { int transa, transb, epilogue; void* bias; void* aux; int64_t auxLd; } Desc;
+
+static float get(const void* p, int type, int64_t i) {
+    if (type == 0) return ((const float*) p)[i];
+    uint32_t u = (uint32_t) ((const uint16_t*) p)[i] << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static void put(void* p, int type, int64_t i, float v) {
+    if (type == 0) { ((float*) p)[i] = v; return; }
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) { ((uint16_t*) p)[i] = (uint16_t) ((u >> 16) | 0x40); return; }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    ((uint16_t*) p)[i] = (uint16_t) (u >> 16);
+}
+
 int cublasLtCreate(void** h) { *h = (void*) 0x6000; return 0; }
 int cublasLtDestroy(void* h) { return 0; }
 size_t cublasLtGetVersion(void) { return 120400; }
-int cublasLtMatmulDescCreate(void** d, int compute, int scale) { *d = malloc(8); return 0; }
-int cublasLtMatmulDescSetAttribute(void* d, int attr, const void* buf, size_t n) { return 0; }
+int cublasLtMatmulDescCreate(void** d, int compute, int scale) { *d = calloc(1, sizeof(Desc)); return 0; }
+int cublasLtMatmulDescSetAttribute(void* d, int attr, const void* buf, size_t n) {
+    Desc* desc = d;
+    switch (attr) {
+        case 3: desc->transa = *(const int*) buf; break;
+        case 4: desc->transb = *(const int*) buf; break;
+        case 7: desc->epilogue = *(const int*) buf; break;
+        case 8: memcpy(&desc->bias, buf, 8); break;
+        case 11: memcpy(&desc->aux, buf, 8); break;
+        case 12: memcpy(&desc->auxLd, buf, 8); break;
+    }
+    return 0;
+}
 int cublasLtMatmulDescDestroy(void* d) { free(d); return 0; }
-int cublasLtMatrixLayoutCreate(void** l, int type, uint64_t rows, uint64_t cols, int64_t ld) { *l = malloc(8); return 0; }
+int cublasLtMatrixLayoutCreate(void** l, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+    Layout* x = malloc(sizeof(Layout));
+    x->type = type; x->rows = rows; x->cols = cols; x->ld = ld;
+    *l = x;
+    return 0;
+}
 int cublasLtMatrixLayoutDestroy(void* l) { free(l); return 0; }
 int cublasLtMatmulPreferenceCreate(void** p) { *p = malloc(8); return 0; }
 int cublasLtMatmulPreferenceSetAttribute(void* p, int attr, const void* buf, size_t n) { return 0; }
@@ -122,6 +200,29 @@ int cublasLtMatmul(void* h, void* d, const void* alpha, const void* a, void* ad,
                    const void* beta, const void* c, void* cd, void* dd, void* ddesc, const void* algo, void* ws,
                    size_t wsSize, void* stream) {
     gemms++;
+    const Desc* desc = d;
+    const Layout *A = ad, *B = bd, *C = cd, *D = ddesc;
+    int64_t m = D->rows, n = D->cols, k = desc->transa ? A->rows : A->cols;
+    float al = *(const float*) alpha, be = *(const float*) beta;
+    int bias = desc->epilogue == 4 || desc->epilogue == 36 || desc->epilogue == 164;
+    int gelu = desc->epilogue == 32 || desc->epilogue == 36 || desc->epilogue == 160 || desc->epilogue == 164;
+    int aux = desc->epilogue == 160 || desc->epilogue == 164;
+    for (int64_t j = 0; j < n; j++) {
+        for (int64_t i = 0; i < m; i++) {
+            double acc = 0;
+            for (int64_t q = 0; q < k; q++) {
+                float x = desc->transa ? get(a, A->type, q + i * A->ld) : get(a, A->type, i + q * A->ld);
+                float y = desc->transb ? get(b, B->type, j + q * B->ld) : get(b, B->type, q + j * B->ld);
+                acc += (double) x * y;
+            }
+            float v = al * (float) acc;
+            if (be != 0) v += be * get(c, C->type, i + j * C->ld);
+            if (bias) v += get(desc->bias, D->type, i);
+            if (aux) put(desc->aux, D->type, i + j * desc->auxLd, v);
+            if (gelu) v = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+            put(dd, D->type, i + j * D->ld, v);
+        }
+    }
     return 0;
 }
 const char* cublasLtGetStatusName(int status) { return "CUBLAS_STATUS_FAKE"; }

@@ -1,0 +1,104 @@
+// Runs the CUDA C kernels on the CPU for EmulatedGpuTest: included before a kernel file and compiled by g++ as
+// C++20. A block's threads are OS threads; __syncthreads and the warp shuffles are barriers; __shared__
+// variables are function statics (blocks run one at a time, so that is exactly block-shared memory).
+// The generated trampolines (see EmulatedGpuTest) unpack cuLaunchKernel's argument array for each kernel.
+#pragma once
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+
+struct EmuDim { unsigned x, y, z; };
+inline thread_local EmuDim threadIdx, blockIdx;
+inline EmuDim blockDim, gridDim;
+inline std::vector<unsigned char> emuDynamicShared;
+#define DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(emuDynamicShared.data())
+
+inline std::barrier<>* emuBlockBarrier = nullptr;
+inline std::vector<std::unique_ptr<std::barrier<>>> emuWarpBarriers;
+inline float emuWarpSlots[1024];
+inline thread_local unsigned emuLinear;
+
+inline void __syncthreads() { emuBlockBarrier->arrive_and_wait(); }
+
+inline float __shfl_xor_sync(unsigned, float v, int offset) {
+    unsigned lane = emuLinear & 31, warp = emuLinear >> 5;
+    std::barrier<>& b = *emuWarpBarriers[warp];
+    emuWarpSlots[emuLinear] = v;
+    b.arrive_and_wait();
+    float other = emuWarpSlots[(warp << 5) | (lane ^ offset)];
+    b.arrive_and_wait();
+    return other;
+}
+
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline float __int_as_float(int u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline long min(long a, long b) { return a < b ? a : b; }
+inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline int atomicOr(int* p, int v) { return std::atomic_ref<int>(*p).fetch_or(v); }
+inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned desired) {
+    std::atomic_ref<unsigned>(*p).compare_exchange_strong(expected, desired);
+    return expected;
+}
+
+using EmuTrampoline = void (*)(void**);
+struct EmuKernel { const char* name; EmuTrampoline run; };
+extern "C" const EmuKernel emuKernels[];
+
+inline void emuFreshBarriers(unsigned threads) {
+    delete emuBlockBarrier;
+    emuBlockBarrier = new std::barrier<>(threads);
+    emuWarpBarriers.clear();
+    for (unsigned w = 0; w < threads / 32; w++) emuWarpBarriers.push_back(std::make_unique<std::barrier<>>(32));
+}
+
+// Runs kernel `name` over the grid: bx·by threads, created once per launch, play one block after another.
+extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned bx, unsigned by, unsigned shared,
+                          void** params) {
+    EmuTrampoline run = nullptr;
+    for (const EmuKernel* k = emuKernels; k->name; k++) if (std::strcmp(k->name, name) == 0) run = k->run;
+    if (!run) return 500;  // CUDA_ERROR_NOT_FOUND
+    unsigned threads = bx * by;
+    if (threads % 32 != 0 || threads > 1024) return 1;
+    blockDim = {bx, by, 1};
+    gridDim = {gx, gy, 1};
+    emuDynamicShared.assign(shared, 0);
+    emuFreshBarriers(threads);
+    std::barrier<> between(threads);
+    std::vector<std::thread> team;
+    for (unsigned t = 0; t < threads; t++) {
+        team.emplace_back([&, t] {
+            for (unsigned y = 0; y < gy; y++) {
+                for (unsigned x = 0; x < gx; x++) {
+                    blockIdx = {x, y, 0};
+                    threadIdx = {t % bx, t / bx, 0};
+                    emuLinear = t;
+                    run(params);
+                    // A finished thread no longer holds up barriers the others still wait at.
+                    emuWarpBarriers[t >> 5]->arrive_and_drop();
+                    emuBlockBarrier->arrive_and_drop();
+                    between.arrive_and_wait();
+                    if (t == 0) emuFreshBarriers(threads);
+                    between.arrive_and_wait();
+                }
+            }
+        });
+    }
+    for (auto& th : team) th.join();
+    return 0;
+}

@@ -2,7 +2,6 @@ package dev.cramjet.cli;
 
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.TrainConfig;
-import dev.cramjet.train.TrainingRun;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

@@ -4,7 +4,6 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.Budget;
 import dev.cramjet.train.TrainConfig;
-import dev.cramjet.train.TrainingRun;
 
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -34,7 +33,8 @@ public final class TrainCommand implements Command {
                   --config FILE    a JSON object of the keys below; command-line keys override it
                   --resume RUN     continue RUN; only the budget and reporting keys may change
 
-                keys (as --KEY VALUE, or in the config file):
+                keys (as --KEY VALUE, or in the config file; the defaults shown are the small preset's, and the
+                other presets set their own batch, lr, tokens-per-step and evaluation sizes):
                 """ + TrainConfig.keysHelp();
     }
 

@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPTConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -250,6 +251,18 @@ public final class TrainConfig {
         long micro = (long) batch() * context;
         int target = (int) Math.max(1, (tokensPerStep() + micro - 1) / micro);
         return new BatchRamp(target, batchRamp());
+    }
+
+    /** The model shape: the preset's, with the config's overrides and the tokenizer's vocabulary. */
+    public GPTConfig modelConfig(int vocab) {
+        Map<String, Object> changes = new LinkedHashMap<>();
+        changes.put("vocab_size", (long) vocab);
+        if (layers() > 0) changes.put("n_layer", (long) layers());
+        if (heads() > 0) changes.put("n_head", (long) heads());
+        if (width() > 0) changes.put("n_embd", (long) width());
+        if (context() > 0) changes.put("block_size", (long) context());
+        changes.put("dropout", dropout());
+        return GPTConfig.preset(model()).with(changes, "model " + model());
     }
 
     /** The resolved config with every key, for config.json (durations in seconds, null for none). */

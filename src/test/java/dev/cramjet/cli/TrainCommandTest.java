@@ -92,12 +92,12 @@ class TrainCommandTest {
     void forceReplacesRunDirectoriesOnly() throws Exception {
         Path notARun = Files.createDirectories(tmp.resolve("precious"));
         Files.writeString(notARun.resolve("thesis.txt"), "years of work");
-        var e = assertThrows(dev.cramjet.CramjetException.class, () -> dev.cramjet.train.TrainingRun.createRunDir(notARun, true));
+        var e = assertThrows(dev.cramjet.CramjetException.class, () -> TrainingRun.createRunDir(notARun, true));
         assertTrue(e.getMessage().contains("is not a run directory (no config.json); --force only replaces runs"), e.getMessage());
         assertTrue(Files.exists(notARun.resolve("thesis.txt")));
         Path oldRun = Files.createDirectories(tmp.resolve("old-run/checkpoints/step-000000001"));
         Files.writeString(tmp.resolve("old-run/config.json"), "{}");
-        dev.cramjet.train.TrainingRun.createRunDir(tmp.resolve("old-run"), true);
+        TrainingRun.createRunDir(tmp.resolve("old-run"), true);
         assertFalse(Files.exists(oldRun));
         assertTrue(Files.isDirectory(tmp.resolve("old-run")));
     }

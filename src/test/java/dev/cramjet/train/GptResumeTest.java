@@ -5,7 +5,6 @@ import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.optim.AdamWOptimizer;
-import dev.cramjet.report.ProgressLine;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -39,14 +38,14 @@ class GptResumeTest {
 
         Run(Path dir, TrainConfig cfg) throws IOException {
             td = TrainData.open(data);
-            GPTConfig mc = TrainingRun.modelConfig(cfg, td.tokenizer.vocabSize());
+            GPTConfig mc = cfg.modelConfig(td.tokenizer.vocabSize());
             GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed());
             learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
             metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
             int t = mc.blockSize();
             trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
                     new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()), learner,
-                    new SampleText(model, td.tokenizer, 1, 8, 0.8, 1), dir, metrics, Clock.SYSTEM, this, Double.NaN);
+                    List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
         }
 
         @Override

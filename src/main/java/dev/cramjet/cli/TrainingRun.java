@@ -1,9 +1,11 @@
-package dev.cramjet.train;
+package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.infer.Generator;
+import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
@@ -11,13 +13,22 @@ import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.report.Report;
+import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.train.Checkpoints;
+import dev.cramjet.train.Clock;
+import dev.cramjet.train.GptLearner;
+import dev.cramjet.train.MetricsLog;
+import dev.cramjet.train.Peak;
+import dev.cramjet.train.StopSignals;
+import dev.cramjet.train.TrainConfig;
+import dev.cramjet.train.TrainData;
+import dev.cramjet.train.Trainer;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -27,9 +38,10 @@ import java.util.stream.Stream;
 /**
  * One training run wired together: the data directory, the model and optimizer on a backend, the trainer, and the
  * run directory — config.json, tokenizer.json, metrics.jsonl, checkpoints/, samples/, plots/ and report.html.
- * {@code cramjet train} and {@code cramjet demo} both go through here.
+ * {@code cramjet train} and {@code cramjet demo} both go through here; it lives in cli because it wires every stage
+ * (data, model, trainer, generation, report) together.
  */
-public final class TrainingRun {
+final class TrainingRun {
     public static final String CONFIG = "config.json";
 
     /** Keys a resumed run may change: how long it goes and what it reports, not what it trains. */
@@ -41,18 +53,6 @@ public final class TrainingRun {
     public record Result(Trainer.Outcome outcome, GPTConfig model, long parameters, List<String> samples, Path runDir) {}
 
     private TrainingRun() {}
-
-    /** The model shape: the preset's, with the config's overrides and the tokenizer's vocabulary. */
-    public static GPTConfig modelConfig(TrainConfig c, int vocab) {
-        Map<String, Object> changes = new LinkedHashMap<>();
-        changes.put("vocab_size", (long) vocab);
-        if (c.layers() > 0) changes.put("n_layer", (long) c.layers());
-        if (c.heads() > 0) changes.put("n_head", (long) c.heads());
-        if (c.width() > 0) changes.put("n_embd", (long) c.width());
-        if (c.context() > 0) changes.put("block_size", (long) c.context());
-        changes.put("dropout", c.dropout());
-        return GPTConfig.preset(c.model()).with(changes, "model " + c.model());
-    }
 
     /**
      * Prepares {@code runDir} for a new run: refuses an existing non-empty directory unless {@code force}, which
@@ -78,6 +78,24 @@ public final class TrainingRun {
         try (Stream<Path> s = Files.list(p)) {
             return s.findAny().isEmpty();
         }
+    }
+
+    /**
+     * Samples for each evaluation: unconditional documents (started from end-of-text, as every document in the
+     * shards is) at the config's temperature with top-k 40. Sample i always uses seed + i, so successive
+     * evaluations' samples differ only because the weights did. Generation has its own KV-cache session and
+     * touches no training state.
+     */
+    static Trainer.Samples samples(GPT model, Tokenizer tokenizer, TrainConfig cfg) {
+        Generator generator = new Generator(model, tokenizer, true);
+        return () -> {
+            List<String> out = new ArrayList<>(cfg.samples());
+            for (int i = 0; i < cfg.samples(); i++) {
+                Sampler sampler = new Sampler(new Sampler.Settings(cfg.temperature(), 40, 1, 1, cfg.seed() + i), tokenizer.vocabSize());
+                out.add(generator.generate("", cfg.sampleTokens(), sampler, null).text());
+            }
+            return out;
+        };
     }
 
     /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
@@ -109,7 +127,7 @@ public final class TrainingRun {
     public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
              Backend be = Backends.open(cfg.device())) {
-            GPTConfig mc = modelConfig(cfg, data.tokenizer.vocabSize());
+            GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
             int context = mc.blockSize();
             data.checkFits(cfg.batch(), context);
             if (!resume) {
@@ -122,7 +140,7 @@ public final class TrainingRun {
             GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, settings));
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
             Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
-            SampleText samples = new SampleText(model, data.tokenizer, cfg.samples(), cfg.sampleTokens(), cfg.temperature(), cfg.seed());
+            Trainer.Samples samples = samples(model, data.tokenizer, cfg);
             double peak = Peak.of(be);
             long params = model.parameterCount(false);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",

@@ -27,8 +27,12 @@ public final class CpuPeak {
      */
     public static double fmaPeakGflops() {
         int threads = Parallel.threads();
-        long reps = 4;
-        // Warm up (compiles the loop) and size a run to about 0.1 s.
+        // Warm up for a fixed time first: sizing runs on a loop the JIT has not compiled yet (interpreted Vector API
+        // code is ~100× slower) would time the interpreter and report a ceiling below our own matmul.
+        long warm = System.nanoTime();
+        do fmaRun(1); while (System.nanoTime() - warm < 500_000_000L);
+        // Then size a run to about 0.1 s.
+        long reps = 1;
         while (true) {
             long t0 = System.nanoTime();
             fmaRun(reps);

@@ -10,44 +10,21 @@ import java.util.function.Supplier;
 
 /** `cramjet COMMAND [options]`: dispatches to one {@link Command}. */
 public final class Main {
-    /** The commands, in the order `cramjet help` lists them (the pipeline's order). */
+    /** The commands, in pipeline order (the order `cramjet help` lists them). */
     static Map<String, Supplier<Command>> commands() {
         Map<String, Supplier<Command>> m = new LinkedHashMap<>();
-        for (String[] c : COMMANDS) {
-            Supplier<Command> s = load(c[1]);
-            if (s != null) m.put(c[0], s);
-        }
+        m.put("demo", DemoCommand::new);
+        m.put("prepare", PrepareCommand::new);
+        m.put("tokenizer", TokenizerCommand::new);
+        m.put("plan", PlanCommand::new);
+        m.put("train", TrainCommand::new);
+        m.put("eval", EvalCommand::new);
+        m.put("generate", GenerateCommand::new);
+        m.put("report", ReportCommand::new);
+        m.put("bench", BenchCommand::new);
+        m.put("doctor", DoctorCommand::new);
+        m.put("selftest", SelftestCommand::new);
         return m;
-    }
-
-    /** name → class, in pipeline order. Each class lives in this package and has a no-argument constructor. */
-    private static final String[][] COMMANDS = {
-        {"demo", "DemoCommand"},
-        {"prepare", "PrepareCommand"},
-        {"tokenizer", "TokenizerCommand"},
-        {"plan", "PlanCommand"},
-        {"train", "TrainCommand"},
-        {"eval", "EvalCommand"},
-        {"generate", "GenerateCommand"},
-        {"report", "ReportCommand"},
-        {"bench", "BenchCommand"},
-        {"doctor", "DoctorCommand"},
-        {"selftest", "SelftestCommand"},
-    };
-
-    private static Supplier<Command> load(String simpleName) {
-        try {
-            var ctor = Class.forName(Main.class.getPackageName() + "." + simpleName).getDeclaredConstructor();
-            return () -> {
-                try {
-                    return (Command) ctor.newInstance();
-                } catch (ReflectiveOperationException e) {
-                    throw new IllegalStateException(e);
-                }
-            };
-        } catch (ReflectiveOperationException e) {
-            return null;
-        }
     }
 
     public static void main(String[] argv) {

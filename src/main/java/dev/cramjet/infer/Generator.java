@@ -108,7 +108,9 @@ public final class Generator {
             emit(piece, text, out);
             if (generated < maxTokens) logits = advance(context, length);
         }
-        emit(utf8.finish(), text, out);
+        // At end of text a dangling sequence is bad output and shows as U+FFFD; a character the token limit cut in
+        // half is not, so it is left out rather than printed as a replacement character.
+        if (stop == Stop.END_OF_TEXT) emit(utf8.finish(), text, out);
         long t2 = System.nanoTime();
         int[] tokens = Arrays.copyOfRange(context, promptIds.length, length);
         return new Result(tokens, text.toString(), promptIds.length, stop, (t1 - t0) / 1e9, (t2 - t1) / 1e9);

@@ -88,11 +88,11 @@ class GeneratorTest {
         assertEquals(a.tokens()[0], b.tokens()[0]);
     }
 
-    @Test
-    void stopsAtEndOfText() {
-        GPT m = model(32, 1);
-        // Make end-of-text the certain next token: the final norm outputs its bias whatever the input, and the
-        // (tied) embedding row of end-of-text is that bias scaled up, so its logit dominates.
+    /**
+     * Makes {@code id} the certain next token: the final norm outputs its bias whatever the input, and the (tied)
+     * embedding row of {@code id} is that bias scaled up, so its logit dominates.
+     */
+    private static void makeCertain(GPT m, int id) {
         int c = m.config().nEmbd();
         float[] bias = new float[c];
         for (int i = 0; i < c; i++) bias[i] = (i % 3) - 1;
@@ -101,11 +101,34 @@ class GeneratorTest {
         var wte = m.parameter("wte.weight").value();
         float[] table = new float[(int) wte.size()];
         cpu.download(wte, table);
-        for (int i = 0; i < c; i++) table[tok.eot() * c + i] = 20 * bias[i];
+        for (int i = 0; i < c; i++) table[id * c + i] = 20 * bias[i];
         cpu.upload(wte, table);
+    }
+
+    @Test
+    void stopsAtEndOfText() {
+        GPT m = model(32, 1);
+        makeCertain(m, tok.eot());
         Generator.Result r = new Generator(m, tok, true).generate("Once", 10, new Sampler(Sampler.Settings.greedy(), tok.vocabSize()), null);
         assertEquals(Generator.Stop.END_OF_TEXT, r.stop());
         assertEquals(0, r.tokens().length);
         assertEquals("", r.text());
+    }
+
+    @Test
+    void leavesOutACharacterCutByTheTokenLimit() {
+        GPT m = model(32, 1);
+        int lead = -1; // the token of the lone byte 0xE4, the first byte of a 3-byte (Chinese) character
+        for (int id = 0; id < tok.vocabSize() && lead < 0; id++) {
+            if (java.util.Arrays.equals(tok.token(id), new byte[] {(byte) 0xE4})) lead = id;
+        }
+        assertTrue(lead >= 0, "byte-level vocabularies hold every byte");
+        makeCertain(m, lead);
+        List<String> pieces = new ArrayList<>();
+        Generator.Result r = new Generator(m, tok, true).generate("Once", 1, new Sampler(Sampler.Settings.greedy(), tok.vocabSize()), pieces::add);
+        assertEquals(Generator.Stop.MAX_TOKENS, r.stop());
+        assertArrayEquals(new int[] {lead}, r.tokens());
+        assertEquals("", r.text(), "no U+FFFD for a character the limit cut off");
+        assertTrue(pieces.isEmpty());
     }
 }

@@ -9,8 +9,6 @@ import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -95,7 +93,7 @@ public final class BenchCommand implements Command {
             });
             model.eval();
             double fwdSeconds = time(be, steps, s -> model.forward(x, y));
-            long hwm = peakResidentBytes();
+            long hwm = ProcessStats.peakResidentBytes();
 
             double peak = Double.NaN, gemm = Double.NaN;
             if (be.name().equals("cpu")) {
@@ -160,20 +158,5 @@ public final class BenchCommand implements Command {
     private static void emit(boolean json, Map<String, Object> m, String text) {
         System.out.println(json ? Json.write(m) : text);
         System.out.flush();
-    }
-
-    /** VmHWM from /proc/self/status (peak resident set), or -1 where there is no /proc. */
-    static long peakResidentBytes() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    String[] parts = line.substring(6).trim().split("\\s+");
-                    return Long.parseLong(parts[0]) * 1024;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
     }
 }

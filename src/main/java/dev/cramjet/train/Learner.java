@@ -21,7 +21,7 @@ public interface Learner {
     /** The global L2 norm of the accumulated gradients, before clipping. */
     float gradNorm();
 
-    /** One optimizer update at learning rate {@code lr} (clipping as configured). */
+    /** One optimizer update at learning rate {@code lr}, clipped by the norm {@link #gradNorm} just measured (called after it). */
     void step(double lr);
 
     /** Writes weights and optimizer state into {@code dir} (through AtomicFile). */

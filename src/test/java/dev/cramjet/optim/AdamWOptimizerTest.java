@@ -53,4 +53,18 @@ class AdamWOptimizerTest {
             assertSame(g.parameters(), opt.weights(), "fp32 backends need no master copy");
         }
     }
+
+    /** update clips with the norm gradNorm measured, so it must follow one — each update needs a fresh norm. */
+    @Test
+    void updateNeedsAFreshGradientNorm() {
+        try (Backend be = new CpuBackend()) {
+            GPT g = new GPT(be, GPTConfig.preset("micro"), 1, 4, 1);
+            AdamWOptimizer opt = new AdamWOptimizer(g, AdamWOptimizer.Settings.defaults());
+            assertThrows(IllegalStateException.class, () -> opt.update(0.01f));
+            opt.gradNorm();
+            opt.update(0.01f);
+            assertEquals(1, opt.stepCount());
+            assertThrows(IllegalStateException.class, () -> opt.update(0.01f));
+        }
+    }
 }

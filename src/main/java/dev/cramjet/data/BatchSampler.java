@@ -1,7 +1,7 @@
 package dev.cramjet.data;
 
+import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.Rng;
 
 import java.util.List;
 
@@ -53,10 +53,10 @@ public final class BatchSampler {
         for (int b = 0; b < batch; b++) {
             long k = position * batch + b;
             long epoch = k / windows;
-            long key = Rng.mix(seed ^ Rng.mix(epoch + 1));
+            long key = Hash.mix(seed ^ Hash.mix(epoch + 1));
             long g = permute(k % windows, windows, key);
             int s = shardOf(g);
-            long offset = Long.remainderUnsigned(Rng.mix(key + 1), seq) + (g - firstWindow[s]) * seq;
+            long offset = Long.remainderUnsigned(Hash.mix(key + 1), seq) + (g - firstWindow[s]) * seq;
             shards.shards().get(s).read(offset, window, 0, seq + 1);
             System.arraycopy(window, 0, tokens, b * seq, seq);
             System.arraycopy(window, 1, targets, b * seq, seq);
@@ -108,7 +108,7 @@ public final class BatchSampler {
         do {
             long l = x >>> half, r = x & mask;
             for (int round = 0; round < 4; round++) {
-                long f = Rng.mix(r ^ key ^ ((long) round << 58)) & mask;
+                long f = Hash.mix(r ^ key ^ ((long) round << 58)) & mask;
                 long t = r;
                 r = l ^ f;
                 l = t;

@@ -1,7 +1,7 @@
 package dev.cramjet.data;
 
+import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.Rng;
 
 
 
@@ -18,6 +18,6 @@ public record Split(double validationFraction, long seed) {
     }
 
     public boolean isValidation(long fingerprint) {
-        return (Rng.mix(fingerprint ^ Rng.mix(seed)) >>> 11) * 0x1p-53 < validationFraction;
+        return (Hash.mix(fingerprint ^ Hash.mix(seed)) >>> 11) * 0x1p-53 < validationFraction;
     }
 }

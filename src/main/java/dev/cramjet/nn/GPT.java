@@ -1,10 +1,10 @@
 package dev.cramjet.nn;
 
+import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
-import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.Tensor;
 
 import java.util.ArrayList;
@@ -419,7 +419,7 @@ public final class GPT {
     private Tensor wteRows(Tensor table) { return table.view(0, vocab, c); }
 
     /** A dropout site's seed: site 0 is the embedding, 1 + 2l and 2 + 2l are block l's two residual branches. */
-    private long seed(int site) { return Rng.mix(forwardSeed + site * Rng.GOLDEN); }
+    private long seed(int site) { return Hash.mix(forwardSeed + site * Hash.GOLDEN); }
 
     private void checkIds(int[] ids, String what, boolean allowIgnored) {
         if (ids.length != rows) {

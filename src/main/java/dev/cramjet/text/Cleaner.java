@@ -1,6 +1,6 @@
 package dev.cramjet.text;
 
-import dev.cramjet.engine.Rng;
+import dev.cramjet.Hash;
 
 import java.nio.charset.StandardCharsets;
 import java.text.Normalizer;
@@ -218,6 +218,6 @@ public final class Cleaner {
     public static long fingerprint(String s) {
         long h = 0xcbf29ce484222325L;
         for (int i = 0; i < s.length(); i++) h = (h ^ s.charAt(i)) * 0x100000001B3L;
-        return Rng.mix(h ^ s.length());
+        return Hash.mix(h ^ s.length());
     }
 }

@@ -1,6 +1,6 @@
 package dev.cramjet.text;
 
-import dev.cramjet.engine.Rng;
+import dev.cramjet.Hash;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -26,8 +26,8 @@ final class NearDuplicates {
 
     static {
         for (int i = 0; i < HASHES; i++) {
-            A[i] = Rng.mix(0x5EED0000L + 2 * i) | 1; // odd multipliers keep the map a bijection on 64 bits
-            B[i] = Rng.mix(0x5EED0000L + 2 * i + 1);
+            A[i] = Hash.mix(0x5EED0000L + 2 * i) | 1; // odd multipliers keep the map a bijection on 64 bits
+            B[i] = Hash.mix(0x5EED0000L + 2 * i + 1);
         }
     }
 
@@ -63,7 +63,7 @@ final class NearDuplicates {
     private static long shingle(int[] window, int n) {
         long h = 0;
         for (int j = 0; j < SHINGLE; j++) h = h * 0x100000001B3L + window[(n + j) % SHINGLE];
-        return Rng.mix(h);
+        return Hash.mix(h);
     }
 
     private static void mix(long[] min, long x) {
@@ -79,7 +79,7 @@ final class NearDuplicates {
         for (int b = 0; b < BANDS; b++) {
             long h = b + 1;
             for (int r = 0; r < ROWS; r++) h = h * 0x10001L + (sig[b * ROWS + r] & 0xffff);
-            bandKeys[b] = (int) Rng.mix(h) | 1; // never 0, the empty-slot marker
+            bandKeys[b] = (int) Hash.mix(h) | 1; // never 0, the empty-slot marker
             int owner = get(bandKeys[b]);
             if (owner >= 0 && similarity(sig, owner) >= threshold) return true;
         }

@@ -1,7 +1,7 @@
 package dev.cramjet.train;
 
+import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.Rng;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
@@ -286,7 +286,7 @@ public final class Trainer {
 
     /** The dropout seed of one micro-batch: a pure function of (seed, step, micro), so resume redraws the same masks. */
     long dropoutSeed(long step, int micro) {
-        return Rng.mix(Rng.mix(config.seed()) + step * Rng.GOLDEN + micro);
+        return Hash.mix(Hash.mix(config.seed()) + step * Hash.GOLDEN + micro);
     }
 
     private Map<String, Object> state() {

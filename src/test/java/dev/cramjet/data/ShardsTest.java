@@ -1,5 +1,6 @@
 package dev.cramjet.data;
 
+import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -122,7 +123,7 @@ class ShardsTest {
         Split a = new Split(0.1, 7), b = new Split(0.1, 7), c = new Split(0.1, 8);
         int val = 0, differ = 0;
         for (long f = 0; f < 20_000; f++) {
-            long print = dev.cramjet.engine.Rng.mix(f);
+            long print = Hash.mix(f);
             assertEquals(a.isValidation(print), b.isValidation(print));
             if (a.isValidation(print)) val++;
             if (a.isValidation(print) != c.isValidation(print)) differ++;

@@ -1,5 +1,6 @@
 package dev.cramjet.train;
 
+import dev.cramjet.Hash;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.eval.Evaluator;
 
@@ -31,7 +32,7 @@ final class ListBatches implements Batches {
     @Override
     public void next(int[] tokens, int[] targets) {
         for (int r = 0; r < tokens.length / context; r++) {
-            int off = (int) Long.remainderUnsigned(Rng.mix(seed + counter++ * Rng.GOLDEN), data.length - context - 1);
+            int off = (int) Long.remainderUnsigned(Hash.mix(seed + counter++ * Hash.GOLDEN), data.length - context - 1);
             System.arraycopy(data, off, tokens, r * context, context);
             System.arraycopy(data, off + 1, targets, r * context, context);
         }

@@ -1,10 +1,10 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Hash;
 import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
-import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.LongVector;
@@ -769,7 +769,7 @@ public final class CpuBackend implements Backend {
                                     int n, long base, long seed, long threshold, float scale) {
         int lanes = DS.length(), i = 0;
         for (int bound = DS.loopBound(n); i < bound; i += lanes) {
-            LongVector z = HASH_IOTA.add(base + i).mul(Rng.GOLDEN).add(seed);
+            LongVector z = HASH_IOTA.add(base + i).mul(Hash.GOLDEN).add(seed);
             z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
             z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
             z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
@@ -792,7 +792,7 @@ public final class CpuBackend implements Backend {
     }
 
     static boolean keep(long seed, long index, long threshold) {
-        return (Rng.mix(seed + index * Rng.GOLDEN) >>> 40) >= threshold;
+        return (Hash.mix(seed + index * Hash.GOLDEN) >>> 40) >= threshold;
     }
 
     // ---- loss ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ package dev.cramjet.engine.cpu;
 import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -117,8 +116,8 @@ public final class Gemm {
             s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
             s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
         }
-        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
-        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        // VectorMath.sum, not reduceLanes: decoding must give the same bits in every JIT tier.
+        float r0 = VectorMath.sum(s0), r1 = VectorMath.sum(s1), r2 = VectorMath.sum(s2), r3 = VectorMath.sum(s3);
         for (; p < k; p++) {
             float x = a[ai + p];
             r0 += x * b[b0 + p];

@@ -5,6 +5,8 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Glu;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
 import java.util.ArrayList;
@@ -295,7 +297,7 @@ public final class GPT {
             norm(lnBuf, mean1[l], rstd1[l], res[l], b.ln1w, b.ln1b);
             linear(qkv[l], lnBuf, b.qkvW, b.qkvB, Epilogue.NONE);
             if (cfg.positions() == GPTConfig.Positions.ROPE) be.rope(qkvBtc[l], heads, cfg.ropeTheta(), 0);
-            be.attention(attyBtc[l], lse[l], qkvBtc[l], heads);
+            be.attention(attyBtc[l], lse[l], qkvBtc[l], heads, Mask.CAUSAL);
             linear(mid[l], atty[l], b.projW, b.projB, new Epilogue.Residual(res[l], p, seed(1 + 2 * l)));
             norm(lnBuf, mean2[l], rstd2[l], mid[l], b.ln2w, b.ln2b);
             mlpActivation(b, l, true);
@@ -332,7 +334,7 @@ public final class GPT {
             else be.gelu(hBuf, pre[l]);
         } else {
             if (forward) linear(pre[l], lnBuf, b.fcW, b.fcB, Epilogue.NONE);
-            be.swiglu(hBuf, pre[l]);
+            be.glu(hBuf, pre[l], Glu.SWIGLU);
         }
     }
 
@@ -369,13 +371,13 @@ public final class GPT {
             mlpActivation(b, l, false);
             linearBackward(dH, dropoutBackward(dres, p, seed(2 + 2 * l)), hBuf, b.proj2W, b.proj2B);
             if (cfg.mlp() == GPTConfig.Mlp.GELU) be.geluBackward(dPre, pre[l], dH);
-            else be.swigluBackward(dPre, dH, pre[l]);
+            else be.gluBackward(dPre, dH, pre[l], Glu.SWIGLU);
             norm(lnBuf, mean2[l], rstd2[l], mid[l], b.ln2w, b.ln2b);
             linearBackward(dTmp, dPre, lnBuf, b.fcW, b.fcB);
             normBackward(dres, dTmp, mid[l], b.ln2w, b.ln2b, mean2[l], rstd2[l]);
             // Attention branch: mid = res[l] + drop(proj(attention(qkv(norm1(res[l]))))).
             linearBackward(dAtty, dropoutBackward(dres, p, seed(1 + 2 * l)), atty[l], b.projW, b.projB);
-            be.attentionBackward(dQkvBtc, dAttyBtc, qkvBtc[l], attyBtc[l], lse[l], heads);
+            be.attentionBackward(dQkvBtc, dAttyBtc, qkvBtc[l], attyBtc[l], lse[l], heads, Mask.CAUSAL);
             if (cfg.positions() == GPTConfig.Positions.ROPE) be.ropeBackward(dQkvBtc, heads, cfg.ropeTheta());
             norm(lnBuf, mean1[l], rstd1[l], res[l], b.ln1w, b.ln1b);
             linearBackward(dTmp, dQkv, lnBuf, b.qkvW, b.qkvB);
@@ -569,7 +571,7 @@ public final class GPT {
                     linear(hs, lns, b.fcW, b.fcB, new Epilogue.Gelu(null));
                 } else {
                     linear(ps, lns, b.fcW, b.fcB, Epilogue.NONE);
-                    be.swiglu(hs, ps);
+                    be.glu(hs, ps, Glu.SWIGLU);
                 }
                 linear(xs, hs, b.proj2W, b.proj2B, new Epilogue.Residual(xs, 0f, 0));
             }

@@ -5,6 +5,8 @@ import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Glu;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -195,7 +197,7 @@ public final class CudaBackend implements Backend {
         enter();
         long n = 1;
         for (int d : shape) n *= d;
-        long bytes = Math.max(1, n) * dtype.bytes;
+        long bytes = dtype.bytes(Math.max(dtype.block, n));
         long p = track(cu.malloc(bytes), bytes);
         cu.memset8(p, (byte) 0, bytes, stream);
         DeviceStorage s = new DeviceStorage(this, dtype, n, p);
@@ -208,7 +210,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("tensor " + t + " does not belong to this CUDA backend");
         }
         if (s.pointer == 0) throw new IllegalStateException("tensor " + t + " used after close()");
-        return s.pointer + t.offset * t.dtype().bytes;
+        return s.pointer + t.dtype().bytes(t.offset);
     }
 
     private static long ptrOrNull(CudaBackend b, Tensor t) { return t == null ? 0 : b.ptr(t); }
@@ -290,7 +292,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("download: I32 tensor " + src
                     + " into float[] (use the int[] overload)");
         }
-        int bytes = src.dtype().bytes;
+        int bytes = (int) src.dtype().bytes(1);
         int chunk = STAGING_BYTES / bytes;
         long base = ptr(src);
         for (int off = 0; off < dst.length; off += chunk) {
@@ -741,9 +743,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void swiglu(Tensor out, Tensor in) {
+    public void glu(Tensor out, Tensor in, Glu kind) {
         enter();
-        requireActivations("swiglu", out, in);
+        requireActivations("glu", out, in);
+        requireSwiglu("glu", kind);
         int h = out.dim(-1);
         if (!(in.dim(-1) == 2 * h && in.rows() == out.rows())) {
             throw new IllegalArgumentException("swiglu: in " + in + " must be [N, 2·" + h + "] for out " + out);
@@ -754,9 +757,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void swigluBackward(Tensor din, Tensor dout, Tensor in) {
+    public void gluBackward(Tensor din, Tensor dout, Tensor in, Glu kind) {
         enter();
-        requireActivations("swigluBackward", din, dout, in);
+        requireActivations("gluBackward", din, dout, in);
+        requireSwiglu("gluBackward", kind);
         int h = dout.dim(-1);
         if (!(in.dim(-1) == 2 * h && din.size() == in.size() && in.rows() == dout.rows())) {
             throw new IllegalArgumentException("swigluBackward: din " + din + ", dout " + dout + ", in " + in
@@ -841,9 +845,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attention(Tensor out, Tensor lse, Tensor qkv, int heads) {
+    public void attention(Tensor out, Tensor lse, Tensor qkv, int heads, Mask mask) {
         enter();
         String op = "attention";
+        requireCausal(op, mask);
         requireActivations(op, out, qkv);
         requireType(op, lse, DType.F32);
         int b = qkv.dim(0), t = qkv.dim(1), c = qkv.dim(2) / 3;
@@ -861,9 +866,10 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads) {
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Mask mask) {
         enter();
         String op = "attentionBackward";
+        requireCausal(op, mask);
         requireActivations(op, dqkv, dout, qkv, out);
         requireType(op, lse, DType.F32);
         int b = qkv.dim(0), t = qkv.dim(1), c = qkv.dim(2) / 3;
@@ -1076,6 +1082,33 @@ public final class CudaBackend implements Backend {
         return Double.NaN;
     }
 
+    @Override
+    public double peakFlops() { return nominalBf16Tflops() * 1e12; }
+
+    @Override
+    public void upload(Tensor dst, byte[] blocks) { throw unsupported("Q8_0 weights"); }
+
+    @Override
+    public void download(Tensor src, byte[] blocks) { throw unsupported("Q8_0 weights"); }
+
+    @Override
+    public void pool(Tensor out, Tensor in, Tensor segments) { throw unsupported("pool"); }
+
+    @Override
+    public void poolBackward(Tensor din, Tensor dout, Tensor segments) { throw unsupported("poolBackward"); }
+
+    private static CramjetException unsupported(String what) {
+        return new CramjetException("device cuda: " + what + " is not implemented by the CUDA backend yet");
+    }
+
+    private static void requireSwiglu(String op, Glu kind) {
+        if (kind != Glu.SWIGLU) throw unsupported(op + " " + kind);
+    }
+
+    private static void requireCausal(String op, Mask mask) {
+        if (!mask.causal() || mask.lengths() != null) throw unsupported(op + " with a bidirectional or padded mask");
+    }
+
     // ---- checks ----------------------------------------------------------------------------------------------
 
     private static void requireType(String op, Tensor t, DType type) {
@@ -1122,7 +1155,7 @@ public final class CudaBackend implements Backend {
         return switch (t.dtype()) {
             case F32 -> 0;
             case BF16 -> 1;
-            case I32 -> throw new IllegalArgumentException(op + ": " + t + " must be F32 or BF16");
+            case I32, Q8_0 -> throw new IllegalArgumentException(op + ": " + t + " must be F32 or BF16");
         };
     }
 }

@@ -4,6 +4,8 @@ import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Glu;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
 import java.util.ArrayList;
@@ -117,12 +119,12 @@ public final class Parity {
         });
         compare("swiglu", x -> {
             Tensor in = x.act(n, 2 * c), out = x.poisoned(x.act, n, c);
-            x.be.swiglu(out, in);
+            x.be.glu(out, in, Glu.SWIGLU);
             x.result("out", out);
         });
         compare("swigluBackward", x -> {
             Tensor in = x.act(n, 2 * c), dout = x.act(n, c), din = x.poisoned(x.act, n, 2 * c);
-            x.be.swigluBackward(din, dout, in);
+            x.be.gluBackward(din, dout, in, Glu.SWIGLU);
             x.result("din", din);
         });
         compare("add", x -> {
@@ -150,15 +152,15 @@ public final class Parity {
             int ab = shape[0], at = shape[1], ac = shape[2], ah = shape[3];
             compare("attention hs=" + ac / ah, x -> {
                 Tensor qkv = x.act(ab, at, 3 * ac), out = x.poisoned(x.act, ab, at, ac), lse = x.poisoned(DType.F32, ab, ah, at);
-                x.be.attention(out, lse, qkv, ah);
+                x.be.attention(out, lse, qkv, ah, Mask.CAUSAL);
                 x.result("out", out);
                 x.result("lse", lse);
             });
             compare("attentionBackward hs=" + ac / ah, x -> {
                 Tensor qkv = x.act(ab, at, 3 * ac), out = x.poisoned(x.act, ab, at, ac), lse = x.poisoned(DType.F32, ab, ah, at);
-                x.be.attention(out, lse, qkv, ah);
+                x.be.attention(out, lse, qkv, ah, Mask.CAUSAL);
                 Tensor dout = x.act(ab, at, ac), dqkv = x.poisoned(x.act, ab, at, 3 * ac);
-                x.be.attentionBackward(dqkv, dout, qkv, out, lse, ah);
+                x.be.attentionBackward(dqkv, dout, qkv, out, lse, ah, Mask.CAUSAL);
                 x.result("dqkv", dqkv);
             });
         }

@@ -3,6 +3,7 @@ package dev.cramjet.engine.cuda;
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -93,7 +94,7 @@ class FakeDriverTest {
         assertEquals(0, after, "close() frees every allocation");
     }
 
-    private static long ptr(Tensor t) { return ((DeviceStorage) t.storage).pointer + t.offset * t.dtype().bytes; }
+    private static long ptr(Tensor t) { return ((DeviceStorage) t.storage).pointer + t.dtype().bytes(t.offset); }
 
     private static long arg(int i) throws Throwable { return (long) arg.invokeExact(i); }
 
@@ -182,7 +183,7 @@ class FakeDriverTest {
         assertEquals(0x1234_5678_9abcL, arg(4));
 
         Tensor qkv = be.alloc(DType.BF16, 2, 70, 3 * 64), y = be.alloc(DType.BF16, 2, 70, 64), lse = be.alloc(DType.F32, 2, 4, 70);
-        be.attention(y, lse, qkv, 4);
+        be.attention(y, lse, qkv, 4, Mask.CAUSAL);
         assertEquals(ptr(qkv) + 2 * 64, arg(3), "k starts C elements into each qkv row");
         assertEquals(ptr(qkv) + 4 * 64, arg(4), "v starts 2C elements in");
         assertEquals(70, (int) arg(5));
@@ -190,7 +191,7 @@ class FakeDriverTest {
         assertEquals(2, (int) grid.invokeExact(0), "⌈70/64⌉ query blocks");
         assertEquals(8, (int) grid.invokeExact(1), "B·H");
         Tensor lse16 = be.alloc(DType.F32, 2, 16, 70);
-        CramjetException bad = assertThrows(CramjetException.class, () -> be.attention(y, lse16, qkv, 16));
+        CramjetException bad = assertThrows(CramjetException.class, () -> be.attention(y, lse16, qkv, 16, Mask.CAUSAL));
         assertTrue(bad.getMessage().contains("head size"), bad.getMessage());
     }
 

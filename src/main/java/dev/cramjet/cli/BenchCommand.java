@@ -57,7 +57,7 @@ public final class BenchCommand implements Command {
 
         try (Backend be = Backends.open(device)) {
             GPT model = new GPT(be, cfg, batch, seq, 1);
-            AdamWOptimizer opt = new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults());
+            AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
             SplittableRandom rng = new SplittableRandom(1);
             int n = batch * seq;
             int[] x = new int[n], y = new int[n];

@@ -83,7 +83,7 @@ public final class PlanCommand implements Command {
     static double throughput(Backend be, int k, int vocab, int context, int batch, double seconds) {
         GPTConfig c = GPTConfig.gpt2(k, k, 64 * k, vocab, context);
         GPT model = new GPT(be, c, batch, context, 1);
-        GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
+        GptLearner learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
         int[] tokens = new int[batch * context], targets = new int[batch * context];
         SplittableRandom r = new SplittableRandom(1);
         for (int i = 0; i < tokens.length; i++) { tokens[i] = r.nextInt(vocab); targets[i] = r.nextInt(vocab); }

@@ -88,7 +88,7 @@ public final class SelftestCommand implements Command {
         for (int k = 0; k < 2; k++) {
             GPT model = new GPT(backends[k], cfg, batch, seq, seed);
             model.train(seed);
-            AdamWOptimizer opt = new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults());
+            AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
             for (int s = 0; s < steps; s++) {
                 model.zeroGrad();
                 curves[k][s] = model.forward(tokens[s], targets[s]);

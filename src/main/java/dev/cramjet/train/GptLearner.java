@@ -2,7 +2,6 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.Tensor;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.GPT;
@@ -18,9 +17,10 @@ import java.util.Map;
 
 /**
  * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights as a model directory
- * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly) and
- * optimizer.safetensors with the moments m and v, the F32 master weights on backends that compute in BF16, and
- * the step count in the metadata. Everything is F32, so a CPU run resumes bit for bit.
+ * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32 master
+ * weights where the backend computes in BF16) and optimizer.safetensors with the moments m and v of the trained
+ * parameters, the master weights, and the step count in the metadata. Everything is F32, so a CPU run resumes bit
+ * for bit.
  */
 public final class GptLearner implements Learner, Evaluator.Model {
     public static final String OPTIMIZER = "optimizer.safetensors";
@@ -69,16 +69,12 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     @Override
     public void save(Path dir) throws IOException {
-        int n = (int) model.parameterCount();
-        float[] weights = new float[n];
-        be.download(optimizer.weights(), weights);
-        ModelDir.save(model.config(), model.parameterList(), weights, model.parameters().offset, dir);
-        float[] m = new float[n], v = new float[n];
-        be.download(optimizer.m(), m);
-        be.download(optimizer.v(), v);
+        ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
+        int n = (int) optimizer.m().size();
         List<Safetensors.Item> items = new ArrayList<>(List.of(
-                new Safetensors.Item("m", new long[] {n}, m), new Safetensors.Item("v", new long[] {n}, v)));
-        if (optimizer.weights() != model.parameters()) items.add(new Safetensors.Item("master", new long[] {n}, weights));
+                new Safetensors.Item("m", new long[] {n}, ModelDir.download(be, optimizer.m())),
+                new Safetensors.Item("v", new long[] {n}, ModelDir.download(be, optimizer.v()))));
+        if (optimizer.master() != null) items.add(new Safetensors.Item("master", new long[] {n}, ModelDir.download(be, optimizer.master())));
         Safetensors.write(dir.resolve(OPTIMIZER), Map.of("step", Integer.toString(optimizer.stepCount())), items);
     }
 
@@ -86,12 +82,12 @@ public final class GptLearner implements Learner, Evaluator.Model {
     public void load(Path dir) throws IOException {
         ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS));
         Path file = dir.resolve(OPTIMIZER);
-        int n = (int) model.parameterCount();
+        int n = (int) optimizer.m().size();
         try (Safetensors.Reader r = Safetensors.open(file)) {
             for (String name : List.of("m", "v")) {
                 Safetensors.Entry e = r.entry(name);
                 if (e.numel() != n) {
-                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model has " + n + " parameters");
+                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model trains " + n + " parameters");
                 }
             }
             be.upload(optimizer.m(), r.read("m"));
@@ -99,7 +95,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
             String step = r.metadata().get("step");
             if (step == null || !step.matches("\\d+")) throw new CramjetException(file + ": metadata has no valid optimizer step");
             optimizer.restore(Integer.parseInt(step));
-            if (optimizer.weights() != model.parameters()) be.upload(optimizer.weights(), r.read("master"));
+            if (optimizer.master() != null) be.upload(optimizer.master(), r.read("master"));
         }
     }
 }

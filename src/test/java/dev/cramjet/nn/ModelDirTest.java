@@ -42,12 +42,12 @@ class ModelDirTest {
         GPT back = ModelDir.load(be, dir, 1, 8);
         assertEquals(cfg, back.config());
         float[] w2 = new float[w.length];
-        be.download(back.parameters(), w2);
+        be.download(back.parameters().values(), w2);
         // Padding rows are not saved: they come back as zeros.
-        GPT.Param wte = g.parameter("wte.weight");
+        Parameters.Param wte = g.parameter("wte.weight");
         for (int i = cfg.vocabSize() * cfg.nEmbd(); i < wte.value().size(); i++) w[(int) wte.value().offset + i] = 0;
         if (!cfg.tiedEmbeddings()) {
-            GPT.Param head = g.parameter("lm_head.weight");
+            Parameters.Param head = g.parameter("lm_head.weight");
             for (int i = cfg.vocabSize() * cfg.nEmbd(); i < head.value().size(); i++) w[(int) head.value().offset + i] = 0;
         }
         assertArrayEquals(w, w2);

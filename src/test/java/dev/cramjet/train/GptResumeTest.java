@@ -40,7 +40,7 @@ class GptResumeTest {
             td = TrainData.open(data);
             GPTConfig mc = cfg.modelConfig(td.tokenizer.vocabSize());
             GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed());
-            learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
+            learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
             int t = mc.blockSize();
             trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),

@@ -1,5 +1,6 @@
 package dev.cramjet.nn;
 
+import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Tensor;
@@ -7,6 +8,8 @@ import dev.cramjet.nn.Parameters.Group;
 import dev.cramjet.nn.Parameters.Init;
 import dev.cramjet.nn.Parameters.Kind;
 import dev.cramjet.nn.Parameters.Param;
+
+import java.util.Set;
 
 /**
  * A low-rank adapter on a {@link Linear} (Hu et al., LoRA): y += s·(x·Aᵀ)·Bᵀ with A [r, in], B [out, r] and
@@ -18,6 +21,25 @@ import dev.cramjet.nn.Parameters.Param;
  * </pre>
  */
 public final class LoRA {
+
+    /** The linear layers of a block an adapter can target, by their parameter names. */
+    public enum Target {
+        QKV("attn.qkv"), ATTN_PROJ("attn.proj"), MLP_FC("mlp.fc"), MLP_PROJ("mlp.proj");
+
+        public final String layer;
+
+        Target(String layer) { this.layer = layer; }
+    }
+
+    /** Adapters of rank r and scale α/r on the {@code targets} of every block. */
+    public record Spec(int rank, float alpha, Set<Target> targets) {
+        public Spec {
+            if (rank < 1) throw new CramjetException("LoRA rank must be at least 1, got " + rank);
+            if (targets.isEmpty()) throw new CramjetException("LoRA needs at least one target layer");
+            targets = Set.copyOf(targets);
+        }
+    }
+
     private final Backend be;
     final Param a, b;
     final int rank;

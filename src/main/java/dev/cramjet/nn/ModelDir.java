@@ -292,11 +292,11 @@ public final class ModelDir {
 
     /** Reads the configuration and weights of {@code dir} into a new inference model for (batch, seq). */
     public static GPT load(Backend backend, Path dir, int batch, int seq) throws IOException {
-        return load(backend, dir, batch, seq, GPT.Options.INFERENCE);
+        return load(backend, dir, batch, seq, Model.Options.INFERENCE);
     }
 
     /** Reads the configuration and weights of {@code dir} into a new model for (batch, seq), built as {@code options} says. */
-    public static GPT load(Backend backend, Path dir, int batch, int seq, GPT.Options options) throws IOException {
+    public static GPT load(Backend backend, Path dir, int batch, int seq, Model.Options options) throws IOException {
         GPT model = new GPT(backend, readConfig(dir), batch, seq, 0, options);
         loadWeights(model, dir.resolve(WEIGHTS));
         return model;

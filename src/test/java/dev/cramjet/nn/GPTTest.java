@@ -33,7 +33,7 @@ class GPTTest {
     }
 
     /** Replaces the init with larger random values so every path carries a sizeable gradient. */
-    static float[] randomize(GPT g, long seed) {
+    static float[] randomize(Model g, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] all = new float[(int) g.parameterCount()];
         for (Parameters.Param p : g.parameterList()) {

@@ -2,10 +2,13 @@ package dev.cramjet.cli;
 
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
+import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
+import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
@@ -18,7 +21,9 @@ import java.util.SplittableRandom;
  * `cramjet bench`: training-step and forward-pass throughput of a preset model on random tokens, as tokens/s,
  * achieved GFLOP/s (FLOPs per token = 6·N + 12·L·d·T, N the parameters without the position table; a forward pass
  * is a third of that) and, on the CPU, the fraction of the machine's measured fp32 FMA ceiling. Also reports our
- * large-matmul speed against the same ceiling and the process's peak resident memory.
+ * large-matmul speed against the same ceiling, the process's peak resident memory, and generation at batch 1
+ * through the KV cache with the weights in the compute type and in int8 (Q8_0): decoding reads every weight once
+ * per token, so it is bound by memory traffic and its figure is tokens/s and the weight bytes streamed per second.
  */
 public final class BenchCommand implements Command {
     /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
@@ -31,14 +36,17 @@ public final class BenchCommand implements Command {
     public String usage() {
         return """
                 usage: cramjet bench [--preset tiny|small|gpt2-124m|gpt2-medium|micro] [--steps N] [--device cpu|cuda]
-                                     [--batch B] [--seq T] [--json]
+                                     [--batch B] [--seq T] [--decode N] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
                 FLOPs per token, a third of that for a forward pass), the fraction of the CPU's measured fp32 FMA
                 ceiling, our 1536×3072×768 matmul against that ceiling, and peak resident memory (VmHWM).
-                Defaults: --preset tiny, batch 8 (4 for gpt2-124m and larger), seq = the preset's block size,
-                --steps 5 (2 for gpt2-124m and larger). --json prints one JSON object per line.
+                Then generation at batch 1 through the KV cache, with fp32 weights and with int8 (Q8_0) weights:
+                a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time (decode tokens/s and the
+                weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8 (4 for gpt2-124m and
+                larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger), --decode 64.
+                --json prints one JSON object per line.
                 """;
     }
 
@@ -52,8 +60,10 @@ public final class BenchCommand implements Command {
         int batch = args.integer("batch", large ? 4 : 8);
         int seq = args.integer("seq", cfg.blockSize());
         int steps = args.integer("steps", large ? 2 : 5);
+        int decode = args.integer("decode", 64);
         args.finish();
         if (steps < 1) throw new dev.cramjet.CramjetException("--steps must be at least 1, got " + steps);
+        if (decode < 0) throw new dev.cramjet.CramjetException("--decode must be at least 0, got " + decode);
 
         try (Backend be = Backends.open(device)) {
             GPT model = new GPT(be, cfg, batch, seq, 1);
@@ -123,7 +133,59 @@ public final class BenchCommand implements Command {
             emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend",
                     hwm / 1e9, be.allocatedBytes() / 1e9));
         }
+        if (decode > 0) {
+            double fp32 = generation(device, cfg, null, decode, json);
+            double int8 = generation(device, cfg, DType.Q8_0, decode, json);
+            emit(json, Map.of("bench", "decode_speedup", "int8_over_fp32", int8 / fp32),
+                    String.format(Locale.ROOT, "int8 decodes %.2f× as fast as fp32", int8 / fp32));
+        }
         return 0;
+    }
+
+    /** Prompt length of the generation figures. */
+    private static final int PROMPT = 64;
+
+    /**
+     * Batch-1 generation with the weight matrices in {@code weights} (null: the compute type), in a backend of its
+     * own: a {@value #PROMPT}-token prefill, then {@code tokens} single-token steps after one warm-up. Returns
+     * decode tokens/s.
+     */
+    private static double generation(String device, GPTConfig cfg, DType weights, int tokens, boolean json) {
+        try (Backend be = Backends.open(device)) {
+            GPT model = new GPT(be, cfg, 1, 1, 1, Model.Options.INFERENCE.weights(weights));
+            int prompt = Math.min(PROMPT, cfg.blockSize() - tokens - 1);
+            if (prompt < 1) throw new dev.cramjet.CramjetException("--decode " + tokens + " leaves no room for a prompt in a context of " + cfg.blockSize());
+            SplittableRandom rng = new SplittableRandom(2);
+            int[] ids = new int[prompt];
+            for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(cfg.vocabSize());
+            GPT.Session session = model.session(prompt + tokens + 1);
+            session.next(ids);                               // warm-up: the same work, compiled
+            session.reset();
+            long t0 = System.nanoTime();
+            session.next(ids);
+            long t1 = System.nanoTime();
+            session.next(new int[] {1});
+            long t2 = System.nanoTime();
+            for (int i = 0; i < tokens; i++) session.next(new int[] {rng.nextInt(cfg.vocabSize())});
+            long t3 = System.nanoTime();
+            double prefill = prompt / ((t1 - t0) / 1e9), decode = tokens / ((t3 - t2) / 1e9);
+            long bytes = 0;
+            for (Parameters.Param p : model.parameterList()) if (!p.name().equals("wpe.weight")) bytes += p.value().bytes();
+            String type = weights == null ? be.computeType().name().toLowerCase(Locale.ROOT) : "int8 (Q8_0)";
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("bench", "generate");
+            m.put("weights", weights == null ? be.computeType().name() : weights.name());
+            m.put("prompt_tokens", (long) prompt);
+            m.put("prefill_tokens_per_s", prefill);
+            m.put("decode_tokens", (long) tokens);
+            m.put("decode_tokens_per_s", decode);
+            m.put("weight_bytes", bytes);
+            m.put("weight_gb_per_s", bytes * decode / 1e9);
+            emit(json, m, String.format(Locale.ROOT,
+                    "generate, %-11s weights: prefill %8.0f tokens/s, decode %7.1f tokens/s (%.0f MB of weights read per token, %.1f GB/s)",
+                    type, prefill, decode, bytes / 1e6, bytes * decode / 1e9));
+            return decode;
+        }
     }
 
     @FunctionalInterface

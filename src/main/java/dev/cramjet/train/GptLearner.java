@@ -1,6 +1,7 @@
 package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.Safetensors;
@@ -40,9 +41,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
     @Override public void zeroGrad() { model.zeroGrad(); }
 
     @Override
-    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation) {
+    public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(tokens, targets);
+        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
         model.backward(accumulation);
         return loss;
     }
@@ -54,9 +55,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     /** Evaluation mode: no dropout, no gradients. */
     @Override
-    public float loss(int[] tokens, int[] targets) {
+    public float loss(Batch batch) {
         model.eval();
-        return model.forward(tokens, targets);
+        return model.forward(batch.tokens, batch.lengths, batch.targets);
     }
 
     /** FLOPs per trained token: 6 per parameter (forward 2, backward 4) plus attention's 12·L·C·T (PaLM, appendix B). */

@@ -30,6 +30,7 @@ import java.util.Arrays;
  * {@link #session} decodes with a KV cache through the same blocks (their {@code decode}) and the LM head.
  */
 public final class GPT extends Model {
+    private final GPTConfig cfg;
     /** The LM head's layer (tied to the token embedding, or its own), which decoding uses. */
     private final Linear lmHead;
 
@@ -40,7 +41,8 @@ public final class GPT extends Model {
 
     /** The LM head is declared even under a classifier: it is part of the pretrained base, and decoding uses it. */
     public GPT(Backend backend, GPTConfig config, int batch, int seq, long seed, Options options) {
-        super(backend, config, batch, seq, options, true);
+        super(backend, config.shape(), batch, seq, options, true);
+        cfg = config;
         int vocab = cfg.vocabSize(), c = cfg.nEmbd();
         lmHead = cfg.tiedEmbeddings() ? new Linear(be, trunk.embed.tokens, null)
                 : new Linear(be, params.add("lm_head.weight", Group.BASE, Kind.MATRIX,
@@ -48,6 +50,8 @@ public final class GPT extends Model {
         complete(options.classes() > 0 ? classifier()
                 : new Head(be, lmHead, options.pooling(), vocab, batch, seq, !options.trainable().isEmpty()), seed);
     }
+
+    public GPTConfig config() { return cfg; }
 
     // ---- inference with a KV cache ---------------------------------------------------------------------------
 
@@ -78,7 +82,7 @@ public final class GPT extends Model {
             c = cfg.nEmbd();
             LoRA.Spec lora = options.lora();
             scratch = new Workspace(be, maxTokens, c, cfg.mlpHidden(), cfg.fcWidth(), cfg.mlp() == GPTConfig.Mlp.GELU,
-                    lora == null ? 0 : lora.rank(), 0, false, true);
+                    lora == null ? 0 : lora.rank(), 0, false, true, false);
             tok = be.alloc(DType.I32, maxTokens);
             x = be.alloc(be.computeType(), maxTokens, c);
             logitRow = be.alloc(be.computeType(), 1, cfg.paddedVocab());

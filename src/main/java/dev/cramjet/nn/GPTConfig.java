@@ -20,7 +20,8 @@ import java.util.Map;
  * @param dropout        residual and embedding dropout probability in training mode
  * @param bias           biases in linear layers and LayerNorm
  * @param tiedEmbeddings the output head reuses the token embedding
- * @param positions      LEARNED (a position table) or ROPE (rotary, no table)
+ * @param positions      LEARNED (a position table), ROPE (rotary, no table) or SINUSOIDAL (fixed sinusoids with a
+ *                       learned scale, as Cramming's encoder has them)
  * @param norm           LAYER (LayerNorm) or RMS (RMSNorm)
  * @param mlp            GELU (C → H → C), or a gated unit on C → 2·H gate|up → H → C: SWIGLU or GEGLU
  * @param ropeTheta      RoPE base θ
@@ -31,7 +32,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
                         float dropout, boolean bias, boolean tiedEmbeddings, Positions positions, Norm norm,
                         Mlp mlp, float ropeTheta, int mlpHidden, float normEps) {
 
-    public enum Positions { LEARNED, ROPE }
+    public enum Positions { LEARNED, ROPE, SINUSOIDAL }
 
     public enum Norm { LAYER, RMS }
 
@@ -73,8 +74,14 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         }
     }
 
-    private static void positive(String key, int v) {
+    static void positive(String key, int v) {
         if (v <= 0) throw new CramjetException("model config: " + key + " must be positive, got " + v);
+    }
+
+    /** The trunk this configuration builds: pre-norm blocks with a final norm, no embedding norm. */
+    Transformer.Shape shape() {
+        return new Transformer.Shape(nLayer, nHead, nEmbd, vocabSize, paddedVocab, blockSize, dropout, bias, positions,
+                norm, mlp, ropeTheta, mlpHidden, normEps, true, false);
     }
 
     /** Head size hs = C / H. */
@@ -200,7 +207,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     private static Object raw(Map<String, ?> m, String key) { return m.get(key); }
 
-    private static int intOf(Map<String, ?> m, String key, int fallback, String source) {
+    static int intOf(Map<String, ?> m, String key, int fallback, String source) {
         Object v = raw(m, key);
         if (v == null) return fallback;
         long x;
@@ -219,7 +226,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         return (int) x;
     }
 
-    private static double numberOf(Map<String, ?> m, String key, double fallback, String source) {
+    static double numberOf(Map<String, ?> m, String key, double fallback, String source) {
         Object v = raw(m, key);
         if (v == null) return fallback;
         if (v instanceof String s) {
@@ -232,7 +239,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         return Json.number(v, source + ": \"" + key + "\"");
     }
 
-    private static boolean boolOf(Map<String, ?> m, String key, boolean fallback, String source) {
+    static boolean boolOf(Map<String, ?> m, String key, boolean fallback, String source) {
         Object v = raw(m, key);
         if (v == null) return fallback;
         if (v instanceof Boolean bo) return bo;
@@ -241,12 +248,12 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         throw new CramjetException(source + ": \"" + key + "\" expects true or false, got " + Json.kind(v));
     }
 
-    private static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source) {
+    static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source) {
         return enumOf(m, key, fallback, type, source, Map.of());
     }
 
-    private static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source,
-                                                Map<String, E> aliases) {
+    static <E extends Enum<E>> E enumOf(Map<String, ?> m, String key, E fallback, Class<E> type, String source,
+                                        Map<String, E> aliases) {
         Object v = raw(m, key);
         if (v == null) return fallback;
         if (!(v instanceof String s)) {

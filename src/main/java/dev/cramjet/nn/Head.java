@@ -26,6 +26,8 @@ public final class Head {
 
     private final Backend be;
     private final Linear linear;
+    /** BERT's dense + GELU + norm between the pooled rows and the linear layer (null: none). */
+    private final HeadTransform transform;
     private final Pooling pooling;
     private final int classes, batch, seq;
     private final Tensor pooled, dPooled, segments, targets, losses, logits;
@@ -33,6 +35,7 @@ public final class Head {
     private final float[] hostLosses;
     /** What the last forward pass did, for the backward pass: rows through the head, targets among them. */
     private int rows, valid = -1;
+    private Tensor transformed;
     private boolean gradInLogits;
 
     /**
@@ -41,8 +44,14 @@ public final class Head {
      * @param classes the real number of outputs (columns past it are padding and ignored by the loss)
      */
     Head(Backend be, Linear linear, Pooling pooling, int classes, int batch, int seq, boolean training) {
+        this(be, linear, null, pooling, classes, batch, seq, training);
+    }
+
+    /** A head whose rows pass through {@code transform} (may be null) before the linear layer. */
+    Head(Backend be, Linear linear, HeadTransform transform, Pooling pooling, int classes, int batch, int seq, boolean training) {
         this.be = be;
         this.linear = linear;
+        this.transform = transform;
         this.pooling = pooling;
         this.classes = classes;
         this.batch = batch;
@@ -75,6 +84,7 @@ public final class Head {
         Tensor in = gather(hidden, targetIds, lengths);
         valid = -1;
         if (rows == 0) return Float.NaN;
+        if (transform != null) in = transformed = transform.forward(in);
         Tensor z = Workspace.rows(logits, rows);
         be.matmul(z, in, linear.weight.value(), linear.bias == null ? null : linear.bias.value(), Epilogue.NONE);
         if (targetIds == null) return Float.NaN;
@@ -135,8 +145,10 @@ public final class Head {
             be.zero(dHidden);
             return;
         }
-        Tensor z = Workspace.rows(logits, rows), in = pooling == Pooling.ALL ? hidden : Workspace.rows(pooled, rows);
-        Tensor dIn = pooling == Pooling.ALL ? dHidden : Workspace.rows(dPooled, rows);
+        Tensor z = Workspace.rows(logits, rows), rowsIn = pooling == Pooling.ALL ? hidden : Workspace.rows(pooled, rows);
+        Tensor dRowsIn = pooling == Pooling.ALL ? dHidden : Workspace.rows(dPooled, rows);
+        // The linear layer's input and its gradient: the rows read, or the transform's output.
+        Tensor in = transform == null ? rowsIn : transformed, dIn = transform == null ? dRowsIn : transform.outputGradient(rows);
         float scale = 1f / accumSteps;
         boolean scaleInput = gradInLogits && accumSteps > 1 && linear.bias == null;
         if (!gradInLogits) {
@@ -148,7 +160,8 @@ public final class Head {
         }
         linear.backward(dIn, z, in, null, null);
         if (scaleInput) be.scale(dIn, scale);
-        if (pooling != Pooling.ALL) be.poolBackward(dHidden, dIn, segments.view(0, rows, 2));
+        if (transform != null) transform.backward(dRowsIn, rowsIn);
+        if (pooling != Pooling.ALL) be.poolBackward(dHidden, dRowsIn, segments.view(0, rows, 2));
         valid = -1;
     }
 

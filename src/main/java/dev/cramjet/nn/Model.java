@@ -57,30 +57,32 @@ public abstract sealed class Model permits GPT, Encoder {
     }
 
     final Backend be;
-    final GPTConfig cfg;
+    final Transformer.Shape shape;
     final Options options;
     final Parameters params = new Parameters();
     final Transformer trunk;
     private Head head;
+    /** The hidden states the last forward pass gave the head. */
+    private Tensor hidden;
     private boolean training;
     private long stepSeed;
     private boolean forwardDone;
 
     /** Declares the trunk; the subclass then declares its head and calls {@link #complete}. */
-    Model(Backend backend, GPTConfig config, int batch, int seq, Options options, boolean causal) {
+    Model(Backend backend, Transformer.Shape shape, int batch, int seq, Options options, boolean causal) {
         if (batch <= 0) throw new CramjetException("batch size must be positive, got " + batch);
-        if (seq <= 0 || seq > config.blockSize()) {
-            throw new CramjetException("sequence length must be in [1, block_size = " + config.blockSize() + "], got " + seq);
+        if (seq <= 0 || seq > shape.blockSize()) {
+            throw new CramjetException("sequence length must be in [1, block_size = " + shape.blockSize() + "], got " + seq);
         }
         this.be = backend;
-        this.cfg = config;
+        this.shape = shape;
         this.options = options;
-        int c = config.nEmbd();
+        int c = shape.width();
         LoRA.Spec lora = options.lora();
-        Workspace ws = new Workspace(backend, batch * seq, c, config.mlpHidden(), config.fcWidth(),
-                config.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(),
-                lora == null ? 0 : Math.max(c, config.mlpHidden()), !options.trainable().isEmpty(), false);
-        trunk = new Transformer(backend, params, ws, config, batch, seq, causal, lora);
+        Workspace ws = new Workspace(backend, batch * seq, c, shape.mlpHidden(), shape.fcWidth(),
+                shape.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(),
+                lora == null ? 0 : Math.max(c, shape.mlpHidden()), !options.trainable().isEmpty(), false, !shape.preNorm());
+        trunk = new Transformer(backend, params, ws, shape, batch, seq, causal, lora);
     }
 
     /** Takes the head, then allocates every parameter and initialises it from {@code seed}: the model is ready. */
@@ -95,7 +97,7 @@ public abstract sealed class Model permits GPT, Encoder {
 
     /** A pooled classifier head over {@code options.classes()} labels ("score", in the HEAD group). */
     Head classifier() {
-        Linear score = new Linear(be, params, "score", Group.HEAD, cfg.nEmbd(), options.classes(), true, 0.02);
+        Linear score = new Linear(be, params, "score", Group.HEAD, shape.width(), options.classes(), true, 0.02);
         return new Head(be, score, options.pooling(), options.classes(), batch(), seq(), !options.trainable().isEmpty());
     }
 
@@ -120,9 +122,9 @@ public abstract sealed class Model permits GPT, Encoder {
      * Returns the mean cross-entropy over the targets not ignored (NaN when there are none, or no targets).
      */
     public float forward(int[] tokenIds, int[] validLengths, int[] targetIds) {
-        Tensor h = trunk.forward(tokenIds, validLengths, training ? cfg.dropout() : 0f, stepSeed);
+        hidden = trunk.forward(tokenIds, validLengths, training ? shape.dropout() : 0f, stepSeed);
         if (targetIds != null) checkTargets(targetIds);
-        float loss = head.forward(h, targetIds, trunk.lengths(), training);
+        float loss = head.forward(hidden, targetIds, trunk.lengths(), training);
         forwardDone = targetIds != null;
         return loss;
     }
@@ -139,14 +141,14 @@ public abstract sealed class Model permits GPT, Encoder {
         if (trunk.ws.dres == null) throw new IllegalStateException("backward() on a model built to train nothing");
         if (!forwardDone) throw new IllegalStateException("backward() needs a forward pass with targets first");
         forwardDone = false;
-        head.backward(trunk.ws.dTmp, trunk.ws.normOut, accumSteps);
-        trunk.backward(trunk.ws.dTmp);
+        head.backward(trunk.outputGradient(), hidden, accumSteps);
+        trunk.backward();
     }
 
     public void zeroGrad() { params.zeroGrad(be); }
 
     private void checkTargets(int[] ids) {
-        int limit = options.classes() > 0 ? options.classes() : cfg.vocabSize();
+        int limit = options.classes() > 0 ? options.classes() : shape.vocab();
         String range = options.classes() > 0 ? "the classes [0, " + limit + ")" : "the vocabulary [0, " + limit + ")";
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] >= limit) throw new CramjetException("target id " + ids[i] + " at position " + i + " is outside " + range);
@@ -155,7 +157,11 @@ public abstract sealed class Model permits GPT, Encoder {
 
     public Backend backend() { return be; }
 
-    public GPTConfig config() { return cfg; }
+    /** The real vocabulary V: token ids are in [0, V). */
+    public int vocabSize() { return shape.vocab(); }
+
+    /** The width C of the hidden states. */
+    public int width() { return shape.width(); }
 
     public Options options() { return options; }
 
@@ -167,6 +173,9 @@ public abstract sealed class Model permits GPT, Encoder {
 
     /** The logits of the last forward pass [rows, outputs] (their gradient after a training forward with targets). */
     public Tensor logits() { return head.logits(); }
+
+    /** The hidden states [B·T, C] the last forward pass gave the head (valid until the next forward). */
+    public Tensor hidden() { return hidden; }
 
     /** Row {@code row} of the last forward pass's logits (position b·seq + t, or sequence b for a classifier). */
     public float[] logitsAt(int row) { return head.logitsAt(row); }

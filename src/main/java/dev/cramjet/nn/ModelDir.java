@@ -41,6 +41,7 @@ import java.util.regex.Pattern;
  * split into their Hugging Face parts:
  * <pre>
  *   model.embed_tokens.weight [V, C]                      model.embed_positions.weight [T, C]  (learned positions)
+ *                                                         model.embed_positions.scale [1]  (scaled sinusoids)
  *   model.layers.N.input_layernorm.weight (+ .bias for LayerNorm with bias)
  *   model.layers.N.self_attn.{q,k,v}_proj.weight [C, C] (+ bias)   model.layers.N.self_attn.o_proj.weight (+ bias)
  *   model.layers.N.post_attention_layernorm.weight (+ .bias)
@@ -93,6 +94,7 @@ public final class ModelDir {
         switch (name) {
             case "wte.weight": return List.of(new Piece("model.embed_tokens.weight", 0, v, false));
             case "wpe.weight": return List.of(new Piece("model.embed_positions.weight", 0, rows, false));
+            case "wpe.scale": return List.of(new Piece("model.embed_positions.scale", 0, rows, false));
             case "lm_head.weight": return List.of(new Piece("lm_head.weight", 0, v, false));
             default:
         }

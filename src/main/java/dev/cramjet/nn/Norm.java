@@ -34,9 +34,13 @@ public final class Norm {
     }
 
     /** The training forward: norm(in) into the shared output buffer, statistics kept. Returns the output. */
-    Tensor forward(Tensor in) {
-        apply(ws.normOut, in, mean, rstd);
-        return ws.normOut;
+    Tensor forward(Tensor in) { return forward(ws.normOut, in); }
+
+    /** norm(in) into {@code out} for the first in.rows() rows (at most the workspace's), statistics kept. */
+    Tensor forward(Tensor out, Tensor in) {
+        int n = in.rows();
+        apply(out, in, layer ? Workspace.rows(mean, n) : null, Workspace.rows(rstd, n));
+        return out;
     }
 
     /** Decoding: norm(in) for the first rows of a session's workspace. */
@@ -54,10 +58,13 @@ public final class Norm {
 
     /** din += ∂L/∂in from dout = ∂L/∂out and the forward's input; weight and bias gradients when trained. */
     void backward(Tensor din, Tensor dout, Tensor in) {
+        int n = in.rows();
+        Tensor rs = Workspace.rows(rstd, n);
         if (layer) {
-            be.layerNormBackward(din, weight.grad(), bias == null ? null : bias.grad(), dout, in, weight.value(), mean, rstd);
+            be.layerNormBackward(din, weight.grad(), bias == null ? null : bias.grad(), dout, in, weight.value(),
+                    Workspace.rows(mean, n), rs);
         } else {
-            be.rmsNormBackward(din, weight.grad(), dout, in, weight.value(), rstd);
+            be.rmsNormBackward(din, weight.grad(), dout, in, weight.value(), rs);
         }
     }
 

@@ -8,24 +8,42 @@ import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
 /**
- * The trunk every model here shares: token (and position) embeddings, a stack of blocks, a final norm —
- * tokens [B,T] to hidden states [B·T, C] and back. A decoder runs it causally, an encoder bidirectionally; both
- * mask the padding of sequences shorter than T. It keeps the residual stream at each block's input; the backward
- * pass stops below the lowest layer with trainable parameters.
+ * The trunk every model here shares: token (and position) embeddings, an optional embedding norm, a stack of
+ * blocks, a final norm — tokens [B,T] to hidden states [B·T, C] and back. A decoder runs it causally, an encoder
+ * bidirectionally; both mask the padding of sequences shorter than T. Pre-norm blocks (GPT-2, Cramming) end in a
+ * final norm; post-norm blocks (the original BERT) end in their own norm and have none. It keeps the residual
+ * stream at each block's input; the backward pass stops below the lowest layer with trainable parameters.
  *
  * <p>Dropout sites: 0 is the embedding, 1 + 2l and 2 + 2l are block l's attention and MLP branches; a site's
  * seed is a pure function of the micro-batch's seed, so the backward pass redraws the forward's masks.
  */
 final class Transformer {
+
+    /**
+     * What the trunk is built from — {@link GPTConfig#shape()} and {@link EncoderConfig#shape()} each give one.
+     *
+     * @param preNorm       pre-norm blocks and a final norm; false: post-norm blocks, no final norm
+     * @param embeddingNorm a LayerNorm/RMSNorm over the embedding sum (BERT, Cramming)
+     */
+    record Shape(int layers, int heads, int width, int vocab, int paddedVocab, int blockSize, float dropout, boolean bias,
+                 GPTConfig.Positions positions, GPTConfig.Norm norm, GPTConfig.Mlp mlp, float ropeTheta, int mlpHidden,
+                 float normEps, boolean preNorm, boolean embeddingNorm) {
+        /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for the gated units. */
+        int fcWidth() { return mlp == GPTConfig.Mlp.GELU ? mlpHidden : 2 * mlpHidden; }
+    }
+
     final Backend be;
-    final GPTConfig cfg;
+    final Shape shape;
     final int batch, seq, rows, c;
     final Embedding embed;
     final Block[] blocks;
-    final Norm lnF;
+    /** The final norm (pre-norm trunks) and the embedding norm, each null where the shape has none. */
+    final Norm lnF, embNorm;
     final Workspace ws;
     private final boolean causal;
     private final Tensor tokens, lengths;
+    /** The embedding sum before its norm (null without one). */
+    private final Tensor embOut;
     /** The residual stream entering each block, and the final one [B·T, C]. */
     private final Tensor[] res;
     private final int[] hostLengths;
@@ -38,39 +56,46 @@ final class Transformer {
     private long seed;
 
     /** Declares the trunk's parameters in {@code params} (allocate them, then call {@link #ready}). */
-    Transformer(Backend be, Parameters params, Workspace ws, GPTConfig cfg, int batch, int seq, boolean causal,
+    Transformer(Backend be, Parameters params, Workspace ws, Shape shape, int batch, int seq, boolean causal,
                 LoRA.Spec lora) {
         this.be = be;
-        this.cfg = cfg;
+        this.shape = shape;
         this.ws = ws;
         this.batch = batch;
         this.seq = seq;
         this.rows = batch * seq;
-        this.c = cfg.nEmbd();
+        this.c = shape.width();
         this.causal = causal;
-        int layers = cfg.nLayer();
-        embed = new Embedding(be, params, cfg.vocabSize(), cfg.paddedVocab(), c,
-                cfg.positions() == GPTConfig.Positions.LEARNED ? cfg.blockSize() : 0);
+        int layers = shape.layers();
+        embed = new Embedding(be, params, shape.vocab(), shape.paddedVocab(), c, shape.positions(), shape.blockSize());
+        embNorm = shape.embeddingNorm() ? norm(params, "emb_ln") : null;
+        embOut = shape.embeddingNorm() ? be.alloc(be.computeType(), rows, c) : null;
         double residualStd = 0.02 / Math.sqrt(2.0 * layers);   // GPT-2: projections into the stream scaled by depth
-        float theta = cfg.positions() == GPTConfig.Positions.ROPE ? cfg.ropeTheta() : 0f;
+        float theta = shape.positions() == GPTConfig.Positions.ROPE ? shape.ropeTheta() : 0f;
         blocks = new Block[layers];
-        Tensor mids = be.alloc(be.computeType(), layers, rows, c);
+        // Per layer a pre-norm block keeps the stream between its branches; a post-norm block both branches' sums.
+        Tensor kept = be.alloc(be.computeType(), layers * (shape.preNorm() ? 1 : 2), rows, c);
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
-            Norm n1 = new Norm(be, params, ws, p + "ln_1", cfg.norm(), c, cfg.bias(), cfg.normEps());
-            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, cfg.nHead(), cfg.bias(), theta, residualStd);
-            Norm n2 = new Norm(be, params, ws, p + "ln_2", cfg.norm(), c, cfg.bias(), cfg.normEps());
-            Mlp mlp = new Mlp(be, params, ws, p + "mlp", cfg.mlp(), c, cfg.mlpHidden(), cfg.bias(), residualStd);
-            blocks[l] = new Block(n1, attn, n2, mlp, mids.slice(l));
+            Norm n1 = norm(params, p + "ln_1");
+            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, shape.heads(), shape.bias(), theta, residualStd);
+            Norm n2 = norm(params, p + "ln_2");
+            Mlp mlp = new Mlp(be, params, ws, p + "mlp", shape.mlp(), c, shape.mlpHidden(), shape.bias(), residualStd);
+            blocks[l] = shape.preNorm() ? new Block(n1, attn, n2, mlp, kept.slice(l), null, ws)
+                    : new Block(n1, attn, n2, mlp, kept.slice(2 * l), kept.slice(2 * l + 1), ws);
             if (lora != null) adapt(blocks[l], params, p, lora);
         }
-        lnF = new Norm(be, params, ws, "ln_f", cfg.norm(), c, cfg.bias(), cfg.normEps());
+        lnF = shape.preNorm() ? norm(params, "ln_f") : null;
         tokens = be.alloc(DType.I32, batch, seq);
         lengths = be.alloc(DType.I32, batch);
         hostLengths = new int[batch];
         Tensor resAll = be.alloc(be.computeType(), layers + 1, rows, c);
         res = new Tensor[layers + 1];
         for (int l = 0; l <= layers; l++) res[l] = resAll.slice(l);
+    }
+
+    private Norm norm(Parameters params, String name) {
+        return new Norm(be, params, ws, name, shape.norm(), c, shape.bias(), shape.normEps());
     }
 
     /** LoRA on the chosen linear layers of one block. */
@@ -90,13 +115,16 @@ final class Transformer {
     void ready() {
         lowest = blocks.length;
         for (int l = blocks.length - 1; l >= 0; l--) if (blocks[l].trainable()) lowest = l;
-        embeddingTrains = embed.trainable();
+        embeddingTrains = embed.trainable() || (embNorm != null && embNorm.trainable());
         if (embeddingTrains) lowest = 0;
     }
 
+    /** The final norm's output gradient, where the head writes it: the residual stream's when there is no final norm. */
+    Tensor outputGradient() { return lnF == null ? ws.dres : ws.dTmp; }
+
     /**
-     * Hidden states [B·T, C] (the workspace's norm output) for tokens [B·T]; {@code validLengths} [B] or null
-     * (all T); dropout p with the micro-batch's seed.
+     * Hidden states [B·T, C] for tokens [B·T] (the final norm's output in the workspace, or the last block's output
+     * without a final norm); {@code validLengths} [B] or null (all T); dropout p with the micro-batch's seed.
      */
     Tensor forward(int[] tokenIds, int[] validLengths, float p, long microSeed) {
         checkIds(tokenIds);
@@ -115,24 +143,40 @@ final class Transformer {
         }
         dropout = p;
         seed = microSeed;
-        embed.forward(res[0].reshape(batch, seq, c), tokens, 0);
+        if (embNorm == null) {
+            embed.forward(res[0].reshape(batch, seq, c), tokens, 0);
+        } else {
+            embed.forward(embOut.reshape(batch, seq, c), tokens, 0);
+            embNorm.forward(res[0], embOut);
+        }
         if (p > 0) be.dropout(res[0], res[0], p, site(0));
         for (int l = 0; l < blocks.length; l++) blocks[l].forward(res[l], res[l + 1], mask, dropout(l));
-        return lnF.forward(res[blocks.length]);
+        return lnF == null ? res[blocks.length] : lnF.forward(res[blocks.length]);
     }
 
     /** The valid lengths of the last forward pass (null: whole sequences). */
     int[] lengths() { return mask.lengths() == null ? null : hostLengths; }
 
-    /** Back-propagates dHidden (the gradient of the last forward's output) into the trained parameters. */
-    void backward(Tensor dHidden) {
-        if (!lnF.trainable() && lowest == blocks.length) return;      // only a head trains
-        be.zero(ws.dres);
-        lnF.backward(ws.dres, dHidden, res[blocks.length]);
+    /**
+     * Back-propagates the gradient of the last forward's output, which the head wrote into {@link #outputGradient},
+     * into the trained parameters.
+     */
+    void backward() {
+        if ((lnF == null || !lnF.trainable()) && lowest == blocks.length) return;      // only a head trains
+        if (lnF != null) {
+            be.zero(ws.dres);
+            lnF.backward(ws.dres, ws.dTmp, res[blocks.length]);
+        }
         for (int l = blocks.length - 1; l >= lowest; l--) blocks[l].backward(ws.dres, res[l], mask, dropout(l));
         if (!embeddingTrains) return;
         if (dropout > 0) be.dropoutBackward(ws.dres, ws.dres, dropout, site(0));
-        embed.backward(ws.dres.reshape(batch, seq, c), tokens);
+        Tensor dEmb = ws.dres;
+        if (embNorm != null) {
+            be.zero(ws.dTmp);
+            embNorm.backward(ws.dTmp, ws.dres, embOut);
+            dEmb = ws.dTmp;
+        }
+        embed.backward(dEmb.reshape(batch, seq, c), tokens);
     }
 
     private Block.Dropout dropout(int l) { return new Block.Dropout(dropout, site(1 + 2 * l), site(2 + 2 * l)); }
@@ -143,7 +187,7 @@ final class Transformer {
         if (ids.length != rows) {
             throw new CramjetException("tokens: expected batch·seq = " + batch + "·" + seq + " = " + rows + " ids, got " + ids.length);
         }
-        int vocab = cfg.vocabSize();
+        int vocab = shape.vocab();
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= vocab) {
                 throw new CramjetException("token id " + ids[i] + " at position " + i + " is outside the vocabulary [0, " + vocab + ")");

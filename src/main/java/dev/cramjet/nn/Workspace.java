@@ -11,6 +11,7 @@ import dev.cramjet.engine.Tensor;
  * the layer at hand. Layers take row views of these for the rows a call processes.
  */
 final class Workspace {
+    final Backend be;
     final int rows;
     /** Every norm's output [rows, C]: the input of the branch that follows it. */
     final Tensor normOut;
@@ -30,6 +31,8 @@ final class Workspace {
     final Tensor dHidden;
     /** An adapter's input gradient [rows, widest input] and its low-rank gradient [rows, widest rank]. */
     final Tensor adapterIn, adapterRank;
+    /** Post-norm blocks: the gradient between a block's two norms [rows, C] (null for pre-norm trunks). */
+    final Tensor dNorm;
 
     // Decoding only (null in training, where each layer keeps its own).
     final Tensor mean, rstd, qkv, att, pre, rank;
@@ -41,10 +44,12 @@ final class Workspace {
      * @param gelu    the MLP is plain GELU (its backward runs in place)
      * @param rank    the widest adapter rank (0: no adapters)
      * @param widest  the widest adapted layer input
+     * @param postNorm the blocks are post-norm
      */
     Workspace(Backend be, int rows, int c, int hidden, int fc, boolean gelu, int rank, int widest, boolean backward,
-              boolean decoding) {
+              boolean decoding, boolean postNorm) {
         DType dt = be.computeType();
+        this.be = be;
         this.rows = rows;
         normOut = be.alloc(dt, rows, c);
         this.hidden = be.alloc(dt, rows, hidden);
@@ -58,8 +63,9 @@ final class Workspace {
             dHidden = gelu ? dPre : be.alloc(dt, rows, hidden);
             adapterIn = rank == 0 ? null : be.alloc(dt, rows, widest);
             adapterRank = rank == 0 ? null : be.alloc(dt, rows, rank);
+            dNorm = postNorm ? be.alloc(dt, rows, c) : null;
         } else {
-            dres = dTmp = dAtt = dQkv = dPre = dHidden = adapterIn = adapterRank = null;
+            dres = dTmp = dAtt = dQkv = dPre = dHidden = adapterIn = adapterRank = dNorm = null;
         }
         if (decoding) {
             mean = be.alloc(DType.F32, rows);

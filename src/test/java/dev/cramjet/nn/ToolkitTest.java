@@ -27,10 +27,6 @@ class ToolkitTest {
     @AfterEach
     void close() { be.close(); }
 
-    /** A micro shape; GEGLU with biases and dropout, or a GELU/SwiGLU variant of {@link GPTTest#micro}. */
-    private static GPTConfig geglu() {
-        return GPTTest.micro(0).with(Map.of("mlp", "geglu", "dropout", 0.1), "test");
-    }
 
     /**
      * Checks every trainable parameter's gradient at a few sampled elements against central differences of the
@@ -54,7 +50,7 @@ class ToolkitTest {
                 continue;
             }
             int off = (int) p.value().offset, goff = (int) (p.grad().offset - m.parameters().gradients().offset);
-            int real = p.name().equals("wte.weight") ? m.config().vocabSize() * m.config().nEmbd() : (int) p.size();
+            int real = p.name().equals("wte.weight") ? m.vocabSize() * m.width() : (int) p.size();
             double errSq = 0, refSq = 0;
             for (int s = 0; s < 4; s++) {
                 int i = r.nextInt(real);
@@ -80,7 +76,7 @@ class ToolkitTest {
 
     @Test
     void encoderOverPaddedSequencesMatchesFiniteDifferences() {
-        GPTConfig cfg = geglu();
+        EncoderConfig cfg = EncoderTest.micro(false);
         Encoder e = new Encoder(be, cfg, 2, 8, 1, Model.Options.TRAIN.sparse());
         GPTTest.randomize(e, 3);
         SplittableRandom r = new SplittableRandom(4);
@@ -94,7 +90,7 @@ class ToolkitTest {
     @Test
     void paddingNeverReachesTheRealTokens() {
         // Bidirectional attention over a padded sequence: changing the padding changes nothing the real tokens see.
-        GPTConfig cfg = geglu();
+        EncoderConfig cfg = EncoderTest.micro(true);
         Encoder e = new Encoder(be, cfg, 2, 8, 1, Model.Options.INFERENCE);
         GPTTest.randomize(e, 3);
         SplittableRandom r = new SplittableRandom(4);

@@ -34,7 +34,7 @@ public final class TokenizerCommand implements Command {
 
             train   learns a vocabulary of N ids (256 bytes + merges + specials) from UTF-8 text files, read in
                     line-aligned pieces of about a megabyte, and writes a Hugging Face tokenizer.json.
-                    Specials default to <|endoftext|>,<|pad|>,<|system|>,<|user|>,<|assistant|>.
+                    Specials default to <|endoftext|>,<|pad|>,<|system|>,<|user|>,<|assistant|>,<|mask|>.
             encode  prints the ids of the text (or of the file's bytes; standard input without either), space-separated.
                     Special tokens written in the text become their ids.
             decode  prints the bytes of ids given as --ids, in a file, or on standard input (spaces, commas, newlines).

@@ -8,15 +8,22 @@ import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.data.Masking;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.report.Report;
 import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.train.Batches;
 import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
+import dev.cramjet.train.EncoderLearner;
 import dev.cramjet.train.GptLearner;
+import dev.cramjet.train.Learner;
 import dev.cramjet.train.MetricsLog;
 import dev.cramjet.train.StopSignals;
 import dev.cramjet.train.TrainConfig;
@@ -49,7 +56,7 @@ final class TrainingRun {
             "max-bad-steps", "eval-tokens");
 
     /** What a finished run reports. */
-    public record Result(Trainer.Outcome outcome, GPTConfig model, long parameters, List<String> samples, Path runDir) {}
+    public record Result(Trainer.Outcome outcome, String shape, long parameters, List<String> samples, Path runDir) {}
 
     private TrainingRun() {}
 
@@ -126,24 +133,16 @@ final class TrainingRun {
     public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
              Backend be = Backends.open(cfg.device())) {
-            GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
-            int context = mc.blockSize();
+            Setup setup = cfg.mlm() ? encoder(cfg, data, be) : gpt(cfg, data, be);
+            int context = setup.context;
             data.checkFits(cfg.batch(), context);
             if (!resume) {
                 AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
                 data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
             }
-            GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
-            var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
-                    (float) cfg.weightDecay(), (float) cfg.clip(), false);
-            GptLearner learner = new GptLearner(model, new AdamWOptimizer(be, model.parameters(), settings));
-            long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
-            Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
-            Trainer.Samples samples = samples(model, data.tokenizer, cfg);
             double peak = be.peakFlops();
-            long params = model.parameterCount(false);
-            progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
-                    cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
+            progress.log(String.format(Locale.ROOT, "model: %s, %s, context %d, vocabulary %d: %.2fM parameters",
+                    cfg.model(), setup.shape, context, data.tokenizer.vocabSize(), setup.parameters / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
                     data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
             progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
@@ -167,8 +166,8 @@ final class TrainingRun {
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
-                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
-                        samples, runDir, metrics, Clock.SYSTEM, listener, peak);
+                Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches, setup.evaluator, setup.evalModel,
+                        setup.samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
                     Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
                             new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
@@ -179,8 +178,52 @@ final class TrainingRun {
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
                 refreshReport(runDir, progress);
-                return new Result(o, mc, params, List.copyOf(lastSamples), runDir);
+                return new Result(o, setup.shape, setup.parameters, List.copyOf(lastSamples), runDir);
             }
         }
+    }
+
+    /** What differs between a GPT run and an encoder run: the learner and its data, evaluation and samples. */
+    private record Setup(int context, Learner learner, Evaluator.Model evalModel, Batches batches, Evaluator evaluator,
+                         Trainer.Samples samples, long parameters, String shape) {}
+
+    private static AdamWOptimizer optimizer(TrainConfig cfg, Backend be, dev.cramjet.nn.Parameters params) {
+        var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
+                (float) cfg.weightDecay(), (float) cfg.clip(), false);
+        return new AdamWOptimizer(be, params, settings);
+    }
+
+    private static long evalTokens(TrainConfig cfg, int context) { return Math.max(cfg.evalTokens(), (long) cfg.batch() * context); }
+
+    private static Setup gpt(TrainConfig cfg, TrainData data, Backend be) {
+        GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
+        int context = mc.blockSize();
+        GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
+        GptLearner learner = new GptLearner(model, optimizer(cfg, be, model.parameters()));
+        Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens(cfg, context), data.tokenBytes());
+        return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator,
+                samples(model, data.tokenizer, cfg), model.parameterCount(false),
+                String.format(Locale.ROOT, "%d layers, %d heads, width %d", mc.nLayer(), mc.nHead(), mc.nEmbd()));
+    }
+
+    /** An encoder pretrained with masked-language modelling through its sparse head; no text samples. */
+    private static Setup encoder(TrainConfig cfg, TrainData data, Backend be) {
+        EncoderConfig ec = cfg.encoderConfig(data.tokenizer.vocabSize());
+        int context = ec.blockSize();
+        Integer mask = data.tokenizer.specials().get(Tokenizer.MASK);
+        if (mask == null) {
+            throw new CramjetException(data.dir + ": the tokenizer has no " + Tokenizer.MASK + " token, which masked-language "
+                    + "modelling needs; prepare the data again (new tokenizers have it)");
+        }
+        int[] specials = data.tokenizer.specials().values().stream().mapToInt(Integer::intValue).toArray();
+        Masking masking = new Masking(cfg.maskRate(), mask, data.tokenizer.vocabSize(), specials);
+        Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
+        EncoderLearner learner = new EncoderLearner(model, optimizer(cfg, be, model.parameters()), cfg.maskRate());
+        Evaluator evaluator = new Evaluator(data.maskedValidation(cfg.batch(), context, masking), cfg.batch(), context,
+                evalTokens(cfg, context), data.tokenBytes());
+        return new Setup(context, learner, learner, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking), evaluator,
+                List::of, model.parameterCount(false),
+                String.format(Locale.ROOT, "encoder, %d layers, %d heads, width %d, %s-norm, masking %.0f%%", ec.nLayer(), ec.nHead(),
+                        ec.nEmbd(), ec.preNorm() ? "pre" : "post", 100 * cfg.maskRate()));
     }
 }

@@ -6,13 +6,17 @@ import dev.cramjet.data.Batch;
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
  * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
  * loss·tokens / (ln 2 · bytes), with bytes the UTF-8 length of the target tokens' text, compares models with
- * different tokenizers.
+ * different tokenizers. Only scored targets count (a masked language model scores the masked positions, a target
+ * of −1 is not scored); a model that reports which targets its top logit got right adds the accuracy.
  */
 public final class Evaluator {
     /** Mean cross-entropy (nats) of one batch in evaluation mode: no dropout, no gradients. */
     @FunctionalInterface
     public interface Model {
         float loss(Batch batch);
+
+        /** How many of the last {@link #loss} batch's scored targets the top logit predicted; −1: not measured. */
+        default long correct() { return -1; }
     }
 
     /** Validation batches from the start of the split; {@link #reset} starts over. */
@@ -23,7 +27,8 @@ public final class Evaluator {
         boolean next(Batch batch);
     }
 
-    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) {}
+    /** {@code tokens}: the scored targets; {@code accuracy}: NaN when the model does not report one. */
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes, double accuracy) {}
 
     private final Source source;
     private final long maxTokens;
@@ -46,15 +51,27 @@ public final class Evaluator {
     public Result run(Model model) {
         source.reset();
         double nats = 0;
-        long n = 0, bytes = 0;
+        long read = 0, n = 0, bytes = 0, correct = 0;
+        boolean measured = true;
         int size = batch.tokens.length;
-        while (n + size <= maxTokens && source.next(batch)) {
-            nats += (double) model.loss(batch) * size;
-            n += size;
-            for (int t : batch.targets) bytes += tokenBytes[t];
+        while (read + size <= maxTokens && source.next(batch)) {
+            read += size;
+            int scored = 0;
+            for (int t : batch.targets) {
+                if (t < 0) continue;
+                scored++;
+                bytes += tokenBytes[t];
+            }
+            if (scored == 0) continue;
+            nats += (double) model.loss(batch) * scored;
+            n += scored;
+            long right = model.correct();
+            measured &= right >= 0;
+            correct += right;
         }
-        if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
+        if (n == 0) throw new IllegalStateException("the validation split holds less than one batch with scored targets");
         double loss = nats / n;
-        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes);
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes,
+                measured ? (double) correct / n : Double.NaN);
     }
 }

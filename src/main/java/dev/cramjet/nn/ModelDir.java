@@ -63,7 +63,13 @@ public final class ModelDir {
     public static final String CONFIG = "config.json";
 
     /** One Hugging Face tensor cut from one of our parameters: rows [from, to), transposed for HF Conv1D. */
-    private record Piece(String hfName, int from, int to, boolean transposed) {}
+    record Piece(String hfName, int from, int to, boolean transposed) {}
+
+    /** Where a file puts each base parameter (by name, with its row count): the pieces it is cut into. */
+    @FunctionalInterface
+    interface Layout {
+        List<Piece> pieces(String name, int rows);
+    }
 
     /** True when the configuration is exactly GPT-2's, so the file uses GPT2LMHeadModel names. */
     public static boolean gpt2Layout(GPTConfig c) {
@@ -143,6 +149,11 @@ public final class ModelDir {
      * more precise than BF16 parameters.
      */
     public static void save(GPTConfig cfg, List<Param> params, Function<Param, float[]> values, Path dir) throws IOException {
+        write(dir, items(params, values, (name, rows) -> pieces(cfg, name, rows)), hfConfig(cfg));
+    }
+
+    /** The file's tensors: base parameters cut into their pieces, the others (adapters, task heads) under their names. */
+    static List<Safetensors.Item> items(List<Param> params, Function<Param, float[]> values, Layout layout) {
         List<Safetensors.Item> items = new ArrayList<>();
         for (Param p : params) {
             int[] shape = p.shape();
@@ -152,7 +163,7 @@ public final class ModelDir {
                 continue;
             }
             int cols = shape.length == 1 ? 1 : shape[1];
-            for (Piece pc : pieces(cfg, p.name(), shape[0])) {
+            for (Piece pc : layout.pieces(p.name(), shape[0])) {
                 long[] hfShape = pieceShape(pc, shape);
                 if (!pc.transposed) {
                     items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, pc.from * cols));
@@ -166,10 +177,15 @@ public final class ModelDir {
                 }
             }
         }
+        return items;
+    }
+
+    /** Writes model.safetensors and config.json into {@code dir} (created if needed), each atomically. */
+    static void write(Path dir, List<Safetensors.Item> items, Map<String, Object> config) throws IOException {
         Files.createDirectories(dir);
         // transformers refuses safetensors files without format "pt".
         Safetensors.write(dir.resolve(WEIGHTS), Map.of("format", "pt"), items);
-        AtomicFile.writeString(dir.resolve(CONFIG), Json.pretty(hfConfig(cfg)));
+        AtomicFile.writeString(dir.resolve(CONFIG), Json.pretty(config));
     }
 
     /** The Hugging Face config.json for {@code cfg}, with our full configuration under "cramjet". */
@@ -219,13 +235,10 @@ public final class ModelDir {
     /** Reads {@code dir/config.json}: our "cramjet" object when present, else the Hugging Face GPT-2 or Llama keys. */
     public static GPTConfig readConfig(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file (a model directory holds " + CONFIG + " and " + WEIGHTS + ")");
+        Map<String, Object> json = configJson(dir);
+        if (EncoderDir.isEncoder(json)) {
+            throw new CramjetException(dir + ": holds an encoder (" + json.get("model_type") + "), not a GPT decoder");
         }
-        Map<String, Object> json = Json.object(Json.parse(text, file.toString()), file.toString());
         if (json.containsKey("cramjet")) {
             return GPTConfig.fromJson(Json.object(json.get("cramjet"), file + ": cramjet"), file + ": cramjet");
         }
@@ -234,6 +247,18 @@ public final class ModelDir {
         if ("llama".equals(type)) return fromLlama(json, file.toString());
         throw new CramjetException(file + ": model_type " + (type == null ? "is missing" : "'" + type + "' is not supported")
                 + " (expected \"gpt2\" or \"llama\", or a \"cramjet\" object)");
+    }
+
+    /** A model directory's config.json as a JSON object. */
+    static Map<String, Object> configJson(Path dir) throws IOException {
+        Path file = dir.resolve(CONFIG);
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new CramjetException(file + ": no such file (a model directory holds " + CONFIG + " and " + WEIGHTS + ")");
+        }
+        return Json.object(Json.parse(text, file.toString()), file.toString());
     }
 
     private static GPTConfig fromGpt2(Map<String, Object> j, String src) {
@@ -274,18 +299,18 @@ public final class ModelDir {
                 req(j, "intermediate_size", src), (float) num(j, "rms_norm_eps", 1e-6, src));
     }
 
-    private static int req(Map<String, Object> j, String key, String src) {
+    static int req(Map<String, Object> j, String key, String src) {
         if (!j.containsKey(key)) throw new CramjetException(src + ": missing key \"" + key + "\"");
         long x = Json.integer(j.get(key), src + ": \"" + key + "\"");
         if (x <= 0 || x > Integer.MAX_VALUE) throw new CramjetException(src + ": \"" + key + "\" must be a positive integer, got " + x);
         return (int) x;
     }
 
-    private static double num(Map<String, Object> j, String key, double fallback, String src) {
+    static double num(Map<String, Object> j, String key, double fallback, String src) {
         return j.get(key) == null ? fallback : Json.number(j.get(key), src + ": \"" + key + "\"");
     }
 
-    private static boolean bool(Map<String, Object> j, String key, boolean fallback, String src) {
+    static boolean bool(Map<String, Object> j, String key, boolean fallback, String src) {
         Object v = j.get(key);
         if (v == null) return fallback;
         if (v instanceof Boolean b) return b;
@@ -304,7 +329,7 @@ public final class ModelDir {
         return model;
     }
 
-    private static long[] longs(int[] shape) {
+    static long[] longs(int[] shape) {
         long[] l = new long[shape.length];
         for (int i = 0; i < shape.length; i++) l[i] = shape[i];
         return l;
@@ -326,48 +351,7 @@ public final class ModelDir {
                 String bare = n.startsWith("transformer.") && gpt2Layout(cfg) ? n.substring("transformer.".length()) : n;
                 if (names.put(bare, n) != null) throw new CramjetException(file + ": tensor '" + bare + "' appears twice (with and without the transformer. prefix)");
             }
-            Set<String> used = new LinkedHashSet<>();
-            for (Param p : model.parameterList()) {
-                int[] shape = p.shape();
-                if (p.group() != Parameters.Group.BASE) {
-                    String inFile = names.get(p.name());
-                    if (inFile == null) continue;                       // added to a base: keeps its initialisation
-                    Safetensors.Entry e = r.entry(inFile);
-                    if (!java.util.Arrays.equals(e.shape(), longs(shape))) {
-                        throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
-                                + java.util.Arrays.toString(shape) + " for this model");
-                    }
-                    model.backend().upload(p.value(), r.read(inFile));
-                    used.add(p.name());
-                    continue;
-                }
-                int cols = shape.length == 1 ? 1 : shape[1];
-                float[] host = new float[(int) p.size()];
-                for (Piece pc : pieces(cfg, p.name(), shape[0])) {
-                    String inFile = names.get(pc.hfName);
-                    if (inFile == null) throw new CramjetException(file + ": tensor '" + pc.hfName + "' is missing");
-                    Safetensors.Entry e = r.entry(inFile);
-                    long[] want = pieceShape(pc, shape);
-                    if (!java.util.Arrays.equals(e.shape(), want)) {
-                        throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
-                                + java.util.Arrays.toString(want) + " for this config");
-                    }
-                    if (!e.dtype().equals("F32") && !e.dtype().equals("BF16") && !e.dtype().equals("F16")) {
-                        throw new CramjetException(file + ": tensor '" + inFile + "' has dtype " + e.dtype() + ", expected F32, BF16 or F16");
-                    }
-                    int r0 = pc.to - pc.from;
-                    if (!pc.transposed) {
-                        r.read(inFile, host, pc.from * cols);
-                    } else {
-                        float[] t = r.read(inFile);
-                        for (int i = 0; i < r0; i++) {
-                            for (int j = 0; j < cols; j++) host[(pc.from + i) * cols + j] = t[j * r0 + i];
-                        }
-                    }
-                    used.add(pc.hfName);
-                }
-                model.backend().upload(p.value(), host);
-            }
+            Set<String> used = read(model, r, file, names, (name, rows) -> pieces(cfg, name, rows));
             List<String> unexpected = new ArrayList<>();
             for (Map.Entry<String, String> e : names.entrySet()) {
                 String bare = e.getKey();
@@ -375,11 +359,68 @@ public final class ModelDir {
                 if (bare.equals("lm_head.weight") && cfg.tiedEmbeddings()) continue; // a tied copy of the embedding
                 unexpected.add(e.getValue());
             }
-            if (!unexpected.isEmpty()) {
-                throw new CramjetException(file + ": unexpected tensor" + (unexpected.size() > 1 ? "s " : " ")
-                        + String.join(", ", unexpected.subList(0, Math.min(5, unexpected.size())))
-                        + (unexpected.size() > 5 ? " (and " + (unexpected.size() - 5) + " more)" : "") + " for this config");
+            refuseUnexpected(file, unexpected);
+        }
+    }
+
+    /**
+     * Uploads every parameter of {@code model} from the file: base parameters from their pieces (each required,
+     * shape and dtype checked), the others under their own names when present (a head or adapter added to a
+     * pretrained base keeps its initialisation otherwise). {@code names} maps a tensor's name as the layout spells
+     * it to its name in the file. Returns the layout names used.
+     */
+    static Set<String> read(Model model, Safetensors.Reader r, Path file, Map<String, String> names, Layout layout) throws IOException {
+        Set<String> used = new LinkedHashSet<>();
+        for (Param p : model.parameterList()) {
+            int[] shape = p.shape();
+            if (p.group() != Parameters.Group.BASE) {
+                String inFile = names.get(p.name());
+                if (inFile == null) continue;                       // added to a base: keeps its initialisation
+                Safetensors.Entry e = r.entry(inFile);
+                if (!java.util.Arrays.equals(e.shape(), longs(shape))) {
+                    throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
+                            + java.util.Arrays.toString(shape) + " for this model");
+                }
+                model.backend().upload(p.value(), r.read(inFile));
+                used.add(p.name());
+                continue;
             }
+            int cols = shape.length == 1 ? 1 : shape[1];
+            float[] host = new float[(int) p.size()];
+            for (Piece pc : layout.pieces(p.name(), shape[0])) {
+                String inFile = names.get(pc.hfName);
+                if (inFile == null) throw new CramjetException(file + ": tensor '" + pc.hfName + "' is missing");
+                Safetensors.Entry e = r.entry(inFile);
+                long[] want = pieceShape(pc, shape);
+                if (!java.util.Arrays.equals(e.shape(), want)) {
+                    throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
+                            + java.util.Arrays.toString(want) + " for this config");
+                }
+                if (!e.dtype().equals("F32") && !e.dtype().equals("BF16") && !e.dtype().equals("F16")) {
+                    throw new CramjetException(file + ": tensor '" + inFile + "' has dtype " + e.dtype() + ", expected F32, BF16 or F16");
+                }
+                int r0 = pc.to - pc.from;
+                if (!pc.transposed) {
+                    r.read(inFile, host, pc.from * cols);
+                } else {
+                    float[] t = r.read(inFile);
+                    for (int i = 0; i < r0; i++) {
+                        for (int j = 0; j < cols; j++) host[(pc.from + i) * cols + j] = t[j * r0 + i];
+                    }
+                }
+                used.add(pc.hfName);
+            }
+            model.backend().upload(p.value(), host);
+        }
+        return used;
+    }
+
+    /** Refuses a file with tensors the model does not have, naming the first few. */
+    static void refuseUnexpected(Path file, List<String> unexpected) {
+        if (!unexpected.isEmpty()) {
+            throw new CramjetException(file + ": unexpected tensor" + (unexpected.size() > 1 ? "s " : " ")
+                    + String.join(", ", unexpected.subList(0, Math.min(5, unexpected.size())))
+                    + (unexpected.size() > 5 ? " (and " + (unexpected.size() - 5) + " more)" : "") + " for this config");
         }
     }
 }

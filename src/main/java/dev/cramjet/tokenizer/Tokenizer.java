@@ -26,10 +26,16 @@ import java.util.stream.IntStream;
  * pre-token → ids. Inputs over a megabyte are encoded in parallel, split where pre-tokenization must restart.
  */
 public final class Tokenizer {
-    /** The specials a new tokenizer gets unless told otherwise. */
+    /**
+     * The specials a new tokenizer gets unless told otherwise. An encoder reuses them for BERT's: end-of-text,
+     * which starts every document in the shards, is [CLS] and [SEP]; {@code <|pad|>} is [PAD]; {@code <|mask|>}
+     * is [MASK].
+     */
     public static final List<String> DEFAULT_SPECIALS =
-            List.of("<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>");
+            List.of("<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|mask|>");
     public static final String END_OF_TEXT = "<|endoftext|>";
+    /** The masked-language model's [MASK]. */
+    public static final String MASK = "<|mask|>";
 
     private static final int PARALLEL_MIN_BYTES = 1 << 20;
     private static final int CHUNK_BYTES = 1 << 18;

@@ -5,7 +5,7 @@ import dev.cramjet.CramjetException;
 /**
  * A learning-rate schedule as a function of the fraction of the budget spent (progress in [0, 1]), so the same
  * schedule works whether the budget is steps, tokens or wall-clock time. Warm-up, stable and decay phases are also
- * fractions of the run. Every schedule starts its warm-up from zero and ends at {@code min}.
+ * fractions of the run. Every schedule ends at {@code min}; all but one-cycle and triangle start from zero.
  */
 public sealed interface Schedule {
     /** The learning rate at {@code progress} ∈ [0, 1]. */
@@ -66,7 +66,20 @@ public sealed interface Schedule {
         public String name() { return "one-cycle"; }
     }
 
-    /** The schedule called {@code name}; {@code warmup} is the rise fraction for one-cycle. */
+    /**
+     * Cramming's "budget triangle": from a quarter of the peak up to the peak at {@code rise} (Cramming: 75% of the
+     * budget), then a straight line down to min (Cramming: 0). Only a clock-driven budget can place the peak so late.
+     */
+    record Triangle(double peak, double min, double rise) implements Schedule {
+        public double lr(double p) {
+            if (p < rise) return peak * (0.25 + 0.75 * p / rise);
+            return peak + (min - peak) * Math.min(1, (p - rise) / (1 - rise));
+        }
+
+        public String name() { return "triangle"; }
+    }
+
+    /** The schedule called {@code name}; {@code warmup} is the rise fraction for one-cycle and triangle. */
     static Schedule of(String name, double peak, double min, double warmup, double decay) {
         if (!(peak > 0)) throw new CramjetException("lr: must be positive, got " + peak);
         if (min < 0 || min > peak) throw new CramjetException("min-lr-ratio: must be in [0, 1], got " + (min / peak));
@@ -81,7 +94,8 @@ public sealed interface Schedule {
                 yield new WarmupStableDecay(peak, min, warmup, decay);
             }
             case "one-cycle" -> new OneCycle(peak, min, warmup > 0 ? warmup : 0.3);
-            default -> throw new CramjetException("schedule: expected cosine, linear, wsd or one-cycle, got '" + name + "'");
+            case "triangle" -> new Triangle(peak, min, warmup > 0 ? warmup : 0.75);
+            default -> throw new CramjetException("schedule: expected cosine, linear, wsd, one-cycle or triangle, got '" + name + "'");
         };
     }
 }

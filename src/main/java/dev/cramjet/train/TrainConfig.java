@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.GPTConfig;
 
 import java.io.IOException;
@@ -27,7 +28,9 @@ public final class TrainConfig {
     /** Every key, in the order config.json and --help list them. Defaults here are the "small" preset's. */
     static final List<Key> KEYS = List.of(
             new Key("data", Type.STRING, "", "prepared data directory (from cramjet prepare)"),
-            new Key("model", Type.STRING, "small", "model preset: micro, tiny, small, gpt2-124m, gpt2-medium"),
+            new Key("model", Type.STRING, "small", "model preset: micro, tiny, small, gpt2-124m, gpt2-medium (GPTs); bert-tiny, crammed-tiny, crammed-small, bert-base, crammed-bert (encoders)"),
+            new Key("objective", Type.STRING, "lm", "lm (next token, GPTs) or mlm (masked tokens, encoders; the encoder presets set it)"),
+            new Key("mask-rate", Type.FRACTION, 0.15, "mlm: the share of positions masked (BERT 15%, Cramming 25%)"),
             new Key("layers", Type.INT, 0L, "transformer blocks (0 = the preset's)"),
             new Key("heads", Type.INT, 0L, "attention heads (0 = the preset's)"),
             new Key("width", Type.INT, 0L, "model width d_model (0 = the preset's)"),
@@ -36,10 +39,10 @@ public final class TrainConfig {
             new Key("batch", Type.INT, 16L, "micro-batch size in sequences"),
             new Key("tokens-per-step", Type.COUNT, 0L, "tokens per optimizer step, reached by gradient accumulation (0 = one micro-batch)"),
             new Key("batch-ramp", Type.FRACTION, 0.0, "fraction of the budget over which tokens-per-step ramps up from one micro-batch (0 = off)"),
-            new Key("schedule", Type.STRING, "cosine", "learning-rate schedule: cosine, linear, wsd, one-cycle"),
+            new Key("schedule", Type.STRING, "cosine", "learning-rate schedule: cosine, linear, wsd, one-cycle, triangle (Cramming's)"),
             new Key("lr", Type.NUMBER, 1e-3, "peak learning rate"),
             new Key("min-lr-ratio", Type.FRACTION, 0.1, "final learning rate as a fraction of the peak"),
-            new Key("warmup", Type.FRACTION, 0.02, "warm-up as a fraction of the budget (one-cycle: the rise)"),
+            new Key("warmup", Type.FRACTION, 0.02, "warm-up as a fraction of the budget (one-cycle, triangle: the rise)"),
             new Key("decay", Type.FRACTION, 0.2, "wsd: the final fraction of the budget spent decaying"),
             new Key("weight-decay", Type.NUMBER, 0.1, "AdamW decoupled weight decay"),
             new Key("beta1", Type.FRACTION, 0.9, "AdamW beta1"),
@@ -65,13 +68,35 @@ public final class TrainConfig {
             new Key("device", Type.STRING, "cpu", "where to train: cpu or cuda")
     );
 
+    /**
+     * Cramming's training recipe for the encoder presets: masked-language modelling at 25%, the budget triangle to
+     * zero, AdamW with β₂ 0.98, ε 1e-12, weight decay 0.01, clipping at 0.5, dropout off.
+     */
+    private static final Map<String, Object> CRAMMING = Map.of("objective", "mlm", "mask-rate", 0.25, "schedule", "triangle",
+            "warmup", 0.75, "min-lr-ratio", 0.0, "beta2", 0.98, "eps", 1e-12, "weight-decay", 0.01, "clip", 0.5);
+
+    private static Map<String, Object> recipe(Map<String, Object> base, Map<String, Object> settings) {
+        Map<String, Object> m = new LinkedHashMap<>(base);
+        m.putAll(settings);
+        return Map.copyOf(m);
+    }
+
     /** Training settings per model preset, over the key defaults (the model dimensions live with the model). */
     static final Map<String, Map<String, Object>> PRESETS = Map.of(
             "micro", Map.of("batch", 8L, "lr", 3e-3, "eval-tokens", 4096L),
             "tiny", Map.of("batch", 8L, "lr", 2e-3, "eval-tokens", 16384L),
             "small", Map.of(),
             "gpt2-124m", Map.of("batch", 16L, "tokens-per-step", 524288L, "lr", 6e-4, "eval-minutes", 10.0, "eval-tokens", 1048576L),
-            "gpt2-medium", Map.of("batch", 8L, "tokens-per-step", 524288L, "lr", 3e-4, "eval-minutes", 15.0, "eval-tokens", 1048576L));
+            "gpt2-medium", Map.of("batch", 8L, "tokens-per-step", 524288L, "lr", 3e-4, "eval-minutes", 15.0, "eval-tokens", 1048576L),
+            "bert-tiny", recipe(CRAMMING, Map.of("mask-rate", 0.15, "batch", 32L, "eval-tokens", 32768L)),
+            "crammed-tiny", recipe(CRAMMING, Map.of("batch", 32L, "eval-tokens", 32768L)),
+            "crammed-small", recipe(CRAMMING, Map.of("batch", 32L, "eval-tokens", 32768L)),
+            // BERT's own recipe: 15% masking, warm-up then linear decay, 256 × 512 tokens per step.
+            "bert-base", Map.of("objective", "mlm", "batch", 8L, "tokens-per-step", 131072L, "lr", 1e-4, "schedule", "linear",
+                    "warmup", 0.01, "min-lr-ratio", 0.0, "weight-decay", 0.01, "beta2", 0.999, "eval-tokens", 1048576L),
+            // Cramming's final batch of 1536 sequences of 128, reached by a ramp over the first half of the budget.
+            "crammed-bert", recipe(CRAMMING, Map.of("batch", 128L, "tokens-per-step", 196608L, "batch-ramp", 0.5,
+                    "eval-minutes", 10.0, "eval-tokens", 1048576L)));
 
     private final Map<String, Object> values;
 
@@ -189,6 +214,13 @@ public final class TrainConfig {
         if (schedule().equals("wsd") && warmup() + decay() > 1) {
             throw new CramjetException("decay: warmup + decay must not exceed 1, got " + warmup() + " + " + decay());
         }
+        if (!objective().equals("lm") && !objective().equals("mlm")) {
+            throw new CramjetException("objective: expected lm or mlm, got '" + objective() + "'");
+        }
+        if (mlm() != EncoderConfig.isPreset(model())) {
+            throw new CramjetException("objective: " + objective() + " needs " + (mlm() ? "an encoder" : "a GPT") + " preset, and "
+                    + model() + " is " + (mlm() ? "a GPT" : "an encoder") + " (encoders: " + String.join(", ", EncoderConfig.PRESETS) + ")");
+        }
         schedule(1.0); // checks the schedule's name and fractions
         budget();      // checks that some budget is set
     }
@@ -202,6 +234,10 @@ public final class TrainConfig {
 
     public String data() { return str("data"); }
     public String model() { return str("model"); }
+    public String objective() { return str("objective"); }
+    /** Masked-language modelling: the model is an encoder. */
+    public boolean mlm() { return objective().equals("mlm"); }
+    public double maskRate() { return num("mask-rate"); }
     public int layers() { return integer("layers"); }
     public int heads() { return integer("heads"); }
     public int width() { return integer("width"); }
@@ -254,7 +290,14 @@ public final class TrainConfig {
     }
 
     /** The model shape: the preset's, with the config's overrides and the tokenizer's vocabulary. */
-    public GPTConfig modelConfig(int vocab) {
+    public GPTConfig modelConfig(int vocab) { return GPTConfig.preset(model()).with(shapeChanges(vocab), "model " + model()); }
+
+    /** The encoder shape (objective mlm): the preset's, with the config's overrides and the tokenizer's vocabulary. */
+    public EncoderConfig encoderConfig(int vocab) {
+        return EncoderConfig.preset(model()).with(shapeChanges(vocab), "model " + model());
+    }
+
+    private Map<String, Object> shapeChanges(int vocab) {
         Map<String, Object> changes = new LinkedHashMap<>();
         changes.put("vocab_size", (long) vocab);
         if (layers() > 0) changes.put("n_layer", (long) layers());
@@ -262,7 +305,7 @@ public final class TrainConfig {
         if (width() > 0) changes.put("n_embd", (long) width());
         if (context() > 0) changes.put("block_size", (long) context());
         changes.put("dropout", dropout());
-        return GPTConfig.preset(model()).with(changes, "model " + model());
+        return changes;
     }
 
     /** The resolved config with every key, for config.json (durations in seconds, null for none). */

@@ -1,8 +1,10 @@
 package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.Hash;
 import dev.cramjet.data.BatchSampler;
 import dev.cramjet.data.Batch;
+import dev.cramjet.data.Masking;
 import dev.cramjet.data.SequentialBatches;
 import dev.cramjet.data.TokenShards;
 import dev.cramjet.eval.Evaluator;
@@ -94,6 +96,68 @@ public final class TrainData implements AutoCloseable {
                         Json.integer(m.get("position"), w + ".position")));
             }
         };
+    }
+
+    /**
+     * Masked-language-model batches: the training windows in the sampler's order, each sequence started with
+     * end-of-text (the [CLS] position a classifier later reads) and masked as {@code masking} says. Batch k is
+     * masked with a seed drawn from (seed, k), so the position is still the whole state.
+     */
+    public Batches maskedBatches(int batch, int context, long seed, Masking masking) {
+        Batches windows = batches(batch, context, seed);
+        int cls = train.eot();
+        return new Batches() {
+            private long served;
+
+            @Override
+            public void next(Batch b) {
+                windows.next(b);
+                mask(b, cls, masking, Hash.mix(seed ^ Hash.mix(++served)));
+            }
+
+            @Override
+            public Map<String, Object> state() {
+                Map<String, Object> m = new LinkedHashMap<>(windows.state());
+                m.put("masked", served);
+                return m;
+            }
+
+            @Override
+            public void restore(Map<String, Object> m) {
+                windows.restore(m);
+                served = Json.integer(m.get("masked"), "checkpoint state: data.masked");
+            }
+        };
+    }
+
+    /** The validation split masked the same way at every evaluation (batch k with a seed from k alone). */
+    public Evaluator.Source maskedValidation(int batch, int context, Masking masking) {
+        Evaluator.Source windows = validation(batch, context);
+        int cls = val.eot();
+        return new Evaluator.Source() {
+            private long served;
+
+            @Override
+            public void reset() {
+                windows.reset();
+                served = 0;
+            }
+
+            @Override
+            public boolean next(Batch b) {
+                if (!windows.next(b)) return false;
+                mask(b, cls, masking, Hash.mix(VALIDATION_SEED + ++served));
+                return true;
+            }
+        };
+    }
+
+    /** Fixed, so that every run's validation masks are the same. */
+    private static final long VALIDATION_SEED = 0x6D61736B65645F76L;
+
+    private static void mask(Batch b, int cls, Masking masking, long seed) {
+        for (int s = 0; s < b.batch; s++) b.tokens[s * b.seq] = cls;
+        masking.apply(b.tokens, b.targets, b.tokens.length, seed);
     }
 
     /** The validation split from its start, whole batches only. */

@@ -227,14 +227,17 @@ public final class Trainer {
         m.put("val_loss", r.loss());
         m.put("val_ppl", r.perplexity());
         m.put("val_bpb", r.bitsPerByte());
+        if (!Double.isNaN(r.accuracy())) m.put("val_accuracy", r.accuracy());
         metrics.append(m);
         for (String text : texts) {
             Map<String, Object> sm = line("sample");
             sm.put("text", text);
             metrics.append(sm);
         }
-        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s",
-                step, r.loss(), r.perplexity(), r.bitsPerByte(), improved ? "" : " (no improvement: " + early.bad() + ")"));
+        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s%s",
+                step, r.loss(), r.perplexity(), r.bitsPerByte(),
+                Double.isNaN(r.accuracy()) ? "" : String.format(Locale.ROOT, ", accuracy %.2f%%", 100 * r.accuracy()),
+                improved ? "" : " (no improvement: " + early.bad() + ")"));
         listener.evaluated(step, r, texts);
         return improved;
     }

@@ -40,8 +40,9 @@ class TokenizerTest {
     @Test
     void vocabularyHasBytesMergesAndSpecialsLast() {
         assertEquals(400, tok.vocabSize());
-        assertEquals(395, tok.eot());
-        assertEquals(399, tok.special("<|assistant|>"));
+        assertEquals(394, tok.eot());
+        assertEquals(398, tok.special("<|assistant|>"));
+        assertEquals(399, tok.special(Tokenizer.MASK));
         for (int b = 0; b < 256; b++) assertArrayEquals(new byte[] {(byte) b}, tok.token(b));
     }
 

@@ -1,14 +1,19 @@
 package dev.cramjet.train;
 
+import dev.cramjet.data.Masking;
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.LoRA;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
+import dev.cramjet.tokenizer.Tokenizer;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Exact resume with the real GPT on the CPU: interrupted + resumed equals uninterrupted, bit for bit — training
  * the whole model, and training LoRA adapters on a frozen base (whose checkpoint holds optimizer state for the
- * adapters only).
+ * adapters only) — and with an encoder pretrained by masked-language modelling (masks follow the data position).
  */
 class GptResumeTest {
     @TempDir static Path tmp;
@@ -40,18 +45,30 @@ class GptResumeTest {
         final List<Float> losses = new ArrayList<>();
         final List<Double> lrs = new ArrayList<>();
         final CpuBackend be = new CpuBackend();
+        final List<Evaluator.Result> evals = new ArrayList<>();
         final TrainData td;
         final Trainer trainer;
-        final GptLearner learner;
         final MetricsLog metrics;
         long stopAt;
 
         Run(Path dir, TrainConfig cfg, Model.Options options) throws IOException {
             td = TrainData.open(data);
+            metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
+            if (cfg.mlm()) {
+                EncoderConfig ec = cfg.encoderConfig(td.tokenizer.vocabSize());
+                int t = ec.blockSize();
+                Masking masking = new Masking(cfg.maskRate(), td.tokenizer.specials().get(Tokenizer.MASK), td.tokenizer.vocabSize(),
+                        td.tokenizer.specials().values().stream().mapToInt(Integer::intValue).toArray());
+                Encoder model = new Encoder(be, ec, cfg.batch(), t, cfg.seed(), options);
+                EncoderLearner learner = new EncoderLearner(model, new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults()), cfg.maskRate());
+                trainer = new Trainer(cfg, t, learner, td.maskedBatches(cfg.batch(), t, cfg.seed(), masking),
+                        new Evaluator(td.maskedValidation(cfg.batch(), t, masking), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()),
+                        learner, List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
+                return;
+            }
             GPTConfig mc = cfg.modelConfig(td.tokenizer.vocabSize());
             GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed(), options);
-            learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
-            metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
+            GptLearner learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             int t = mc.blockSize();
             trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
                     new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()), learner,
@@ -67,7 +84,7 @@ class GptResumeTest {
 
         @Override public void message(String line) { }
 
-        @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { }
+        @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { evals.add(r); }
 
         @Override
         public void close() throws IOException {
@@ -88,23 +105,44 @@ class GptResumeTest {
         TrainConfig cfg = TrainConfig.resolve(Map.of(), "test", Map.of("model", "micro", "context", "16", "batch", "4",
                 "tokens-per-step", "128", "dropout", "0.1", "max-steps", "12", "eval-every", "4", "eval-tokens", "64",
                 "checkpoint-minutes", "0", "lr", "0.01"));
+        resumesExactly(cfg, options, "gpt" + options.hashCode());
+    }
+
+    @Test
+    void anEncoderPretrainedOnMaskedTokensResumesExactlyAndLearns() throws Exception {
+        Map<String, String> keys = new java.util.HashMap<>(Map.of("model", "crammed-tiny", "layers", "2", "width", "32",
+                "heads", "2", "context", "16", "batch", "8", "max-steps", "12"));
+        keys.putAll(Map.of("eval-every", "4", "eval-tokens", "256", "checkpoint-minutes", "0", "lr", "0.01", "dropout", "0.1"));
+        TrainConfig cfg = TrainConfig.resolve(Map.of(), "test", keys);
+        List<Evaluator.Result> evals = resumesExactly(cfg, Model.Options.TRAIN.sparse(), "encoder");
+        Evaluator.Result last = evals.getLast();
+        assertTrue(last.accuracy() > 0.05 && last.accuracy() < 1, "masked-token accuracy " + last.accuracy());
+        assertTrue(last.loss() < evals.getFirst().loss(), "validation loss falls: " + evals);
+        long scored = (long) (256 * cfg.maskRate());
+        assertTrue(Math.abs(last.tokens() - scored) < scored / 3, "about a quarter of the positions scored: " + last.tokens());
+    }
+
+    /** Runs cfg whole, then interrupted at step 5 and resumed; asserts equal losses; returns the whole run's evaluations. */
+    private List<Evaluator.Result> resumesExactly(TrainConfig cfg, Model.Options options, String name) throws Exception {
         List<Float> whole;
-        try (Run r = new Run(tmp.resolve("whole" + options.hashCode()), cfg, options)) {
+        List<Evaluator.Result> evals;
+        try (Run r = new Run(tmp.resolve("whole-" + name), cfg, options)) {
             assertEquals("budget", r.trainer.run().reason());
             whole = r.losses;
+            evals = r.evals;
         }
         assertEquals(12, whole.size());
         assertTrue(whole.getLast() < whole.getFirst(), "the model learns: " + whole);
 
         List<Float> resumed = new ArrayList<>();
         List<Double> lrs = new ArrayList<>();
-        try (Run r = new Run(tmp.resolve("split" + options.hashCode()), cfg, options)) {
+        try (Run r = new Run(tmp.resolve("split-" + name), cfg, options)) {
             r.stopAt = 5;
             assertEquals("interrupted", r.trainer.run().reason());
             resumed.addAll(r.losses);
             lrs.addAll(r.lrs);
         }
-        try (Run r = new Run(tmp.resolve("split" + options.hashCode()), cfg, options)) {
+        try (Run r = new Run(tmp.resolve("split-" + name), cfg, options)) {
             r.trainer.resume(r.trainer.checkpoints().latest().orElseThrow());
             assertEquals("budget", r.trainer.run().reason());
             resumed.addAll(r.losses);
@@ -112,5 +150,6 @@ class GptResumeTest {
         }
         assertEquals(whole, resumed, "float losses, compared exactly");
         assertEquals(12, lrs.size());
+        return evals;
     }
 }

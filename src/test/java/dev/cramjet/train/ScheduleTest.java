@@ -37,6 +37,17 @@ class ScheduleTest {
     }
 
     @Test
+    void crammingsBudgetTriangleRisesFromAQuarterToThePeakAtThreeQuartersThenFallsToZero() {
+        Schedule t = Schedule.of("triangle", 1e-3, 0.0, 0.75, 0);
+        assertEquals(0.25e-3, t.lr(0), 1e-15);
+        assertEquals(0.625e-3, t.lr(0.375), 1e-15, "half-way up");
+        assertEquals(1e-3, t.lr(0.75), 1e-15);
+        assertEquals(0.5e-3, t.lr(0.875), 1e-15, "half-way down");
+        assertEquals(0.0, t.lr(1), 1e-15);
+        assertEquals(0.75, ((Schedule.Triangle) Schedule.of("triangle", 1, 0, 0, 0)).rise(), "the default rise");
+    }
+
+    @Test
     void rejectsImpossibleSettingsByKey() {
         assertTrue(assertThrows(CramjetException.class, () -> Schedule.of("step", 1, 0.1, 0, 0)).getMessage().startsWith("schedule:"));
         assertTrue(assertThrows(CramjetException.class, () -> Schedule.of("wsd", 1, 0.1, 0.5, 0.6)).getMessage().startsWith("decay:"));

@@ -38,7 +38,9 @@ class TrainConfigTest {
 
     @Test
     void trainingPresetsAreTheModelPresets() {
-        assertEquals(new java.util.TreeSet<>(java.util.List.of(dev.cramjet.nn.GPTConfig.PRESETS)), new java.util.TreeSet<>(TrainConfig.PRESETS.keySet()));
+        java.util.Set<String> models = new java.util.TreeSet<>(java.util.List.of(dev.cramjet.nn.GPTConfig.PRESETS));
+        models.addAll(java.util.List.of(dev.cramjet.nn.EncoderConfig.PRESETS));
+        assertEquals(models, new java.util.TreeSet<>(TrainConfig.PRESETS.keySet()));
     }
 
     @Test
@@ -62,7 +64,9 @@ class TrainConfigTest {
                 error(Map.of("dropout", 1.5, "max-steps", 1L), Map.of()));
         assertEquals("run.json: key 'batch': expected a whole count like 300000, 2M or 1.5B, got 'x'",
                 error(Map.of("batch", "x", "max-steps", 1L), Map.of()));
-        assertTrue(error(Map.of(), Map.of("model", "gpt5", "max-steps", "1")).startsWith("model: unknown preset 'gpt5'; expected one of [gpt2-124m"));
+        assertTrue(error(Map.of(), Map.of("model", "gpt5", "max-steps", "1")).startsWith("model: unknown preset 'gpt5'; expected one of [bert-base, bert-tiny, crammed-bert"));
+        assertEquals("objective: mlm needs an encoder preset, and small is a GPT (encoders: bert-tiny, crammed-tiny, crammed-small, bert-base, crammed-bert)",
+                error(Map.of(), Map.of("objective", "mlm", "max-steps", "1")));
         assertTrue(error(Map.of(), Map.of("schedule", "step", "max-steps", "1")).startsWith("schedule: expected cosine"));
     }
 }

@@ -1,0 +1,101 @@
+package dev.cramjet.train;
+
+import dev.cramjet.data.Batch;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
+import dev.cramjet.nn.EncoderDir;
+import dev.cramjet.nn.ModelDir;
+import dev.cramjet.optim.AdamWOptimizer;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * An encoder with a masked-token head and its AdamW optimizer as a {@link Learner}: each micro-batch arrives
+ * masked (targets only at the chosen positions), and the sparse head scores only those. Evaluation reports the
+ * masked tokens' loss and how many the top logit got right. Checkpoints hold an encoder model directory
+ * ({@link EncoderDir}) and the optimizer state.
+ */
+public final class EncoderLearner implements Learner, Evaluator.Model {
+    private final Encoder model;
+    private final AdamWOptimizer optimizer;
+    private final Backend be;
+    private final double maskRate;
+    private int[] lastTargets;
+    private float[] logits = new float[0];
+
+    /** @param maskRate the share of positions masked, for the FLOPs count (the head runs on those rows only) */
+    public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) {
+        this.model = model;
+        this.optimizer = optimizer;
+        this.be = model.backend();
+        this.maskRate = maskRate;
+    }
+
+    public Encoder model() { return model; }
+
+    @Override public void zeroGrad() { model.zeroGrad(); }
+
+    @Override
+    public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
+        model.train(dropoutSeed);
+        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
+        model.backward(accumulation);
+        return loss;
+    }
+
+    @Override public float gradNorm() { return optimizer.gradNorm(); }
+
+    @Override public void step(double lr) { optimizer.update((float) lr); }
+
+    @Override
+    public float loss(Batch batch) {
+        model.eval();
+        lastTargets = batch.targets;
+        return model.forward(batch.tokens, batch.lengths, batch.targets);
+    }
+
+    /** The masked positions whose top logit is the original token: the head's rows are the targets in order. */
+    @Override
+    public long correct() {
+        int v = model.vocabSize();
+        int rows = model.logits().rows(), width = model.logits().dim(-1);
+        if (logits.length != rows * width) logits = new float[rows * width];
+        be.download(model.logits().reshape(rows * width), logits);
+        long right = 0;
+        int row = 0;
+        for (int target : lastTargets) {
+            if (target < 0) continue;
+            int best = 0, at = row * width;
+            for (int j = 1; j < v; j++) if (logits[at + j] > logits[at + best]) best = j;
+            if (best == target) right++;
+            row++;
+        }
+        return right;
+    }
+
+    /**
+     * FLOPs per token: 6 per trunk parameter, the tied decoder (6·Vp·C) only on the masked share of positions, and
+     * attention's 12·L·C·T.
+     */
+    @Override
+    public double flopsPerToken() {
+        EncoderConfig c = model.config();
+        double decoder = 6.0 * c.paddedVocab() * c.nEmbd();
+        return 6.0 * model.parameterCount(false) - decoder + decoder * maskRate + 12.0 * c.nLayer() * c.nEmbd() * model.seq();
+    }
+
+    @Override
+    public void save(Path dir) throws IOException {
+        EncoderDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
+        OptimizerFile.save(be, optimizer, dir);
+    }
+
+    @Override
+    public void load(Path dir) throws IOException {
+        EncoderDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS));
+        OptimizerFile.load(be, optimizer, dir);
+    }
+}

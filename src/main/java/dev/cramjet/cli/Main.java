@@ -18,8 +18,10 @@ public final class Main {
         m.put("tokenizer", TokenizerCommand::new);
         m.put("plan", PlanCommand::new);
         m.put("train", TrainCommand::new);
+        m.put("distill", DistillCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
+        m.put("fill", FillCommand::new);
         m.put("report", ReportCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);

@@ -131,9 +131,20 @@ final class TrainingRun {
      * continuation of the run there from its newest checkpoint.
      */
     public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
+        return run(cfg, runDir, resume, progress, (data, be) -> cfg.mlm() ? encoder(cfg, data, be) : gpt(cfg, data, be));
+    }
+
+    /** Builds what a run trains once its data directory and backend are open. */
+    @FunctionalInterface
+    interface Setups {
+        Setup create(TrainData data, Backend be) throws IOException;
+    }
+
+    /** {@link #run(TrainConfig, Path, boolean, ProgressLine)} with the learner and its data from {@code setups}. */
+    static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress, Setups setups) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
              Backend be = Backends.open(cfg.device())) {
-            Setup setup = cfg.mlm() ? encoder(cfg, data, be) : gpt(cfg, data, be);
+            Setup setup = setups.create(data, be);
             int context = setup.context;
             data.checkFits(cfg.batch(), context);
             if (!resume) {
@@ -183,17 +194,17 @@ final class TrainingRun {
         }
     }
 
-    /** What differs between a GPT run and an encoder run: the learner and its data, evaluation and samples. */
-    private record Setup(int context, Learner learner, Evaluator.Model evalModel, Batches batches, Evaluator evaluator,
+    /** What differs between runs (GPT, encoder, distillation): the learner and its data, evaluation and samples. */
+    record Setup(int context, Learner learner, Evaluator.Model evalModel, Batches batches, Evaluator evaluator,
                          Trainer.Samples samples, long parameters, String shape) {}
 
-    private static AdamWOptimizer optimizer(TrainConfig cfg, Backend be, dev.cramjet.nn.Parameters params) {
+    static AdamWOptimizer optimizer(TrainConfig cfg, Backend be, dev.cramjet.nn.Parameters params) {
         var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
                 (float) cfg.weightDecay(), (float) cfg.clip(), false);
         return new AdamWOptimizer(be, params, settings);
     }
 
-    private static long evalTokens(TrainConfig cfg, int context) { return Math.max(cfg.evalTokens(), (long) cfg.batch() * context); }
+    static long evalTokens(TrainConfig cfg, int context) { return Math.max(cfg.evalTokens(), (long) cfg.batch() * context); }
 
     private static Setup gpt(TrainConfig cfg, TrainData data, Backend be) {
         GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
@@ -206,17 +217,22 @@ final class TrainingRun {
                 String.format(Locale.ROOT, "%d layers, %d heads, width %d", mc.nLayer(), mc.nHead(), mc.nEmbd()));
     }
 
-    /** An encoder pretrained with masked-language modelling through its sparse head; no text samples. */
-    private static Setup encoder(TrainConfig cfg, TrainData data, Backend be) {
-        EncoderConfig ec = cfg.encoderConfig(data.tokenizer.vocabSize());
-        int context = ec.blockSize();
+    /** The masked-language model's corruption for this data's tokenizer, which must have a mask token. */
+    static Masking masking(TrainConfig cfg, TrainData data) {
         Integer mask = data.tokenizer.specials().get(Tokenizer.MASK);
         if (mask == null) {
             throw new CramjetException(data.dir + ": the tokenizer has no " + Tokenizer.MASK + " token, which masked-language "
                     + "modelling needs; prepare the data again (new tokenizers have it)");
         }
         int[] specials = data.tokenizer.specials().values().stream().mapToInt(Integer::intValue).toArray();
-        Masking masking = new Masking(cfg.maskRate(), mask, data.tokenizer.vocabSize(), specials);
+        return new Masking(cfg.maskRate(), mask, data.tokenizer.vocabSize(), specials);
+    }
+
+    /** An encoder pretrained with masked-language modelling through its sparse head; no text samples. */
+    private static Setup encoder(TrainConfig cfg, TrainData data, Backend be) {
+        EncoderConfig ec = cfg.encoderConfig(data.tokenizer.vocabSize());
+        int context = ec.blockSize();
+        Masking masking = masking(cfg, data);
         Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
         EncoderLearner learner = new EncoderLearner(model, optimizer(cfg, be, model.parameters()), cfg.maskRate());
         Evaluator evaluator = new Evaluator(data.maskedValidation(cfg.batch(), context, masking), cfg.batch(), context,

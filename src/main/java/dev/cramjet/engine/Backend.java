@@ -227,6 +227,24 @@ public interface Backend extends AutoCloseable {
      */
     void crossEntropy(Tensor losses, Tensor logits, Tensor targets, int vocab, float gradScale);
 
+    // ---- distillation ----------------------------------------------------------------------------------------
+
+    /**
+     * The soft-target loss of distillation (Hinton et al. 2015) over the first {@code vocab} columns of student and
+     * teacher logits [N, Vp]: with p = softmax(teacher/τ) and q = softmax(student/τ) per row,
+     * losses[i] = τ²·KL(p ‖ q) = τ²·Σ_j p_j·(log p_j − log q_j) — the τ² keeps the gradient's scale independent of
+     * τ. If gradScale ≠ 0, student is overwritten by its gradient gradScale·τ·(q − p), zero in padding columns.
+     * teacher is only read. τ &gt; 0; losses [N] F32.
+     */
+    void klDivergence(Tensor losses, Tensor student, Tensor teacher, int vocab, float temperature, float gradScale);
+
+    /**
+     * Cosine distance of rows a, b [N, C]: losses[i] = 1 − a_i·b_i / (max(‖a_i‖, ε)·max(‖b_i‖, ε)), ε = 1e-8
+     * (PyTorch's cosine_similarity). If da is not null it is overwritten by gradScale·∂losses[i]/∂a_i =
+     * gradScale·(cos_i·a_i/‖a_i‖² − b_i/(‖a_i‖·‖b_i‖)), the first term dropped where ‖a_i‖ &lt; ε. losses [N] F32.
+     */
+    void cosineLoss(Tensor losses, Tensor da, Tensor a, Tensor b, float gradScale);
+
     // ---- optimiser -------------------------------------------------------------------------------------------
 
     /** out[0] = √(Σ x²) over all of x (the global gradient norm when x is the one gradient buffer). out [1] F32. */

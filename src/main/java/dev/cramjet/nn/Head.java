@@ -73,9 +73,10 @@ public final class Head {
     /**
      * Scores hidden [B·T, C]. targetIds: one per position (ALL, TARGETS) or one per sequence (LAST, FIRST, MEAN),
      * negative = ignored; null computes the logits only. lengths: each sequence's valid positions (null: all T).
-     * Returns the mean loss over the targets that are not ignored (NaN when there are none or no targets).
+     * With {@code writeGradient} the loss gradient replaces the logits. Returns the mean loss over the targets that
+     * are not ignored (NaN when there are none or no targets).
      */
-    float forward(Tensor hidden, int[] targetIds, int[] lengths, boolean training) {
+    float forward(Tensor hidden, int[] targetIds, int[] lengths, boolean writeGradient) {
         int expected = pooling == Pooling.ALL || pooling == Pooling.TARGETS ? batch * seq : batch;
         if (targetIds != null && targetIds.length != expected) {
             throw new CramjetException("targets: expected " + expected + " (" + (expected == batch ? "one per sequence" : "batch·seq")
@@ -92,7 +93,7 @@ public final class Head {
         for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) n++;
         Tensor t = Workspace.rows(targets, rows);
         be.upload(t, java.util.Arrays.copyOf(hostTargets, rows));
-        gradInLogits = training && n > 0;
+        gradInLogits = writeGradient && n > 0;
         Tensor l = Workspace.rows(losses, rows);
         be.crossEntropy(l, z, t, classes, gradInLogits ? 1f / n : 0f);
         float[] host = rows == hostLosses.length ? hostLosses : new float[rows];
@@ -168,6 +169,12 @@ public final class Head {
     /** The logits of the last forward pass [rows, outputs] (their gradient after a training forward with targets). */
     Tensor logits() { return Workspace.rows(logits, rows); }
 
+    /** The caller has written the loss gradient into {@link #logits}, scaled by 1/(targets not ignored). */
+    void gradientWritten() { gradInLogits = valid > 0; }
+
+    /** The targets not ignored in the last forward pass (−1 before one). */
+    int scored() { return valid; }
+
     /** Row r of the last forward pass's logits: the first {@code classes} values. */
     float[] logitsAt(int r) {
         float[] padded = new float[linear.out];
@@ -176,6 +183,9 @@ public final class Head {
     }
 
     Pooling pooling() { return pooling; }
+
+    /** The logits' row width: the outputs, padded. */
+    int width() { return linear.out; }
 
     boolean trainable() { return linear.trainable(); }
 }

@@ -129,6 +129,27 @@ public abstract sealed class Model permits GPT, Encoder {
         return loss;
     }
 
+    /**
+     * A training forward (dropout as {@link #train} set it) that leaves the logits as computed, for a loss the
+     * caller builds on them (distillation): the caller writes the whole loss's gradient with respect to
+     * {@link #logits()}, scaled by 1/{@link #scored()} as the cross-entropy's is, into logits(), then calls
+     * {@link #backward(int, Tensor)}. Returns the cross-entropy against the targets.
+     */
+    public float forwardKeepingLogits(int[] tokenIds, int[] validLengths, int[] targetIds) {
+        hidden = trunk.forward(tokenIds, validLengths, training ? shape.dropout() : 0f, stepSeed);
+        checkTargets(targetIds);
+        float loss = head.forward(hidden, targetIds, trunk.lengths(), false);
+        head.gradientWritten();
+        forwardDone = true;
+        return loss;
+    }
+
+    /** The width of a row of {@link #logits()}: the head's outputs, padded (Vp for a token head). */
+    public int logitsWidth() { return head.width(); }
+
+    /** The targets the last forward pass scored: the rows of {@link #logits()} that carry a target. */
+    public int scored() { return head.scored(); }
+
     /** {@link #backward(int)} without gradient accumulation. */
     public void backward() { backward(1); }
 
@@ -137,11 +158,19 @@ public abstract sealed class Model permits GPT, Encoder {
      * accumSteps) so that accumSteps micro-batches sum to the gradient of their mean loss. Overwrites the logits
      * with their gradient.
      */
-    public void backward(int accumSteps) {
+    public void backward(int accumSteps) { backward(accumSteps, null); }
+
+    /**
+     * {@link #backward(int)} with a gradient of another loss on the hidden states added at the head's input:
+     * {@code dHidden} [B·T, C] (already scaled for accumulation), or null.
+     */
+    public void backward(int accumSteps, Tensor dHidden) {
         if (trunk.ws.dres == null) throw new IllegalStateException("backward() on a model built to train nothing");
         if (!forwardDone) throw new IllegalStateException("backward() needs a forward pass with targets first");
         forwardDone = false;
-        head.backward(trunk.outputGradient(), hidden, accumSteps);
+        Tensor dOut = trunk.outputGradient();
+        head.backward(dOut, hidden, accumSteps);
+        if (dHidden != null) be.add(dOut, dOut, dHidden);
         trunk.backward();
     }
 

@@ -23,8 +23,7 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
     private final AdamWOptimizer optimizer;
     private final Backend be;
     private final double maskRate;
-    private int[] lastTargets;
-    private float[] logits = new float[0];
+    private final ModelScore score;
 
     /** @param maskRate the share of positions masked, for the FLOPs count (the head runs on those rows only) */
     public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) {
@@ -32,6 +31,7 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
         this.optimizer = optimizer;
         this.be = model.backend();
         this.maskRate = maskRate;
+        this.score = new ModelScore(model);
     }
 
     public Encoder model() { return model; }
@@ -50,31 +50,9 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
 
     @Override public void step(double lr) { optimizer.update((float) lr); }
 
-    @Override
-    public float loss(Batch batch) {
-        model.eval();
-        lastTargets = batch.targets;
-        return model.forward(batch.tokens, batch.lengths, batch.targets);
-    }
+    @Override public float loss(Batch batch) { return score.loss(batch); }
 
-    /** The masked positions whose top logit is the original token: the head's rows are the targets in order. */
-    @Override
-    public long correct() {
-        int v = model.vocabSize();
-        int rows = model.logits().rows(), width = model.logits().dim(-1);
-        if (logits.length != rows * width) logits = new float[rows * width];
-        be.download(model.logits().reshape(rows * width), logits);
-        long right = 0;
-        int row = 0;
-        for (int target : lastTargets) {
-            if (target < 0) continue;
-            int best = 0, at = row * width;
-            for (int j = 1; j < v; j++) if (logits[at + j] > logits[at + best]) best = j;
-            if (best == target) right++;
-            row++;
-        }
-        return right;
-    }
+    @Override public long correct() { return score.correct(); }
 
     /**
      * FLOPs per token: 6 per trunk parameter, the tied decoder (6·Vp·C) only on the masked share of positions, and

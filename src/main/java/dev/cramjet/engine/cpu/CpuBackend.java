@@ -330,6 +330,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void klDivergence(Tensor losses, Tensor student, Tensor teacher, int vocab, float temperature, float gradScale) {
+        Losses.klDivergence(losses, student, teacher, vocab, temperature, gradScale);
+    }
+
+    @Override
+    public void cosineLoss(Tensor losses, Tensor da, Tensor a, Tensor b, float gradScale) {
+        Losses.cosineLoss(losses, da, a, b, gradScale);
+    }
+
+    @Override
     public void globalNorm(Tensor out, Tensor x) { optim.globalNorm(out, x); }
 
     @Override

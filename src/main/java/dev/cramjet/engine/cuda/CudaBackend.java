@@ -51,6 +51,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Kernel[] embeddingBackward, colsumFinish, addKernels, scaleKernels, sumSquares;
     private final Kernels.Kernel[][] adamw;
     private final AttentionKernels[] attention = new AttentionKernels[17];
+    private final Distillation distillation;
     private int nextStaging;
     private long allocated, peak;
     private Thread current;
@@ -110,6 +111,7 @@ public final class CudaBackend implements Backend {
             sumSquares = perType("optim", "sum_squares_");
             adamw = new Kernels.Kernel[][] {perType("optim", "adamw_f32_"), perType("optim", "adamw_bf16_")};
             prof = new Profiler(cu, stream);
+            distillation = new Distillation(k, prof, stream, this::ptr);
             workspace = track(cu.malloc(CublasLt.WORKSPACE_BYTES), CublasLt.WORKSPACE_BYTES);
             errorFlag = track(cu.malloc(256), 256);
             cu.memset8(errorFlag, (byte) 0, 256, stream);
@@ -964,6 +966,18 @@ public final class CudaBackend implements Backend {
             k.begin(crossEntropyKernel).ptr(ptr(losses)).ptr(ptr(logits)).ptr(ptr(targets)).i32(vocab).i32(vp)
                     .f32(gradScale).ptr(errorFlag).go(stream, n, 512);
         }
+    }
+
+    @Override
+    public void klDivergence(Tensor losses, Tensor student, Tensor teacher, int vocab, float temperature, float gradScale) {
+        enter();
+        distillation.klDivergence(losses, student, teacher, vocab, temperature, gradScale);
+    }
+
+    @Override
+    public void cosineLoss(Tensor losses, Tensor da, Tensor a, Tensor b, float gradScale) {
+        enter();
+        distillation.cosineLoss(losses, da, a, b, gradScale);
     }
 
     // ---- optimiser -------------------------------------------------------------------------------------------

@@ -194,6 +194,20 @@ public final class Parity {
                 x.result("logits", logits);
             });
         }
+        for (float gradScale : new float[] {0f, 1f / n}) {
+            compare("klDivergence τ=2 gradScale=" + (gradScale == 0 ? "0" : "1/N"), x -> {
+                Tensor student = x.act(3f, n, vp), teacher = x.act(4f, n, vp), losses = x.poisoned(DType.F32, n);
+                x.be.klDivergence(losses, student, teacher, v, 2f, gradScale);
+                x.result("losses", losses);
+                if (gradScale != 0) x.result("student", student);
+            });
+        }
+        compare("cosineLoss", x -> {
+            Tensor a = x.act(n, c), bb = x.act(n, c), losses = x.poisoned(DType.F32, n), da = x.poisoned(x.act, n, c);
+            x.be.cosineLoss(losses, da, a, bb, 1f / n);
+            x.result("losses", losses);
+            x.result("da", da);
+        });
         compare("copy", x -> {
             Tensor f = x.f32(n, c), bf = x.poisoned(x.act, n, c), back = x.poisoned(DType.F32, n, c);
             x.be.copy(bf, f);

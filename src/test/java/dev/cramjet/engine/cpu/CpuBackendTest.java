@@ -491,6 +491,89 @@ class CpuBackendTest {
         assertEquals(0.0, read(losses)[1]);
     }
 
+    /** τ²·KL(softmax(t/τ) ‖ softmax(s/τ)) per row, in double. */
+    private static double[] refKl(double[] s, double[] t, int n, int v, int vp, double tau) {
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            double ms = Double.NEGATIVE_INFINITY, mt = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < v; j++) {
+                ms = Math.max(ms, s[i * vp + j] / tau);
+                mt = Math.max(mt, t[i * vp + j] / tau);
+            }
+            double zs = 0, zt = 0;
+            for (int j = 0; j < v; j++) {
+                zs += Math.exp(s[i * vp + j] / tau - ms);
+                zt += Math.exp(t[i * vp + j] / tau - mt);
+            }
+            double kl = 0;
+            for (int j = 0; j < v; j++) {
+                double lp = t[i * vp + j] / tau - mt - Math.log(zt), lq = s[i * vp + j] / tau - ms - Math.log(zs);
+                kl += Math.exp(lp) * (lp - lq);
+            }
+            out[i] = tau * tau * kl;
+        }
+        return out;
+    }
+
+    @Test
+    void klDivergenceAtATemperatureWithItsGradientAndPadding() {
+        int n = 5, v = 37, vp = 48;
+        float tau = 2f, gradScale = 0.3f;
+        double[] s = random(n * vp, 3), t = map(random(n * vp, 4), x -> 3 * x);
+        Tensor student = tensor(s, n, vp), teacher = tensor(t, n, vp), losses = cpu.alloc(DType.F32, n);
+        double[] teacherBefore = read(teacher);
+        cpu.klDivergence(losses, student, teacher, v, tau, 0f);
+        assertClose("losses", refKl(s, t, n, v, vp, tau), read(losses), FWD);
+        assertClose("student untouched when gradScale=0", s, read(student), 0);
+        cpu.klDivergence(losses, student, teacher, v, tau, gradScale);
+        double[] r = new double[n];
+        java.util.Arrays.fill(r, gradScale);
+        double[] got = read(student);
+        assertClose("dstudent", fd(p -> refKl(p, t, n, v, vp, tau), s, r), got, GRAD);
+        for (int i = 0; i < n; i++) for (int j = v; j < vp; j++) assertEquals(0.0, got[i * vp + j], "padding " + i + "," + j);
+        assertClose("teacher untouched", teacherBefore, read(teacher), 0);
+
+        // A student equal to its teacher: no divergence and no gradient, at any temperature.
+        Tensor same = tensor(t, n, vp);
+        cpu.klDivergence(losses, same, teacher, v, 0.7f, 1f);
+        for (double l : read(losses)) assertEquals(0.0, l, 1e-6);
+        for (double g : read(same)) assertEquals(0.0, g, 1e-7);
+    }
+
+    private static double[] refCosine(double[] a, double[] b, int n, int c) {
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            double ab = 0, aa = 0, bb = 0;
+            for (int j = 0; j < c; j++) {
+                ab += a[i * c + j] * b[i * c + j];
+                aa += a[i * c + j] * a[i * c + j];
+                bb += b[i * c + j] * b[i * c + j];
+            }
+            out[i] = 1 - ab / (Math.max(Math.sqrt(aa), 1e-8) * Math.max(Math.sqrt(bb), 1e-8));
+        }
+        return out;
+    }
+
+    @Test
+    void cosineLossAndItsGradient() {
+        int n = 6, c = 35;
+        float gradScale = 0.5f;
+        double[] a = random(n * c, 5), b = random(n * c, 6);
+        for (int j = 0; j < c; j++) b[c + j] = -2 * a[c + j];                 // row 1: opposite, loss 2
+        for (int j = 0; j < c; j++) b[2 * c + j] = 3 * a[2 * c + j];           // row 2: aligned, loss 0
+        Tensor ta = tensor(a, n, c), tb = tensor(b, n, c), losses = cpu.alloc(DType.F32, n), da = cpu.alloc(DType.F32, n, c);
+        cpu.cosineLoss(losses, null, ta, tb, gradScale);
+        double[] want = refCosine(a, b, n, c);
+        assertClose("losses", want, read(losses), FWD);
+        assertEquals(2.0, read(losses)[1], 1e-6);
+        assertEquals(0.0, read(losses)[2], 1e-6);
+        cpu.cosineLoss(losses, da, ta, tb, gradScale);
+        double[] r = new double[n];
+        java.util.Arrays.fill(r, gradScale);
+        assertClose("da", fd(p -> refCosine(p, b, n, c), a, r), read(da), GRAD);
+        assertClose("inputs untouched", a, read(ta), 0);
+    }
+
     // ---- optimiser -----------------------------------------------------------------------------------------
 
     @Test

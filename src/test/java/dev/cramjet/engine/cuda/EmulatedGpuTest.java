@@ -140,7 +140,7 @@ class EmulatedGpuTest {
             List<Parity.Result> results = new Parity(cpu, cuda, 42).runOps();
             List<Parity.Result> failed = results.stream().filter(r -> !r.passed()).toList();
             assertTrue(failed.isEmpty(), "outside their bounds:\n" + String.join("\n", failed.stream().map(Object::toString).toList()));
-            assertEquals(70, results.size());
+            assertEquals(75, results.size());
         }
     }
 

@@ -196,6 +196,31 @@ class FakeDriverTest {
     }
 
     @Test
+    void distillationLossesLaunchOneBlockPerRowWithTheirArguments() throws Throwable {
+        Tensor student = be.alloc(DType.BF16, 5, 128), teacher = be.alloc(DType.BF16, 5, 128), losses = be.alloc(DType.F32, 5);
+        long before = (long) launches.invokeExact();
+        be.klDivergence(losses, student, teacher, 101, 2f, 0.25f);
+        assertEquals(before + 1, (long) launches.invokeExact());
+        assertEquals(ptr(losses), arg(0));
+        assertEquals(ptr(student), arg(1));
+        assertEquals(ptr(teacher), arg(2));
+        assertEquals(101, (int) arg(3));
+        assertEquals(128, (int) arg(4));
+        assertEquals(Float.floatToIntBits(2f), (int) arg(5));
+        assertEquals(Float.floatToIntBits(0.25f), (int) arg(6));
+        assertEquals(5, (int) grid.invokeExact(0), "a block per row");
+        assertThrows(IllegalArgumentException.class, () -> be.klDivergence(losses, student, teacher, 101, 0f, 1f));
+
+        Tensor a = be.alloc(DType.BF16, 5, 64), b = be.alloc(DType.BF16, 5, 64);
+        be.cosineLoss(losses, null, a, b, 1f);
+        assertEquals(before + 2, (long) launches.invokeExact());
+        assertEquals(0L, arg(1), "no gradient: a null pointer");
+        assertEquals(ptr(a), arg(2));
+        assertEquals(64, (int) arg(4));
+        assertThrows(IllegalArgumentException.class, () -> be.cosineLoss(losses, null, a, teacher, 1f));
+    }
+
+    @Test
     void gemmsGoToCublasLtWithFusedEpilogues() throws Throwable {
         Tensor in = be.alloc(DType.BF16, 12, 64), w = be.alloc(DType.BF16, 256, 64), b = be.alloc(DType.BF16, 256);
         Tensor out = be.alloc(DType.BF16, 12, 256), pre = be.alloc(DType.BF16, 12, 256);

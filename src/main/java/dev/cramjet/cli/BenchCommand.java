@@ -5,11 +5,14 @@ import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
 import dev.cramjet.io.Json;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
+import dev.cramjet.train.EncoderLearner;
 
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -37,6 +40,8 @@ public final class BenchCommand implements Command {
         return """
                 usage: cramjet bench [--preset tiny|small|gpt2-124m|gpt2-medium|micro] [--steps N] [--device cpu|cuda]
                                      [--batch B] [--seq T] [--decode N] [--json]
+                       cramjet bench --preset crammed-tiny|crammed-small|crammed-bert|bert-tiny|bert-base [--mask-rate R]
+                                     [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -47,6 +52,10 @@ public final class BenchCommand implements Command {
                 weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8 (4 for gpt2-124m and
                 larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger), --decode 64.
                 --json prints one JSON object per line.
+                An encoder preset times masked-language-model steps instead: R of the positions masked (default 25%
+                for the crammed presets, 15% for BERT's) and scored by the sparse head, batch 32 (16 for width 768)
+                × seq 128; FLOPs per token 6·(N − Vp·C) + 6·Vp·C·R + 12·L·d·T (the tied decoder runs on the masked
+                rows only). No generation figures.
                 """;
     }
 
@@ -55,6 +64,7 @@ public final class BenchCommand implements Command {
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
         boolean json = args.flag("json");
+        if (EncoderConfig.isPreset(preset)) return mlm(args, preset, device, json);
         GPTConfig cfg = GPTConfig.preset(preset);
         boolean large = cfg.nEmbd() >= 768;
         int batch = args.integer("batch", large ? 4 : 8);
@@ -142,6 +152,68 @@ public final class BenchCommand implements Command {
         return 0;
     }
 
+    /**
+     * An encoder preset: masked-language-model training steps (the sparse head scoring the masked share of the
+     * positions, Cramming's 25% or BERT's 15%) and forward passes, on random tokens; FLOPs per token as
+     * {@link EncoderLearner#flopsPerToken(EncoderConfig, long, int, double)} counts them.
+     */
+    private static int mlm(Args args, String preset, String device, boolean json) {
+        EncoderConfig cfg = EncoderConfig.preset(preset);
+        boolean large = cfg.nEmbd() >= 768;
+        int batch = args.integer("batch", large ? 16 : 32);
+        int seq = args.integer("seq", Math.min(cfg.blockSize(), 128));
+        int steps = args.integer("steps", large ? 2 : 5);
+        double rate = args.number("mask-rate", cfg.preNorm() ? 0.25 : 0.15);
+        args.finish();
+        if (steps < 1) throw new dev.cramjet.CramjetException("--steps must be at least 1, got " + steps);
+        if (!(rate > 0 && rate < 1)) throw new dev.cramjet.CramjetException("--mask-rate must be in (0, 1), got " + rate);
+        try (Backend be = Backends.open(device)) {
+            Encoder model = new Encoder(be, cfg, batch, seq, 1, Model.Options.TRAIN.sparse());
+            AdamWOptimizer opt = new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults());
+            SplittableRandom rng = new SplittableRandom(1);
+            int n = batch * seq;
+            int[] x = new int[n], y = new int[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = rng.nextInt(cfg.vocabSize());
+                y[i] = rng.nextDouble() < rate ? rng.nextInt(cfg.vocabSize()) : -1;
+            }
+            long params = model.parameterCount(false);
+            double flopsPerToken = EncoderLearner.flopsPerToken(cfg, params, seq, rate);
+            Map<String, Object> head = new LinkedHashMap<>();
+            head.put("bench", "setup");
+            head.put("device", be.describe());
+            head.put("preset", preset);
+            head.put("objective", "mlm");
+            head.put("params", params);
+            head.put("batch", (long) batch);
+            head.put("seq", (long) seq);
+            head.put("mask_rate", rate);
+            head.put("steps", (long) steps);
+            head.put("flops_per_token", flopsPerToken);
+            emit(json, head, String.format(Locale.ROOT,
+                    "device: %s%nmodel:  %s encoder, %d layers, d %d, %d heads, %s-norm, %s, vocab %d, %,d parameters without positions%n"
+                            + "run:    masked-language modelling, %.0f%% masked (sparse head), batch %d × seq %d, %d timed steps after one warm-up",
+                    be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.preNorm() ? "pre" : "post",
+                    cfg.mlp().name().toLowerCase(Locale.ROOT), cfg.vocabSize(), params, 100 * rate, batch, seq, steps));
+            double trainSeconds = time(be, steps, s -> {
+                model.train(s);
+                model.zeroGrad();
+                model.forward(x, y);
+                model.backward();
+                opt.step(1e-4f);
+            });
+            model.eval();
+            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            double peak = be.name().equals("cpu") ? CpuPeak.fmaPeakGflops() : be.peakFlops() / 1e9;
+            report(json, "mlm_train_step", n, trainSeconds, flopsPerToken, peak);
+            report(json, "mlm_forward", n, fwdSeconds, flopsPerToken / 3, peak);
+            long hwm = ProcessStats.peakResidentBytes();
+            emit(json, Map.of("bench", "memory", "vm_hwm_bytes", hwm, "backend_bytes", be.allocatedBytes()),
+                    String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend", hwm / 1e9, be.allocatedBytes() / 1e9));
+        }
+        return 0;
+    }
+
     /** Prompt length of the generation figures. */
     private static final int PROMPT = 64;
 
@@ -212,7 +284,7 @@ public final class BenchCommand implements Command {
         m.put("tokens_per_s", tps);
         m.put("gflops", gflops);
         m.put("fraction_of_peak", gflops / peak);
-        String label = what.equals("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
+        String label = what.endsWith("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
         emit(json, m, String.format(Locale.ROOT, "%s: %8.1f ms/step %10.0f tokens/s %8.1f GFLOP/s%s", label,
                 seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of the fp32 ceiling", 100 * gflops / peak)));
     }

@@ -59,10 +59,12 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
      * attention's 12·L·C·T.
      */
     @Override
-    public double flopsPerToken() {
-        EncoderConfig c = model.config();
+    public double flopsPerToken() { return flopsPerToken(model.config(), model.parameterCount(false), model.seq(), maskRate); }
+
+    /** 6·(N − Vp·C) + 6·Vp·C·rate + 12·L·C·T for N parameters without positions. */
+    public static double flopsPerToken(EncoderConfig c, long parameters, int seq, double maskRate) {
         double decoder = 6.0 * c.paddedVocab() * c.nEmbd();
-        return 6.0 * model.parameterCount(false) - decoder + decoder * maskRate + 12.0 * c.nLayer() * c.nEmbd() * model.seq();
+        return 6.0 * parameters - decoder + decoder * maskRate + 12.0 * c.nLayer() * c.nEmbd() * seq;
     }
 
     @Override

@@ -103,16 +103,8 @@ public final class BenchCommand implements Command {
                     be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.paddedVocab(),
                     params, batch, seq, steps));
 
-            model.train(0);
-            double trainSeconds = time(be, steps, s -> {
-                model.train(s);
-                model.zeroGrad();
-                model.forward(x, y);
-                model.backward();
-                opt.step(1e-4f);
-            });
-            model.eval();
-            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            double[] seconds = trainAndForward(be, model, opt, x, y, steps);
+            double trainSeconds = seconds[0], fwdSeconds = seconds[1];
             long hwm = ProcessStats.peakResidentBytes();
 
             double peak = Double.NaN, gemm = Double.NaN;
@@ -195,18 +187,10 @@ public final class BenchCommand implements Command {
                             + "run:    masked-language modelling, %.0f%% masked (sparse head), batch %d × seq %d, %d timed steps after one warm-up",
                     be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.preNorm() ? "pre" : "post",
                     cfg.mlp().name().toLowerCase(Locale.ROOT), cfg.vocabSize(), params, 100 * rate, batch, seq, steps));
-            double trainSeconds = time(be, steps, s -> {
-                model.train(s);
-                model.zeroGrad();
-                model.forward(x, y);
-                model.backward();
-                opt.step(1e-4f);
-            });
-            model.eval();
-            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            double[] seconds = trainAndForward(be, model, opt, x, y, steps);
             double peak = be.name().equals("cpu") ? CpuPeak.fmaPeakGflops() : be.peakFlops() / 1e9;
-            report(json, "mlm_train_step", n, trainSeconds, flopsPerToken, peak);
-            report(json, "mlm_forward", n, fwdSeconds, flopsPerToken / 3, peak);
+            report(json, "mlm_train_step", n, seconds[0], flopsPerToken, peak);
+            report(json, "mlm_forward", n, seconds[1], flopsPerToken / 3, peak);
             long hwm = ProcessStats.peakResidentBytes();
             emit(json, Map.of("bench", "memory", "vm_hwm_bytes", hwm, "backend_bytes", be.allocatedBytes()),
                     String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend", hwm / 1e9, be.allocatedBytes() / 1e9));
@@ -263,6 +247,19 @@ public final class BenchCommand implements Command {
     @FunctionalInterface
     private interface Step {
         void run(int step);
+    }
+
+    /** Seconds per training step (forward, backward, AdamW) and per forward pass, each timed as {@link #time} does. */
+    private static double[] trainAndForward(Backend be, Model model, AdamWOptimizer opt, int[] x, int[] y, int steps) {
+        double train = time(be, steps, s -> {
+            model.train(s);
+            model.zeroGrad();
+            model.forward(x, y);
+            model.backward();
+            opt.step(1e-4f);
+        });
+        model.eval();
+        return new double[] {train, time(be, steps, s -> model.forward(x, y))};
     }
 
     /** Seconds per step: one warm-up, then the mean over {@code steps}. */

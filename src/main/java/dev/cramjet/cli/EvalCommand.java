@@ -1,14 +1,19 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.Batch;
+import dev.cramjet.data.Masking;
 import dev.cramjet.data.ShardReader;
 import dev.cramjet.data.TokenShards;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.GPT;
-import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
+import dev.cramjet.train.ModelScore;
 import dev.cramjet.tokenizer.Tokenizer;
 
 import java.io.IOException;
@@ -22,7 +27,8 @@ import java.util.Map;
 
 /**
  * `cramjet eval`: mean cross-entropy and perplexity of a saved model on a token stream, cut into consecutive
- * windows of seq tokens, each predicting its next seq tokens (every token but the first is a target once).
+ * windows of seq tokens, each predicting its next seq tokens (every token but the first is a target once). An
+ * encoder is scored on its masked tokens instead: loss, perplexity and top-1 accuracy.
  */
 public final class EvalCommand implements Command {
     @Override
@@ -32,7 +38,7 @@ public final class EvalCommand implements Command {
     public String usage() {
         return """
                 usage: cramjet eval --model DIR (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
-                                    [--max-tokens N] [--device cpu|cuda] [--json]
+                                    [--max-tokens N] [--mask-rate R] [--device cpu|cuda] [--json]
 
                 Prints the mean cross-entropy (nats per token) and perplexity of the model in DIR (config.json +
                 model.safetensors) on a token stream:
@@ -42,6 +48,10 @@ public final class EvalCommand implements Command {
                 Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
                 into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
                 (default 4); --max-tokens evaluates only the first N tokens.
+                An encoder (a masked-language model) is scored on masked tokens: each window starts with
+                end-of-text ([CLS]), --mask-rate R of its other positions (default 0.15) are masked by BERT's rule
+                with a fixed seed, and the loss, perplexity and top-1 accuracy of those are printed; it needs
+                DIR/tokenizer.json for the mask token.
                 """;
     }
 
@@ -54,41 +64,91 @@ public final class EvalCommand implements Command {
         String device = args.string("device", "cpu");
         long maxTokens = args.longValue("max-tokens", Integer.MAX_VALUE - 8);
         boolean json = args.flag("json");
-        GPTConfig cfg = ModelDir.readConfig(dir);
-        int seq = args.integer("seq", cfg.blockSize());
+        boolean encoder = EncoderDir.isEncoder(dir);
+        int block = encoder ? EncoderDir.readConfig(dir).blockSize() : ModelDir.readConfig(dir).blockSize();
+        int vocab = encoder ? EncoderDir.readConfig(dir).vocabSize() : ModelDir.readConfig(dir).vocabSize();
+        int seq = args.integer("seq", block);
+        double rate = args.number("mask-rate", 0.15);
         args.finish();
         if ((tokensArg == null) == (textArg == null)) throw new CramjetException("give exactly one of --tokens and --text");
         if (batch < 1) throw new CramjetException("--batch must be at least 1, got " + batch);
         if (maxTokens < 2) throw new CramjetException("--max-tokens must be at least 2, got " + maxTokens);
 
         Path source = Path.of(tokensArg != null ? tokensArg : textArg);
-        int[] stream = tokensArg != null ? readTokens(source, dir, split, maxTokens, cfg.vocabSize()) : encodeText(source, dir, maxTokens);
+        int[] stream = tokensArg != null ? readTokens(source, dir, split, maxTokens, vocab) : encodeText(source, dir, maxTokens);
         for (int i = 0; i < stream.length; i++) {
-            if (stream[i] >= cfg.vocabSize()) {
+            if (stream[i] >= vocab) {
                 throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
-                        + cfg.vocabSize() + ")");
+                        + vocab + ")");
             }
         }
         if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
 
         try (Backend be = Backends.open(device)) {
-            GPT model = ModelDir.load(be, dir, batch, seq);
-            Result r = evaluate(model, stream);
+            Result r;
+            if (encoder) {
+                Tokenizer tok = maskTokenizer(dir);
+                Masking masking = new Masking(rate, tok.specials().get(Tokenizer.MASK), vocab,
+                        tok.specials().values().stream().mapToInt(Integer::intValue).toArray());
+                r = evaluateMasked(EncoderDir.load(be, dir, batch, seq, Model.Options.INFERENCE.sparse()), stream, masking, tok.eot());
+            } else {
+                r = evaluate(ModelDir.load(be, dir, batch, seq), stream);
+            }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", dir.toString());
             m.put("tokens", source.toString());
             m.put("targets", r.targets);
             m.put("loss", r.loss);
             m.put("perplexity", Math.exp(r.loss));
+            if (encoder) m.put("accuracy", r.accuracy);
             System.out.println(json ? Json.write(m) : String.format(Locale.ROOT,
-                    "%s on %s: loss %.4f nats/token, perplexity %.3f (%,d targets)", dir, source, r.loss,
-                    Math.exp(r.loss), r.targets));
+                    "%s on %s: loss %.4f nats/token, perplexity %.3f%s (%,d %stargets)", dir, source, r.loss, Math.exp(r.loss),
+                    encoder ? String.format(Locale.ROOT, ", accuracy %.2f%%", 100 * r.accuracy) : "", r.targets, encoder ? "masked " : ""));
         }
         return 0;
     }
 
-    /** Mean loss over {@code targets} predicted tokens. */
-    public record Result(double loss, long targets) {}
+    /** DIR/tokenizer.json, which must have the mask token. */
+    private static Tokenizer maskTokenizer(Path dir) throws IOException {
+        Path file = dir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(file)) throw new CramjetException(file + ": no such file (an encoder's evaluation needs its mask token)");
+        Tokenizer tok = Tokenizer.load(file);
+        if (tok.specials().get(Tokenizer.MASK) == null) throw new CramjetException(file + ": has no " + Tokenizer.MASK + " token");
+        return tok;
+    }
+
+    /**
+     * An encoder over consecutive windows of {@code stream}, each started with {@code cls} (end-of-text) and masked
+     * with a seed from its index: the masked tokens' mean loss and top-1 accuracy.
+     */
+    static Result evaluateMasked(Encoder model, int[] stream, Masking masking, int cls) {
+        int batch = model.batch(), seq = model.seq();
+        Batch b = new Batch(batch, seq);
+        ModelScore score = new ModelScore(model);
+        long windows = stream.length / seq;
+        double sum = 0;
+        long count = 0, right = 0;
+        for (long w0 = 0; w0 < windows; w0 += batch) {
+            for (int r = 0; r < batch; r++) {
+                long w = Math.min(w0 + r, windows - 1);   // a short last batch repeats its last window, unscored
+                System.arraycopy(stream, (int) (w * seq), b.tokens, r * seq, seq);
+                b.tokens[r * seq] = cls;
+            }
+            masking.apply(b.tokens, b.targets, b.tokens.length, dev.cramjet.Hash.mix(w0));
+            for (int i = (int) Math.min(batch, windows - w0) * seq; i < b.targets.length; i++) b.targets[i] = -1;
+            int scored = 0;
+            for (int t : b.targets) if (t >= 0) scored++;
+            if (scored == 0) continue;
+            sum += (double) score.loss(b) * scored;
+            right += score.correct();
+            count += scored;
+        }
+        if (count == 0) throw new CramjetException("the stream holds no window of " + seq + " tokens to mask");
+        return new Result(sum / count, count, (double) right / count);
+    }
+
+    /** Mean loss over {@code targets} predicted tokens, and (encoders) the top-1 accuracy on them. */
+    public record Result(double loss, long targets, double accuracy) {}
 
     /**
      * Runs the model over {@code stream} in eval mode: window k feeds tokens [k·T, k·T + T) and predicts
@@ -117,7 +177,7 @@ public final class EvalCommand implements Command {
             sum += (double) loss * valid;
             count += valid;
         }
-        return new Result(sum / count, count);
+        return new Result(sum / count, count, Double.NaN);
     }
 
     /** Tokens from a shard file, a directory of shards, or a text file of ids; at most {@code max}. */

@@ -7,8 +7,9 @@ import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Tensor;
 
 /**
- * The output head and its loss: rows of the final hidden states [B·T, C] → a linear layer → logits → softmax
- * cross-entropy. Which rows go through it is the {@link Pooling}, and that is what tells the heads apart:
+ * The output head and its loss: rows of the final hidden states [B·T, C] → (BERT's {@link HeadTransform}, where
+ * the model has one) → a linear layer → logits → softmax cross-entropy. Which rows go through it is the
+ * {@link Pooling}, and that is what tells the heads apart:
  * <ul>
  * <li>{@code ALL} — a language model: every position predicts the next token;</li>
  * <li>{@code TARGETS} — a sparse head: only the positions that have a target are gathered, so the

@@ -237,7 +237,7 @@ public final class ModelDir {
         Path file = dir.resolve(CONFIG);
         Map<String, Object> json = configJson(dir);
         if (EncoderDir.isEncoder(json)) {
-            throw new CramjetException(dir + ": holds an encoder (" + json.get("model_type") + "), not a GPT decoder");
+            throw new CramjetException(file + ": describes an encoder (" + json.get("model_type") + "), not a GPT decoder");
         }
         if (json.containsKey("cramjet")) {
             return GPTConfig.fromJson(Json.object(json.get("cramjet"), file + ": cramjet"), file + ": cramjet");

@@ -88,12 +88,13 @@ public final class TrainConfig {
             "small", Map.of(),
             "gpt2-124m", Map.of("batch", 16L, "tokens-per-step", 524288L, "lr", 6e-4, "eval-minutes", 10.0, "eval-tokens", 1048576L),
             "gpt2-medium", Map.of("batch", 8L, "tokens-per-step", 524288L, "lr", 3e-4, "eval-minutes", 15.0, "eval-tokens", 1048576L),
-            "bert-tiny", recipe(CRAMMING, Map.of("mask-rate", 0.15, "batch", 32L, "eval-tokens", 32768L)),
+            "bert-tiny", recipe(CRAMMING, Map.of("mask-rate", 0.15, "batch", 32L, "eval-tokens", 32768L, "dropout", 0.1)),
             "crammed-tiny", recipe(CRAMMING, Map.of("batch", 32L, "eval-tokens", 32768L)),
             "crammed-small", recipe(CRAMMING, Map.of("batch", 32L, "eval-tokens", 32768L)),
-            // BERT's own recipe: 15% masking, warm-up then linear decay, 256 × 512 tokens per step.
-            "bert-base", Map.of("objective", "mlm", "batch", 8L, "tokens-per-step", 131072L, "lr", 1e-4, "schedule", "linear",
+            // BERT's own recipe: 15% masking, warm-up then linear decay, 256 × 512 tokens per step, dropout 0.1.
+            "bert-base", recipe(Map.of("objective", "mlm", "batch", 8L, "tokens-per-step", 131072L, "lr", 1e-4, "schedule", "linear",
                     "warmup", 0.01, "min-lr-ratio", 0.0, "weight-decay", 0.01, "beta2", 0.999, "eval-tokens", 1048576L),
+                    Map.of("dropout", 0.1)),
             // Cramming's final batch of 1536 sequences of 128, reached by a ramp over the first half of the budget.
             "crammed-bert", recipe(CRAMMING, Map.of("batch", 128L, "tokens-per-step", 196608L, "batch-ramp", 0.5,
                     "eval-minutes", 10.0, "eval-tokens", 1048576L)));

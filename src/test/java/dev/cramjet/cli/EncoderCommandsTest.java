@@ -70,6 +70,17 @@ class EncoderCommandsTest {
         Map<String, Object> cfg = Json.object(Json.parse(Files.readString(encoderRun.resolve("config.json")), "c"), "c");
         assertEquals("mlm", cfg.get("objective"));
         assertEquals("triangle", cfg.get("schedule"), "the crammed preset's schedule");
+
+        String[] r = cli("eval", "--model", ckpt.toString(), "--tokens", data.toString(), "--json");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("tokenizer.json: no such file (an encoder's evaluation needs its mask token)"), r[2]);
+        Files.copy(encoderRun.resolve("tokenizer.json"), ckpt.resolve("tokenizer.json"));
+        r = cli("eval", "--model", ckpt.toString(), "--tokens", data.toString(), "--seq", "16", "--mask-rate", "0.25", "--json");
+        assertEquals("0", r[0], r[2]);
+        Map<String, Object> m = Json.object(Json.parse(r[1].trim(), "eval"), "eval");
+        double evalAccuracy = Json.number(m.get("accuracy"), "accuracy");
+        assertTrue(evalAccuracy > 0 && evalAccuracy < 1, r[1]);
+        assertTrue(Json.integer(m.get("targets"), "targets") > 100, r[1]);
     }
 
     @Test

@@ -282,7 +282,7 @@ class EncoderDirTest {
         be.download(classifier.parameter("wte.weight").value(), loaded);
         assertArrayEquals(word, loaded, "the base loads; the MLM head is skipped; the classifier keeps its init");
         CramjetException notGpt = assertThrows(CramjetException.class, () -> ModelDir.readConfig(bert));
-        assertTrue(notGpt.getMessage().contains("holds an encoder"), notGpt.getMessage());
+        assertTrue(notGpt.getMessage().contains("describes an encoder"), notGpt.getMessage());
     }
 
     @Test

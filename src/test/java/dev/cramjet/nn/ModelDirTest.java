@@ -247,7 +247,7 @@ class ModelDirTest {
 
         writeByHand(f, tensors, shapes, Map.of());
         Files.writeString(d.resolve("config.json"), "{\"model_type\": \"bert\"}");
-        rejects(d, "config.json", "'bert' is not supported");
+        rejects(d, "config.json", "describes an encoder (bert), not a GPT decoder");
         Files.writeString(d.resolve("config.json"), "{\"model_type\": \"gpt2\", \"n_layer\": 2}");
         rejects(d, "config.json", "missing key \"n_embd\"");
         Files.delete(d.resolve("config.json"));

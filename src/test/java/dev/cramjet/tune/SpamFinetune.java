@@ -49,7 +49,7 @@ public final class SpamFinetune {
             System.arraycopy(body, 0, ids, 1, n - 1);
             long h = 0;
             for (int i = 0; i < doc.text().length(); i++) h = Hash.mix(h + doc.text().charAt(i));
-            emails.add(new Email(ids, doc.source().contains("spam-") ? 1 : 0, Long.remainderUnsigned(h, 5) == 0));
+            emails.add(new Email(ids, doc.source().matches(".*/spam-\\d+/.*") ? 1 : 0, Long.remainderUnsigned(h, 5) == 0));
             return true;
         });
         List<Email> train = emails.stream().filter(e -> !e.test).toList(), test = emails.stream().filter(Email::test).toList();

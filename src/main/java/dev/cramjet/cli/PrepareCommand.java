@@ -115,7 +115,7 @@ public final class PrepareCommand implements Command {
             boolean skipBad = a.flag("skip-bad"), noControls = a.flag("no-controls"), noHtml = a.flag("no-html"),
                     noWhitespace = a.flag("no-whitespace"), noDedup = a.flag("no-dedup"), lowercase = a.flag("lowercase"),
                     stopWords = a.flag("stopwords");
-            String corpus = a.string("corpus", null);
+            String corpus = a.string("corpus", null), outArg = a.string("out", null);
             List<String> inputs = new ArrayList<>();
             if (a.has("input")) inputs.add(a.required("input"));
             inputs.addAll(a.positionals());
@@ -155,7 +155,7 @@ public final class PrepareCommand implements Command {
                 throw new CramjetException("--shard-tokens must be in [1024, 268435456], got " + shardTokens);
             }
             Split split = new Split(a.number("val-fraction", 0.02), a.longValue("seed", 1337));
-            Path out = Path.of(a.string("out", corpus != null ? "data/" + corpus : "data/prepared"));
+            Path out = Path.of(outArg != null ? outArg : corpus != null ? "data/" + corpus : "data/prepared");
             return new Plan(corpus, files, format, field, maxDocs, skipBad, o, tokenizer, vocab, tokBytes, split,
                     shardTokens, out);
         }

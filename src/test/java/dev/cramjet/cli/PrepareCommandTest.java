@@ -2,6 +2,7 @@ package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.BatchSampler;
+import dev.cramjet.data.Prepare;
 import dev.cramjet.data.ShardReader;
 import dev.cramjet.data.TokenShards;
 import dev.cramjet.io.Json;
@@ -11,9 +12,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,13 +27,15 @@ import static org.junit.jupiter.api.Assertions.*;
 class PrepareCommandTest {
     @TempDir Path dir;
 
-    private static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
+    /** Drops what a run shows; the tests read its summary. */
+    static final Prepare.Listener QUIET = new Prepare.Listener() {
+        @Override public void stage(Prepare.Stage s) {}
 
-    private static PrepareCommand.Result prepare(String... argv) throws IOException {
-        Args a = new Args(argv);
-        PrepareCommand.Plan plan = PrepareCommand.Plan.from(a);
-        a.finish();
-        return PrepareCommand.prepare(plan, QUIET);
+        @Override public void message(String line) {}
+    };
+
+    private static Map<String, Object> prepare(String... argv) throws IOException {
+        return Prepare.run(PrepareCommand.plan(new Args(argv)), QUIET);
     }
 
     /** A JSONL corpus of varied sentences, plus one exact duplicate and one HTML document. */
@@ -63,9 +64,8 @@ class PrepareCommandTest {
     void prepareEndToEndOnAGeneratedCorpus() throws IOException {
         Path in = corpus(400);
         Path out = dir.resolve("out");
-        PrepareCommand.Result r = prepare("--input", in.toString(), "--field", "body", "--out", out.toString(), "--vocab", "300",
+        Map<String, Object> j = prepare("--input", in.toString(), "--field", "body", "--out", out.toString(), "--vocab", "300",
                 "--val-fraction", "0.1", "--shard-tokens", "4096");
-        Map<String, Object> j = r.json();
         assertEquals(402L, ((Number) map(j.get("read")).get("documents")).longValue());
         Map<String, Object> train = map(j.get("train")), val = map(j.get("val"));
         long docs = (Long) train.get("documents") + (Long) val.get("documents");
@@ -110,7 +110,7 @@ class PrepareCommandTest {
         Path first = dir.resolve("first"), second = dir.resolve("second");
         prepare("--input", in.toString(), "--field", "body", "--out", first.toString(), "--vocab", "280");
         Map<String, Object> j = prepare("--input", in.toString(), "--field", "body", "--out", second.toString(),
-                "--tokenizer", first.resolve("tokenizer.json").toString()).json();
+                "--tokenizer", first.resolve("tokenizer.json").toString());
         String hash = Tokenizer.load(first.resolve("tokenizer.json")).hash();
         assertEquals(hash, map(j.get("tokenizer")).get("hash"));
         try (ShardReader r = ShardReader.open(second.resolve("train_000.bin"), hash)) {
@@ -134,7 +134,7 @@ class PrepareCommandTest {
         Path more = dir.resolve("in/more.jsonl");
         Files.writeString(more, "{\"body\": \"one more document\"}\n");
         Map<String, Object> j = prepare("--input", in.toString(), "--field", "body", "--out", out.toString(), "--vocab", "280",
-                "--skip-bad", more.toString()).json();
+                "--skip-bad", more.toString());
         assertEquals(1L, map(j.get("read")).get("bad_skipped"));
         assertEquals(2L, map(j.get("read")).get("files"), "a path after a flag is still an input");
         assertTrue(Files.exists(out.resolve("train_000.bin")));
@@ -171,7 +171,7 @@ class PrepareCommandTest {
             }
         }
         Path out = dir.resolve("poetry");
-        Map<String, Object> j = prepare("--corpus", "chinese-poetry", "--max-docs", "3000", "--vocab", "1024", "--out", out.toString()).json();
+        Map<String, Object> j = prepare("--corpus", "chinese-poetry", "--max-docs", "3000", "--vocab", "1024", "--out", out.toString());
         assertEquals(3000L, map(j.get("read")).get("documents"));
         Tokenizer tok = Tokenizer.load(out.resolve("tokenizer.json"));
         // The first training document is one of the first poems of the first file (the split may take a few).

@@ -7,10 +7,7 @@ import dev.cramjet.report.ProgressLine;
 import dev.cramjet.text.CleaningOptions;
 import dev.cramjet.text.Corpora;
 import dev.cramjet.text.Format;
-import dev.cramjet.text.Inputs;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,8 +33,12 @@ public final class PrepareCommand implements Command {
                 input:
                   --corpus NAME          a known corpus, fetched into ~/.cache/cramjet (or $CRAMJET_CACHE):
                                          %s
-                  --input PATH...        files, directories or globs ("data/**/*.jsonl"); .gz is decompressed
-                  --format F             txt | lines | jsonl | json | email | brown (default: by file extension)
+                  --input PATH...        files, directories or globs ("data/**/*.jsonl"); .gz is decompressed;
+                                         a directory gives its text files (.txt .md .html .json .jsonl .eml ...,
+                                         or no extension) unless --format says what every file is
+                  --format F             txt | lines | jsonl | json | email | brown (default: by file extension);
+                                         txt cuts a long text (a book) at paragraph breaks into documents of at
+                                         most 2,000 characters
                   --field F              json/jsonl: field path, e.g. text, meta.body, title|rhythmic+paragraphs;
                                          lines: a 1-based tab-separated column; email in .json files: the
                                          field holding the raw message (default text)
@@ -45,7 +46,8 @@ public final class PrepareCommand implements Command {
                   --skip-bad             skip and count bad documents instead of stopping at the first
                 cleaning (each step is counted in the summary):
                   --normalize FORM       nfc (default) | nfkc (also folds full-width Chinese punctuation) | none
-                  --no-controls --no-html --no-whitespace   skip those steps
+                  --no-controls --no-html --no-whitespace   skip those steps (the html step only touches
+                                         documents that look like HTML: closing tags, <br>, <p>, entities)
                   --min-chars N --max-chars N               drop documents outside these lengths (default 1, none)
                   --max-compression R    drop documents that deflate more than R:1, i.e. boilerplate (default 6; 0 off)
                   --no-dedup             keep exact duplicates
@@ -55,10 +57,12 @@ public final class PrepareCommand implements Command {
                   --tokenizer PATH       use this tokenizer.json instead of training one
                   --vocab N              vocabulary size to train (default 4096)
                   --tokenizer-bytes N    train on at most this many bytes of text (default 200000000)
-                  --val-fraction F       share of documents for validation (default 0.02)
+                  --val-fraction F       share of the text for validation, by document (default 0.02); with too
+                                         few documents for that, the tail of the text; 0: no validation split
                   --seed S               seed of the train/validation split (default 1337)
                   --shard-tokens N       tokens per shard (default 50000000)
                   --out DIR              output directory (default data/NAME, or data/prepared)
+                  --force                replace the prepared dataset already in DIR
                 """.formatted(String.join(", ", Corpora.names()));
     }
 
@@ -71,15 +75,12 @@ public final class PrepareCommand implements Command {
         return 0;
     }
 
-    /**
-     * The plan the command line describes. Every option is read and checked first; only then are the inputs
-     * looked up (a packaged corpus is fetched once, on first use).
-     */
-    static Prepare.Plan plan(Args a) throws IOException {
+    /** The plan the command line describes; {@link Prepare#run} checks the files and directories it names. */
+    static Prepare.Plan plan(Args a) {
         // Flags first: a flag followed by a path (`--skip-bad more.txt`) hands the path back as a positional.
         boolean skipBad = a.flag("skip-bad"), noControls = a.flag("no-controls"), noHtml = a.flag("no-html"),
                 noWhitespace = a.flag("no-whitespace"), noDedup = a.flag("no-dedup"), lowercase = a.flag("lowercase"),
-                stopWords = a.flag("stopwords");
+                stopWords = a.flag("stopwords"), force = a.flag("force");
         String corpus = a.string("corpus", null), outArg = a.string("out", null);
         List<String> inputs = new ArrayList<>();
         if (a.has("input")) inputs.add(a.required("input"));
@@ -109,21 +110,15 @@ public final class PrepareCommand implements Command {
             throw new CramjetException("give either --corpus NAME (one of " + String.join(", ", Corpora.names())
                     + ") or --input PATH...");
         }
-        List<Path> files;
         if (corpus != null) {
             Corpora.Corpus c = Corpora.get(corpus);
             if (format != null || field != null) throw new CramjetException("--format/--field go with --input; corpus " + corpus + " knows its own");
             format = c.format();
             field = c.field();
-            Corpora corpora = Corpora.standard();
-            if (!Files.isDirectory(corpora.directory(c))) System.err.println("fetching corpus " + c.name() + " (" + c.origin() + ")…");
-            files = corpora.files(c);
-        } else {
-            files = Inputs.expand(inputs);
         }
         Path out = Path.of(outArg != null ? outArg : corpus != null ? "data/" + corpus : "data/prepared");
-        return new Prepare.Plan(corpus, files, format, field, maxDocs, skipBad, o, tokenizer, vocab, tokBytes, split,
-                shardTokens, out);
+        return new Prepare.Plan(corpus, inputs, format, field, maxDocs, skipBad, o, tokenizer, vocab, tokBytes, split,
+                shardTokens, out, force);
     }
 
     private static CleaningOptions.Normalization normalization(String s) {

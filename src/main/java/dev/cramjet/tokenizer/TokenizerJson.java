@@ -2,12 +2,9 @@ package dev.cramjet.tokenizer;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
-import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,17 +23,8 @@ import java.util.TreeMap;
 final class TokenizerJson {
     private TokenizerJson() {}
 
-    static Tokenizer read(Path path) throws IOException {
-        String text;
-        try {
-            byte[] raw = Files.readAllBytes(path);
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(raw)).toString();
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(path + ": no such tokenizer file");
-        } catch (CharacterCodingException e) {
-            throw new CramjetException(path + ": not UTF-8 text, so not a tokenizer.json");
-        }
-        return parse(text, path.toString());
+    static Tokenizer read(Path path) {
+        return parse(TextFile.read(path, "tokenizer file"), path.toString());
     }
 
     static Tokenizer parse(String text, String source) {

@@ -60,11 +60,12 @@ final class TrainingRun {
      */
     public static void createRunDir(Path runDir, boolean force) throws IOException {
         if (Files.exists(runDir) && !isEmptyDir(runDir)) {
+            if (!Files.isDirectory(runDir)) throw new CramjetException(runDir + ": exists and is not a directory; choose another --out");
+            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
+                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); choose another --out");
+            }
             if (!force) {
                 throw new CramjetException(runDir + ": already exists; pass --resume " + runDir + " to continue it, or --force to start over (deletes it)");
-            }
-            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
-                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); --force only replaces runs");
             }
             try (Stream<Path> s = Files.walk(runDir)) {
                 for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
@@ -129,8 +130,15 @@ final class TrainingRun {
              Backend be = Backends.open(cfg.device())) {
             GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
             int context = mc.blockSize();
-            data.checkFits(cfg.batch(), context);
-            if (!resume) {
+            data.checkFits(cfg.batch(), context, cfg.evalEvery() > 0 || cfg.evalMinutes() > 0 || cfg.patience() > 0);
+            if (resume) {
+                Tokenizer own = Tokenizer.load(runDir.resolve(TrainData.TOKENIZER));
+                if (!own.hash().equals(data.tokenizer.hash())) {
+                    throw new CramjetException(runDir + ": this run's tokenizer (" + own.hash() + ") differs from the data's in " + data.dir
+                            + " (" + data.tokenizer.hash() + "): the data was prepared again since the run began; resume on the data it"
+                            + " was trained on, or start a new run");
+                }
+            } else {
                 AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
                 data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
             }
@@ -139,14 +147,16 @@ final class TrainingRun {
                     (float) cfg.weightDecay(), (float) cfg.clip(), false);
             GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, settings));
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
-            Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
+            // A run without evaluation still measures the validation split at the end, when it has one.
+            Evaluator evaluator = !data.validationFits(cfg.batch(), context) ? null
+                    : new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
             Trainer.Samples samples = samples(model, data.tokenizer, cfg);
             double peak = Peak.of(be);
             long params = model.parameterCount(false);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
                     cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
-                    data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
+                    data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
             progress.log(String.format(Locale.ROOT, "device: %s; fp32 peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();

@@ -20,6 +20,9 @@ import java.util.Map;
  * minutes and/or steps, and at the end), and a stop request (SIGINT/SIGTERM) honoured at the next step boundary
  * with a checkpoint.
  *
+ * <p>Without validation data (a null evaluator) the run never evaluates; the config must then ask for no
+ * evaluation, which {@code cli.TrainingRun} checks.
+ *
  * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
  * checkpoint with the learning rate halved. The run starts with a step-0 checkpoint, so there is always one.
  *
@@ -192,7 +195,7 @@ public final class Trainer {
             if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         }
 
-        if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
+        if (evaluator != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
         if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));

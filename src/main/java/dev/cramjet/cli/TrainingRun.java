@@ -180,8 +180,8 @@ final class TrainingRun {
                 Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
                         samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
+                    Checkpoints.Saved saved = trainer.checkpoints().latest(progress::log).orElseThrow(() ->
+                            new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
                     trainer.resume(saved);
                     progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
                 }

@@ -257,7 +257,8 @@ public final class Trainer {
             throw new CramjetException("giving up at step " + step + ": " + badStreak + " non-finite steps in a row after "
                     + rollbacks + " rollbacks (learning rate now ×" + lrScale + "); try a lower --lr, --clip or --warmup");
         }
-        var saved = checkpoints.latest().orElseThrow(() -> new CramjetException("no checkpoint to roll back to in " + checkpoints.root()));
+        var saved = checkpoints.latest(listener::message)
+                .orElseThrow(() -> new CramjetException("no valid checkpoint to roll back to in " + checkpoints.root()));
         learner.load(saved.dir());
         long from = step;
         restoreState(saved.state(), false);

@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.GPTConfig;
 
 import java.io.IOException;
@@ -110,8 +111,8 @@ public final class TrainConfig {
 
     /** Reads a JSON config file and resolves it with overrides. */
     public static TrainConfig load(Path file, Map<String, String> overrides) throws IOException {
-        if (!Files.isRegularFile(file)) throw new CramjetException(file + ": config file not found");
-        Map<String, Object> m = Json.object(Json.parse(Files.readString(file), file.toString()), file.toString());
+        if (!Files.exists(file)) throw new CramjetException(file + ": config file not found");
+        Map<String, Object> m = Json.object(Json.parse(TextFile.read(file, "config file"), file.toString()), file.toString());
         return resolve(m, file.toString(), overrides);
     }
 

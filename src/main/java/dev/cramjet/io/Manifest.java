@@ -72,15 +72,15 @@ public final class Manifest {
             Path f = dir.resolve(name);
             if (!files.containsKey(name)) throw new CramjetException(f + ": not listed in " + mf + ", so it cannot be verified");
             Map<String, Object> info = Json.object(files.get(name), mf + ": files." + name);
-            if (!Files.isRegularFile(f)) throw new CramjetException(f + ": missing (listed in " + FILE + ")");
+            if (!Files.isRegularFile(f)) throw new CramjetException(f + ": missing (listed in " + mf + ")");
             long bytes = Json.integer(info.get("bytes"), mf + ": files." + name + ".bytes");
             if (Files.size(f) != bytes) {
-                throw new CramjetException(f + ": corrupted: " + Files.size(f) + " bytes, the manifest says " + bytes);
+                throw new CramjetException(f + ": corrupted: " + Files.size(f) + " bytes, the manifest says " + bytes + " (" + mf + ")");
             }
             String expected = Json.string(info.get("sha256"), mf + ": files." + name + ".sha256");
             String actual = sha256(f);
             if (!actual.equals(expected)) {
-                throw new CramjetException(f + ": corrupted: SHA-256 " + actual + " does not match the manifest's " + expected);
+                throw new CramjetException(f + ": corrupted: SHA-256 " + actual + " does not match the manifest's " + expected + " (" + mf + ")");
             }
         }
         return m;

@@ -117,7 +117,7 @@ final class TokenizerJson {
                         a = x;
                         b = y;
                     }
-                    default -> throw fail(at + " is " + Json.write(merges.get(k)) + "; expected \"a b\" or [\"a\", \"b\"]");
+                    case null, default -> throw fail(at + " is " + Json.write(merges.get(k)) + "; expected \"a b\" or [\"a\", \"b\"]");
                 }
                 left[k] = vocabId(vocab, a, at);
                 right[k] = vocabId(vocab, b, at);
@@ -131,7 +131,11 @@ final class TokenizerJson {
             checkType(root, "decoder", "ByteLevel");
             checkType(root, "post_processor", "ByteLevel");
             String pattern = preTokenizer(root.get("pre_tokenizer"));
-            return new Tokenizer(tokens, left, right, result, specialsById, PreTokenizer.of(pattern));
+            try {
+                return new Tokenizer(tokens, left, right, result, specialsById, PreTokenizer.of(pattern));
+            } catch (CramjetException e) {
+                throw fail(e.getMessage()); // the checks those constructors make do not know the file
+            }
         }
 
         /** The split pattern that pre_tokenizer describes, or an error when it is not one we reproduce exactly. */

@@ -100,8 +100,7 @@ public final class TrainData implements AutoCloseable {
             }
 
             @Override
-            public void restore(Map<String, Object> m) {
-                String w = "checkpoint state: data";
+            public void restore(Map<String, Object> m, String w) {
                 s.restore(new BatchSampler.State(Json.integer(m.get("seed"), w + ".seed"), (int) Json.integer(m.get("batch"), w + ".batch"),
                         (int) Json.integer(m.get("seq"), w + ".seq"), Json.integer(m.get("windows"), w + ".windows"),
                         Json.integer(m.get("position"), w + ".position")));

@@ -90,10 +90,10 @@ class CheckpointsTest {
         assertTrue(e.getMessage().startsWith(d.resolve("model.bin") + ": corrupted: SHA-256"), e.getMessage());
         Files.writeString(d.resolve("model.bin"), "weight");
         e = assertThrows(CramjetException.class, () -> Checkpoints.load(d));
-        assertTrue(e.getMessage().endsWith("corrupted: 6 bytes, the manifest says 7"), e.getMessage());
+        assertEquals(d.resolve("model.bin") + ": corrupted: 6 bytes, the manifest says 7 (" + d.resolve("manifest.json") + ")", e.getMessage());
         Files.delete(d.resolve("model.bin"));
         e = assertThrows(CramjetException.class, () -> Checkpoints.load(d));
-        assertTrue(e.getMessage().endsWith("model.bin: missing (listed in manifest.json)"), e.getMessage());
+        assertEquals(d.resolve("model.bin") + ": missing (listed in " + d.resolve("manifest.json") + ")", e.getMessage());
         assertTrue(c.latest(m -> {}).isEmpty());
     }
 

@@ -55,6 +55,7 @@ import java.util.stream.Stream;
  */
 public final class Prepare {
     private static final int BATCH = 4096;
+    private static final String SUMMARY = "prepare.json", TOKENIZER = "tokenizer.json";
 
     /** One micro-batch of train's default model (16 sequences of 256 + 1 tokens): less than this is a tiny split. */
     static final long TINY_SPLIT_TOKENS = 16 * 257;
@@ -117,8 +118,6 @@ public final class Prepare {
         }
         if (!force) throw new CramjetException(out + ": already holds a prepared dataset; pass --force to replace it");
     }
-
-    static final String SUMMARY = "prepare.json";
 
     /** {@code .NAME.KINDpid} beside {@code out}: staging and swap directories carry the process that owns them. */
     private static Path sibling(Path out, String kind) {
@@ -278,8 +277,6 @@ public final class Prepare {
         AtomicFile.writeString(stage.resolve(SUMMARY), Json.pretty(file));
         return j;
     }
-
-    static final String TOKENIZER = "tokenizer.json";
 
     /** What pass 1 leaves behind (documents and bytes per side); the cleaner and its indexes are garbage once it returns. */
     private record Cleaned(CorpusReader reader, BadInput bad, CleaningReport report, long[] docs, long[] bytes) {}

@@ -24,6 +24,8 @@ class ProgressLineTest {
         assertEquals("step 0  loss 11.0000  lr 0  elapsed 0:00", p.plainLine(new ProgressLine.Status(0, 11, 0, NaN, NaN, 0, NaN, NaN).line()));
         // A step or token budget has no time left of its own: it is extrapolated (25% in 50 s leaves 150 s).
         assertTrue(p.plainLine(new ProgressLine.Status(100, 5, NaN, NaN, NaN, 50, NaN, 0.25).line()).endsWith("left 2:30 (25%)"));
+        // ... but not from almost nothing: a job one document into millions has an unknown time left.
+        assertTrue(p.plainLine(new ProgressLine.Line(java.util.List.of("read+clean"), 2, NaN, 4e-16)).endsWith("left ? (0%)"));
     }
 
     @Test

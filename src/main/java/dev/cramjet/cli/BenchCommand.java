@@ -118,15 +118,7 @@ public final class BenchCommand implements Command {
             if (gpu.isPresent()) {
                 gpuReport(json, be, gpu.get(), train, steps + 1);
             } else {
-                Map<String, Object> g = new LinkedHashMap<>();
-                g.put("bench", "gemm");
-                g.put("m", (long) GEMM_M);
-                g.put("n", (long) GEMM_N);
-                g.put("k", (long) GEMM_K);
-                g.put("gflops", gemm);
-                g.put("fma_peak_gflops", peak);
-                g.put("fraction_of_peak", gemm / peak);
-                emit(json, g, String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
+                emit(json, gemmRecord(GEMM_M, GEMM_N, GEMM_K, gemm, "fma_peak_gflops", peak), String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
                         GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak));
             }
 
@@ -148,15 +140,7 @@ public final class BenchCommand implements Command {
      */
     private static void gpuReport(boolean json, Backend be, Accelerator gpu, Step train, int step) {
         double ceiling = gpu.gemmCeilingFlops(GPU_GEMM, GPU_GEMM_REPS) / 1e9, nominal = be.peakFlops() / 1e9;
-        Map<String, Object> g = new LinkedHashMap<>();
-        g.put("bench", "gemm");
-        g.put("m", (long) GPU_GEMM);
-        g.put("n", (long) GPU_GEMM);
-        g.put("k", (long) GPU_GEMM);
-        g.put("gflops", ceiling);
-        g.put("nominal_peak_gflops", nominal);
-        g.put("fraction_of_peak", ceiling / nominal);
-        emit(json, g, String.format(Locale.ROOT, "bf16 GEMM ceiling (cuBLASLt, %d³): %.0f TFLOP/s%s", GPU_GEMM, ceiling / 1e3,
+        emit(json, gemmRecord(GPU_GEMM, GPU_GEMM, GPU_GEMM, ceiling, "nominal_peak_gflops", nominal), String.format(Locale.ROOT, "bf16 GEMM ceiling (cuBLASLt, %d³): %.0f TFLOP/s%s", GPU_GEMM, ceiling / 1e3,
                 Double.isNaN(nominal) ? " (no data-sheet peak for this device)"
                         : String.format(Locale.ROOT, " = %.1f%% of the data sheet's %.0f", 100 * ceiling / nominal, nominal / 1e3)));
 
@@ -171,6 +155,19 @@ public final class BenchCommand implements Command {
         emit(json, k, String.format(Locale.ROOT, "device time of one training step, %.1f ms: ", total) + ms.entrySet().stream()
                 .map(e -> String.format(Locale.ROOT, "%s %.1f ms (%.0f%%)", e.getKey(), e.getValue(), 100 * e.getValue() / total))
                 .collect(Collectors.joining(", ")));
+    }
+
+    /** The "gemm" line: an m×n×k matmul's GFLOP/s against a peak, recorded under {@code peakKey}. */
+    private static Map<String, Object> gemmRecord(int m, int n, int k, double gflops, String peakKey, double peak) {
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("bench", "gemm");
+        g.put("m", (long) m);
+        g.put("n", (long) n);
+        g.put("k", (long) k);
+        g.put("gflops", gflops);
+        g.put(peakKey, peak);
+        g.put("fraction_of_peak", gflops / peak);
+        return g;
     }
 
     @FunctionalInterface

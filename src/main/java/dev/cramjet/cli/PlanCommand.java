@@ -1,6 +1,7 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
@@ -83,20 +84,21 @@ public final class PlanCommand implements Command {
     static double throughput(Backend be, int k, int vocab, int context, int batch, double seconds) {
         GPTConfig c = GPTConfig.gpt2(k, k, 64 * k, vocab, context);
         GPT model = new GPT(be, c, batch, context, 1);
-        GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
-        int[] tokens = new int[batch * context], targets = new int[batch * context];
+        GptLearner learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
+        Batch b = new Batch(batch, context);
         SplittableRandom r = new SplittableRandom(1);
-        for (int i = 0; i < tokens.length; i++) { tokens[i] = r.nextInt(vocab); targets[i] = r.nextInt(vocab); }
+        for (int i = 0; i < b.tokens.length; i++) { b.tokens[i] = r.nextInt(vocab); b.targets[i] = r.nextInt(vocab); }
         long steps = 0, t0 = 0;
         for (int i = 0; ; i++) {
             if (i == 2) t0 = System.nanoTime();
             learner.zeroGrad();
-            learner.trainMicroBatch(tokens, targets, i, 1);
+            learner.trainMicroBatch(b, i, 1);
+            learner.gradNorm();
             learner.step(1e-4);
             if (i >= 2) steps++;
             if (i >= 4 && System.nanoTime() - t0 > seconds * 1e9) break;
         }
-        double perSecond = steps * (double) tokens.length / ((System.nanoTime() - t0) / 1e9);
+        double perSecond = steps * (double) b.tokens.length / ((System.nanoTime() - t0) / 1e9);
         return perSecond * learner.flopsPerToken();
     }
 }

@@ -18,7 +18,6 @@ import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.MetricsLog;
-import dev.cramjet.train.Peak;
 import dev.cramjet.train.StopSignals;
 import dev.cramjet.train.TrainConfig;
 import dev.cramjet.train.TrainData;
@@ -145,19 +144,20 @@ final class TrainingRun {
             GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
             var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
                     (float) cfg.weightDecay(), (float) cfg.clip(), false);
-            GptLearner learner = new GptLearner(model, new AdamWOptimizer(model, settings));
+            GptLearner learner = new GptLearner(model, new AdamWOptimizer(be, model.parameters(), settings));
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
             // A run without evaluation still measures the validation split at the end, when it has one.
             Evaluator evaluator = !data.validationFits(cfg.batch(), context) ? null
                     : new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
             Trainer.Samples samples = samples(model, data.tokenizer, cfg);
-            double peak = Peak.of(be);
+            double peak = be.peakFlops();
             long params = model.parameterCount(false);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
                     cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
                     data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
-            progress.log(String.format(Locale.ROOT, "device: %s; fp32 peak %.1f GFLOP/s (the MFU reference)", be.describe(), peak / 1e9));
+            progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
+                    be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
             Trainer.Listener listener = new Trainer.Listener() {

@@ -13,10 +13,19 @@ package dev.cramjet.engine;
  *     y = x·Wᵀ + b.</li>
  * <li>fp32 accumulation always. Tensors of {@link #computeType()} hold weights and activations; int32 holds tokens
  *     and targets; optimizer state, norms statistics, logsumexp and losses are fp32.</li>
+ * <li>Weights are stored per tensor: a weight matrix may be {@link DType#Q8_0} (int8 blocks with a scale each)
+ *     where an op says so — {@link #matmul} and {@link #embedding} read it directly. Such weights are frozen:
+ *     no op writes or differentiates them.</li>
  * <li>Backward ops: gradients of <b>parameters are accumulated</b> (+=), so micro-batches accumulate for free.
  *     Gradients of <b>activations are overwritten</b>, except where an op's doc says "accumulated" — the norms'
  *     {@code din}, which is the residual stream's gradient: the model keeps one residual-gradient buffer, the skip
  *     connection passes it through untouched, and each norm backward adds its branch into it.</li>
+ * <li>Values an op reads on the device (mask lengths, pooling segments, token ids) may be validated there: a bad one
+ *     is reported as an error at the latest by the next synchronising call ({@link #download},
+ *     {@link #synchronize}).</li>
+ * <li><b>Frozen parameters</b>: every parameter gradient of a backward op may be null; the op then skips that
+ *     gradient's work (a frozen weight costs no weight-gradient GEMM, no gradient memory, no optimizer state) and
+ *     still computes the activation gradients.</li>
  * <li>Output tensors never alias inputs unless the op's doc allows it.</li>
  * <li>Dropout masks are a pure function of (seed, element index) — a counter-based RNG — so the backward pass
  *     recomputes the mask instead of storing it, and CPU and GPU draw the same masks.</li>
@@ -33,28 +42,47 @@ public interface Backend extends AutoCloseable {
     /** The dtype of weights and activations on this backend: F32 on the CPU, BF16 on CUDA. */
     DType computeType();
 
+    /**
+     * The FLOP/s that model FLOP utilisation is measured against, in the compute type: on a CPU the measured fp32
+     * FMA ceiling of all cores (a shared or throttled machine has no datasheet figure); on a GPU the datasheet's
+     * dense tensor-core peak for the compute type. NaN when the device is not known.
+     */
+    double peakFlops();
+
     // ---- memory ----------------------------------------------------------------------------------------------
 
-    /** Allocates a zero-filled tensor. Call at set-up time only: the training loop allocates nothing. */
+    /**
+     * Allocates a zero-filled tensor. Call at set-up time only: the training loop allocates nothing. A Q8_0 tensor's
+     * last dimension must be a multiple of 32.
+     */
     Tensor alloc(DType dtype, int... shape);
 
-    /** Host → device. {@code dst} is F32 or BF16 (values rounded to nearest even); length must equal dst.size(). */
+    /**
+     * Host → device. {@code dst} is F32, BF16 (values rounded to nearest even) or Q8_0 (quantized by its rule, see
+     * {@link DType#Q8_0}); length must equal dst.size().
+     */
     void upload(Tensor dst, float[] src);
 
     /** Host → device for I32 tensors (tokens, targets). */
     void upload(Tensor dst, int[] src);
 
-    /** Device → host, converting to fp32. Synchronises. */
+    /** Host → device of a Q8_0 tensor's blocks as stored (ggml's block_q8_0, fp16 scale little-endian first). */
+    void upload(Tensor dst, byte[] blocks);
+
+    /** Device → host, converting to fp32 (Q8_0: d·q). Synchronises. */
     void download(Tensor src, float[] dst);
 
     /** Device → host for I32 tensors. Synchronises. */
     void download(Tensor src, int[] dst);
 
+    /** Device → host of a Q8_0 tensor's blocks as stored. Synchronises. */
+    void download(Tensor src, byte[] blocks);
+
     void zero(Tensor t);
 
     void fill(Tensor t, float value);
 
-    /** dst = src, converting dtype (F32 ↔ BF16). Same element count. */
+    /** dst = src, converting dtype (F32 ↔ BF16; F32 or BF16 → Q8_0 quantizes; Q8_0 → F32 or BF16). Same element count. */
     void copy(Tensor dst, Tensor src);
 
     /** Waits for all queued work (a no-op on the CPU). */
@@ -71,11 +99,12 @@ public interface Backend extends AutoCloseable {
 
     /**
      * out[b,t,:] = wte[tokens[b,t], :] + wpe[posOffset + t, :]   (wpe may be null: RoPE models have no table)
-     * out [B,T,C], tokens [B,T] I32, wte [V,C], wpe [Tmax,C]. Token ids outside [0, V) are an error.
+     * out [B,T,C], tokens [B,T] I32, wte [V,C] (compute type or Q8_0), wpe [Tmax,C]. Token ids outside [0, V) are
+     * an error.
      */
     void embedding(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int posOffset);
 
-    /** dwte[tokens[b,t]] += dout[b,t];  dwpe[t] += Σ_b dout[b,t]  (dwpe may be null). Positions start at 0. */
+    /** dwte[tokens[b,t]] += dout[b,t];  dwpe[t] += Σ_b dout[b,t]  (either may be null). Positions start at 0. */
     void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens);
 
     // ---- normalisation ---------------------------------------------------------------------------------------
@@ -86,27 +115,29 @@ public interface Backend extends AutoCloseable {
      */
     void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor weight, Tensor bias, float eps);
 
-    /** din (accumulated) += ∂L/∂x; dweight, dbias (nullable) accumulated. */
+    /** din (accumulated) += ∂L/∂x; dweight, dbias (nullable: frozen) accumulated. */
     void layerNormBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight,
                            Tensor mean, Tensor rstd);
 
     /** RMSNorm: r = 1/√(mean(x²) + eps), out = x·r·weight. rstd [N] F32 saved. */
     void rmsNorm(Tensor out, Tensor rstd, Tensor in, Tensor weight, float eps);
 
-    /** din (accumulated) += ∂L/∂x; dweight accumulated. */
+    /** din (accumulated) += ∂L/∂x; dweight (nullable: frozen) accumulated. */
     void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd);
 
     // ---- matmul ----------------------------------------------------------------------------------------------
 
     /**
      * y = in·weightᵀ + bias, then the epilogue decides what lands in out.
-     * in [N,C], weight [OC,C], bias [OC] or null, out [N,OC].
+     * in [N,C], weight [OC,C] (compute type, or Q8_0 for inference), bias [OC] or null, out [N,OC].
      */
     void matmul(Tensor out, Tensor in, Tensor weight, Tensor bias, Epilogue epilogue);
 
     /**
      * Backward of y = in·weightᵀ + bias:
-     * din = dout·weight (overwritten; skipped when null), dweight += doutᵀ·in, dbias += Σ_rows dout (nullable).
+     * din = dout·weight (overwritten), dweight += doutᵀ·in, dbias += Σ_rows dout. Each of din, dweight, dbias may be
+     * null and is then skipped (dweight null: a frozen weight). weight is in the compute type: an int8 (Q8_0)
+     * weight is for inference only, so nothing can be trained below a frozen int8 layer.
      */
     void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight);
 
@@ -118,11 +149,11 @@ public interface Backend extends AutoCloseable {
     /** din = dout · gelu'(pre). din may alias dout. */
     void geluBackward(Tensor din, Tensor pre, Tensor dout);
 
-    /** SwiGLU: in [N, 2H] = [gate | up]; out [N,H] = silu(gate) · up, silu(x) = x·σ(x). */
-    void swiglu(Tensor out, Tensor in);
+    /** A gated linear unit: in [N, 2H] = [gate | up]; out [N,H] = act(gate) · up, act as {@code kind} says. */
+    void glu(Tensor out, Tensor in, Glu kind);
 
-    /** din [N,2H] (overwritten) from dout [N,H] and the saved input. */
-    void swigluBackward(Tensor din, Tensor dout, Tensor in);
+    /** din [N,2H] (overwritten) from dout [N,H] and the saved input: d gate = dout·up·act'(gate), d up = dout·act(gate). */
+    void gluBackward(Tensor din, Tensor dout, Tensor in, Glu kind);
 
     /** out = a + b elementwise (for paths the fused epilogues do not cover). out may alias a or b. */
     void add(Tensor out, Tensor a, Tensor b);
@@ -143,17 +174,18 @@ public interface Backend extends AutoCloseable {
     void ropeBackward(Tensor dqkv, int heads, float theta);
 
     /**
-     * Causal multi-head self-attention, flash-style: out = softmax(q·kᵀ/√hs, causal) · v, computed in tiles with
-     * an online softmax so no T×T matrix is ever stored. qkv [B,T,3C] (q | k | v, head h at columns h·hs),
-     * out [B,T,C], lse [B,H,T] F32 receives each row's log-sum-exp of the scaled scores for the backward pass.
+     * Multi-head self-attention, flash-style: out = softmax(q·kᵀ/√hs over the keys the mask shows) · v, computed
+     * in tiles with an online softmax so no T×T matrix is ever stored. qkv [B,T,3C] (q | k | v, head h at columns
+     * h·hs), out [B,T,C], lse [B,H,T] F32 receives each row's log-sum-exp of the scaled scores for the backward
+     * pass. {@link Mask}: causal or bidirectional, with optional per-sequence valid lengths (padded queries get 0).
      */
-    void attention(Tensor out, Tensor lse, Tensor qkv, int heads);
+    void attention(Tensor out, Tensor lse, Tensor qkv, int heads, Mask mask);
 
     /**
-     * Backward of {@link #attention}, recomputing probabilities from qkv and lse (memory linear in T).
-     * dqkv [B,T,3C] overwritten.
+     * Backward of {@link #attention} with the same mask, recomputing probabilities from qkv and lse (memory linear
+     * in T). dqkv [B,T,3C] overwritten (0 at padded positions).
      */
-    void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads);
+    void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Mask mask);
 
     /**
      * Incremental attention for generation: writes the k and v of qkv [B,Tn,3C] into kCache, vCache [B,Tmax,C]
@@ -172,6 +204,21 @@ public interface Backend extends AutoCloseable {
 
     /** din_i = keep_i ? dout_i / (1-p) : 0 with the forward's mask. din may alias dout. */
     void dropoutBackward(Tensor din, Tensor dout, float p, long seed);
+
+    // ---- rows ------------------------------------------------------------------------------------------------
+
+    /**
+     * Averages runs of rows: out[s,:] = (1/count_s)·Σ in[first_s + r, :] for r &lt; count_s. segments [S,2] I32
+     * holds (first_s, count_s ≥ 1) rows of in [N,C]; out [S,C]. A count of 1 gathers a row (the masked positions a
+     * sparse head scores, a causal classifier's last token), a sequence's count averages it (mean pooling).
+     */
+    void pool(Tensor out, Tensor in, Tensor segments);
+
+    /**
+     * Backward of {@link #pool}: din [N,C] overwritten, din[r,:] = Σ over the segments s holding r of
+     * dout[s,:]/count_s, and 0 for rows in no segment.
+     */
+    void poolBackward(Tensor din, Tensor dout, Tensor segments);
 
     // ---- loss ------------------------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ public final class Tensor {
     /** Number of elements. */
     public long size() { return size; }
 
-    public long bytes() { return size * dtype().bytes; }
+    public long bytes() { return dtype().bytes(size); }
 
     /** Product of all dimensions but the last: the number of rows of a [.., C] tensor. */
     public int rows() { return (int) (size / Math.max(1, shape[shape.length - 1])); }

@@ -1,5 +1,7 @@
 package dev.cramjet.eval;
 
+import dev.cramjet.data.Batch;
+
 /**
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
  * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
@@ -10,7 +12,7 @@ public final class Evaluator {
     /** Mean cross-entropy (nats) of one batch in evaluation mode: no dropout, no gradients. */
     @FunctionalInterface
     public interface Model {
-        float loss(int[] tokens, int[] targets);
+        float loss(Batch batch);
     }
 
     /** Validation batches from the start of the split; {@link #reset} starts over. */
@@ -18,7 +20,7 @@ public final class Evaluator {
         void reset();
 
         /** Fills the next batch; false when the split is exhausted. */
-        boolean next(int[] tokens, int[] targets);
+        boolean next(Batch batch);
     }
 
     public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) {}
@@ -26,8 +28,7 @@ public final class Evaluator {
     private final Source source;
     private final long maxTokens;
     private final int[] tokenBytes;
-    private final int[] tokens;
-    private final int[] targets;
+    private final Batch batch;
 
     /**
      * @param tokenBytes UTF-8 bytes each token id stands for (0 for special tokens such as end-of-text)
@@ -39,18 +40,18 @@ public final class Evaluator {
         this.source = source;
         this.maxTokens = maxTokens;
         this.tokenBytes = tokenBytes;
-        this.tokens = new int[batch * context];
-        this.targets = new int[batch * context];
+        this.batch = new Batch(batch, context);
     }
 
     public Result run(Model model) {
         source.reset();
         double nats = 0;
         long n = 0, bytes = 0;
-        while (n + tokens.length <= maxTokens && source.next(tokens, targets)) {
-            nats += (double) model.loss(tokens, targets) * tokens.length;
-            n += tokens.length;
-            for (int t : targets) bytes += tokenBytes[t];
+        int size = batch.tokens.length;
+        while (n + size <= maxTokens && source.next(batch)) {
+            nats += (double) model.loss(batch) * size;
+            n += size;
+            for (int t : batch.targets) bytes += tokenBytes[t];
         }
         if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
         double loss = nats / n;

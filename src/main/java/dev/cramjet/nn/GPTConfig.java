@@ -22,7 +22,7 @@ import java.util.Map;
  * @param tiedEmbeddings the output head reuses the token embedding
  * @param positions      LEARNED (a position table) or ROPE (rotary, no table)
  * @param norm           LAYER (LayerNorm) or RMS (RMSNorm)
- * @param mlp            GELU (C → H → C) or SWIGLU (C → 2·H gate|up → H → C)
+ * @param mlp            GELU (C → H → C), or a gated unit on C → 2·H gate|up → H → C: SWIGLU or GEGLU
  * @param ropeTheta      RoPE base θ
  * @param mlpHidden      MLP hidden width H
  * @param normEps        ε inside the norms' square root
@@ -35,7 +35,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     public enum Norm { LAYER, RMS }
 
-    public enum Mlp { GELU, SWIGLU }
+    public enum Mlp { GELU, SWIGLU, GEGLU }
 
     /** The JSON keys, in the order {@link #toJson()} writes them. */
     private static final String[] KEYS = {"n_layer", "n_head", "n_embd", "vocab_size", "padded_vocab", "block_size",
@@ -80,13 +80,13 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
     /** Head size hs = C / H. */
     public int headSize() { return nEmbd / nHead; }
 
-    /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for SwiGLU. */
-    public int fcWidth() { return mlp == Mlp.SWIGLU ? 2 * mlpHidden : mlpHidden; }
+    /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for the gated units. */
+    public int fcWidth() { return mlp == Mlp.GELU ? mlpHidden : 2 * mlpHidden; }
 
     /** The vocabulary rounded up to a multiple of 64, so the head's matmul tiles evenly. */
     public static int padVocab(int vocab) { return (vocab + 63) / 64 * 64; }
 
-    /** GPT-2's 4·C, or for SwiGLU ≈ 8/3·C rounded up to a multiple of 64 (same parameter count as 4·C GELU). */
+    /** GPT-2's 4·C, or for a gated unit ≈ 8/3·C rounded up to a multiple of 64 (the parameters of a 4·C GELU). */
     public static int defaultMlpHidden(Mlp mlp, int nEmbd) {
         if (mlp == Mlp.GELU) return 4 * nEmbd;
         return (8 * nEmbd / 3 + 63) / 64 * 64;

@@ -2,6 +2,8 @@ package dev.cramjet.nn;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Tensor;
+import dev.cramjet.nn.Parameters.Param;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 import dev.cramjet.io.Manifest;
@@ -18,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -49,6 +52,10 @@ import java.util.regex.Pattern;
  * config.json is a Hugging Face config ({@code model_type} "gpt2", or "llama" for RoPE + RMSNorm + SwiGLU, or
  * "cramjet" for mixes no Hugging Face class implements) plus a {@code "cramjet"} object holding our full
  * {@link GPTConfig}, which wins when present. Without it (a hub checkpoint) the GPT-2 or Llama keys are read.
+ *
+ * <p>Parameters outside the base model (adapters, task heads) are saved under their own names, e.g.
+ * {@code h.0.attn.qkv.lora_A.weight} or {@code score.weight}, and loaded when the file has them (a model that
+ * adds them to a pretrained base starts them from their initialisation).
  */
 public final class ModelDir {
     private ModelDir() {}
@@ -103,7 +110,7 @@ public final class ModelDir {
                     new Piece(p + "self_attn.k_proj." + kind, c, 2 * c, false),
                     new Piece(p + "self_attn.v_proj." + kind, 2 * c, 3 * c, false));
             case "attn.proj" -> List.of(new Piece(p + "self_attn.o_proj." + kind, 0, rows, false));
-            case "mlp.fc" -> cfg.mlp() == GPTConfig.Mlp.SWIGLU
+            case "mlp.fc" -> cfg.mlp() != GPTConfig.Mlp.GELU
                     ? List.of(new Piece(p + "mlp.gate_proj." + kind, 0, h, false), new Piece(p + "mlp.up_proj." + kind, h, 2 * h, false))
                     : List.of(new Piece(p + "mlp.up_proj." + kind, 0, rows, false));
             case "mlp.proj" -> List.of(new Piece(p + "mlp.down_proj." + kind, 0, rows, false));
@@ -121,31 +128,39 @@ public final class ModelDir {
 
     /** Saves the model's weights and configuration into {@code dir} (created if needed). */
     public static void save(GPT model, Path dir) throws IOException {
-        float[] all = new float[(int) model.parameterCount()];
-        model.backend().download(model.parameters(), all);
-        save(model.config(), model.parameterList(), all, model.parameters().offset, dir);
+        save(model.config(), model.parameterList(), p -> download(model.backend(), p.value()), dir);
+    }
+
+    /** A tensor's values on the host. */
+    public static float[] download(Backend be, Tensor t) {
+        float[] v = new float[(int) t.size()];
+        be.download(t, v);
+        return v;
     }
 
     /**
-     * Saves weights given as host floats in the layout of the model's parameter buffer — e.g. a download of an
-     * optimizer's F32 master copy, more precise than BF16 parameters: {@code params} is
-     * {@link GPT#parameterList()} and {@code base} the buffer's own offset, {@code model.parameters().offset}.
+     * Saves the parameters with the values {@code values} gives for each — e.g. an optimizer's F32 master copy,
+     * more precise than BF16 parameters.
      */
-    public static void save(GPTConfig cfg, List<GPT.Param> params, float[] all, long base, Path dir) throws IOException {
+    public static void save(GPTConfig cfg, List<Param> params, Function<Param, float[]> values, Path dir) throws IOException {
         List<Safetensors.Item> items = new ArrayList<>();
-        for (GPT.Param p : params) {
-            int[] shape = p.value().shape();
+        for (Param p : params) {
+            int[] shape = p.shape();
+            float[] all = values.apply(p);
+            if (p.group() != Parameters.Group.BASE) {
+                items.add(new Safetensors.Item(p.name(), Safetensors.WriteType.F32, longs(shape), all, 0));
+                continue;
+            }
             int cols = shape.length == 1 ? 1 : shape[1];
-            int off = (int) (p.value().offset - base);
             for (Piece pc : pieces(cfg, p.name(), shape[0])) {
                 long[] hfShape = pieceShape(pc, shape);
                 if (!pc.transposed) {
-                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, off + pc.from * cols));
+                    items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, all, pc.from * cols));
                 } else {
                     int r = pc.to - pc.from;
                     float[] t = new float[r * cols];
                     for (int i = 0; i < r; i++) {
-                        for (int j = 0; j < cols; j++) t[j * r + i] = all[off + (pc.from + i) * cols + j];
+                        for (int j = 0; j < cols; j++) t[j * r + i] = all[(pc.from + i) * cols + j];
                     }
                     items.add(new Safetensors.Item(pc.hfName, Safetensors.WriteType.F32, hfShape, t, 0));
                 }
@@ -292,17 +307,22 @@ public final class ModelDir {
         throw new CramjetException(src + ": \"" + key + "\" expects true or false, got " + Json.kind(v));
     }
 
-    /**
-     * Reads the configuration and weights of {@code dir} into a new model for (batch, seq). When a manifest sits
-     * beside them (a checkpoint), both files are verified against it first; and the configuration is checked
-     * against the file's tensors before the model is allocated, so a config that lies about its size is named
-     * rather than allocated.
-     */
+    /** Reads the configuration and weights of {@code dir} into a new inference model for (batch, seq). */
     public static GPT load(Backend backend, Path dir, int batch, int seq) throws IOException {
+        return load(backend, dir, batch, seq, Model.Options.INFERENCE);
+    }
+
+    /**
+     * Reads the configuration and weights of {@code dir} into a new model for (batch, seq), built as {@code options}
+     * says. When a manifest sits beside them (a checkpoint), both files are verified against it first; and the
+     * configuration is checked against the file's tensors before the model is allocated, so a config that lies
+     * about its size is named rather than allocated.
+     */
+    public static GPT load(Backend backend, Path dir, int batch, int seq, Model.Options options) throws IOException {
         if (Files.exists(dir.resolve(Manifest.FILE))) Manifest.verify(dir, List.of(WEIGHTS, CONFIG));
         GPTConfig cfg = readConfig(dir);
         checkSize(cfg, dir.resolve(WEIGHTS));
-        GPT model = new GPT(backend, cfg, batch, seq, 0);
+        GPT model = new GPT(backend, cfg, batch, seq, 0, options);
         loadWeights(model, dir.resolve(WEIGHTS));
         return model;
     }
@@ -352,6 +372,12 @@ public final class ModelDir {
         }
     }
 
+    private static long[] longs(int[] shape) {
+        long[] l = new long[shape.length];
+        for (int i = 0; i < shape.length; i++) l[i] = shape[i];
+        return l;
+    }
+
     /** Tensors hub files carry that are not parameters: causal-mask buffers and RoPE frequency tables. */
     private static final Pattern SKIPPABLE = Pattern.compile(
             "h\\.\\d+\\.attn\\.(bias|masked_bias)|model\\.layers\\.\\d+\\.self_attn\\.rotary_emb\\.inv_freq");
@@ -369,10 +395,22 @@ public final class ModelDir {
                 if (names.put(bare, n) != null) throw new CramjetException(file + ": tensor '" + bare + "' appears twice (with and without the transformer. prefix)");
             }
             Set<String> used = new LinkedHashSet<>();
-            for (GPT.Param p : model.parameterList()) {
-                int[] shape = p.value().shape();
+            for (Param p : model.parameterList()) {
+                int[] shape = p.shape();
+                if (p.group() != Parameters.Group.BASE) {
+                    String inFile = names.get(p.name());
+                    if (inFile == null) continue;                       // added to a base: keeps its initialisation
+                    Safetensors.Entry e = r.entry(inFile);
+                    if (!java.util.Arrays.equals(e.shape(), longs(shape))) {
+                        throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
+                                + java.util.Arrays.toString(shape) + " for this model");
+                    }
+                    model.backend().upload(p.value(), r.read(inFile));
+                    used.add(p.name());
+                    continue;
+                }
                 int cols = shape.length == 1 ? 1 : shape[1];
-                float[] host = new float[(int) p.value().size()];
+                float[] host = new float[(int) p.size()];
                 for (Piece pc : pieces(cfg, p.name(), shape[0])) {
                     String inFile = names.get(pc.hfName);
                     if (inFile == null) throw new CramjetException(file + ": tensor '" + pc.hfName + "' is missing");

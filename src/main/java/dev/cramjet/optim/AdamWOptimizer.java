@@ -4,13 +4,19 @@ import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Tensor;
-import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.Parameters;
+import dev.cramjet.nn.Parameters.Kind;
+import dev.cramjet.nn.Parameters.Param;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * AdamW over a model's single parameter buffer. The buffer starts with the weight matrices (the decayed group)
- * and continues with embeddings, norms and biases (not decayed by default), so a step is: one global-norm launch
- * over the gradient buffer, two fused AdamW launches, one 4-byte download of the norm. When the backend computes
- * in BF16 the optimizer keeps an F32 master copy of the weights and updates that.
+ * AdamW over a model's trainable {@link Parameters}: their gradients are one buffer, and so are the moments m, v
+ * (and an F32 master copy of the weights when the backend computes in BF16) in the same layout — nothing for
+ * frozen parameters. A step is one global-norm launch over the gradients, one 4-byte download of the norm, and
+ * a fused AdamW launch per run of parameters with the same decay: the trainable (group, kind) ranges, adjacent
+ * ones with the same decay merged (matrices decayed, embeddings when asked, norms and biases never).
  */
 public final class AdamWOptimizer {
 
@@ -24,46 +30,51 @@ public final class AdamWOptimizer {
         public static Settings defaults() { return new Settings(0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, false); }
     }
 
+    /** One fused launch: parameter values, and the matching views of the gradient-layout buffers. */
+    private record Run(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor master, boolean decayed) {}
+
     private final Backend be;
     private final Settings settings;
-    private final Tensor params, grads, m, v, master, norm;
-    private final Tensor[] groupParams, groupGrads, groupM, groupV, groupMaster;
+    private final Tensor values, grads, m, v, master, norm;
+    private final List<Run> runs = new ArrayList<>();
     private final float[] normHost = new float[1];
     /** Whether {@link #norm} holds the current gradients' norm (set by gradNorm, used up by update). */
     private boolean normMeasured;
     private int step;
 
-    public AdamWOptimizer(GPT model, Settings settings) {
-        this.be = model.backend();
+    public AdamWOptimizer(Backend backend, Parameters params, Settings settings) {
+        this.be = backend;
         this.settings = settings;
-        this.params = model.parameters();
-        this.grads = model.gradients();
-        int n = (int) params.size();
+        this.values = params.values();
+        this.grads = params.gradients();
+        if (grads == null) throw new IllegalArgumentException("the model trains no parameters: nothing to optimize");
+        int n = (int) grads.size();
         this.m = be.alloc(DType.F32, n);
         this.v = be.alloc(DType.F32, n);
-        if (params.dtype() == DType.F32) {
-            this.master = null;
-        } else {
-            this.master = be.alloc(DType.F32, n);
-            be.copy(master, params);
-        }
+        this.master = values.dtype() == DType.F32 ? null : be.alloc(DType.F32, n);
         this.norm = be.alloc(DType.F32, 1);
-        long decayed = settings.decayEmbeddings() ? model.matrixAndEmbeddingElements() : model.matrixElements();
-        long[][] ranges = {{0, decayed}, {decayed, n}};
-        groupParams = new Tensor[2];
-        groupGrads = new Tensor[2];
-        groupM = new Tensor[2];
-        groupV = new Tensor[2];
-        groupMaster = new Tensor[2];
-        for (int g = 0; g < 2; g++) {
-            int len = (int) (ranges[g][1] - ranges[g][0]);
-            long off = ranges[g][0];
-            groupParams[g] = params.view(off, len);
-            groupGrads[g] = grads.view(off, len);
-            groupM[g] = m.view(off, len);
-            groupV[g] = v.view(off, len);
-            groupMaster[g] = master == null ? null : master.view(off, len);
+        for (Parameters.Range r : params.ranges()) {
+            boolean decayed = r.kind() == Kind.MATRIX || (r.kind() == Kind.EMBEDDING && settings.decayEmbeddings());
+            long at = r.grads().offset - grads.offset;
+            int len = (int) r.grads().size();
+            if (!runs.isEmpty()) {
+                Run last = runs.getLast();
+                if (last.decayed == decayed && last.params.offset + last.params.size() == r.values().offset
+                        && last.grads.offset + last.grads.size() == r.grads().offset) {
+                    int joined = (int) last.params.size() + len;
+                    long from = last.grads.offset - grads.offset;
+                    runs.set(runs.size() - 1, run(values.view(last.params.offset - values.offset, joined), from, joined, decayed));
+                    continue;
+                }
+            }
+            runs.add(run(r.values(), at, len, decayed));
         }
+        if (master != null) for (Run r : runs) be.copy(r.master, r.params);
+    }
+
+    private Run run(Tensor values, long at, int len, boolean decayed) {
+        return new Run(values, grads.view(at, len), m.view(at, len), v.view(at, len),
+                master == null ? null : master.view(at, len), decayed);
     }
 
     /**
@@ -86,11 +97,7 @@ public final class AdamWOptimizer {
         Tensor clip = settings.maxGradNorm() > 0 ? norm : null;
         AdamW hp = new AdamW(lr, settings.beta1(), settings.beta2(), settings.eps(), settings.weightDecay(), step,
                 settings.maxGradNorm());
-        for (int g = 0; g < 2; g++) {
-            if (groupParams[g].size() == 0) continue;
-            be.adamW(groupParams[g], groupGrads[g], groupM[g], groupV[g], groupMaster[g], clip,
-                    g == 0 ? hp : hp.withWeightDecay(0f));
-        }
+        for (Run r : runs) be.adamW(r.params, r.grads, r.m, r.v, r.master, clip, r.decayed ? hp : hp.withWeightDecay(0f));
     }
 
     /** {@link #gradNorm} then {@link #update}: returns the global gradient norm before clipping. */
@@ -102,14 +109,23 @@ public final class AdamWOptimizer {
 
     public Settings settings() { return settings; }
 
-    /** First moments, F32, the layout of the parameter buffer. */
+    /** First moments, F32, the layout of the gradients. */
     public Tensor m() { return m; }
 
-    /** Second moments, F32, the layout of the parameter buffer. */
+    /** Second moments, F32, the layout of the gradients. */
     public Tensor v() { return v; }
 
-    /** The F32 weights the optimizer updates: the master copy on BF16 backends, else the parameters themselves. */
-    public Tensor weights() { return master == null ? params : master; }
+    /** The F32 master weights (the layout of the gradients), or null when the parameters are F32 themselves. */
+    public Tensor master() { return master; }
+
+    /**
+     * The most precise copy of a parameter's values: its F32 master when the optimizer keeps one (a trained
+     * parameter on a BF16 backend), else the parameter itself.
+     */
+    public Tensor weights(Param p) {
+        if (master == null || !p.trainable()) return p.value();
+        return master.view(p.grad().offset - grads.offset, p.shape());
+    }
 
     /** Updates taken so far (AdamW's t after the last step). */
     public int stepCount() { return step; }
@@ -117,11 +133,11 @@ public final class AdamWOptimizer {
     /**
      * Restores the step counter (after loading m and v from a checkpoint). On a BF16 backend the master copy is
      * refreshed from the parameters, so load the weights before calling this, or upload the F32 weights into
-     * {@link #weights()} afterwards.
+     * {@link #master()} afterwards.
      */
     public void restore(int stepCount) {
         if (stepCount < 0) throw new IllegalArgumentException("step count must be ≥ 0, got " + stepCount);
         this.step = stepCount;
-        if (master != null) be.copy(master, params);
+        if (master != null) for (Run r : runs) be.copy(r.master, r.params);
     }
 }

@@ -24,8 +24,6 @@ final class ByteLevel {
 
     private ByteLevel() {}
 
-    static char toChar(int b) { return BYTE_TO_CHAR[b & 0xFF]; }
-
     /** The byte a character stands for, or -1 when it is not in the alphabet. */
     static int toByte(char c) { return c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1; }
 

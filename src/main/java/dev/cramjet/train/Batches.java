@@ -1,11 +1,13 @@
 package dev.cramjet.train;
 
+import dev.cramjet.data.Batch;
+
 import java.util.Map;
 
 /** The training data as the loop consumes it: micro-batches in a reproducible order whose position can be saved. */
 public interface Batches {
-    /** Fills tokens and targets (targets are tokens shifted by one) with the next micro-batch. */
-    void next(int[] tokens, int[] targets);
+    /** Fills the batch with the next micro-batch (a language model's targets are its tokens shifted by one). */
+    void next(Batch batch);
 
     /** Where the stream stands (JSON-able), so a resumed run reads exactly the batches it would have read. */
     Map<String, Object> state();

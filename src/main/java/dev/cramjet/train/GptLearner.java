@@ -1,8 +1,8 @@
 package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
-import dev.cramjet.engine.Tensor;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.GPT;
@@ -18,9 +18,10 @@ import java.util.Map;
 
 /**
  * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights as a model directory
- * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly) and
- * optimizer.safetensors with the moments m and v, the F32 master weights on backends that compute in BF16, and
- * the step count in the metadata. Everything is F32, so a CPU run resumes bit for bit.
+ * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32 master
+ * weights where the backend computes in BF16) and optimizer.safetensors with the moments m and v of the trained
+ * parameters, the master weights, and the step count in the metadata. Everything is F32, so a CPU run resumes bit
+ * for bit.
  */
 public final class GptLearner implements Learner, Evaluator.Model {
     public static final String OPTIMIZER = "optimizer.safetensors";
@@ -40,9 +41,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
     @Override public void zeroGrad() { model.zeroGrad(); }
 
     @Override
-    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation) {
+    public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(tokens, targets);
+        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
         model.backward(accumulation);
         return loss;
     }
@@ -54,9 +55,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     /** Evaluation mode: no dropout, no gradients. */
     @Override
-    public float loss(int[] tokens, int[] targets) {
+    public float loss(Batch batch) {
         model.eval();
-        return model.forward(tokens, targets);
+        return model.forward(batch.tokens, batch.lengths, batch.targets);
     }
 
     /** FLOPs per trained token: 6 per parameter (forward 2, backward 4) plus attention's 12·L·C·T (PaLM, appendix B). */
@@ -69,16 +70,12 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     @Override
     public void save(Path dir) throws IOException {
-        int n = (int) model.parameterCount();
-        float[] weights = new float[n];
-        be.download(optimizer.weights(), weights);
-        ModelDir.save(model.config(), model.parameterList(), weights, model.parameters().offset, dir);
-        float[] m = new float[n], v = new float[n];
-        be.download(optimizer.m(), m);
-        be.download(optimizer.v(), v);
+        ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
+        int n = (int) optimizer.m().size();
         List<Safetensors.Item> items = new ArrayList<>(List.of(
-                new Safetensors.Item("m", new long[] {n}, m), new Safetensors.Item("v", new long[] {n}, v)));
-        if (optimizer.weights() != model.parameters()) items.add(new Safetensors.Item("master", new long[] {n}, weights));
+                new Safetensors.Item("m", new long[] {n}, ModelDir.download(be, optimizer.m())),
+                new Safetensors.Item("v", new long[] {n}, ModelDir.download(be, optimizer.v()))));
+        if (optimizer.master() != null) items.add(new Safetensors.Item("master", new long[] {n}, ModelDir.download(be, optimizer.master())));
         Safetensors.write(dir.resolve(OPTIMIZER), Map.of("step", Integer.toString(optimizer.stepCount())), items);
     }
 
@@ -86,12 +83,12 @@ public final class GptLearner implements Learner, Evaluator.Model {
     public void load(Path dir) throws IOException {
         ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS));
         Path file = dir.resolve(OPTIMIZER);
-        int n = (int) model.parameterCount();
+        int n = (int) optimizer.m().size();
         try (Safetensors.Reader r = Safetensors.open(file)) {
             for (String name : List.of("m", "v")) {
                 Safetensors.Entry e = r.entry(name);
                 if (e.numel() != n) {
-                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model has " + n + " parameters");
+                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model trains " + n + " parameters");
                 }
             }
             be.upload(optimizer.m(), r.read("m"));
@@ -99,7 +96,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
             String step = r.metadata().get("step");
             if (step == null || !step.matches("\\d+")) throw new CramjetException(file + ": metadata has no valid optimizer step");
             optimizer.restore(Integer.parseInt(step));
-            if (optimizer.weights() != model.parameters()) be.upload(optimizer.weights(), r.read("master"));
+            if (optimizer.master() != null) be.upload(optimizer.master(), r.read("master"));
         }
     }
 }

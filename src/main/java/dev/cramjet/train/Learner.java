@@ -1,5 +1,7 @@
 package dev.cramjet.train;
 
+import dev.cramjet.data.Batch;
+
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -16,7 +18,7 @@ public interface Learner {
      * ∂loss/∂θ ÷ accumulation to the gradients, so the step's micro-batches sum to the gradient of their mean loss.
      * Returns the micro-batch's mean loss.
      */
-    float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation);
+    float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation);
 
     /** The global L2 norm of the accumulated gradients, before clipping. */
     float gradNorm();

@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.BatchSampler;
+import dev.cramjet.data.Batch;
 import dev.cramjet.data.SequentialBatches;
 import dev.cramjet.data.TokenShards;
 import dev.cramjet.eval.Evaluator;
@@ -85,7 +86,7 @@ public final class TrainData implements AutoCloseable {
     public Batches batches(int batch, int context, long seed) {
         BatchSampler s = new BatchSampler(train, batch, context, seed);
         return new Batches() {
-            @Override public void next(int[] tokens, int[] targets) { s.next(tokens, targets); }
+            @Override public void next(Batch b) { s.next(b.tokens, b.targets); }
 
             @Override
             public Map<String, Object> state() {
@@ -114,7 +115,7 @@ public final class TrainData implements AutoCloseable {
         return new Evaluator.Source() {
             @Override public void reset() { s.reset(); }
 
-            @Override public boolean next(int[] tokens, int[] targets) { return s.next(tokens, targets) == batch; }
+            @Override public boolean next(Batch b) { return s.next(b.tokens, b.targets) == batch; }
         };
     }
 

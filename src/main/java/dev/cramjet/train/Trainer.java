@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
+import dev.cramjet.data.Batch;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
@@ -71,8 +72,7 @@ public final class Trainer {
     private final Listener listener;
     private final Budget budget;
     private final BatchRamp ramp;
-    private final int[] tokens;
-    private final int[] targets;
+    private final Batch batch;
     private final double peakFlops;
 
     private volatile String stopRequest;
@@ -112,8 +112,7 @@ public final class Trainer {
         this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
         this.budget = config.budget();
         this.ramp = config.accumulation(context);
-        this.tokens = new int[config.batch() * context];
-        this.targets = new int[config.batch() * context];
+        this.batch = new Batch(config.batch(), context);
         this.early = new EarlyStopping(config.patience());
         this.schedule = config.schedule(lrScale);
     }
@@ -139,7 +138,7 @@ public final class Trainer {
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
-        long microTokens = tokens.length;
+        long microTokens = batch.tokens.length;
         while (true) {
             double elapsed = elapsed();
             double progress = budget.progress(step, tokensSeen, elapsed);
@@ -153,8 +152,8 @@ public final class Trainer {
             learner.zeroGrad();
             double sum = 0;
             for (int micro = 0; micro < accum; micro++) {
-                batches.next(tokens, targets);
-                sum += learner.trainMicroBatch(tokens, targets, dropoutSeed(step, micro), accum);
+                batches.next(batch);
+                sum += learner.trainMicroBatch(batch, dropoutSeed(step, micro), accum);
             }
             float stepLoss = (float) (sum / accum);
             float norm = learner.gradNorm();

@@ -37,10 +37,10 @@ class GenerateCommandTest {
             // More output rows than the tokenizer has tokens (as when a vocabulary is rounded up): never sampled.
             GPT m = new GPT(cpu, GPTConfig.gpt2(2, 2, 32, tok.vocabSize() + 20, 64), 1, 1, 3);
             // Weights scaled up from the N(0, 0.02) initialisation so greedy choices are not decided by rounding.
-            float[] p = new float[(int) m.parameters().size()];
-            cpu.download(m.parameters(), p);
+            float[] p = new float[(int) m.parameters().values().size()];
+            cpu.download(m.parameters().values(), p);
             for (int i = 0; i < p.length; i++) p[i] *= 10;
-            cpu.upload(m.parameters(), p);
+            cpu.upload(m.parameters().values(), p);
             modelDir = dir.resolve("model");
             ModelDir.save(m, modelDir);
             tok.save(modelDir.resolve("tokenizer.json"));

@@ -1,5 +1,6 @@
 package dev.cramjet.eval;
 
+import dev.cramjet.data.Batch;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -13,10 +14,10 @@ class EvaluatorTest {
             @Override public void reset() { served = 0; }
 
             @Override
-            public boolean next(int[] tokens, int[] targets) {
+            public boolean next(Batch b) {
                 if (served == n) return false;
-                java.util.Arrays.fill(tokens, served);
-                java.util.Arrays.fill(targets, served % 2);
+                java.util.Arrays.fill(b.tokens, served);
+                java.util.Arrays.fill(b.targets, served % 2);
                 served++;
                 return true;
             }
@@ -27,7 +28,7 @@ class EvaluatorTest {
     void lossPerplexityAndBitsPerByte() {
         // Token 0 stands for 1 byte, token 1 for 3; batches alternate targets 0 and 1; losses 1.0 and 3.0.
         Evaluator e = new Evaluator(batches(4), 2, 2, 1000, new int[] {1, 3});
-        Evaluator.Result r = e.run((tokens, targets) -> targets[0] == 0 ? 1f : 3f);
+        Evaluator.Result r = e.run(b -> b.targets[0] == 0 ? 1f : 3f);
         assertEquals(16, r.tokens());
         assertEquals(2 * 4 * 1 + 2 * 4 * 3, r.bytes());
         assertEquals(2.0, r.loss(), 1e-12);
@@ -35,7 +36,7 @@ class EvaluatorTest {
         assertEquals(2.0 * 16 / (Math.log(2) * 32), r.bitsPerByte(), 1e-12);
         // Capped at maxTokens, and the same batches every time.
         Evaluator capped = new Evaluator(batches(4), 2, 2, 8, new int[] {1, 3});
-        assertEquals(8, capped.run((t, y) -> 1f).tokens());
-        assertEquals(8, capped.run((t, y) -> 1f).tokens());
+        assertEquals(8, capped.run(b -> 1f).tokens());
+        assertEquals(8, capped.run(b -> 1f).tokens());
     }
 }

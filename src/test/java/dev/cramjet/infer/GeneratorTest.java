@@ -38,10 +38,10 @@ class GeneratorTest {
     private static GPT model(int blockSize, int seq) {
         GPTConfig cfg = GPTConfig.gpt2(2, 2, 32, tok.vocabSize(), blockSize);
         GPT m = new GPT(cpu, cfg, 1, seq, 7);
-        float[] p = new float[(int) m.parameters().size()];
-        cpu.download(m.parameters(), p);
+        float[] p = new float[(int) m.parameters().values().size()];
+        cpu.download(m.parameters().values(), p);
         for (int i = 0; i < p.length; i++) p[i] *= 10;
-        cpu.upload(m.parameters(), p);
+        cpu.upload(m.parameters().values(), p);
         return m;
     }
 

@@ -33,17 +33,17 @@ class GPTTest {
     }
 
     /** Replaces the init with larger random values so every path carries a sizeable gradient. */
-    static float[] randomize(GPT g, long seed) {
+    static float[] randomize(Model g, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] all = new float[(int) g.parameterCount()];
-        for (GPT.Param p : g.parameterList()) {
+        for (Parameters.Param p : g.parameterList()) {
             int off = (int) p.value().offset;
-            boolean normWeight = p.group() == GPT.Group.NORM_OR_BIAS && p.name().endsWith("weight");
+            boolean normWeight = p.kind() == Parameters.Kind.NORM_OR_BIAS && p.name().endsWith("weight");
             for (int i = 0; i < p.value().size(); i++) {
                 all[off + i] = normWeight ? (float) (1 + 0.2 * r.nextGaussian()) : (float) (0.3 * r.nextGaussian());
             }
         }
-        g.backend().upload(g.parameters(), all);
+        g.backend().upload(g.parameters().values(), all);
         return all;
     }
 
@@ -69,11 +69,11 @@ class GPTTest {
         g.forward(x, y);
         g.backward();
         float[] grad = new float[w.length];
-        be.download(g.gradients(), grad);
+        be.download(g.parameters().gradients(), grad);
 
         float eps = 1e-2f;
         int checked = 0;
-        for (GPT.Param p : g.parameterList()) {
+        for (Parameters.Param p : g.parameterList()) {
             int off = (int) p.value().offset;
             int real = p.name().equals("wte.weight") || p.name().equals("lm_head.weight")
                     ? cfg.vocabSize() * cfg.nEmbd() : (int) p.value().size();
@@ -82,10 +82,10 @@ class GPTTest {
                 int i = off + r.nextInt(real);
                 float keep = w[i];
                 w[i] = keep + eps;
-                be.upload(g.parameters(), w);
+                be.upload(g.parameters().values(), w);
                 double plus = g.forward(x, y);
                 w[i] = keep - eps;
-                be.upload(g.parameters(), w);
+                be.upload(g.parameters().values(), w);
                 double minus = g.forward(x, y);
                 w[i] = keep;
                 double numeric = (plus - minus) / (2 * eps);
@@ -97,10 +97,10 @@ class GPTTest {
             double rel = Math.sqrt(errSq) / Math.max(Math.sqrt(refSq), 1e-2);
             assertTrue(rel < 2e-2, p.name() + ": backward disagrees with finite differences, relative error " + rel);
         }
-        be.upload(g.parameters(), w);
+        be.upload(g.parameters().values(), w);
         assertTrue(checked >= 4 * 14, "sampled " + checked);
         // Padding rows of the vocabulary never get a gradient.
-        GPT.Param wte = g.parameter("wte.weight");
+        Parameters.Param wte = g.parameter("wte.weight");
         for (int i = cfg.vocabSize() * cfg.nEmbd(); i < wte.value().size(); i++) assertEquals(0f, grad[(int) wte.value().offset + i]);
     }
 
@@ -108,7 +108,7 @@ class GPTTest {
     void memorizesAFixedBatch() {
         GPTConfig cfg = GPTConfig.preset("micro").with(Map.of("vocab_size", 64L, "block_size", 16L), "test");
         GPT g = new GPT(be, cfg, 4, 16, 3);
-        AdamWOptimizer opt = new AdamWOptimizer(g, new AdamWOptimizer.Settings(0.9f, 0.95f, 1e-8f, 0f, 1f, false));
+        AdamWOptimizer opt = new AdamWOptimizer(g.backend(), g.parameters(), new AdamWOptimizer.Settings(0.9f, 0.95f, 1e-8f, 0f, 1f, false));
         SplittableRandom r = new SplittableRandom(5);
         int[] x = ids(r, 64, 64), y = ids(r, 64, 64);
         float first = Float.NaN, loss = Float.NaN;
@@ -128,7 +128,7 @@ class GPTTest {
     private float[] losses(GPTConfig cfg, long seed) {
         try (Backend b = new CpuBackend()) {
             GPT g = new GPT(b, cfg, 2, 8, seed);
-            AdamWOptimizer opt = new AdamWOptimizer(g, AdamWOptimizer.Settings.defaults());
+            AdamWOptimizer opt = new AdamWOptimizer(g.backend(), g.parameters(), AdamWOptimizer.Settings.defaults());
             SplittableRandom r = new SplittableRandom(11);
             float[] out = new float[5];
             for (int s = 0; s < out.length; s++) {
@@ -188,13 +188,13 @@ class GPTTest {
         g.zeroGrad();
         g.forward(x, y);
         g.backward();
-        be.download(g.gradients(), one);
+        be.download(g.parameters().gradients(), one);
         g.zeroGrad();
         for (int k = 0; k < 2; k++) {
             g.forward(x, y);
             g.backward(2);
         }
-        be.download(g.gradients(), two);
+        be.download(g.parameters().gradients(), two);
         double norm = 0;
         for (int i = 0; i < one.length; i++) {
             assertEquals(one[i], two[i], 1e-6f + 1e-4f * Math.abs(one[i]));
@@ -262,6 +262,8 @@ class GPTTest {
         long c = 256, v = 8192, t = 64, layer = 12 * c * c + 13 * c;
         assertEquals(v * c + t * c + 4 * layer + 2 * c, g.parameterCount());
         assertEquals(v * c + 4 * layer + 2 * c, g.parameterCount(false));
-        assertEquals(4 * 12 * c * c, g.matrixElements());
+        long matrices = 0;
+        for (Parameters.Param p : g.parameterList()) if (p.kind() == Parameters.Kind.MATRIX) matrices += p.size();
+        assertEquals(4 * 12 * c * c, matrices);
     }
 }

@@ -46,7 +46,7 @@ class GoldenLossTest {
                 : GPTTest.micro(0).with(java.util.Map.of("n_embd", 32L, "block_size", 80L), "test");
         int batch = variant < 4 ? 2 : 1, seq = variant < 4 ? 8 : 80, n = batch * seq;
         GPT g = new GPT(be, cfg, batch, seq, 11 + variant);
-        AdamWOptimizer opt = new AdamWOptimizer(g, AdamWOptimizer.Settings.defaults());
+        AdamWOptimizer opt = new AdamWOptimizer(g.backend(), g.parameters(), AdamWOptimizer.Settings.defaults());
         SplittableRandom r = new SplittableRandom(100 + variant);
         int[] out = new int[6 * 3 + 2 + 2];
         int k = 0;

@@ -1,5 +1,6 @@
 package dev.cramjet.train;
 
+import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.AtomicFile;
@@ -41,7 +42,8 @@ final class BigramLearner implements Learner, Evaluator.Model {
     @Override public void zeroGrad() { java.util.Arrays.fill(g, 0); }
 
     @Override
-    public float trainMicroBatch(int[] tokens, int[] targets, long dropoutSeed, int accumulation) {
+    public float trainMicroBatch(Batch b, long dropoutSeed, int accumulation) {
+        int[] tokens = b.tokens, targets = b.targets;
         float gradScale = 1f / accumulation;
         calls++;
         onMicroBatch.run();
@@ -71,7 +73,8 @@ final class BigramLearner implements Learner, Evaluator.Model {
     }
 
     @Override
-    public float loss(int[] tokens, int[] targets) {
+    public float loss(Batch b) {
+        int[] tokens = b.tokens, targets = b.targets;
         double loss = 0;
         for (int i = 0; i < tokens.length; i++) {
             int row = tokens[i] * vocab;

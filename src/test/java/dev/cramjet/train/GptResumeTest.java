@@ -4,20 +4,30 @@ import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.LoRA;
+import dev.cramjet.nn.Model;
+import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Exact resume with the real GPT on the CPU: interrupted + resumed equals uninterrupted, bit for bit. */
+/**
+ * Exact resume with the real GPT on the CPU: interrupted + resumed equals uninterrupted, bit for bit — training
+ * the whole model, and training LoRA adapters on a frozen base (whose checkpoint holds optimizer state for the
+ * adapters only).
+ */
 class GptResumeTest {
     @TempDir static Path tmp;
     static Path data;
@@ -36,11 +46,11 @@ class GptResumeTest {
         final MetricsLog metrics;
         long stopAt;
 
-        Run(Path dir, TrainConfig cfg) throws IOException {
+        Run(Path dir, TrainConfig cfg, Model.Options options) throws IOException {
             td = TrainData.open(data);
             GPTConfig mc = cfg.modelConfig(td.tokenizer.vocabSize());
-            GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed());
-            learner = new GptLearner(model, new AdamWOptimizer(model, AdamWOptimizer.Settings.defaults()));
+            GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed(), options);
+            learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
             int t = mc.blockSize();
             trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
@@ -67,13 +77,19 @@ class GptResumeTest {
         }
     }
 
-    @Test
-    void interruptedAndResumedEqualsUninterruptedBitForBit() throws Exception {
+    static Stream<Model.Options> options() {
+        return Stream.of(Model.Options.TRAIN, Model.Options.TRAIN.training(Parameters.Group.ADAPTER)
+                .lora(new LoRA.Spec(4, 8f, EnumSet.of(LoRA.Target.QKV, LoRA.Target.MLP_FC))));
+    }
+
+    @ParameterizedTest
+    @MethodSource("options")
+    void interruptedAndResumedEqualsUninterruptedBitForBit(Model.Options options) throws Exception {
         TrainConfig cfg = TrainConfig.resolve(Map.of(), "test", Map.of("model", "micro", "context", "16", "batch", "4",
                 "tokens-per-step", "128", "dropout", "0.1", "max-steps", "12", "eval-every", "4", "eval-tokens", "64",
                 "checkpoint-minutes", "0", "lr", "0.01"));
         List<Float> whole;
-        try (Run r = new Run(tmp.resolve("whole"), cfg)) {
+        try (Run r = new Run(tmp.resolve("whole" + options.hashCode()), cfg, options)) {
             assertEquals("budget", r.trainer.run().reason());
             whole = r.losses;
         }
@@ -82,13 +98,13 @@ class GptResumeTest {
 
         List<Float> resumed = new ArrayList<>();
         List<Double> lrs = new ArrayList<>();
-        try (Run r = new Run(tmp.resolve("split"), cfg)) {
+        try (Run r = new Run(tmp.resolve("split" + options.hashCode()), cfg, options)) {
             r.stopAt = 5;
             assertEquals("interrupted", r.trainer.run().reason());
             resumed.addAll(r.losses);
             lrs.addAll(r.lrs);
         }
-        try (Run r = new Run(tmp.resolve("split"), cfg)) {
+        try (Run r = new Run(tmp.resolve("split" + options.hashCode()), cfg, options)) {
             r.trainer.resume(r.trainer.checkpoints().latest(m -> fail(m)).orElseThrow());
             assertEquals("budget", r.trainer.run().reason());
             resumed.addAll(r.losses);

@@ -1,5 +1,6 @@
 package dev.cramjet.train;
 
+import dev.cramjet.data.Batch;
 import dev.cramjet.Hash;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.eval.Evaluator;
@@ -31,7 +32,8 @@ final class ListBatches implements Batches {
     }
 
     @Override
-    public void next(int[] tokens, int[] targets) {
+    public void next(Batch b) {
+        int[] tokens = b.tokens, targets = b.targets;
         for (int r = 0; r < tokens.length / context; r++) {
             int off = (int) Long.remainderUnsigned(Hash.mix(seed + counter++ * Hash.GOLDEN), data.length - context - 1);
             System.arraycopy(data, off, tokens, r * context, context);
@@ -51,7 +53,8 @@ final class ListBatches implements Batches {
             @Override public void reset() { pos = 0; }
 
             @Override
-            public boolean next(int[] tokens, int[] targets) {
+            public boolean next(Batch b) {
+                int[] tokens = b.tokens, targets = b.targets;
                 if (pos + tokens.length + 1 > data.length) return false;
                 System.arraycopy(data, pos, tokens, 0, tokens.length);
                 System.arraycopy(data, pos + 1, targets, 0, tokens.length);

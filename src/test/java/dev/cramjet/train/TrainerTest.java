@@ -128,7 +128,7 @@ class TrainerTest {
     void earlyStoppingEndsTheRunAfterPatienceEvaluationsWithoutImprovement() throws Exception {
         var learner = new BigramLearner(Harness.VOCAB, 0);
         var h = new Harness(tmp.resolve("run"), Harness.config(Map.of("max-steps", "100", "eval-every", "5", "patience", "2")),
-                new ManualClock(), learner, (t, y) -> 2.0f);
+                new ManualClock(), learner, b -> 2.0f);
         Trainer.Outcome o = h.trainer.run();
         assertEquals("early stop", o.reason());
         assertEquals(15, o.step(), "the first evaluation sets the best, two more without improvement stop the run");

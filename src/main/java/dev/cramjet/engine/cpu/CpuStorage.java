@@ -4,8 +4,8 @@ import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Storage;
 
 /**
- * A Java array owned by {@link CpuBackend}: F32 → float[], BF16 → short[] holding bf16 bit patterns, I32 → int[].
- * Exactly one of the three arrays is set; tensor views are offsets into it.
+ * Java arrays owned by {@link CpuBackend}: F32 → float[], BF16 → short[] holding bf16 bit patterns, I32 → int[],
+ * Q8_0 → byte[] quants plus a float[] of block scales ({@link Q8}). Tensor views are element offsets into them.
  */
 final class CpuStorage implements Storage {
     private final DType dtype;
@@ -13,6 +13,8 @@ final class CpuStorage implements Storage {
     float[] f32;
     short[] bf16;
     int[] i32;
+    byte[] q8;
+    float[] q8Scale;
 
     CpuStorage(DType dtype, int size) {
         this.dtype = dtype;
@@ -21,6 +23,10 @@ final class CpuStorage implements Storage {
             case F32 -> f32 = new float[size];
             case BF16 -> bf16 = new short[size];
             case I32 -> i32 = new int[size];
+            case Q8_0 -> {
+                q8 = new byte[size];
+                q8Scale = new float[size / Q8.BLOCK];
+            }
         }
     }
 
@@ -35,7 +41,11 @@ final class CpuStorage implements Storage {
         f32 = null;
         bf16 = null;
         i32 = null;
+        q8 = null;
+        q8Scale = null;
     }
+
+    boolean released() { return f32 == null && bf16 == null && i32 == null && q8 == null; }
 
     /** fp32 → bf16 bits, rounding to nearest even; NaN stays a (quiet) NaN instead of rounding into infinity. */
     static short toBf16(float x) {

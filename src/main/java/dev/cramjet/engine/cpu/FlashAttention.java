@@ -9,7 +9,9 @@ import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Causal attention in tiles (FlashAttention-2 on a CPU). Per head, queries and keys are cut into {@link #TILE}-row
+ * Attention in tiles (FlashAttention-2 on a CPU), causal or bidirectional, over sequences of per-sequence valid
+ * lengths (right padding: keys past a sequence's length are never read, and its padded queries get zero rows and
+ * zero gradients). Per head, queries and keys are cut into {@link #TILE}-row
  * tiles; a tile of scores is computed with a register-blocked micro-GEMM, folded into the output with an online
  * softmax (running max m and sum l per query), and thrown away. The forward saves lse = m + ln l per query. The
  * backward recomputes P = exp(S − lse) tile by tile and uses D_i = Σ_d dO_id·O_id:
@@ -86,9 +88,9 @@ final class FlashAttention {
 
     // ---- forward --------------------------------------------------------------------------------------------
 
-    /** Training forward over qkv [B,T,3C]: out [B,T,C], lse [B,H,T]. */
+    /** Training forward over qkv [B,T,3C]: out [B,T,C], lse [B,H,T]; lengths [B] or null (all T). */
     void forward(float[] qkv, int qkvOff, float[] out, int outOff, float[] lse, int lseOff,
-                 int b, int t, int c, int heads) {
+                 int b, int t, int c, int heads, boolean causal, int[] lengths) {
         int hs = c / heads, hsP = padded(hs), tiles = (t + TILE - 1) / TILE;
         // A task is one head's query tiles g, g+groups, …: consecutive tiles reuse the head's K and V from cache, and
         // the heads are split into interleaved groups only as far as needed to give every thread work.
@@ -96,12 +98,19 @@ final class FlashAttention {
         dynamic(b * heads * groups, (thread, task) -> {
             Scratch sc = scratch(thread, hsP, 0);
             int bh = task / groups, bi = bh / heads, h = bh % heads;
-            int row = qkvOff + bi * t * 3 * c;
+            int row = qkvOff + bi * t * 3 * c, len = lengths == null ? t : lengths[bi];
             for (int qt = task % groups; qt < tiles; qt += groups) {
-                int q0 = qt * TILE, nq = Math.min(TILE, t - q0);
-                tile(sc, hs, qkv, row + q0 * 3 * c + h * hs, 3 * c, q0, nq,
-                        qkv, row + c + h * hs, 3 * c, qkv, row + 2 * c + h * hs, 3 * c,
-                        out, outOff + (bi * t + q0) * c + h * hs, c, lse, lseOff + bh * t + q0);
+                int q0 = qt * TILE, nq = Math.min(TILE, t - q0), valid = Math.max(0, Math.min(nq, len - q0));
+                int o = outOff + (bi * t + q0) * c + h * hs, l = lseOff + bh * t + q0;
+                if (valid > 0) {
+                    tile(sc, hs, qkv, row + q0 * 3 * c + h * hs, 3 * c, q0, valid,
+                            qkv, row + c + h * hs, 3 * c, qkv, row + 2 * c + h * hs, 3 * c,
+                            causal ? q0 + valid - 1 : len - 1, causal, out, o, c, lse, l);
+                }
+                for (int r = valid; r < nq; r++) {             // padded queries
+                    Arrays.fill(out, o + r * c, o + r * c + hs, 0f);
+                    lse[l + r] = 0;
+                }
             }
         });
     }
@@ -120,18 +129,18 @@ final class FlashAttention {
             int q0 = qt * TILE, nq = Math.min(TILE, tn - q0);
             int cache = bi * tmax * c + h * hs;
             tile(sc, hs, qkv, qkvOff + (bi * tn + q0) * 3 * c + h * hs, 3 * c, pos + q0, nq,
-                    kc, kOff + cache, c, vc, vOff + cache, c,
+                    kc, kOff + cache, c, vc, vOff + cache, c, pos + q0 + nq - 1, true,
                     out, outOff + (bi * tn + q0) * c + h * hs, c, null, 0);
         });
     }
 
     /**
      * One query tile: nq queries at absolute positions [p0, p0+nq) (query r at q[qOff + r·qStride]), each attending
-     * to keys 0..its position (key j at k[kOff + j·kStride], value j at v[vOff + j·vStride]). Writes the output rows
-     * and, when lse is not null, lse[lseOff + r].
+     * to keys 0..last (key j at k[kOff + j·kStride], value j at v[vOff + j·vStride]), and if causal only to those
+     * up to its own position. Writes the output rows and, when lse is not null, lse[lseOff + r].
      */
     private static void tile(Scratch sc, int hs, float[] q, int qOff, int qStride, int p0, int nq,
-                             float[] k, int kOff, int kStride, float[] v, int vOff, int vStride,
+                             float[] k, int kOff, int kStride, float[] v, int vOff, int vStride, int last, boolean causal,
                              float[] out, int oOff, int oStride, float[] lse, int lseOff) {
         int hsP = sc.hsP, nqP = padded(nq);
         float scale = (float) (1 / Math.sqrt(hs));
@@ -143,12 +152,11 @@ final class FlashAttention {
         // Values are read in place when a head is whole vectors wide, else copied into zero-padded rows.
         boolean direct = hs == hsP;
         float[] vb = direct ? v : sc.v;
-        int last = p0 + nq - 1;
         for (int k0 = 0; k0 <= last; k0 += TILE) {
             int w = Math.min(TILE, last + 1 - k0);
             Tile.gemm(w, nqP, hs, k, kOff + k0 * kStride, kStride, 1, qt, 0, TILE, st, 0, TILE, false,
-                    Tile.COLUMNS_FROM_ROW, k0 - p0);
-            softmaxStep(sc, w, nq, nqP, p0, k0);
+                    causal ? Tile.COLUMNS_FROM_ROW : Tile.FULL, k0 - p0);
+            softmaxStep(sc, w, nq, nqP, p0, k0, causal);
             int vb0, ldv;
             if (direct) {
                 vb0 = vOff + k0 * vStride;
@@ -158,7 +166,8 @@ final class FlashAttention {
                 vb0 = 0;
                 ldv = hsP;
             }
-            Tile.gemm(nq, hsP, w, st, 0, 1, TILE, vb, vb0, ldv, o, 0, hsP, true, Tile.K_UNTIL_ROW, p0 - k0); // O += P·V
+            Tile.gemm(nq, hsP, w, st, 0, 1, TILE, vb, vb0, ldv, o, 0, hsP, true,
+                    causal ? Tile.K_UNTIL_ROW : Tile.FULL, p0 - k0);                                       // O += P·V
         }
         for (int r = 0; r < nq; r++) {
             float inv = 1 / l[r];
@@ -173,17 +182,17 @@ final class FlashAttention {
      * max. A method of its own so the compiled tile loop stays small enough for C2 to inline both exps here (an exp
      * left out of line boxes every vector passed to it).
      */
-    private static void softmaxStep(Scratch sc, int w, int nq, int nqP, int p0, int k0) {
+    private static void softmaxStep(Scratch sc, int w, int nq, int nqP, int p0, int k0, boolean causal) {
         float[] o = sc.o, corr = sc.corr;
         int hsP = sc.hsP;
-        maskCausal(sc.st, w, nqP, p0, k0);
+        if (causal) maskCausal(sc.st, w, nqP, p0, k0);
         Tile.onlineSoftmax(sc.st, w, nqP, sc.m, sc.l, corr);
         for (int r = 0; r < nq; r++) if (corr[r] != 1f) Tile.scale(o, r * hsP, hsP, corr[r]);
     }
 
     /** The backward's softmax step on a tile: mask, P = exp(S − lse), dS = P ∘ (dP − D). Own method: see softmaxStep. */
-    private static void gradStep(Scratch sc, int w, int nqP, int q0, int k0) {
-        maskCausal(sc.st, w, nqP, q0, k0);
+    private static void gradStep(Scratch sc, int w, int nqP, int q0, int k0, boolean causal) {
+        if (causal) maskCausal(sc.st, w, nqP, q0, k0);
         Tile.softmaxGrad(sc.st, sc.dst, w, nqP, sc.lse, q0, sc.d, q0);
     }
 
@@ -201,37 +210,39 @@ final class FlashAttention {
 
     // ---- backward -------------------------------------------------------------------------------------------
 
-    /** dqkv [B,T,3C] (overwritten) from dout, out [B,T,C], qkv and lse [B,H,T]. One task per (batch, head). */
+    /**
+     * dqkv [B,T,3C] (overwritten) from dout, out [B,T,C], qkv and lse [B,H,T], with the forward's mask. One task per
+     * (batch, head); a sequence's padded rows get a zero gradient.
+     */
     void backward(float[] dqkv, int dqkvOff, float[] dout, int doutOff, float[] qkv, int qkvOff,
-                  float[] out, int outOff, float[] lse, int lseOff, int b, int t, int c, int heads) {
+                  float[] out, int outOff, float[] lse, int lseOff, int b, int t, int c, int heads,
+                  boolean causal, int[] lengths) {
         int hs = c / heads, hsP = padded(hs);
         float scale = (float) (1 / Math.sqrt(hs));
         int c3 = 3 * c;
         dynamic(b * heads, (thread, bh) -> {
             Scratch sc = scratch(thread, hsP, t);
-            int bi = bh / heads, h = bh % heads;
+            int bi = bh / heads, h = bh % heads, len = lengths == null ? t : lengths[bi];
             int qRow = qkvOff + bi * t * c3 + h * hs, oRow = (bi * t) * c + h * hs, tp = sc.rows;
             float[] dq = sc.dq, st = sc.st, dst = sc.dst, dk = sc.dk, dv = sc.dv;
             float[] qtT = sc.qtT, doT = sc.doT, qRows = sc.qRows, doRows = sc.doRows, kRows = sc.kRows, vRows = sc.vRows;
-            packHead(sc, qkv, qRow, c3, dout, doutOff + oRow, out, outOff + oRow, c, lse, lseOff + bh * t, t, hs, scale);
-            for (int k0 = 0; k0 < t; k0 += TILE) {
-                int w = Math.min(TILE, t - k0);
+            packHead(sc, qkv, qRow, c3, dout, doutOff + oRow, out, outOff + oRow, c, lse, lseOff + bh * t, len, hs, scale);
+            // Causal: only query tiles at or after a key tile see it, and the diagonal tiles are part-masked.
+            int rows = causal ? Tile.COLUMNS_FROM_ROW : Tile.FULL, after = causal ? Tile.K_FROM_ROW : Tile.FULL;
+            int until = causal ? Tile.K_UNTIL_ROW : Tile.FULL;
+            for (int k0 = 0; k0 < len; k0 += TILE) {
+                int w = Math.min(TILE, len - k0);
                 Arrays.fill(dk, 0, w * hsP, 0f);
                 Arrays.fill(dv, 0, w * hsP, 0f);
-                for (int q0 = k0; q0 < t; q0 += TILE) {    // only query tiles at or after the key tile see it
-                    int nq = Math.min(TILE, t - q0), nqP = padded(nq);
+                for (int q0 = causal ? k0 : 0; q0 < len; q0 += TILE) {
+                    int nq = Math.min(TILE, len - q0), nqP = padded(nq);
                     int skew = k0 - q0;
-                    Tile.gemm(w, nqP, hs, kRows, k0 * hsP, hsP, 1, qtT, q0, tp, st, 0, TILE, false,
-                            Tile.COLUMNS_FROM_ROW, skew);                                             // Sᵀ
-                    Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false,
-                            Tile.COLUMNS_FROM_ROW, skew);                                             // dPᵀ
-                    gradStep(sc, w, nqP, q0, k0);
-                    Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true,
-                            Tile.K_FROM_ROW, skew);                                                   // dV += Pᵀ·dO
-                    Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true,
-                            Tile.K_FROM_ROW, skew);                                                   // dK += dSᵀ·Q
-                    Tile.gemm(nq, hsP, w, dst, 0, 1, TILE, kRows, k0 * hsP, hsP, dq, q0 * hsP, hsP, true,
-                            Tile.K_UNTIL_ROW, -skew);                                                 // dQ += dS·K
+                    Tile.gemm(w, nqP, hs, kRows, k0 * hsP, hsP, 1, qtT, q0, tp, st, 0, TILE, false, rows, skew);   // Sᵀ
+                    Tile.gemm(w, nqP, hs, vRows, k0 * hsP, hsP, 1, doT, q0, tp, dst, 0, TILE, false, rows, skew);  // dPᵀ
+                    gradStep(sc, w, nqP, q0, k0, causal);
+                    Tile.gemm(w, hsP, nq, st, 0, TILE, 1, doRows, q0 * hsP, hsP, dv, 0, hsP, true, after, skew);  // dV += Pᵀ·dO
+                    Tile.gemm(w, hsP, nq, dst, 0, TILE, 1, qRows, q0 * hsP, hsP, dk, 0, hsP, true, after, skew);  // dK += dSᵀ·Q
+                    Tile.gemm(nq, hsP, w, dst, 0, 1, TILE, kRows, k0 * hsP, hsP, dq, q0 * hsP, hsP, true, until, -skew); // dQ += dS·K
                 }
                 for (int j = 0; j < w; j++) {
                     int to = dqkvOff + (bi * t + k0 + j) * c3 + h * hs;
@@ -241,7 +252,11 @@ final class FlashAttention {
             }
             for (int i = 0; i < t; i++) {
                 int to = dqkvOff + (bi * t + i) * c3 + h * hs;
-                for (int d = 0; d < hs; d++) dqkv[to + d] = dq[i * hsP + d] * scale;
+                if (i < len) {
+                    for (int d = 0; d < hs; d++) dqkv[to + d] = dq[i * hsP + d] * scale;
+                } else {                                      // padding: no gradient for its q, k or v
+                    for (int part = 0; part < 3; part++) Arrays.fill(dqkv, to + part * c, to + part * c + hs, 0f);
+                }
             }
         });
     }

@@ -3,6 +3,8 @@ package dev.cramjet.engine.cpu;
 import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
+import dev.cramjet.engine.Glu;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.Tensor;
 import org.junit.jupiter.api.AfterEach;
@@ -220,15 +222,17 @@ class CpuBackendTest {
     }
 
     @Test
-    void swigluAndBackward() {
-        int n = 3, h = 11;
-        double[] x = random(n * 2 * h, 2), r = random(n * h);
-        Tensor in = tensor(x, n, 2 * h), out = cpu.alloc(DType.F32, n, h);
-        cpu.swiglu(out, in);
-        assertClose("swiglu", refSwiglu(x, n, h), read(out), FWD);
-        Tensor din = cpu.alloc(DType.F32, n, 2 * h);
-        cpu.swigluBackward(din, tensor(r, n, h), in);
-        assertClose("swiglu backward", fd(p -> refSwiglu(p, n, h), x, r), read(din), GRAD);
+    void gluAndBackward() {
+        for (Glu kind : Glu.values()) {
+            int n = 3, h = 21;
+            double[] x = random(n * 2 * h, 2), r = random(n * h);
+            Tensor in = tensor(x, n, 2 * h), out = cpu.alloc(DType.F32, n, h);
+            cpu.glu(out, in, kind);
+            assertClose(kind + "", refGlu(x, n, h, kind), read(out), FWD);
+            Tensor din = cpu.alloc(DType.F32, n, 2 * h);
+            cpu.gluBackward(din, tensor(r, n, h), in, kind);
+            assertClose(kind + " backward", fd(p -> refGlu(p, n, h, kind), x, r), read(din), GRAD);
+        }
     }
 
     @Test
@@ -258,6 +262,67 @@ class CpuBackendTest {
         assertClose("rope backward", fd(p -> refRope(p, b, t, c, heads, theta, 0), x, r), read(d), GRAD);
     }
 
+    @Test
+    void frozenParametersSkipTheirGradientsOnly() {
+        // A null parameter gradient is skipped; the activation gradient is the same as with it.
+        int n = 5, c = 19, oc = 7;
+        double[] x = random(n * c), w = random(oc * c), r = random(n * oc), nr = random(n * c);
+        Tensor in = tensor(x, n, c), weight = tensor(w, oc, c), dout = tensor(r, n, oc);
+        Tensor dinFull = cpu.alloc(DType.F32, n, c), dinFrozen = cpu.alloc(DType.F32, n, c);
+        cpu.matmulBackward(dinFull, cpu.alloc(DType.F32, oc, c), cpu.alloc(DType.F32, oc), dout, in, weight);
+        cpu.matmulBackward(dinFrozen, null, null, dout, in, weight);
+        assertArrayEquals(read(dinFull), read(dinFrozen));
+
+        double[] g = random(c);
+        Tensor out = cpu.alloc(DType.F32, n, c), mean = cpu.alloc(DType.F32, n), rstd = cpu.alloc(DType.F32, n);
+        Tensor a = cpu.alloc(DType.F32, n, c), b = cpu.alloc(DType.F32, n, c);
+        cpu.layerNorm(out, mean, rstd, in, tensor(g, c), null, 1e-5f);
+        cpu.layerNormBackward(a, cpu.alloc(DType.F32, c), cpu.alloc(DType.F32, c), tensor(nr, n, c), in, tensor(g, c), mean, rstd);
+        cpu.layerNormBackward(b, null, null, tensor(nr, n, c), in, tensor(g, c), mean, rstd);
+        assertArrayEquals(read(a), read(b));
+        cpu.rmsNorm(out, rstd, in, tensor(g, c), 1e-5f);
+        cpu.zero(a);
+        cpu.zero(b);
+        cpu.rmsNormBackward(a, cpu.alloc(DType.F32, c), tensor(nr, n, c), in, tensor(g, c), rstd);
+        cpu.rmsNormBackward(b, null, tensor(nr, n, c), in, tensor(g, c), rstd);
+        assertArrayEquals(read(a), read(b));
+
+        // Embedding: a frozen table still lets a learned position table take its gradient.
+        int[] tok = {1, 0, 2, 1};
+        Tensor dwpe = cpu.alloc(DType.F32, 2, c);
+        cpu.embeddingBackward(null, dwpe, tensor(random(4 * c), 2, 2, c), ints(tok, 2, 2));
+        assertNotEquals(0.0, dot(read(dwpe), read(dwpe)));
+    }
+
+    // ---- rows ----------------------------------------------------------------------------------------------
+
+    @Test
+    void poolAveragesRunsOfRowsAndSpreadsTheGradientBack() {
+        int n = 9, c = 21;
+        int[] seg = {0, 3, 4, 1, 2, 5, 8, 1};     // rows [0,3), row 4, rows [2,7) overlapping the first, the last row
+        int s = seg.length / 2;
+        double[] x = random(n * c), r = random(s * c);
+        Tensor segments = ints(seg, s, 2), out = tensor(random(s * c), s, c);
+        cpu.pool(out, tensor(x, n, c), segments);
+        assertClose("pool", refPool(x, seg, c), read(out), FWD);
+        Tensor din = tensor(random(n * c), n, c);              // garbage: overwritten, row 3 gets 0
+        cpu.poolBackward(din, tensor(r, s, c), segments);
+        assertClose("pool backward", fd(p -> refPool(p, seg, c), x, r), read(din), GRAD);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cpu.pool(cpu.alloc(DType.F32, 1, c), tensor(x, n, c), ints(new int[] {7, 3}, 1, 2)));
+        assertTrue(e.getMessage().contains("segment 0"), e.getMessage());
+    }
+
+    static double[] refPool(double[] x, int[] seg, int c) {
+        double[] y = new double[seg.length / 2 * c];
+        for (int i = 0; i < seg.length / 2; i++) {
+            for (int r = 0; r < seg[2 * i + 1]; r++) {
+                for (int j = 0; j < c; j++) y[i * c + j] += x[(seg[2 * i] + r) * c + j] / seg[2 * i + 1];
+            }
+        }
+        return y;
+    }
+
     // ---- attention -----------------------------------------------------------------------------------------
 
     @Test
@@ -266,7 +331,7 @@ class CpuBackendTest {
             int b = shape[0], t = shape[1], heads = shape[2], hs = shape[3], c = heads * hs;
             double[] x = random(b * t * 3 * c, 2);
             Tensor qkv = tensor(x, b, t, 3 * c), out = cpu.alloc(DType.F32, b, t, c), lse = cpu.alloc(DType.F32, b, heads, t);
-            cpu.attention(out, lse, qkv, heads);
+            cpu.attention(out, lse, qkv, heads, Mask.CAUSAL);
             double[] expectLse = new double[b * heads * t];
             assertClose("attention T=" + t + " hs=" + hs, refAttention(x, b, t, c, heads, expectLse), read(out), FWD);
             assertClose("lse T=" + t, expectLse, read(lse), FWD);
@@ -300,11 +365,54 @@ class CpuBackendTest {
     }
 
     private Tensor attentionGrad(double[] x, double[] r, int b, int t, int c, int heads) {
+        return attentionGrad(x, r, b, t, c, heads, Mask.CAUSAL);
+    }
+
+    private Tensor attentionGrad(double[] x, double[] r, int b, int t, int c, int heads, Mask mask) {
         Tensor qkv = tensor(x, b, t, 3 * c), out = cpu.alloc(DType.F32, b, t, c), lse = cpu.alloc(DType.F32, b, heads, t);
-        cpu.attention(out, lse, qkv, heads);
+        cpu.attention(out, lse, qkv, heads, mask);
         Tensor dqkv = tensor(random(x.length), b, t, 3 * c);   // garbage: must be overwritten
-        cpu.attentionBackward(dqkv, tensor(r, b, t, c), qkv, out, lse, heads);
+        cpu.attentionBackward(dqkv, tensor(r, b, t, c), qkv, out, lse, heads, mask);
         return dqkv;
+    }
+
+    /** The mask kinds beyond plain causal: bidirectional, and both with sequences padded to T. */
+    private Mask[] masks(int b, int t, int[] lengths) {
+        Tensor len = ints(lengths, b);
+        return new Mask[] {Mask.BIDIRECTIONAL, Mask.BIDIRECTIONAL.padded(len), Mask.CAUSAL.padded(len)};
+    }
+
+    @Test
+    void bidirectionalAndPaddedAttentionMatchNaiveSoftmax() {
+        // Lengths that end mid-tile, on a tile boundary, and at T; T spans three 64-row tiles.
+        for (int[] shape : new int[][]{{3, 150, 2, 16}, {3, 9, 3, 5}}) {
+            int b = shape[0], t = shape[1], heads = shape[2], hs = shape[3], c = heads * hs;
+            int[] lengths = {Math.max(1, t - 20), Math.min(t, 64), t};
+            double[] x = random(b * t * 3 * c, 2);
+            for (Mask mask : masks(b, t, lengths)) {
+                int[] len = mask.lengths() == null ? null : lengths;
+                Tensor qkv = tensor(x, b, t, 3 * c), out = tensor(random(b * t * c), b, t, c);
+                Tensor lse = tensor(random(b * heads * t), b, heads, t);
+                cpu.attention(out, lse, qkv, heads, mask);
+                double[] expectLse = new double[b * heads * t];
+                String what = (mask.causal() ? "causal" : "bidirectional") + (len == null ? "" : " padded") + " T=" + t;
+                assertClose(what, refAttention(x, b, t, c, heads, mask.causal(), len, expectLse), read(out), FWD);
+                assertClose(what + " lse", expectLse, read(lse), FWD);
+            }
+        }
+    }
+
+    @Test
+    void bidirectionalAndPaddedAttentionBackwardMatchFiniteDifferences() {
+        int b = 2, t = 67, heads = 2, hs = 5, c = heads * hs;
+        int[] lengths = {40, 67};
+        double[] x = random(b * t * 3 * c, 1.5), r = random(b * t * c);
+        for (Mask mask : masks(b, t, lengths)) {
+            int[] len = mask.lengths() == null ? null : lengths;
+            Tensor dqkv = attentionGrad(x, r, b, t, c, heads, mask);
+            assertClose((mask.causal() ? "causal" : "bidirectional") + (len == null ? "" : " padded") + " backward",
+                    fd(p -> refAttention(p, b, t, c, heads, mask.causal(), len, null), x, r), read(dqkv), GRAD);
+        }
     }
 
     @Test
@@ -313,7 +421,7 @@ class CpuBackendTest {
         int b = 2, t = 70, heads = 2, hs = 8, c = heads * hs, tmax = 80;
         double[] x = random(b * t * 3 * c, 2);
         Tensor qkv = tensor(x, b, t, 3 * c), out = cpu.alloc(DType.F32, b, t, c), lse = cpu.alloc(DType.F32, b, heads, t);
-        cpu.attention(out, lse, qkv, heads);
+        cpu.attention(out, lse, qkv, heads, Mask.CAUSAL);
         double[] full = read(out);
 
         Tensor kc = cpu.alloc(DType.F32, b, tmax, c), vc = cpu.alloc(DType.F32, b, tmax, c);
@@ -517,12 +625,12 @@ class CpuBackendTest {
         return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
     }
 
-    static double[] refSwiglu(double[] x, int n, int h) {
+    static double[] refGlu(double[] x, int n, int h, Glu kind) {
         double[] y = new double[n * h];
         for (int r = 0; r < n; r++) {
             for (int i = 0; i < h; i++) {
                 double g = x[r * 2 * h + i], u = x[r * 2 * h + h + i];
-                y[r * h + i] = g / (1 + Math.exp(-g)) * u;
+                y[r * h + i] = (kind == Glu.SWIGLU ? g / (1 + Math.exp(-g)) : gelu(g)) * u;
             }
         }
         return y;
@@ -549,14 +657,23 @@ class CpuBackendTest {
 
     /** Naive causal softmax(q·kᵀ/√hs)·v; fills lse [B,H,T] when given. */
     static double[] refAttention(double[] x, int b, int t, int c, int heads, double[] lse) {
+        return refAttention(x, b, t, c, heads, true, null, lse);
+    }
+
+    /**
+     * Naive softmax(q·kᵀ/√hs)·v over keys j &lt; length (and j ≤ i when causal); queries at padded positions give 0
+     * and lse 0. lengths null: all T.
+     */
+    static double[] refAttention(double[] x, int b, int t, int c, int heads, boolean causal, int[] lengths, double[] lse) {
         int hs = c / heads;
         double[] out = new double[b * t * c], p = new double[t];
         for (int bi = 0; bi < b; bi++) {
+            int len = lengths == null ? t : lengths[bi];
             for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < t; i++) {
-                    int q = (bi * t + i) * 3 * c + h * hs;
+                for (int i = 0; i < len; i++) {
+                    int q = (bi * t + i) * 3 * c + h * hs, last = causal ? i : len - 1;
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = 0; j <= last; j++) {
                         int k = (bi * t + j) * 3 * c + c + h * hs;
                         double s = 0;
                         for (int d = 0; d < hs; d++) s += x[q + d] * x[k + d];
@@ -564,9 +681,9 @@ class CpuBackendTest {
                         max = Math.max(max, p[j]);
                     }
                     double sum = 0;
-                    for (int j = 0; j <= i; j++) sum += p[j] = Math.exp(p[j] - max);
+                    for (int j = 0; j <= last; j++) sum += p[j] = Math.exp(p[j] - max);
                     if (lse != null) lse[(bi * heads + h) * t + i] = max + Math.log(sum);
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = 0; j <= last; j++) {
                         int v = (bi * t + j) * 3 * c + 2 * c + h * hs;
                         for (int d = 0; d < hs; d++) out[(bi * t + i) * c + h * hs + d] += p[j] / sum * x[v + d];
                     }

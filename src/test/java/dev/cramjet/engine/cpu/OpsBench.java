@@ -2,6 +2,7 @@ package dev.cramjet.engine.cpu;
 
 import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
 import java.util.Random;
@@ -67,8 +68,8 @@ public final class OpsBench {
             Tensor q = rand(bb, tt, 3 * cc), o = cpu.alloc(DType.F32, bb, tt, cc), lse = cpu.alloc(DType.F32, bb, heads, tt);
             Tensor dq = cpu.alloc(DType.F32, bb, tt, 3 * cc), dout = rand(bb, tt, cc);
             double flops = (double) bb * heads * tt * tt * hs;   // one causal T×T×hs matrix product = T²·hs flops
-            benchFlops("attention T=" + tt + " B=" + bb + " H=12 hs=64", 2 * flops, () -> cpu.attention(o, lse, q, heads));
-            benchFlops("attentionBackward T=" + tt, 5 * flops, () -> cpu.attentionBackward(dq, dout, q, o, lse, heads));
+            benchFlops("attention T=" + tt + " B=" + bb + " H=12 hs=64", 2 * flops, () -> cpu.attention(o, lse, q, heads, Mask.CAUSAL));
+            benchFlops("attentionBackward T=" + tt, 5 * flops, () -> cpu.attentionBackward(dq, dout, q, o, lse, heads, Mask.CAUSAL));
         }
     }
 

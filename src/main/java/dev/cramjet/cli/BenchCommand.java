@@ -1,5 +1,6 @@
 package dev.cramjet.cli;
 
+import dev.cramjet.engine.Accelerator;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
@@ -18,19 +19,25 @@ import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 
 /**
  * `cramjet bench`: training-step and forward-pass throughput of a preset model on random tokens, as tokens/s,
  * achieved GFLOP/s (FLOPs per token = 6·N + 12·L·d·T, N the parameters without the position table; a forward pass
  * is a third of that) and, on the CPU, the fraction of the machine's measured fp32 FMA ceiling. Also reports our
- * large-matmul speed against the same ceiling, the process's peak resident memory, and generation at batch 1
- * through the KV cache with the weights in the compute type and in int8 (Q8_0): decoding reads every weight once
- * per token, so it is bound by memory traffic and its figure is tokens/s and the weight bytes streamed per second.
+ * large-matmul speed against the same ceiling and the process's peak resident memory; on a GPU instead the measured
+ * bf16 GEMM ceiling against the data sheet's peak, the device time of one training step per op family, and the
+ * peak device memory. Then generation at batch 1 through the KV cache with the weights in the compute type and in
+ * int8 (Q8_0): decoding reads every weight once per token, so it is bound by memory traffic and its figure is
+ * tokens/s and the weight bytes streamed per second.
  */
 public final class BenchCommand implements Command {
     /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
     private static final int GEMM_M = 1536, GEMM_N = 3072, GEMM_K = 768;
+    /** The GPU's GEMM ceiling is measured on size³ bf16 matrices: large enough to reach the tensor cores' peak. */
+    private static final int GPU_GEMM = 8192, GPU_GEMM_REPS = 10;
 
     @Override
     public String summary() { return "measure training and inference throughput of a preset model"; }
@@ -47,11 +54,13 @@ public final class BenchCommand implements Command {
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
                 FLOPs per token, a third of that for a forward pass), the fraction of the CPU's measured fp32 FMA
                 ceiling, our 1536×3072×768 matmul against that ceiling, and peak resident memory (VmHWM).
-                Then generation at batch 1 through the KV cache, with fp32 weights and with int8 (Q8_0) weights:
-                a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time (decode tokens/s and the
-                weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8 (4 for gpt2-124m and
-                larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger), --decode 64.
-                --json prints one JSON object per line.
+                On a GPU (--device cuda) it prints instead the measured 8192³ bf16 GEMM ceiling against the data
+                sheet's peak, the device time of one profiled training step split by op family, and the peak
+                device memory. Then generation at batch 1 through the KV cache, with the compute type's weights and
+                with int8 (Q8_0) weights: a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time
+                (decode tokens/s and the weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8
+                (4 for gpt2-124m and larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger),
+                --decode 64. --json prints one JSON object per line.
                 An encoder preset times masked-language-model steps instead: R of the positions masked (default 25%
                 for the crammed presets, 15% for BERT's) and scored by the sparse head, batch 32 (16 for width 768)
                 × seq 128; FLOPs per token 6·(N − Vp·C) + 6·Vp·C·R + 12·L·d·T (the tied decoder runs on the masked
@@ -103,37 +112,34 @@ public final class BenchCommand implements Command {
                     be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.paddedVocab(),
                     params, batch, seq, steps));
 
-            double[] seconds = trainAndForward(be, model, opt, x, y, steps);
-            double trainSeconds = seconds[0], fwdSeconds = seconds[1];
+            Step train = trainStep(model, opt, x, y);
+            double trainSeconds = time(be, steps, train);
+            model.eval();
+            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
             long hwm = ProcessStats.peakResidentBytes();
+            Optional<Accelerator> gpu = Backends.accelerator(be);
 
-            double peak = Double.NaN, gemm = Double.NaN;
-            if (be.name().equals("cpu")) {
-                peak = CpuPeak.fmaPeakGflops();
-                gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
+            double peak = be.peakFlops() / 1e9;
+            String ceiling = be.name().equals("cpu") ? "the fp32 ceiling" : "the bf16 data-sheet peak";
+            report(json, "train_step", n, trainSeconds, flopsPerToken, peak, ceiling);
+            report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak, ceiling);
+
+            if (gpu.isPresent()) {
+                gpuReport(json, be, gpu.get(), train, steps + 1);
+            } else {
+                double gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
+                emit(json, gemmRecord(GEMM_M, GEMM_N, GEMM_K, gemm, "fma_peak_gflops", peak), String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
+                        GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak));
             }
-            report(json, "train_step", n, trainSeconds, flopsPerToken, peak);
-            report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak);
-
-            Map<String, Object> g = new LinkedHashMap<>();
-            g.put("bench", "gemm");
-            g.put("m", (long) GEMM_M);
-            g.put("n", (long) GEMM_N);
-            g.put("k", (long) GEMM_K);
-            g.put("gflops", gemm);
-            g.put("fma_peak_gflops", peak);
-            g.put("fraction_of_peak", gemm / peak);
-            emit(json, g, be.name().equals("cpu")
-                    ? String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
-                            GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak)
-                    : "matmul and ceiling figures are measured on the CPU backend only");
 
             Map<String, Object> mem = new LinkedHashMap<>();
             mem.put("bench", "memory");
             mem.put("vm_hwm_bytes", hwm);
             mem.put("backend_bytes", be.allocatedBytes());
-            emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend",
-                    hwm / 1e9, be.allocatedBytes() / 1e9));
+            gpu.ifPresent(a -> mem.put("device_peak_bytes", a.peakAllocatedBytes()));
+            emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend%s",
+                    hwm / 1e9, be.allocatedBytes() / 1e9, gpu.map(a -> String.format(Locale.ROOT, ", at most %.2f GB on the device",
+                            a.peakAllocatedBytes() / 1e9)).orElse("")));
         }
         if (decode > 0) {
             double fp32 = generation(device, cfg, null, decode, json);
@@ -142,6 +148,17 @@ public final class BenchCommand implements Command {
                     String.format(Locale.ROOT, "int8 decodes %.2f× as fast as fp32", int8 / fp32));
         }
         return 0;
+    }
+
+    /** One training step (forward, backward, AdamW) on fixed tokens, dropout drawn from the step number. */
+    private static Step trainStep(Model model, AdamWOptimizer opt, int[] x, int[] y) {
+        return s -> {
+            model.train(s);
+            model.zeroGrad();
+            model.forward(x, y);
+            model.backward();
+            opt.step(1e-4f);
+        };
     }
 
     /**
@@ -187,10 +204,13 @@ public final class BenchCommand implements Command {
                             + "run:    masked-language modelling, %.0f%% masked (sparse head), batch %d × seq %d, %d timed steps after one warm-up",
                     be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.preNorm() ? "pre" : "post",
                     cfg.mlp().name().toLowerCase(Locale.ROOT), cfg.vocabSize(), params, 100 * rate, batch, seq, steps));
-            double[] seconds = trainAndForward(be, model, opt, x, y, steps);
-            double peak = be.name().equals("cpu") ? CpuPeak.fmaPeakGflops() : be.peakFlops() / 1e9;
-            report(json, "mlm_train_step", n, seconds[0], flopsPerToken, peak);
-            report(json, "mlm_forward", n, seconds[1], flopsPerToken / 3, peak);
+            double trainSeconds = time(be, steps, trainStep(model, opt, x, y));
+            model.eval();
+            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            double peak = be.peakFlops() / 1e9;
+            String ceiling = be.name().equals("cpu") ? "the fp32 ceiling" : "the bf16 data-sheet peak";
+            report(json, "mlm_train_step", n, trainSeconds, flopsPerToken, peak, ceiling);
+            report(json, "mlm_forward", n, fwdSeconds, flopsPerToken / 3, peak, ceiling);
             long hwm = ProcessStats.peakResidentBytes();
             emit(json, Map.of("bench", "memory", "vm_hwm_bytes", hwm, "backend_bytes", be.allocatedBytes()),
                     String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend", hwm / 1e9, be.allocatedBytes() / 1e9));
@@ -244,22 +264,45 @@ public final class BenchCommand implements Command {
         }
     }
 
+    /**
+     * The GPU's figures: the measured bf16 GEMM ceiling against the data sheet's peak, and one more training step
+     * (number {@code step}) timed per op family with device events.
+     */
+    private static void gpuReport(boolean json, Backend be, Accelerator gpu, Step train, int step) {
+        double ceiling = gpu.gemmCeilingFlops(GPU_GEMM, GPU_GEMM_REPS) / 1e9, nominal = be.peakFlops() / 1e9;
+        emit(json, gemmRecord(GPU_GEMM, GPU_GEMM, GPU_GEMM, ceiling, "nominal_peak_gflops", nominal), String.format(Locale.ROOT, "bf16 GEMM ceiling (cuBLASLt, %d³): %.0f TFLOP/s%s", GPU_GEMM, ceiling / 1e3,
+                Double.isNaN(nominal) ? " (no data-sheet peak for this device)"
+                        : String.format(Locale.ROOT, " = %.1f%% of the data sheet's %.0f", 100 * ceiling / nominal, nominal / 1e3)));
+
+        gpu.profile(true);
+        train.run(step);
+        Map<String, Double> ms = gpu.kernelMillis();
+        gpu.profile(false);
+        double total = ms.values().stream().mapToDouble(Double::doubleValue).sum();
+        Map<String, Object> k = new LinkedHashMap<>();
+        k.put("bench", "kernels");
+        ms.forEach((family, t) -> k.put(family + "_ms", t));
+        emit(json, k, String.format(Locale.ROOT, "device time of one training step, %.1f ms: ", total) + ms.entrySet().stream()
+                .map(e -> String.format(Locale.ROOT, "%s %.1f ms (%.0f%%)", e.getKey(), e.getValue(), 100 * e.getValue() / total))
+                .collect(Collectors.joining(", ")));
+    }
+
+    /** The "gemm" line: an m×n×k matmul's GFLOP/s against a peak, recorded under {@code peakKey}. */
+    private static Map<String, Object> gemmRecord(int m, int n, int k, double gflops, String peakKey, double peak) {
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("bench", "gemm");
+        g.put("m", (long) m);
+        g.put("n", (long) n);
+        g.put("k", (long) k);
+        g.put("gflops", gflops);
+        g.put(peakKey, peak);
+        g.put("fraction_of_peak", gflops / peak);
+        return g;
+    }
+
     @FunctionalInterface
     private interface Step {
         void run(int step);
-    }
-
-    /** Seconds per training step (forward, backward, AdamW) and per forward pass, each timed as {@link #time} does. */
-    private static double[] trainAndForward(Backend be, Model model, AdamWOptimizer opt, int[] x, int[] y, int steps) {
-        double train = time(be, steps, s -> {
-            model.train(s);
-            model.zeroGrad();
-            model.forward(x, y);
-            model.backward();
-            opt.step(1e-4f);
-        });
-        model.eval();
-        return new double[] {train, time(be, steps, s -> model.forward(x, y))};
     }
 
     /** Seconds per step: one warm-up, then the mean over {@code steps}. */
@@ -272,7 +315,8 @@ public final class BenchCommand implements Command {
         return (System.nanoTime() - t0) / 1e9 / steps;
     }
 
-    private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak) {
+    private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak,
+                               String ceiling) {
         double tps = tokens / seconds;
         double gflops = tps * flopsPerToken / 1e9;
         Map<String, Object> m = new LinkedHashMap<>();
@@ -283,7 +327,7 @@ public final class BenchCommand implements Command {
         m.put("fraction_of_peak", gflops / peak);
         String label = what.endsWith("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
         emit(json, m, String.format(Locale.ROOT, "%s: %8.1f ms/step %10.0f tokens/s %8.1f GFLOP/s%s", label,
-                seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of the fp32 ceiling", 100 * gflops / peak)));
+                seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of %s", 100 * gflops / peak, ceiling)));
     }
 
     private static void emit(boolean json, Map<String, Object> m, String text) {

@@ -82,7 +82,7 @@ public final class DistillCommand implements Command {
         }
 
         GenerateCommand.Source teacher = Files.isDirectory(teacherArg.resolve("checkpoints"))
-                ? GenerateCommand.fromRun(teacherArg) : GenerateCommand.modelDir(teacherArg);
+                ? GenerateCommand.fromRun(teacherArg).getFirst() : GenerateCommand.modelDir(teacherArg);
         boolean encoder = EncoderDir.isEncoder(teacher.model());
         Map<String, String> keys = new LinkedHashMap<>(overrides);
         keys.put("model", encoder ? "crammed-tiny" : "small");
@@ -110,20 +110,14 @@ public final class DistillCommand implements Command {
             AtomicFile.writeString(run.resolve("distill.json"), Json.pretty(info));
             int context = pair.student.seq();
             Distiller d = pair.distiller;
-            if (encoder) {
-                Masking masking = TrainingRun.masking(cfg, data);
-                return new TrainingRun.Setup(context, d, d, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking),
-                        new Evaluator(data.maskedValidation(cfg.batch(), context, masking), cfg.batch(), context,
-                                TrainingRun.evalTokens(cfg, context), data.tokenBytes()), List::of, pair.student.parameterCount(false),
-                        "student of " + pair.map.length + " blocks from " + pair.teacherLayers + " " + java.util.Arrays.toString(pair.map));
-            }
-            return new TrainingRun.Setup(context, d, d, data.batches(cfg.batch(), context, cfg.seed()),
-                    new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, TrainingRun.evalTokens(cfg, context),
-                            data.tokenBytes()), List::of, pair.student.parameterCount(false),
+            Masking masking = encoder ? TrainingRun.masking(cfg, data) : null;
+            return new TrainingRun.Setup(context, d, d, encoder ? data.maskedBatches(cfg.batch(), context, cfg.seed(), masking)
+                    : data.batches(cfg.batch(), context, cfg.seed()), TrainingRun.evaluator(cfg, data, context, masking), List::of,
+                    pair.student.parameterCount(false),
                     "student of " + pair.map.length + " blocks from " + pair.teacherLayers + " " + java.util.Arrays.toString(pair.map));
         });
         TrainCommand.print(result);
-        compare(cfg, teacher.model(), GenerateCommand.fromRun(run).model(), encoder);
+        compare(cfg, teacher.model(), GenerateCommand.fromRun(run).getFirst().model(), encoder);
         return result.outcome().reason().equals("interrupted") ? 130 : 0;
     }
 
@@ -175,11 +169,14 @@ public final class DistillCommand implements Command {
                     seq = cfg.context() > 0 ? cfg.context() : c.blockSize();
                     m = ModelDir.load(be, dir, cfg.batch(), seq);
                 }
-                Evaluator.Source source = encoder ? data.maskedValidation(cfg.batch(), seq, TrainingRun.masking(cfg, data))
-                        : data.validation(cfg.batch(), seq);
-                Evaluator.Result r = new Evaluator(source, cfg.batch(), seq, TrainingRun.evalTokens(cfg, seq), data.tokenBytes())
-                        .run(new ModelScore(m));
-                double speed = forwardTokensPerSecond(m, source, cfg.batch(), seq);
+                Evaluator evaluator = TrainingRun.evaluator(cfg, data, seq, encoder ? TrainingRun.masking(cfg, data) : null);
+                if (evaluator == null) {
+                    System.out.println("no validation split to compare teacher and student on");
+                    return;
+                }
+                Evaluator.Result r = evaluator.run(new ModelScore(m));
+                double speed = forwardTokensPerSecond(m, encoder ? data.maskedValidation(cfg.batch(), seq, TrainingRun.masking(cfg, data))
+                        : data.validation(cfg.batch(), seq), cfg.batch(), seq);
                 lines.add(String.format(Locale.ROOT, "%-8s %d blocks, %.2fM parameters: validation loss %.4f, accuracy %.2f%%, forward %,.0f tokens/s",
                         dir == teacherDir ? "teacher" : "student", encoder ? EncoderDir.readConfig(dir).nLayer() : ModelDir.readConfig(dir).nLayer(),
                         m.parameterCount(false) / 1e6, r.loss(), 100 * r.accuracy(), speed));

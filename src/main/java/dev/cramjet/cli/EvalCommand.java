@@ -8,6 +8,7 @@ import dev.cramjet.data.TokenShards;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.GPT;
@@ -224,24 +225,14 @@ public final class EvalCommand implements Command {
         if (!Files.isRegularFile(tokenizer)) {
             throw new CramjetException(tokenizer + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
         }
-        byte[] text;
-        try {
-            text = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file");
-        }
-        int[] ids = Tokenizer.load(tokenizer).encode(text);
+        // Strict UTF-8, as prepare reads corpora: a binary or Latin-1 file is named, not scored.
+        int[] ids = Tokenizer.load(tokenizer).encode(TextFile.read(file, "text file"));
         return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
     }
 
     /** Reads whitespace-separated token ids, each checked against the vocabulary; errors name the line. */
     static int[] readTokenIds(Path file, int vocab) throws IOException {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file");
-        }
+        String text = TextFile.read(file, "file of token ids");
         int[] out = new int[Math.max(16, text.length() / 2)];
         int n = 0, line = 1, i = 0, len = text.length();
         while (i < len) {

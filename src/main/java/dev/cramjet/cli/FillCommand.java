@@ -47,7 +47,7 @@ public final class FillCommand implements Command {
         args.finish();
         if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run DIR");
         if (top < 1) throw new CramjetException("--top: must be at least 1, got " + top);
-        GenerateCommand.Source src = modelArg != null ? GenerateCommand.modelDir(Path.of(modelArg)) : GenerateCommand.fromRun(Path.of(runArg));
+        GenerateCommand.Source src = modelArg != null ? GenerateCommand.modelDir(Path.of(modelArg)) : GenerateCommand.fromRun(Path.of(runArg)).getFirst();
         if (!EncoderDir.isEncoder(src.model())) throw new CramjetException(src.model() + ": not an encoder (fill needs a masked-language model)");
         Tokenizer tok = Tokenizer.load(src.tokenizer());
         Integer mask = tok.specials().get(Tokenizer.MASK);

@@ -48,7 +48,7 @@ public final class PlanCommand implements Command {
         if (context < 8 || batch < 1) throw new CramjetException("--context must be at least 8 and --batch at least 1");
 
         try (TrainData td = TrainData.open(data); Backend be = Backends.open(device)) {
-            td.checkFits(batch, context);
+            td.checkFits(batch, context, false);
             int vocab = td.tokenizer.vocabSize();
             long tokens = td.train.tokens();
             System.out.printf(Locale.ROOT, "device: %s%ndata: %,d training tokens, vocabulary %d%n", be.describe(), tokens, vocab);

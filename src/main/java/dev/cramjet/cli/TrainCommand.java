@@ -67,12 +67,7 @@ public final class TrainCommand implements Command {
     /** Every option that is a config key, in command-line spelling. */
     static Map<String, String> overrides(Args args) {
         Map<String, String> o = new LinkedHashMap<>();
-        for (var e : args.options().entrySet()) {
-            if (TrainConfig.isKey(e.getKey())) {
-                o.put(e.getKey(), e.getValue());
-                args.markRead(e.getKey());
-            }
-        }
+        for (String k : args.keys()) if (TrainConfig.isKey(k)) o.put(k, args.string(k, null));
         return o;
     }
 

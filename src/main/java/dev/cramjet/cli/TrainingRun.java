@@ -66,11 +66,12 @@ final class TrainingRun {
      */
     public static void createRunDir(Path runDir, boolean force) throws IOException {
         if (Files.exists(runDir) && !isEmptyDir(runDir)) {
+            if (!Files.isDirectory(runDir)) throw new CramjetException(runDir + ": exists and is not a directory; choose another --out");
+            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
+                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); choose another --out");
+            }
             if (!force) {
                 throw new CramjetException(runDir + ": already exists; pass --resume " + runDir + " to continue it, or --force to start over (deletes it)");
-            }
-            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
-                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); --force only replaces runs");
             }
             try (Stream<Path> s = Files.walk(runDir)) {
                 for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
@@ -146,8 +147,15 @@ final class TrainingRun {
              Backend be = Backends.open(cfg.device())) {
             Setup setup = setups.create(data, be);
             int context = setup.context;
-            data.checkFits(cfg.batch(), context);
-            if (!resume) {
+            data.checkFits(cfg.batch(), context, cfg.evalEvery() > 0 || cfg.evalMinutes() > 0 || cfg.patience() > 0);
+            if (resume) {
+                Tokenizer own = Tokenizer.load(runDir.resolve(TrainData.TOKENIZER));
+                if (!own.hash().equals(data.tokenizer.hash())) {
+                    throw new CramjetException(runDir + ": this run's tokenizer (" + own.hash() + ") differs from the data's in " + data.dir
+                            + " (" + data.tokenizer.hash() + "): the data was prepared again since the run began; resume on the data it"
+                            + " was trained on, or start a new run");
+                }
+            } else {
                 AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
                 data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
             }
@@ -155,7 +163,7 @@ final class TrainingRun {
             progress.log(String.format(Locale.ROOT, "model: %s, %s, context %d, vocabulary %d: %.2fM parameters",
                     cfg.model(), setup.shape, context, data.tokenizer.vocabSize(), setup.parameters / 1e6));
             progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
-                    data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
+                    data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
             progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
                     be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
 
@@ -180,8 +188,8 @@ final class TrainingRun {
                 Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches, setup.evaluator, setup.evalModel,
                         setup.samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
+                    Checkpoints.Saved saved = trainer.checkpoints().latest(progress::log).orElseThrow(() ->
+                            new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
                     trainer.resume(saved);
                     progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
                 }
@@ -206,13 +214,23 @@ final class TrainingRun {
 
     static long evalTokens(TrainConfig cfg, int context) { return Math.max(cfg.evalTokens(), (long) cfg.batch() * context); }
 
+    /**
+     * The validation split's evaluator — next tokens, or the masked tokens when {@code masking} is given — or null
+     * when the data has no validation split that fits a batch (a run without evaluation still measures the split at
+     * the end when it has one).
+     */
+    static Evaluator evaluator(TrainConfig cfg, TrainData data, int context, Masking masking) {
+        if (!data.validationFits(cfg.batch(), context)) return null;
+        Evaluator.Source source = masking == null ? data.validation(cfg.batch(), context) : data.maskedValidation(cfg.batch(), context, masking);
+        return new Evaluator(source, cfg.batch(), context, evalTokens(cfg, context), data.tokenBytes());
+    }
+
     private static Setup gpt(TrainConfig cfg, TrainData data, Backend be) {
         GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
         int context = mc.blockSize();
         GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
         GptLearner learner = new GptLearner(model, optimizer(cfg, be, model.parameters()));
-        Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens(cfg, context), data.tokenBytes());
-        return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator,
+        return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator(cfg, data, context, null),
                 samples(model, data.tokenizer, cfg), model.parameterCount(false),
                 String.format(Locale.ROOT, "%d layers, %d heads, width %d", mc.nLayer(), mc.nHead(), mc.nEmbd()));
     }
@@ -235,9 +253,8 @@ final class TrainingRun {
         Masking masking = masking(cfg, data);
         Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
         EncoderLearner learner = new EncoderLearner(model, optimizer(cfg, be, model.parameters()), cfg.maskRate());
-        Evaluator evaluator = new Evaluator(data.maskedValidation(cfg.batch(), context, masking), cfg.batch(), context,
-                evalTokens(cfg, context), data.tokenBytes());
-        return new Setup(context, learner, learner, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking), evaluator,
+        return new Setup(context, learner, learner, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking),
+                evaluator(cfg, data, context, masking),
                 List::of, model.parameterCount(false),
                 String.format(Locale.ROOT, "encoder, %d layers, %d heads, width %d, %s-norm, masking %.0f%%", ec.nLayer(), ec.nHead(),
                         ec.nEmbd(), ec.preNorm() ? "pre" : "post", 100 * cfg.maskRate()));

@@ -3,6 +3,7 @@ package dev.cramjet.engine;
 import dev.cramjet.CramjetException;
 
 import java.lang.reflect.InvocationTargetException;
+import java.util.Optional;
 
 /** Opens a backend by name: "cpu" always works; "cuda" is loaded reflectively so the CPU build never needs it. */
 public final class Backends {
@@ -14,6 +15,11 @@ public final class Backends {
             case "cuda" -> openCuda();
             default -> throw new CramjetException("unknown device '" + name + "' (expected cpu or cuda)");
         };
+    }
+
+    /** The device extras of a GPU backend (its name, memory, profiler, GEMM ceiling); empty for the CPU. */
+    public static Optional<Accelerator> accelerator(Backend backend) {
+        return backend instanceof Accelerator a ? Optional.of(a) : Optional.empty();
     }
 
     private static Backend openCuda() {

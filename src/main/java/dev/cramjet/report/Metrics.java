@@ -2,11 +2,10 @@ package dev.cramjet.report;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,25 +44,31 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples,
     public record Event(long step, String message) {}
 
     /** Reads {@code file}; a missing file is an error naming it. */
-    public static Metrics read(Path file) throws IOException {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
+    public static Metrics read(Path file) {
+        if (!Files.exists(file)) {
             throw new CramjetException(file + ": no such file (a run directory has metrics.jsonl once training has logged a step)");
+        }
+        byte[] b = TextFile.bytes(file, "metrics file");
+        List<int[]> lines = new ArrayList<>(); // [start, end) of each line, the newline excluded
+        for (int start = 0, i = 0; i <= b.length; i++) {
+            if (i == b.length || b[i] == '\n') {
+                if (i > start || i < b.length) lines.add(new int[] {start, i});
+                start = i + 1;
+            }
         }
         List<Train> train = new ArrayList<>();
         List<Eval> evals = new ArrayList<>();
         List<Sample> samples = new ArrayList<>();
         List<Event> events = new ArrayList<>();
         int last = lines.size();
-        while (last > 0 && lines.get(last - 1).isBlank()) last--;
+        while (last > 0 && new String(b, lines.get(last - 1)[0], lines.get(last - 1)[1] - lines.get(last - 1)[0],
+                StandardCharsets.UTF_8).isBlank()) last--;
         for (int i = 0; i < last; i++) {
-            String text = lines.get(i);
-            if (text.isBlank()) continue;
             String where = file + " line " + (i + 1);
             Map<String, Object> m;
             try {
+                String text = TextFile.decode(b, lines.get(i)[0], lines.get(i)[1] - lines.get(i)[0], where, 0);
+                if (text.isBlank()) continue;
                 m = Json.object(Json.parse(text, where), where);
             } catch (CramjetException e) {
                 if (i == last - 1) break; // a write cut short by a crash

@@ -3,9 +3,9 @@ package dev.cramjet.report;
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -66,7 +66,7 @@ public final class Report {
     private static Map<String, Object> readConfig(Path file) throws IOException {
         if (!Files.exists(file)) return Map.of();
         String where = file.toString();
-        return Json.object(Json.parse(Files.readString(file, StandardCharsets.UTF_8), where), where);
+        return Json.object(Json.parse(TextFile.read(file, "run config"), where), where);
     }
 
     // ---- charts ----------------------------------------------------------------------------------------------

@@ -12,6 +12,6 @@ public interface Batches {
     /** Where the stream stands (JSON-able), so a resumed run reads exactly the batches it would have read. */
     Map<String, Object> state();
 
-    /** Returns to a position from {@link #state}. */
-    void restore(Map<String, Object> state);
+    /** Returns to a position from {@link #state}; {@code where} names its source in errors. */
+    void restore(Map<String, Object> state, String where);
 }

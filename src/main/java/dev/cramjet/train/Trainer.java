@@ -21,6 +21,9 @@ import java.util.Map;
  * minutes and/or steps, and at the end), and a stop request (SIGINT/SIGTERM) honoured at the next step boundary
  * with a checkpoint.
  *
+ * <p>Without validation data (a null evaluator) the run never evaluates; the config must then ask for no
+ * evaluation, which {@code cli.TrainingRun} checks.
+ *
  * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
  * checkpoint with the learning rate halved. The run starts with a step-0 checkpoint, so there is always one.
  *
@@ -124,7 +127,7 @@ public final class Trainer {
     /** Continues from a checkpoint: weights, optimizer, data position and counters; drops later metrics lines. */
     public void resume(Checkpoints.Saved saved) throws IOException {
         learner.load(saved.dir());
-        restoreState(saved.state(), true);
+        restoreState(saved, true);
         metrics.truncateAfter(step);
     }
 
@@ -191,7 +194,7 @@ public final class Trainer {
             if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         }
 
-        if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
+        if (evaluator != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
         if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));
@@ -256,10 +259,11 @@ public final class Trainer {
             throw new CramjetException("giving up at step " + step + ": " + badStreak + " non-finite steps in a row after "
                     + rollbacks + " rollbacks (learning rate now ×" + lrScale + "); try a lower --lr, --clip or --warmup");
         }
-        var saved = checkpoints.latest().orElseThrow(() -> new CramjetException("no checkpoint to roll back to in " + checkpoints.root()));
+        var saved = checkpoints.latest(listener::message)
+                .orElseThrow(() -> new CramjetException("no valid checkpoint to roll back to in " + checkpoints.root()));
         learner.load(saved.dir());
         long from = step;
-        restoreState(saved.state(), false);
+        restoreState(saved, false);
         rollbacks++;
         lrScale *= 0.5;
         schedule = config.schedule(lrScale);
@@ -311,17 +315,19 @@ public final class Trainer {
      * Restores counters and data position from a checkpoint's state. A resume takes everything; a rollback keeps
      * the clock, the skip and rollback counts and the learning-rate scale, which describe this run's history.
      */
-    private void restoreState(Map<String, Object> s, boolean resume) {
-        String where = "checkpoint state";
+    private void restoreState(Checkpoints.Saved saved, boolean resume) {
+        Map<String, Object> s = saved.state();
+        String where = saved.dir().resolve(Checkpoints.STATE).toString();
         step = Json.integer(s.get("step"), where + ": step");
         tokensSeen = Json.integer(s.get("tokens"), where + ": tokens");
         Object best = s.get("best_val_loss");
         early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_val_loss"),
                 (int) Json.integer(s.get("bad_evals"), where + ": bad_evals"));
-        batches.restore(Json.object(s.get("data"), where + ": data"));
+        batches.restore(Json.object(s.get("data"), where + ": data"), where + ": data");
         if (resume) {
             elapsedBefore = Json.number(s.get("elapsed"), where + ": elapsed");
             lrScale = Json.number(s.get("lr_scale"), where + ": lr_scale");
+            if (!(lrScale > 0 && lrScale <= 1)) throw new CramjetException(where + ": lr_scale must be in (0, 1] (rollbacks halve it), got " + lrScale);
             schedule = config.schedule(lrScale);
             skipped = (int) Json.integer(s.get("skipped"), where + ": skipped");
             rollbacks = (int) Json.integer(s.get("rollbacks"), where + ": rollbacks");

@@ -143,7 +143,7 @@ class GptResumeTest {
             lrs.addAll(r.lrs);
         }
         try (Run r = new Run(tmp.resolve("split-" + name), cfg, options)) {
-            r.trainer.resume(r.trainer.checkpoints().latest().orElseThrow());
+            r.trainer.resume(r.trainer.checkpoints().latest(m -> fail(m)).orElseThrow());
             assertEquals("budget", r.trainer.run().reason());
             resumed.addAll(r.losses);
             lrs.addAll(r.lrs);

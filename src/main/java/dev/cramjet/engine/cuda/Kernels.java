@@ -23,7 +23,7 @@ import java.util.TreeMap;
  */
 final class Kernels {
     /** Kernel source files (without .cu), in the order `cramjet doctor` and the compile test list them. */
-    static final List<String> FILES = List.of("elementwise", "embedding", "norm", "rope", "attention", "loss", "optim", "distill");
+    static final List<String> FILES = List.of("elementwise", "rows", "norm", "quant", "rope", "attention", "loss", "optim", "distill");
     static final String HEADER = "common.cuh";
     private static final int MAX_ARGS = 32;
 

@@ -58,10 +58,12 @@ class KernelSourcesTest {
         // The backend names kernels as strings; each must be an extern "C" __global__ of the file it asks.
         String[][] used = {
             {"elementwise", "convert_f32_bf16", "convert_bf16_f32", "add_bf16", "add_f32", "scale_bf16", "scale_f32",
-                "gelu_forward", "gelu_backward", "swiglu_forward", "swiglu_backward", "dropout", "residual_dropout",
+                "gelu_forward", "gelu_backward", "glu_forward", "glu_backward", "dropout", "residual_dropout",
                 "colsum_partial", "colsum_finish_bf16", "colsum_finish_f32"},
-            {"embedding", "embedding_forward", "embedding_backward_bf16", "embedding_backward_f32"},
+            {"rows", "embedding_forward_bf16", "embedding_forward_q8", "embedding_backward_bf16", "embedding_backward_f32",
+                "pool_forward", "pool_backward"},
             {"norm", "layernorm_forward", "layernorm_backward", "rmsnorm_forward", "rmsnorm_backward"},
+            {"quant", "q8_quantize_f32", "q8_quantize_bf16", "q8_dequantize_f32", "q8_dequantize_bf16", "q8_gemv"},
             {"rope", "rope"},
             {"attention", "attention_forward", "attention_backward_dot", "attention_backward_kv", "attention_backward_q",
                 "kv_cache_write"},

@@ -25,6 +25,7 @@ long fake_launches(void) { return launches; }
 uint64_t fake_arg(int i) { return lastArgs[i]; }
 int fake_grid(int i) { return lastGrid[i]; }
 int fake_block(int i) { return lastBlock[i]; }
+int fake_shared(void) { return lastShared; }
 long fake_gemms(void) { return gemms; }
 long fake_live_allocations(void) { return liveAllocations; }
 
@@ -40,7 +41,7 @@ int cuInit(unsigned flags) { return 0; }
 int cuDriverGetVersion(int* v) { *v = 12040; return 0; }
 int cuDeviceGetCount(int* n) { *n = 1; return 0; }
 int cuDeviceGet(int* d, int ordinal) { *d = ordinal; return ordinal == 0 ? 0 : 101; }
-int cuDeviceGetName(char* name, int len, int dev) { strncpy(name, "Fake H100 80GB HBM3", len); return 0; }
+int cuDeviceGetName(char* name, int len, int dev) { strncpy(name, "NVIDIA H100 80GB HBM3", len); return 0; }
 int cuDeviceTotalMem_v2(size_t* bytes, int dev) { *bytes = 80ull << 30; return 0; }
 int cuDeviceGetAttribute(int* v, int attr, int dev) {
     *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 132 : 0;

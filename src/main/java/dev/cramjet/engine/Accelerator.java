@@ -1,0 +1,38 @@
+package dev.cramjet.engine;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a GPU backend reports beyond the {@link Backend} contract, for `cramjet doctor` and `cramjet bench`. Reached
+ * through {@link Backends#accelerator}, so commands never name a GPU backend's class and the CPU-only build needs
+ * none.
+ */
+public interface Accelerator {
+    /** Where each native library was loaded from, by role ("driver", "nvrtc", "cublasLt"). */
+    Map<String, String> libraries();
+
+    /** Streaming multiprocessors (or the device's equivalent unit). */
+    int multiprocessors();
+
+    /** {free, total} bytes of device memory as the driver reports them (other processes included). */
+    long[] memoryInfo();
+
+    /** Compiles (or loads from the cache) every kernel module; returns their names. */
+    List<String> compileKernels();
+
+    /** Starts (true) or stops timing every op by family on the device; see {@link #kernelMillis}. */
+    void profile(boolean on);
+
+    /**
+     * Device milliseconds per op family (matmul, attention, layernorm, elementwise, embedding, cross-entropy,
+     * optimizer, memory) since profiling started or the last call, largest first. Synchronises.
+     */
+    Map<String, Double> kernelMillis();
+
+    /** The measured matmul ceiling in the compute type: FLOP/s of a size³ GEMM, the best of {@code reps} runs. */
+    double gemmCeilingFlops(int size, int reps);
+
+    /** The most device memory the backend has held at once (tensors, workspace and scratch). */
+    long peakAllocatedBytes();
+}

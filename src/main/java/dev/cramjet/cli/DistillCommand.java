@@ -98,6 +98,8 @@ public final class DistillCommand implements Command {
             if (!data.tokenizer.hash().equals(tokenizerHash)) {
                 throw new CramjetException(data.dir + ": its tokenizer is not the teacher's (" + teacher.tokenizer() + "); prepare the data with --tokenizer " + teacher.tokenizer());
             }
+            TrainingRun.checkFits(cfg, data, cfg.context() > 0 ? cfg.context()
+                    : encoder ? EncoderDir.readConfig(teacher.model()).blockSize() : ModelDir.readConfig(teacher.model()).blockSize());
             Pair pair = build(be, teacher.model(), encoder, cfg, layers, weights);
             info.put("teacher", teacher.model().toString());
             info.put("teacher_layers", (long) pair.teacherLayers);

@@ -135,7 +135,10 @@ final class TrainingRun {
         return run(cfg, runDir, resume, progress, (data, be) -> cfg.mlm() ? encoder(cfg, data, be) : gpt(cfg, data, be));
     }
 
-    /** Builds what a run trains once its data directory and backend are open. */
+    /**
+     * Builds what a run trains once its data directory and backend are open; it calls {@link #checkFits} before it
+     * allocates anything.
+     */
     @FunctionalInterface
     interface Setups {
         Setup create(TrainData data, Backend be) throws IOException;
@@ -147,7 +150,6 @@ final class TrainingRun {
              Backend be = Backends.open(cfg.device())) {
             Setup setup = setups.create(data, be);
             int context = setup.context;
-            data.checkFits(cfg.batch(), context, cfg.evalEvery() > 0 || cfg.evalMinutes() > 0 || cfg.patience() > 0);
             if (resume) {
                 Tokenizer own = Tokenizer.load(runDir.resolve(TrainData.TOKENIZER));
                 if (!own.hash().equals(data.tokenizer.hash())) {
@@ -212,6 +214,11 @@ final class TrainingRun {
         return new AdamWOptimizer(be, params, settings);
     }
 
+    /** Refuses a micro-batch the data cannot fill (before a model of that size is allocated). */
+    static void checkFits(TrainConfig cfg, TrainData data, int context) {
+        data.checkFits(cfg.batch(), context, cfg.evalEvery() > 0 || cfg.evalMinutes() > 0 || cfg.patience() > 0);
+    }
+
     static long evalTokens(TrainConfig cfg, int context) { return Math.max(cfg.evalTokens(), (long) cfg.batch() * context); }
 
     /**
@@ -228,6 +235,7 @@ final class TrainingRun {
     private static Setup gpt(TrainConfig cfg, TrainData data, Backend be) {
         GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
         int context = mc.blockSize();
+        checkFits(cfg, data, context);
         GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
         GptLearner learner = new GptLearner(model, optimizer(cfg, be, model.parameters()));
         return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator(cfg, data, context, null),
@@ -250,6 +258,7 @@ final class TrainingRun {
     private static Setup encoder(TrainConfig cfg, TrainData data, Backend be) {
         EncoderConfig ec = cfg.encoderConfig(data.tokenizer.vocabSize());
         int context = ec.blockSize();
+        checkFits(cfg, data, context);
         Masking masking = masking(cfg, data);
         Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
         EncoderLearner learner = new EncoderLearner(model, optimizer(cfg, be, model.parameters()), cfg.maskRate());

@@ -36,7 +36,7 @@ class TokenizerCommandTest {
         Files.writeString(b, "床前明月光，疑是地上霜。\n".repeat(20));
         String[] r = cramjet("tokenizer", "train", "--input", a.toString(), b.toString(), "--vocab", "300", "--out", tok.toString());
         assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].startsWith("wrote " + tok + ": 300 ids (5 specials)"), r[1]);
+        assertTrue(r[1].startsWith("wrote " + tok + ": 300 ids (6 specials)"), r[1]);
         Tokenizer t = Tokenizer.load(tok);
 
         r = cramjet("tokenizer", "encode", "--tokenizer", tok.toString(), "--text", "the cat<|endoftext|>明月");

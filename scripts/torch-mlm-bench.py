@@ -3,7 +3,7 @@
 encoder (pre-norm + final norm, GEGLU, no biases, scaled sinusoidal positions, embedding norm, tied decoder) trained
 by masked-language modelling with a sparse head (only the masked rows reach the decoder) and AdamW, on random
 tokens, the same batch, sequence, mask rate and FLOPs count; prints tokens/s and GFLOP/s for training steps and
-forward passes. Written for PyTorch 1.13 (Debian's python3-torch, scripts/setup-torch.sh), which has no fused
+forward passes, and the process's CPU time per step (all threads), which a shared machine's load does not inflate. Written for PyTorch 1.13 (Debian's python3-torch, scripts/setup-torch.sh), which has no fused
 attention: attention is softmax(q·kᵀ/√d)·v in matmuls, as a PyTorch user of that version writes it.
 
     OMP_NUM_THREADS=2 /usr/bin/python3 scripts/torch-mlm-bench.py --preset crammed-tiny
@@ -100,12 +100,13 @@ def main():
                 with torch.no_grad():
                     model(tokens, targets)
         fn()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             fn()
-        seconds = (time.perf_counter() - t0) / steps
+        seconds, cpu = (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
         tps = batch * a.seq / seconds
-        print(f"{name:26s}: {seconds * 1e3:8.1f} ms/step {tps:10.0f} tokens/s {tps * per_token / 1e9:8.1f} GFLOP/s")
+        print(f"{name:26s}: {seconds * 1e3:8.1f} ms/step {tps:10.0f} tokens/s {tps * per_token / 1e9:8.1f} GFLOP/s; "
+              f"CPU time {cpu:.2f} s/step = {batch * a.seq / cpu:.0f} tokens per CPU-second", flush=True)
 
 
 if __name__ == "__main__":

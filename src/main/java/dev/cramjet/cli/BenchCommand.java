@@ -204,13 +204,19 @@ public final class BenchCommand implements Command {
                             + "run:    masked-language modelling, %.0f%% masked (sparse head), batch %d × seq %d, %d timed steps after one warm-up",
                     be.describe(), preset, cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.preNorm() ? "pre" : "post",
                     cfg.mlp().name().toLowerCase(Locale.ROOT), cfg.vocabSize(), params, 100 * rate, batch, seq, steps));
-            double trainSeconds = time(be, steps, trainStep(model, opt, x, y));
+            double[] train = timeWithCpu(be, steps, trainStep(model, opt, x, y));
             model.eval();
-            double fwdSeconds = time(be, steps, s -> model.forward(x, y));
+            double[] forward = timeWithCpu(be, steps, s -> model.forward(x, y));
             double peak = be.peakFlops() / 1e9;
             String ceiling = be.name().equals("cpu") ? "the fp32 ceiling" : "the bf16 data-sheet peak";
-            report(json, "mlm_train_step", n, trainSeconds, flopsPerToken, peak, ceiling);
-            report(json, "mlm_forward", n, fwdSeconds, flopsPerToken / 3, peak, ceiling);
+            report(json, "mlm_train_step", n, train[0], flopsPerToken, peak, ceiling);
+            report(json, "mlm_forward", n, forward[0], flopsPerToken / 3, peak, ceiling);
+            if (be.name().equals("cpu")) {
+                emit(json, Map.of("bench", "mlm_cpu_time", "train_cpu_seconds_per_step", train[1], "forward_cpu_seconds_per_step", forward[1],
+                        "train_tokens_per_cpu_second", n / train[1]), String.format(Locale.ROOT,
+                        "CPU time (all threads): train step %.2f s = %.0f tokens per CPU-second, forward %.2f s = %.0f tokens per CPU-second",
+                        train[1], n / train[1], forward[1], n / forward[1]));
+            }
             long hwm = ProcessStats.peakResidentBytes();
             emit(json, Map.of("bench", "memory", "vm_hwm_bytes", hwm, "backend_bytes", be.allocatedBytes()),
                     String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend", hwm / 1e9, be.allocatedBytes() / 1e9));
@@ -306,13 +312,20 @@ public final class BenchCommand implements Command {
     }
 
     /** Seconds per step: one warm-up, then the mean over {@code steps}. */
-    private static double time(Backend be, int steps, Step step) {
+    private static double time(Backend be, int steps, Step step) { return timeWithCpu(be, steps, step)[0]; }
+
+    /**
+     * Wall seconds and process CPU seconds (all threads) per step, after one warm-up. On a machine other jobs share,
+     * wall time grows with their load; CPU time is what the work itself costs.
+     */
+    private static double[] timeWithCpu(Backend be, int steps, Step step) {
         step.run(0);
         be.synchronize();
+        double cpu0 = ProcessStats.cpuSeconds();
         long t0 = System.nanoTime();
         for (int s = 1; s <= steps; s++) step.run(s);
         be.synchronize();
-        return (System.nanoTime() - t0) / 1e9 / steps;
+        return new double[] {(System.nanoTime() - t0) / 1e9 / steps, (ProcessStats.cpuSeconds() - cpu0) / steps};
     }
 
     private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak,

@@ -40,4 +40,17 @@ class BenchCommandTest {
         double ratio = Json.number(int8.get("weight_bytes"), "int8") / Json.number(fp32.get("weight_bytes"), "fp32");
         assertTrue(ratio > 0.26 && ratio < 0.35, "int8/fp32 weight bytes " + ratio);
     }
+
+    @Test
+    void anEncoderPresetTimesMaskedLanguageModelSteps() {
+        Cli r = Cli.run("bench", "--preset", "crammed-tiny", "--steps", "1", "--batch", "2", "--seq", "16", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (String line : r.out().split("\n")) lines.add(Json.object(Json.parse(line, "bench output"), "bench output"));
+        assertEquals(List.of("setup", "mlm_train_step", "mlm_forward", "mlm_cpu_time", "memory"), lines.stream().map(m -> m.get("bench")).toList());
+        assertEquals("mlm", lines.getFirst().get("objective"));
+        assertEquals(0.25, Json.number(lines.getFirst().get("mask_rate"), "mask_rate"), "Cramming's rate for the crammed presets");
+        assertTrue(Json.number(lines.get(1).get("tokens_per_s"), "tokens_per_s") > 0);
+        assertTrue(Json.number(lines.get(3).get("train_cpu_seconds_per_step"), "cpu") >= 0);
+    }
 }

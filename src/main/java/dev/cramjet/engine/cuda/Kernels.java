@@ -24,7 +24,8 @@ import java.util.TreeMap;
 final class Kernels {
     /** Kernel source files (without .cu), in the order `cramjet doctor` and the compile test list them. */
     static final List<String> FILES = List.of("elementwise", "rows", "norm", "quant", "rope", "attention", "loss", "optim");
-    static final String HEADER = "common.cuh";
+    /** The headers kernel files include: conventions and helpers, and the tensor-core primitives. */
+    static final List<String> HEADERS = List.of("common.cuh", "mma.cuh");
     private static final int MAX_ARGS = 32;
 
     private final Driver cu;
@@ -73,7 +74,8 @@ final class Kernels {
         String key = file + List.of(defines);
         Long module = modules.get(key);
         if (module != null) return module;
-        Map<String, String> headers = new TreeMap<>(Map.of(HEADER, source(HEADER)));
+        Map<String, String> headers = new TreeMap<>();
+        for (String h : HEADERS) headers.put(h, source(h));
         byte[] cubin = nvrtc.compile(file, source(file + ".cu"), headers, arch, List.of(defines), cacheDir);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment image = a.allocate(cubin.length + 1L, 16);

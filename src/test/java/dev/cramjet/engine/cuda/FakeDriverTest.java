@@ -190,19 +190,20 @@ class FakeDriverTest {
 
         Tensor qkv = be.alloc(DType.BF16, 2, 70, 3 * 64), y = be.alloc(DType.BF16, 2, 70, 64), lse = be.alloc(DType.F32, 2, 4, 70);
         be.attention(y, lse, qkv, 4, Mask.CAUSAL);
-        assertEquals(ptr(qkv) + 2 * 64, arg(3), "k starts C elements into each qkv row");
-        assertEquals(ptr(qkv) + 4 * 64, arg(4), "v starts 2C elements in");
-        assertEquals(0, arg(5), "no lengths: every sequence is whole");
-        assertEquals(1, (int) arg(6), "causal");
-        assertEquals(70, (int) arg(7));
-        assertEquals(3 * 64, arg(9), "row stride 3C");
-        assertEquals(be.gpu.errorFlag, arg(16));
+        assertEquals(ptr(qkv), arg(2));
+        assertEquals(0, arg(3), "no lengths: every sequence is whole");
+        assertEquals(1, (int) arg(4), "causal");
+        assertEquals(70, (int) arg(5));
+        assertEquals(64, (int) arg(6));
+        assertEquals(4, (int) arg(7));
+        assertEquals(be.gpu.errorFlag, arg(8));
         assertEquals(2, (int) grid.invokeExact(0), "⌈70/64⌉ query blocks");
         assertEquals(8, (int) grid.invokeExact(1), "B·H");
+        assertEquals(128, (int) block.invokeExact(0), "four warps of 16 query rows");
         Tensor lengths = be.alloc(DType.I32, 2);
         be.attention(y, lse, qkv, 4, Mask.BIDIRECTIONAL.padded(lengths));
-        assertEquals(ptr(lengths), arg(5));
-        assertEquals(0, (int) arg(6), "bidirectional");
+        assertEquals(ptr(lengths), arg(3));
+        assertEquals(0, (int) arg(4), "bidirectional");
         Tensor dqkv = be.alloc(DType.BF16, 2, 70, 3 * 64);
         long l0 = launches();
         be.attentionBackward(dqkv, y, qkv, y, lse, 4, Mask.CAUSAL.padded(lengths));
@@ -212,9 +213,11 @@ class FakeDriverTest {
         IllegalArgumentException wrongBatch = assertThrows(IllegalArgumentException.class,
                 () -> be.attention(y, lse, qkv, 4, Mask.CAUSAL.padded(be.alloc(DType.I32, 3))));
         assertTrue(wrongBatch.getMessage().contains("mask lengths"), wrongBatch.getMessage());
-        Tensor lse16 = be.alloc(DType.F32, 2, 16, 70);
+        Tensor lse16 = be.alloc(DType.F32, 2, 16, 70), lse8 = be.alloc(DType.F32, 2, 8, 70);
         CramjetException bad = assertThrows(CramjetException.class, () -> be.attention(y, lse16, qkv, 16, Mask.CAUSAL));
         assertTrue(bad.getMessage().contains("head size"), bad.getMessage());
+        CramjetException notTc = assertThrows(CramjetException.class, () -> be.attention(y, lse8, qkv, 8, Mask.CAUSAL));
+        assertTrue(notTc.getMessage().contains("a multiple of 16"), notTc.getMessage());
     }
 
     @Test

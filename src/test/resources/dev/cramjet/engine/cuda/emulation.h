@@ -56,6 +56,55 @@ inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned desired) {
     return expected;
 }
 
+// ---- tensor-core instructions (mma.cuh), exactly as the PTX ISA lays out their fragments -----------------------
+// Each lane deposits its operands, the warp meets at a barrier, and every lane computes what the instruction
+// gives it from the whole warp's deposits. The deposits alternate between two slot sets (by each lane's count of
+// collective calls, equal across its warp), so one barrier per instruction suffices: a lane can only overwrite a
+// set after the next instruction's barrier, which every lane reaches after it has finished reading.
+#define CRAMJET_EMULATION 1
+inline unsigned emuFragA[2][1024][4], emuFragB[2][1024][2];
+inline const unsigned short* emuRowAddress[2][1024];
+inline thread_local unsigned emuCollective;
+
+inline float emuHalf(unsigned reg, int k) { return __uint_as_float(((k & 1) ? reg >> 16 : reg & 0xffffu) << 16); }
+
+inline void mma16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    unsigned lane = emuLinear & 31, first = emuLinear & ~31u, set = emuCollective++ & 1;
+    for (int i = 0; i < 4; i++) emuFragA[set][emuLinear][i] = a[i];
+    emuFragB[set][emuLinear][0] = b0;
+    emuFragB[set][emuLinear][1] = b1;
+    emuWarpBarriers[emuLinear >> 5]->arrive_and_wait();
+    unsigned g = lane >> 2, t = lane & 3;
+    for (int e = 0; e < 4; e++) {
+        unsigned row = g + 8 * (e >> 1), col = 2 * t + (e & 1);
+        double sum = 0;
+        for (unsigned k = 0; k < 16; k++) {
+            // A(row, k) is in lane (row % 8)·4 + (k % 8)/2, register (row ≥ 8) + 2·(k ≥ 8); B(k, col) in lane
+            // col·4 + (k % 8)/2, register (k ≥ 8); the element's half is k % 2.
+            float x = emuHalf(emuFragA[set][first + (row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k);
+            float y = emuHalf(emuFragB[set][first + col * 4 + (k % 8) / 2][k >= 8], k);
+            sum += (double) x * y;
+        }
+        d[e] += (float) sum;
+    }
+}
+
+// ldmatrix.x4: lane l names row l % 8 of matrix l / 8; lane (g, t) receives row g's elements 2t, 2t+1 of each
+// matrix, or, transposed, element g of its rows 2t and 2t+1.
+inline void emuLdmatrix(unsigned (&r)[4], const unsigned short* row, bool trans) {
+    unsigned lane = emuLinear & 31, first = emuLinear & ~31u, g = lane >> 2, t = lane & 3, set = emuCollective++ & 1;
+    emuRowAddress[set][emuLinear] = row;
+    emuWarpBarriers[emuLinear >> 5]->arrive_and_wait();
+    for (unsigned i = 0; i < 4; i++) {
+        const unsigned short* const* m = emuRowAddress[set] + first + 8 * i;
+        unsigned lo = trans ? m[2 * t][g] : m[g][2 * t], hi = trans ? m[2 * t + 1][g] : m[g][2 * t + 1];
+        r[i] = lo | (hi << 16);
+    }
+}
+
+inline void ldmatrix4(unsigned (&r)[4], const unsigned short* row) { emuLdmatrix(r, row, false); }
+inline void ldmatrix4Trans(unsigned (&r)[4], const unsigned short* row) { emuLdmatrix(r, row, true); }
+
 using EmuTrampoline = void (*)(void**);
 struct EmuKernel { const char* name; EmuTrampoline run; };
 extern "C" const EmuKernel emuKernels[];
@@ -88,6 +137,7 @@ extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned b
                     blockIdx = {x, y, 0};
                     threadIdx = {t % bx, t / bx, 0};
                     emuLinear = t;
+                    emuCollective = 0;
                     run(params);
                     // A finished thread no longer holds up barriers the others still wait at.
                     emuWarpBarriers[t >> 5]->arrive_and_drop();

@@ -42,7 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FakeDriverTest {
     @TempDir
     static Path libs;
-    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles;
+    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles, graphLaunches;
 
     @BeforeAll
     static void buildFake() throws Exception {
@@ -61,6 +61,7 @@ class FakeDriverTest {
         FunctionDescriptor noArgs = FunctionDescriptor.of(ValueLayout.JAVA_LONG);
         FunctionDescriptor intArg = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
         launches = linker.downcallHandle(fake.find("fake_launches").orElseThrow(), noArgs);
+        graphLaunches = linker.downcallHandle(fake.find("fake_graph_launches").orElseThrow(), noArgs);
         gemms = linker.downcallHandle(fakeLt.find("fake_gemms").orElseThrow(), noArgs);
         live = linker.downcallHandle(fake.find("fake_live_allocations").orElseThrow(), noArgs);
         compiles = linker.downcallHandle(fakeNvrtc.find("fake_compiles").orElseThrow(), noArgs);
@@ -100,6 +101,56 @@ class FakeDriverTest {
     private static long launches() throws Throwable { return (long) launches.invokeExact(); }
 
     private static long gemms() throws Throwable { return (long) gemms.invokeExact(); }
+
+    @Test
+    void repeatedWorkReplaysAsAGraphOnlyWhileItIsTheSame() throws Throwable {
+        // The region: a memset, a GEMM (the fake computes it) and a kernel launch. Its input changes between runs
+        // (uploaded outside), its operations do not.
+        Tensor in = be.alloc(DType.BF16, 4, 16), w = be.alloc(DType.BF16, 8, 16), out = be.alloc(DType.BF16, 4, 8);
+        Tensor scratch = be.alloc(DType.F32, 32), act = be.alloc(DType.BF16, 4, 8);
+        float[] weights = new float[8 * 16];
+        for (int i = 0; i < weights.length; i++) weights[i] = (i % 7) - 3;
+        be.upload(w, weights);
+        float[] p = {0.1f};
+        Runnable work = () -> {
+            be.fill(scratch, 2f);
+            be.matmul(out, in, w, null, Epilogue.NONE);
+            be.dropout(act, out, p[0], 5L);
+        };
+        long g0 = (long) graphLaunches.invokeExact();
+        for (int run = 0; run < 4; run++) {
+            float[] x = new float[4 * 16];
+            for (int i = 0; i < x.length; i++) x[i] = (i + run) % 5;
+            be.upload(in, x);
+            long l0 = launches();
+            be.repeat(work);
+            assertEquals(l0 + 1, launches(), "run " + run + ": the dropout kernel ran once, replayed or not");
+            float[] y = new float[4 * 8];
+            be.download(out, y);
+            for (int r = 0; r < 4; r++) {
+                for (int o = 0; o < 8; o++) {
+                    float e = 0;
+                    for (int k = 0; k < 16; k++) e += x[r * 16 + k] * weights[o * 16 + k];
+                    assertEquals(e, y[r * 8 + o], 1e-6f * Math.max(1, Math.abs(e)) * 16, "run " + run + " out[" + r + "][" + o + "]");
+                }
+            }
+        }
+        // Runs 1 and 2 ran as recorded (the second was then captured and launched), 3 and 4 replayed the graph.
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+        assertArrayEquals(new long[] {2, 1}, be.graphCounts());
+
+        p[0] = 0.5f;  // a different argument: the work runs as it is, the graph stays unused
+        be.repeat(work);
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+        long l0 = launches();
+        be.repeat(() -> {  // a host transfer inside ends the recording there; everything still runs, in order
+            be.dropout(act, out, 0.25f, 6L);
+            be.upload(in, new float[4 * 16]);
+            be.dropout(act, out, 0.25f, 7L);
+        });
+        assertEquals(l0 + 2, launches());
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+    }
 
     @Test
     void describesTheDeviceAndWhereTheLibrariesCameFrom() {

@@ -21,10 +21,6 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 prep=build/gpu
-# The comparison run: trained on the CPU (fp32, in the background) and on the device, compared step by step.
-curve_args=(--model tiny --batch 8 --context 256 --seed 1337 --lr 2e-3 --eval-every 0 --eval-minutes 0
-            --checkpoint-minutes 0 --samples 0 --log-every 1)
-
 prepare() {
   set -e
   scripts/bundle.sh
@@ -52,20 +48,28 @@ out=$(cd "$out" && pwd)
 : > "$out/summary.txt"; : > "$out/checks.txt"; : > "$out/train.txt"; : > "$out/doctor.txt"
 tar -C "$work" -xzf "$prep/cramjet-bundle.tar.gz"
 export CRAMJET="$work/bundle/cramjet" CRAMJET_CACHE="$work/cache" GPU_CHECK_DATA="$root/$prep/data"
+# The dry run keeps every step and shrinks its shapes, so it fits a loaded 2-core machine.
 if [ "$dry" = 1 ]; then
   export GPU_CHECK_DEVICE=cpu
   bench=(--preset micro --steps 2 --decode 8)
-  curve_steps=6 train_budget=10s plan_bench=4s
+  curve=(--model micro --batch 4 --context 64) curve_steps=8
+  train=(--model micro --batch 8 --context 64 --budget 10s)
+  plan=(--context 64 --batch 4 --bench 4s)
 else
   export GPU_CHECK_DEVICE=cuda
   bench=(--preset gpt2-124m --batch 16 --seq 1024 --steps 10 --decode 32)
-  curve_steps=200 train_budget=${GPU_CHECK_TRAIN_BUDGET:-75s} plan_bench=10s
+  curve=(--model tiny --batch 8 --context 256) curve_steps=200
+  train=(--model small --batch 32 --context 256 --budget "${GPU_CHECK_TRAIN_BUDGET:-75s}")
+  plan=(--context 1024 --batch 16 --bench 10s --corpus-tokens 100B)  # the slice is small: plan for a real corpus
 fi
+# The comparison run: trained on the CPU (fp32, in the background) and on the device, compared step by step.
+curve+=(--max-steps "$curve_steps" --seed 1337 --lr 2e-3 --eval-every 0 --eval-minutes 0 --checkpoint-minutes 0
+        --samples 0 --log-every 1)
 dev=$GPU_CHECK_DEVICE
 start=$(date +%s)
 # The CPU reference of the comparison run starts now and runs beside the device steps.
 CRAMJET_JAVA_OPTS="-XX:ActiveProcessorCount=$(( $(nproc) > 4 ? $(nproc) - 4 : 1 ))" timeout 240 "$CRAMJET" train \
-  --data "$GPU_CHECK_DATA" --out "$work/cpu-run" "${curve_args[@]}" --max-steps "$curve_steps" --device cpu \
+  --data "$GPU_CHECK_DATA" --out "$work/cpu-run" "${curve[@]}" --device cpu \
   > "$work/cpu-run.log" 2>&1 &
 cpu_run=$!
 
@@ -110,7 +114,7 @@ grep '^{' "$work/bench.jsonl" > "$out/bench.jsonl"; grep -v '^{' "$work/bench.js
 
 # The same run on the device, compared step by step with the CPU's.
 step "train vs cpu fp32 curve" 60 "$out/train.txt" "$CRAMJET" train --data "$GPU_CHECK_DATA" --out "$work/curve-run" \
-     "${curve_args[@]}" --max-steps "$curve_steps" --device "$dev"
+     "${curve[@]}" --device "$dev"
 step "cpu fp32 reference" 150 "$out/train.txt" bash -c "while kill -0 $cpu_run 2>/dev/null; do sleep 1; done; tail -n 3 '$work/cpu-run.log'; test -f '$work/cpu-run/metrics.jsonl'"
 cat > "$work/curves.py" <<'PY'
 import json, sys
@@ -140,13 +144,11 @@ step "curves compared" 20 "$out/train.txt" python3 "$work/curves.py" "$work/cpu-
      "$work/curve-run/metrics.jsonl" "$out/curves.tsv" "$curve_steps"
 
 # A real run on the device for a fixed wall-clock budget: throughput of the whole loop (data, eval, checkpoints).
-step "train ${train_budget} small" 150 "$out/train.txt" "$CRAMJET" train --data "$GPU_CHECK_DATA" --out "$work/run" \
-     --model small --batch 32 --context 256 --budget "$train_budget" --eval-minutes 0.5 --checkpoint-minutes 0 \
-     --samples 1 --log-every 10 --device "$dev"
+step "train on a time budget" 150 "$out/train.txt" "$CRAMJET" train --data "$GPU_CHECK_DATA" --out "$work/run" \
+     "${train[@]}" --eval-minutes 0.5 --eval-tokens 32768 --checkpoint-minutes 0 --samples 1 --log-every 10 --device "$dev"
 cp "$work/run/metrics.jsonl" "$out/metrics.jsonl" 2>/dev/null
 export GPU_CHECK_TRAINED_MODEL=$(ls -d "$work"/run/checkpoints/* 2>/dev/null | grep -v partial | tail -n 1)
-step "plan 24h" 60 "$out/train.txt" "$CRAMJET" plan --data "$GPU_CHECK_DATA" --device "$dev" --budget 24h \
-     --context 1024 --batch 16 --bench "$plan_bench"
+step "plan 24h" 60 "$out/train.txt" "$CRAMJET" plan --data "$GPU_CHECK_DATA" --device "$dev" --budget 24h "${plan[@]}"
 
 # Every plug-in check, in name order.
 for check in scripts/gpu/*.py scripts/gpu/*.sh; do
@@ -174,7 +176,8 @@ for l in open(sys.argv[1]):
     if k == "mfu": print(f"bench MFU: {r['mfu_nominal']:.1%} of the nominal bf16 peak, {r['mfu_measured_ceiling']:.1%} of the measured GEMM ceiling")
     if k == "gemm" and "nominal_peak_gflops" in r: print(f"bench GEMM ceiling: {r['gflops'] / 1e3:.0f} TFLOP/s")
     if k == "kernels": print("bench split: " + ", ".join(f"{a[:-3]} {b:.1f}" for a, b in r.items() if a.endswith("_ms")) + " (ms)")
-    if k == "memory": print(f"bench memory: {r.get('device_peak_bytes', 0) / 1e9:.2f} GB peak on the device")
+    if k == "memory" and "device_peak_bytes" in r: print(f"bench memory: {r['device_peak_bytes'] / 1e9:.2f} GB peak on the device")
+    if k == "graphs": print(f"bench CUDA graphs: {r['replays']} steps replayed, {r['captures']} captured")
 PY
 cat "$out/summary.txt"
 grep -q FAIL "$out/summary.txt" && exit 1

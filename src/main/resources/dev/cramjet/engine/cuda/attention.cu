@@ -222,6 +222,19 @@ __device__ __forceinline__ void loadRowsA(unsigned (&a)[HS / 16][4], const bf16*
     for (int kc = 0; kc < HS / 16; kc++) ldmatrix4(a[kc], tile + (row0 + (lane & 15)) * S + kc * 16 + (lane >> 4) * 8);
 }
 
+// The rows a backward block owns, [r0, r0 + ROWS) of two tensors (x and y, rows at or past limit zero), staged
+// into xs and ys, and the A fragments of this warp's 16 of them.
+template <int HS>
+__device__ __forceinline__ void ownRows(unsigned (&xf)[HS / 16][4], unsigned (&yf)[HS / 16][4], bf16* xs, bf16* ys,
+                                        const bf16* x, long xStride, const bf16* y, long yStride, int r0, int limit) {
+    stageRows<HS, ROWS>(xs, x, xStride, r0, limit);
+    stageRows<HS, ROWS>(ys, y, yStride, r0, limit);
+    __syncthreads();
+    int warp = threadIdx.x >> 5;
+    loadRowsA<HS>(xf, xs, warp * 16);
+    loadRowsA<HS>(yf, ys, warp * 16);
+}
+
 // acc[N/8][4] += A (16 × HS, fragments a) · Bᵀ where B is rows [0, N) of tile (N × HS): the scores of a warp's rows
 // against N staged rows. Each ldmatrix.x4 brings the B fragments of two 8-row groups.
 template <int HS, int N>
@@ -413,12 +426,8 @@ __device__ void attentionBackwardKvTc(bf16* dqkv, const bf16* qkv, const bf16* d
         zeroRows<HS>(dkb + C, C3, k0, T);
         return;
     }
-    stageRows<HS, ROWS>(Ks, base + C, C3, k0, len);
-    stageRows<HS, ROWS>(Vs, base + 2 * C, C3, k0, len);
-    __syncthreads();
     unsigned kf[HS / 16][4], vf[HS / 16][4];
-    loadRowsA<HS>(kf, Ks, warp * 16);
-    loadRowsA<HS>(vf, Vs, warp * 16);
+    ownRows<HS>(kf, vf, Ks, Vs, base + C, C3, base + 2 * C, C3, k0, len);
     const float scale = rsqrtf((float) HS), scale2 = scale * LOG2E;
     int key[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
     float dk[HS / 8][4], dv[HS / 8][4];
@@ -478,12 +487,8 @@ __device__ void attentionBackwardQTc(bf16* dqkv, const bf16* qkv, const bf16* do
         zeroRows<HS>(dqb, C3, q0, T);
         return;
     }
-    stageRows<HS, ROWS>(Qs, base, C3, q0, len);
-    stageRows<HS, ROWS>(Gs, dout + (long) b * T * C + h * HS, C, q0, len);
-    __syncthreads();
     unsigned qf[HS / 16][4], gf[HS / 16][4];
-    loadRowsA<HS>(qf, Qs, warp * 16);
-    loadRowsA<HS>(gf, Gs, warp * 16);
+    ownRows<HS>(qf, gf, Qs, Gs, base, C3, dout + (long) b * T * C + h * HS, C, q0, len);
     const float scale = rsqrtf((float) HS), scale2 = scale * LOG2E;
     int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
     float L[2], Di[2];

@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole CUDA backend, kernels included, on the CPU: every kernel file is compiled for the host by g++ against
- * emulation.h (block threads as OS threads, barriers for __syncthreads and warp shuffles), the fake driver runs
+ * emulation.h (a block's threads as user-space contexts taking turns at barriers: __syncthreads, warp shuffles and
+ * the tensor-core instructions, whose fragments follow the PTX ISA), the fake driver runs
  * launches through it and computes cuBLASLt's GEMMs with their epilogues. The parity suite and a short training
  * run then compare it with the CPU backend, so kernel logic (indexing, tiling, masking, reductions, the online
  * softmax, argument order) is checked without a GPU. What it cannot check: GPU-only behaviour such as memory

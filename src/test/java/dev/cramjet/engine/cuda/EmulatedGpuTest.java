@@ -60,7 +60,7 @@ class EmulatedGpuTest {
         // One host module per kernel file (attention per head size the tests use), built two at a time.
         List<String[]> modules = new ArrayList<>();
         for (String file : Kernels.FILES) {
-            if (file.equals("attention")) for (String hs : List.of("16", "64")) modules.add(new String[] {file, hs});
+            if (file.equals("attention")) for (String hs : List.of("16", "64", "128")) modules.add(new String[] {file, hs});
             else modules.add(new String[] {file, null});
         }
         ExecutorService pool = Executors.newFixedThreadPool(2);
@@ -136,7 +136,7 @@ class EmulatedGpuTest {
             List<Parity.Result> results = new Parity(cpu, cuda, 42).runOps();
             List<Parity.Result> failed = results.stream().filter(r -> !r.passed()).toList();
             assertTrue(failed.isEmpty(), "outside their bounds:\n" + String.join("\n", failed.stream().map(Object::toString).toList()));
-            assertEquals(110, results.size());
+            assertEquals(116, results.size());
         }
     }
 

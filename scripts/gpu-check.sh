@@ -177,7 +177,7 @@ for l in open(sys.argv[1]):
     if k == "gemm" and "nominal_peak_gflops" in r: print(f"bench GEMM ceiling: {r['gflops'] / 1e3:.0f} TFLOP/s")
     if k == "kernels": print("bench split: " + ", ".join(f"{a[:-3]} {b:.1f}" for a, b in r.items() if a.endswith("_ms")) + " (ms)")
     if k == "memory" and "device_peak_bytes" in r: print(f"bench memory: {r['device_peak_bytes'] / 1e9:.2f} GB peak on the device")
-    if k == "graphs": print(f"bench CUDA graphs: {r['replays']} steps replayed, {r['captures']} captured")
+    if k == "graphs": print(f"bench CUDA graphs: {r['replays']} steps replayed, {r['captures']} captured" + (f"; {r['off']}" if "off" in r else ""))
 PY
 cat "$out/summary.txt"
 grep -q FAIL "$out/summary.txt" && exit 1

@@ -212,13 +212,14 @@ public final class BenchCommand implements Command {
         emit(json, mfu, String.format(Locale.ROOT, "MFU of the training step: %.1f%% of the nominal bf16 peak, %.1f%% of the measured GEMM ceiling",
                 100 * trainGflops / nominal, 100 * trainGflops / ceiling));
 
-        long[] graphs = gpu.graphCounts();
+        Accelerator.GraphStats graphs = gpu.graphStats();
         Map<String, Object> g = new LinkedHashMap<>();
         g.put("bench", "graphs");
-        g.put("replays", graphs[0]);
-        g.put("captures", graphs[1]);
-        emit(json, g, String.format(Locale.ROOT, "CUDA graphs: %d timed or warm-up steps replayed a captured graph (%d captured)",
-                graphs[0], graphs[1]));
+        g.put("replays", graphs.replays());
+        g.put("captures", graphs.captures());
+        if (graphs.off() != null) g.put("off", graphs.off());
+        emit(json, g, graphs.off() != null ? graphs.off() : String.format(Locale.ROOT,
+                "CUDA graphs: %d timed or warm-up steps replayed a captured graph (%d captured)", graphs.replays(), graphs.captures()));
         gpu.profile(true);
         train.run(step);
         Map<String, Double> ms = gpu.kernelMillis();

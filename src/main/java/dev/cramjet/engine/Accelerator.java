@@ -44,6 +44,12 @@ public interface Accelerator {
      */
     void repeat(Runnable work);
 
-    /** {replays, captures}: {@link #repeat} calls served by a captured graph, and graphs captured. */
-    long[] graphCounts();
+    /** What {@link #repeat} did so far. */
+    GraphStats graphStats();
+
+    /**
+     * {@link #repeat} calls served by a captured graph, graphs captured, and why graphs are off (null while they
+     * are on): a capture the driver refused turns them off for the backend's life, and the work runs as it is.
+     */
+    record GraphStats(long replays, long captures, String off) {}
 }

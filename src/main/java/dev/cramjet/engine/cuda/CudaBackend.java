@@ -183,7 +183,7 @@ public final class CudaBackend implements Backend, Accelerator {
     }
 
     @Override
-    public long[] graphCounts() { return new long[] {graphs.replays(), graphs.captures()}; }
+    public GraphStats graphStats() { return graphs.stats(); }
 
     // ---- memory ------------------------------------------------------------------------------------------------
 

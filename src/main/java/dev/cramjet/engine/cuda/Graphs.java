@@ -1,5 +1,8 @@
 package dev.cramjet.engine.cuda;
 
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Accelerator;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -20,7 +23,8 @@ import java.util.List;
  * allocation) therefore costs a region its graph, never its correctness.
  *
  * <p>What cannot be recorded — a host transfer, a synchronisation, an allocation, an event — {@link #flush}es: the
- * recorded work runs, and the rest of the region runs as it comes. Not thread-safe, like the backend.
+ * recorded work runs, and the rest of the region runs as it comes. A capture the driver refuses turns graphs off
+ * (the reason is in {@link #stats}) and the work runs as recorded. Not thread-safe, like the backend.
  */
 final class Graphs {
     /** One piece of stream work, as the values that define it (records compare by value). */
@@ -55,6 +59,8 @@ final class Graphs {
     private long graph, exec;
     private boolean recording, enabled = true;
     private long replays, captures;
+    /** Why a capture failed, turning graphs off; null while they work. */
+    private String failure;
 
     Graphs(Driver cu, long stream) {
         this.cu = cu;
@@ -65,7 +71,7 @@ final class Graphs {
     /** Off: regions run as plain stream work (the profiler times ops one by one). */
     void enable(boolean on) {
         flush();
-        enabled = on;
+        enabled = on && failure == null;
     }
 
     /** Runs {@code work} as a region: recorded, then replayed from a graph or run as recorded (see the class). */
@@ -92,8 +98,7 @@ final class Graphs {
         if (exec != 0 && w.equals(captured)) {
             cu.graphLaunch(exec, stream);
             replays++;
-        } else if (w.equals(previous)) {
-            capture(w);
+        } else if (w.equals(previous) && capture(w)) {
             cu.graphLaunch(exec, stream);
             captures++;
         } else {
@@ -115,23 +120,30 @@ final class Graphs {
         recorded = new ArrayList<>();
     }
 
-    /** Graph launches that replaced a region's work, and graphs captured. */
-    long replays() { return replays; }
+    Accelerator.GraphStats stats() { return new Accelerator.GraphStats(replays, captures, failure); }
 
-    long captures() { return captures; }
-
-    private void capture(List<Work> w) {
+    /**
+     * Captures {@code w} as the graph to replay. Capture queues nothing, so when the driver refuses (false, graphs
+     * now off) the caller still has the work to run.
+     */
+    private boolean capture(List<Work> w) {
         release();
-        cu.beginCapture(stream);
         try {
-            runAll(w);
-        } catch (RuntimeException e) {
-            cu.destroyGraph(cu.endCapture(stream));
-            throw e;
+            cu.beginCapture(stream);
+            try {
+                runAll(w);
+            } finally {
+                graph = cu.endCapture(stream);
+            }
+            exec = cu.instantiate(graph);
+            captured = w;
+            return true;
+        } catch (CramjetException e) {
+            release();
+            enabled = false;
+            failure = "CUDA graph capture failed, graphs are off: " + e.getMessage();
+            return false;
         }
-        graph = cu.endCapture(stream);
-        exec = cu.instantiate(graph);
-        captured = w;
     }
 
     private void runAll(List<Work> w) {

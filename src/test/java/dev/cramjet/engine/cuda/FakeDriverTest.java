@@ -1,6 +1,7 @@
 package dev.cramjet.engine.cuda;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Accelerator;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
@@ -42,7 +43,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FakeDriverTest {
     @TempDir
     static Path libs;
-    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles, graphLaunches;
+    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles, graphLaunches, refuseCapture;
 
     @BeforeAll
     static void buildFake() throws Exception {
@@ -62,6 +63,7 @@ class FakeDriverTest {
         FunctionDescriptor intArg = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
         launches = linker.downcallHandle(fake.find("fake_launches").orElseThrow(), noArgs);
         graphLaunches = linker.downcallHandle(fake.find("fake_graph_launches").orElseThrow(), noArgs);
+        refuseCapture = linker.downcallHandle(fake.find("fake_refuse_capture").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         gemms = linker.downcallHandle(fakeLt.find("fake_gemms").orElseThrow(), noArgs);
         live = linker.downcallHandle(fake.find("fake_live_allocations").orElseThrow(), noArgs);
         compiles = linker.downcallHandle(fakeNvrtc.find("fake_compiles").orElseThrow(), noArgs);
@@ -137,7 +139,7 @@ class FakeDriverTest {
         }
         // Runs 1 and 2 ran as recorded (the second was then captured and launched), 3 and 4 replayed the graph.
         assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
-        assertArrayEquals(new long[] {2, 1}, be.graphCounts());
+        assertEquals(new Accelerator.GraphStats(2, 1, null), be.graphStats());
 
         p[0] = 0.5f;  // a different argument: the work runs as it is, the graph stays unused
         be.repeat(work);
@@ -150,6 +152,23 @@ class FakeDriverTest {
         });
         assertEquals(l0 + 2, launches());
         assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+    }
+
+    @Test
+    void aRefusedCaptureTurnsGraphsOffAndTheWorkStillRuns() throws Throwable {
+        Tensor in = be.alloc(DType.BF16, 2, 8), out = be.alloc(DType.BF16, 2, 8);
+        refuseCapture.invokeExact(1);
+        try {
+            long g0 = (long) graphLaunches.invokeExact(), l0 = launches();
+            for (int run = 0; run < 4; run++) be.repeat(() -> be.dropout(out, in, 0.5f, 3L));
+            assertEquals(l0 + 4, launches(), "every run's kernel ran, the one whose capture failed too");
+            assertEquals(g0, (long) graphLaunches.invokeExact());
+            Accelerator.GraphStats stats = be.graphStats();
+            assertEquals(0, stats.captures());
+            assertTrue(stats.off() != null && stats.off().contains("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"), stats.off());
+        } finally {
+            refuseCapture.invokeExact(0);
+        }
     }
 
     @Test

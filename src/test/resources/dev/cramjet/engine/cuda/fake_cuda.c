@@ -161,7 +161,8 @@ int cuEventSynchronize(void* e) { return 0; }
 int cuEventElapsedTime(float* ms, void* a, void* b) { *ms = 1.5f; return 0; }
 int cuEventDestroy_v2(void* e) { free(e); return 0; }
 int cuGetErrorName(int code, const char** name) {
-    *name = code == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : code == 200 ? "CUDA_ERROR_INVALID_IMAGE" : "CUDA_ERROR_UNKNOWN";
+    *name = code == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : code == 200 ? "CUDA_ERROR_INVALID_IMAGE"
+            : code == 901 ? "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED" : "CUDA_ERROR_UNKNOWN";
     return 0;
 }
 
@@ -172,10 +173,19 @@ int cuStreamBeginCapture_v2(void* s, int mode) {
     setenv("FAKE_CUDA_CAPTURE", v, 1);
     return 0;
 }
+static int refuseCapture;
+void fake_refuse_capture(int on) { refuseCapture = on; }
 int cuStreamEndCapture(void* s, void** graph) {
     if (!capturing) return 901;
-    *graph = capturing;
+    Graph* g = capturing;
     unsetenv("FAKE_CUDA_CAPTURE");
+    if (refuseCapture) { /* as the driver does when something in the capture was not capturable */
+        free(g->ops);
+        free(g);
+        *graph = 0;
+        return 901; /* CUDA_ERROR_STREAM_CAPTURE_INVALIDATED */
+    }
+    *graph = g;
     return 0;
 }
 int cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long flags) { *exec = graph; return 0; }

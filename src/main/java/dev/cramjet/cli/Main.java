@@ -26,6 +26,7 @@ public final class Main {
         m.put("train", TrainCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
+        m.put("logits", LogitsCommand::new);
         m.put("report", ReportCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);

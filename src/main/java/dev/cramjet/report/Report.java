@@ -46,12 +46,14 @@ public final class Report {
         Path lossPng = plots.resolve("loss.png"), lrPng = plots.resolve("lr.png"), html = runDir.resolve("report.html");
 
         byte[] loss = null, lr = null;
-        String plotError = null;
-        try {
-            loss = Plots.png(lossChart(metrics), WIDTH, HEIGHT);
-            lr = Plots.png(lrChart(metrics), WIDTH, HEIGHT);
-        } catch (CramjetException e) {
-            plotError = e.getMessage(); // no fonts on this machine: the report still has every number
+        String plotError = plotsMissing(ModuleLayer.boot());
+        if (plotError == null) {
+            try {
+                loss = Plots.png(lossChart(metrics), WIDTH, HEIGHT);
+                lr = Plots.png(lrChart(metrics), WIDTH, HEIGHT);
+            } catch (CramjetException e) {
+                plotError = e.getMessage(); // no fonts on this machine: the report still has every number
+            }
         }
         if (loss != null) {
             byte[] l = loss, r = lr;
@@ -61,6 +63,17 @@ public final class Report {
         String name = runDir.toAbsolutePath().normalize().getFileName().toString();
         AtomicFile.writeString(html, html(name, metrics, config, loss, lr, plotError, Instant.now()));
         return new Written(loss == null ? null : lossPng, lr == null ? null : lrPng, html);
+    }
+
+    /**
+     * Why this runtime cannot draw charts, or null when it can. The GPU bundle's runtime leaves out java.desktop
+     * (AWT and ImageIO, a sixth of the bundle) to fit what may be sent to a GPU machine at once; Plots is only
+     * touched when the module is there, so a run on such a runtime still gets its report with every number.
+     */
+    static String plotsMissing(ModuleLayer layer) {
+        return layer.findModule("java.desktop").isPresent() ? null
+                : "this Java runtime has no java.desktop module (the GPU bundle leaves it out); "
+                  + "run `cramjet report RUN_DIR` with a full JDK to draw the PNG charts";
     }
 
     private static Map<String, Object> readConfig(Path file) throws IOException {

@@ -110,22 +110,13 @@ public final class GenerateCommand implements Command {
     }
 
     /**
-     * A run's best checkpoint (lowest validation loss in its manifest), or its latest when none was evaluated;
-     * verified against its manifest before use.
+     * A run's best checkpoint (lowest validation objective in its manifest), or its latest when none was
+     * evaluated; verified against its manifest before use.
      */
     static Source fromRun(Path run) throws IOException {
         if (!Files.isDirectory(run)) throw new CramjetException(run + ": no such run directory");
-        List<Path> all = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE).list();
-        if (all.isEmpty()) throw new CramjetException(run + ": no complete checkpoint under " + run.resolve("checkpoints"));
-        Path chosen = all.getLast();
-        double best = Double.POSITIVE_INFINITY;
-        for (Path p : all) {
-            Path mf = p.resolve(Checkpoints.MANIFEST);
-            Object v = Json.object(Json.parse(Files.readString(mf), mf.toString()), mf.toString()).get("val_loss");
-            double loss = v == null ? Double.NaN : Json.number(v, mf + ": val_loss");
-            if (loss < best) { best = loss; chosen = p; }
-        }
-        Checkpoints.Saved saved = Checkpoints.load(chosen);
+        Checkpoints.Saved saved = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE).best()
+                .orElseThrow(() -> new CramjetException(run + ": no complete checkpoint under " + run.resolve("checkpoints")));
         requireModel(saved.dir(), "checkpoint");
         Path tok = saved.dir().resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) tok = run.resolve(TOKENIZER);

@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
@@ -160,15 +161,15 @@ final class TrainingRun {
                 @Override public void message(String line) { progress.log(line); }
 
                 @Override
-                public void evaluated(long step, Evaluator.Result r, List<String> texts) {
+                public void evaluated(long step, Validation r, List<String> texts) {
                     lastSamples.clear();
                     lastSamples.addAll(texts);
                     refreshReport(runDir, progress);
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
-                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
-                        samples, runDir, metrics, Clock.SYSTEM, listener, peak);
+                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()),
+                        () -> evaluator.run(learner), samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
                     Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
                             new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));

@@ -33,7 +33,8 @@ import java.util.stream.Stream;
  * {@code .partial-step-…/} (each through {@link AtomicFile}, so fsynced), hashed as read back from disk, the manifest
  * is written, and only then is the directory renamed to its final name. A directory without a manifest is
  * incomplete and ignored (and removed by the next save). Loading verifies every checksum. After each save the store
- * keeps the newest {@code keep} checkpoints plus the one with the best validation loss.
+ * keeps the newest {@code keep} checkpoints plus the best: the lowest validation objective (the loss, unless the
+ * run monitors another metric; manifests that predate the objective rank by their loss).
  */
 public final class Checkpoints {
     /** Writes a checkpoint's payload files into a directory. */
@@ -42,8 +43,8 @@ public final class Checkpoints {
         void write(Path dir) throws IOException;
     }
 
-    /** A complete, verified checkpoint. {@code valLoss} is NaN when none was measured. */
-    public record Saved(Path dir, long step, double valLoss, Map<String, Object> state) {}
+    /** A complete, verified checkpoint. {@code valLoss} and {@code objective} are NaN when none was measured. */
+    public record Saved(Path dir, long step, double valLoss, double objective, Map<String, Object> state) {}
 
     public static final String MANIFEST = "manifest.json";
     public static final String STATE = "state.json";
@@ -66,6 +67,11 @@ public final class Checkpoints {
      * checkpoints are untouched.
      */
     public Path save(long step, double valLoss, Map<String, Object> state, Payload payload) throws IOException {
+        return save(step, valLoss, valLoss, state, payload);
+    }
+
+    /** {@link #save} with a validation objective other than the loss (lower is better; NaN when none). */
+    public Path save(long step, double valLoss, double objective, Map<String, Object> state, Payload payload) throws IOException {
         Files.createDirectories(root);
         String name = String.format("%s%09d", PREFIX, step);
         Path partial = root.resolve(PARTIAL + name);
@@ -88,6 +94,7 @@ public final class Checkpoints {
             manifest.put("version", 1L);
             manifest.put("step", step);
             manifest.put("val_loss", Double.isNaN(valLoss) ? null : valLoss);
+            manifest.put("objective", Double.isNaN(objective) ? null : objective);
             manifest.put("files", files);
             AtomicFile.writeString(partial.resolve(MANIFEST), Json.pretty(manifest));
             // Replacing a checkpoint of the same step (a rollback re-saving it): drop the old one's manifest first
@@ -156,8 +163,25 @@ public final class Checkpoints {
         if (!files.containsKey(STATE)) throw new CramjetException(mf + ": lists no " + STATE);
         Path sf = dir.resolve(STATE);
         Map<String, Object> state = Json.object(Json.parse(Files.readString(sf), sf.toString()), sf.toString());
-        Object vl = m.get("val_loss");
-        return new Saved(dir, Json.integer(m.get("step"), mf + ": step"), vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"), state);
+        Object vl = m.get("val_loss"), ob = m.containsKey("objective") ? m.get("objective") : vl;
+        return new Saved(dir, Json.integer(m.get("step"), mf + ": step"), vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"),
+                ob == null ? Double.NaN : Json.number(ob, mf + ": objective"), state);
+    }
+
+    /**
+     * The checkpoint with the lowest validation objective, else (none evaluated) the newest; verified. Empty when
+     * there is no complete checkpoint.
+     */
+    public Optional<Saved> best() throws IOException {
+        List<Path> all = list();
+        if (all.isEmpty()) return Optional.empty();
+        Path chosen = all.getLast();
+        double best = Double.POSITIVE_INFINITY;
+        for (Path p : all) {
+            double v = manifestObjective(p);
+            if (v < best) { best = v; chosen = p; }
+        }
+        return Optional.of(load(chosen));
     }
 
     /** Keeps the newest {@code keep} complete checkpoints and the best; removes the rest and any partial ones. */
@@ -166,7 +190,7 @@ public final class Checkpoints {
         Path best = null;
         double bestLoss = Double.POSITIVE_INFINITY;
         for (Path p : all) {
-            double vl = manifestValLoss(p);
+            double vl = manifestObjective(p);
             if (vl < bestLoss) { bestLoss = vl; best = p; }
         }
         for (int i = 0; i < all.size() - keep; i++) {
@@ -177,9 +201,11 @@ public final class Checkpoints {
         }
     }
 
-    private static double manifestValLoss(Path dir) {
+    /** The manifest's objective (its val_loss when it predates objectives), NaN when unreadable or absent. */
+    private static double manifestObjective(Path dir) {
         try {
-            Object v = Json.object(Json.parse(Files.readString(dir.resolve(MANIFEST)), dir.toString()), dir.toString()).get("val_loss");
+            Map<String, Object> m = Json.object(Json.parse(Files.readString(dir.resolve(MANIFEST)), dir.toString()), dir.toString());
+            Object v = m.containsKey("objective") ? m.get("objective") : m.get("val_loss");
             return v instanceof Number n ? n.doubleValue() : Double.NaN;
         } catch (IOException | RuntimeException e) {
             return Double.NaN;

@@ -81,7 +81,10 @@ public final class Tasks {
         return out;
     }
 
-    /** Paragraphs joined until a passage has at least PASSAGE_WORDS words; a short tail joins the last passage. */
+    /**
+     * Paragraphs joined until a passage has at least PASSAGE_WORDS words; what remains is a passage of its own
+     * when it has half that, else it joins the last one.
+     */
     static List<String> passages(String text) {
         List<String> out = new ArrayList<>();
         StringBuilder cur = new StringBuilder();
@@ -98,7 +101,7 @@ public final class Tasks {
             }
         }
         if (!cur.isEmpty()) {
-            if (out.isEmpty()) out.add(cur.toString());
+            if (out.isEmpty() || words >= PASSAGE_WORDS / 2) out.add(cur.toString());
             else out.set(out.size() - 1, out.getLast() + "\n\n" + cur);
         }
         return out;

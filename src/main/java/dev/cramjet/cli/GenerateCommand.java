@@ -5,7 +5,6 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
-import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -17,7 +16,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 
 /** `cramjet generate`: continues a prompt with a trained model, streaming the text as it is generated. */

@@ -4,7 +4,6 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
-import dev.cramjet.eval.Validation;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
@@ -16,7 +15,7 @@ import dev.cramjet.nn.ModelDir;
 import dev.cramjet.nn.Parameters.Group;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
-import dev.cramjet.report.Report;
+import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
@@ -157,17 +156,7 @@ public final class Classification {
                     s.train().name().toLowerCase(Locale.ROOT), s.pooling().name().toLowerCase(Locale.ROOT)));
             double[] weights = s.balanced() ? ClassBatches.balanced(train.labels, task.labels.size()) : null;
             ClassBatches batches = new ClassBatches(train.seqs, train.labels, task.labels.size(), weights, cfg.seed());
-            Trainer.Listener listener = new Trainer.Listener() {
-                @Override
-                public void step(Trainer.Status st) {
-                    progress.update(new ProgressLine.Status(st.step(), st.loss(), st.lr(), st.tokensPerSecond(), st.mfu(),
-                            st.elapsed(), st.remaining(), st.progress()));
-                }
-
-                @Override public void message(String line) { progress.log(line); }
-
-                @Override public void evaluated(long step, Validation r, List<String> samples) { refreshReport(runDir, progress); }
-            };
+            RunProgress listener = new RunProgress(progress, runDir);
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
                 Trainer trainer = new Trainer(cfg, context, learner, batches,
                         () -> Evaluation.run(classifier, val.seqs, val.labels, s.monitor()), List::of, runDir, metrics,
@@ -191,7 +180,7 @@ public final class Classification {
                     out.putAll(scored.toJson());
                     AtomicFile.writeString(runDir.resolve(TEST_METRICS), Json.pretty(out));
                 }
-                refreshReport(runDir, progress);
+                listener.refresh();
                 return new Result(o, best, scored, truncated, examples);
             }
         }
@@ -214,14 +203,6 @@ public final class Classification {
         int[] labels = new int[examples.size()];
         for (int i = 0; i < labels.length; i++) labels[i] = task.classOf(examples.get(i).label(), split + ": " + examples.get(i).source());
         return new Encoded(e.tokens(), labels, e.truncated());
-    }
-
-    private static void refreshReport(Path runDir, ProgressLine progress) {
-        try {
-            Report.write(runDir);
-        } catch (IOException | RuntimeException e) {
-            progress.log("report not refreshed: " + e.getMessage());
-        }
     }
 
     /** The GPT learner, whose checkpoints are also classifier directories (classifier.json, tokenizer.json). */

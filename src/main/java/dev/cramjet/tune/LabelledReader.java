@@ -5,7 +5,6 @@ import dev.cramjet.io.Json;
 import dev.cramjet.text.BadInput;
 import dev.cramjet.text.CorpusReader;
 import dev.cramjet.text.FieldPath;
-import dev.cramjet.text.Format;
 import dev.cramjet.text.Inputs;
 
 import java.io.IOException;

@@ -14,9 +14,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -69,21 +66,7 @@ class FinetuneCommandTest {
         }
     }
 
-    record Out(int status, String stdout, String stderr) {}
-
-    static Out cramjet(String... argv) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int status = Main.run(argv);
-            return new Out(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    static Cli.Out cramjet(String... argv) { return Cli.run(argv); }
 
     private static String[] finetune(Path run, String... extra) {
         List<String> a = new ArrayList<>(List.of("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(),
@@ -95,7 +78,7 @@ class FinetuneCommandTest {
     @Test
     void fineTunesClassifiesAndEvaluates() throws Exception {
         Path run = dir.resolve("run");
-        Out o = cramjet(finetune(run, "--max-steps", "60"));
+        Cli.Out o = cramjet(finetune(run, "--max-steps", "60"));
         assertEquals(0, o.status(), o.stderr() + o.stdout());
         assertTrue(o.stdout().contains("test split ("), o.stdout());
         Map<String, Object> test = Json.object(Json.parse(Files.readString(run.resolve("test_metrics.json")), "t"), "t");
@@ -105,7 +88,7 @@ class FinetuneCommandTest {
         assertTrue(Files.readString(run.resolve("report.html")).contains("Confusion") || Files.exists(run.resolve("plots/confusion.png")));
         assertTrue(MetricsLog.read(run.resolve("metrics.jsonl")).stream().anyMatch(m -> m.containsKey("val_macro_f1")));
 
-        Out c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today",
+        Cli.Out c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today",
                 "we bake pasta with butter and onion sauce in the oven");
         assertEquals(0, c.status(), c.stderr());
         String[] lines = c.stdout().strip().split("\n");
@@ -114,11 +97,11 @@ class FinetuneCommandTest {
         assertEquals("cooking", Json.object(Json.parse(lines[1], "l"), "l").get("label"));
         assertTrue(c.stderr().contains("texts/s"), c.stderr());
 
-        Out e = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--json");
+        Cli.Out e = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--json");
         assertEquals(0, e.status(), e.stderr());
         assertEquals(accuracy, Json.number(Json.object(Json.parse(e.stdout(), "e"), "e").get("accuracy"), "a"), 1e-12,
                 "eval scores the best checkpoint as the run did");
-        Out nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
+        Cli.Out nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
         assertEquals(0, nb.status(), nb.stderr());
         assertTrue(nb.stdout().contains("macro avg"), nb.stdout());
     }
@@ -127,7 +110,7 @@ class FinetuneCommandTest {
     void headOnlyAndLoraLeaveTheBaseWeightsAsTheyWere() throws Exception {
         for (String mode : List.of("head", "lora")) {
             Path run = dir.resolve("run-" + mode);
-            Out o = cramjet(finetune(run, "--max-steps", "6", "--train", mode));
+            Cli.Out o = cramjet(finetune(run, "--max-steps", "6", "--train", mode));
             assertEquals(0, o.status(), o.stderr() + o.stdout());
             Path ck = Files.list(run.resolve("checkpoints")).filter(p -> p.getFileName().toString().startsWith("step-000000006")).findFirst().orElseThrow();
             try (Safetensors.Reader before = Safetensors.open(base.resolve("model.safetensors"));
@@ -150,7 +133,7 @@ class FinetuneCommandTest {
         List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
         first.addAll(Arrays.asList(flat));
         assertEquals(0, cramjet(first.toArray(String[]::new)).status());
-        Out r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
+        Cli.Out r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
         assertEquals(0, r.status(), r.stderr() + r.stdout());
         List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
         straight.addAll(Arrays.asList(flat));
@@ -167,14 +150,14 @@ class FinetuneCommandTest {
     @Test
     void badInputIsOneLineNamingTheFileAndLine() throws Exception {
         Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"text\":\"fine\",\"label\":\"a\"}\n{\"text\":\"no label\"}\n");
-        Out o = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", bad.toString(), "--out", dir.resolve("bad-run").toString());
+        Cli.Out o = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", bad.toString(), "--out", dir.resolve("bad-run").toString());
         assertEquals(2, o.status());
         assertTrue(o.stderr().contains(bad + ":2: missing field 'label'"), o.stderr());
         assertFalse(Files.exists(dir.resolve("bad-run")), "nothing written for bad input");
-        Out t = cramjet("finetune", "--task", "translate", "--model", base.toString());
+        Cli.Out t = cramjet("finetune", "--task", "translate", "--model", base.toString());
         assertEquals(2, t.status());
         assertTrue(t.stderr().contains("unknown task 'translate'"), t.stderr());
-        Out w = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(), "--width", "64");
+        Cli.Out w = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(), "--width", "64");
         assertEquals(2, w.status());
         assertTrue(w.stderr().contains("--width: a fine-tune takes the base model's shape"), w.stderr());
     }

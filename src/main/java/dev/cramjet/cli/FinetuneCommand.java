@@ -40,6 +40,10 @@ public final class FinetuneCommand implements Command {
             Map.entry("weight-decay", "0.01"), Map.entry("dropout", "0.1"), Map.entry("eval-minutes", "1"),
             Map.entry("patience", "5"), Map.entry("checkpoint-minutes", "0"), Map.entry("keep", "2"), Map.entry("samples", "0"));
 
+    /** The task's own options: fixed for the run, so a resume refuses them. */
+    private static final List<String> TASK_OPTIONS = List.of("train", "lora-rank", "lora-alpha", "pooling", "truncate", "monitor",
+            "class-weights", "epochs", "text-field", "label-field", "val-fraction", "test-fraction", "split-seed", "near-dup", "skip-bad");
+
     /** Training keys that describe the model's shape: a fine-tune takes the base model's. */
     private static final List<String> SHAPE = List.of("layers", "heads", "width");
 
@@ -127,6 +131,9 @@ public final class FinetuneCommand implements Command {
             Path run = Path.of(resume);
             if (modelArg != null || runArg != null || dataArg != null || out != null || force) {
                 throw new CramjetException("--resume takes the run's own settings; drop --model, --run, --data, --out and --force");
+            }
+            for (String k : TASK_OPTIONS) {
+                if (args.options().containsKey(k)) throw new CramjetException("--" + k + ": cannot change when resuming (it is in " + run.resolve(Classification.SETTINGS) + ")");
             }
             TrainConfig cfg = TrainingRun.resumedConfig(run, overrides);
             return finish(Classification.run(cfg, Classification.Settings.read(run), run, true, ProgressLine.stdout()), run);

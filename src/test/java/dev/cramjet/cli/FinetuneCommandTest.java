@@ -160,5 +160,8 @@ class FinetuneCommandTest {
         Cli.Out w = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(), "--width", "64");
         assertEquals(2, w.status());
         assertTrue(w.stderr().contains("--width: a fine-tune takes the base model's shape"), w.stderr());
+        Cli.Out r = cramjet("finetune", "--resume", dir.resolve("some-run").toString(), "--pooling", "mean");
+        assertEquals(2, r.status());
+        assertTrue(r.stderr().contains("--pooling: cannot change when resuming"), r.stderr());
     }
 }

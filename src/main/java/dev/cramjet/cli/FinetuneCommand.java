@@ -93,7 +93,8 @@ public final class FinetuneCommand implements Command {
     @Override
     public int run(Args args) throws Exception {
         String resume = args.string("resume", null);
-        String task = resume != null ? "classify" : args.required("task");
+        String task = args.string("task", resume != null ? "classify" : null);   // a resumed run is a classify run
+        if (task == null) throw new CramjetException("missing required option --task (classify)");
         return switch (task) {
             case "classify" -> classify(args, resume);
             default -> throw new CramjetException("--task: unknown task '" + task + "'; expected classify");
@@ -104,7 +105,6 @@ public final class FinetuneCommand implements Command {
         String modelArg = args.string("model", null), runArg = args.string("run", null), dataArg = args.string("data", null);
         String out = args.string("out", null);
         boolean force = args.flag("force");
-        args.has("task");
         String textField = args.string("text-field", "text"), labelField = args.string("label-field", "label");
         TaskData.Settings split = new TaskData.Settings(args.number("val-fraction", 0.1), args.number("test-fraction", 0.1),
                 args.longValue("split-seed", 1337), args.number("near-dup", 0.8));

@@ -25,7 +25,8 @@ import java.util.TreeMap;
  * <li>{@code brown} — the 15 genres of the Brown corpus (NLTK's category names). Each of the 500 texts is cut
  *     into passages of about {@value #PASSAGE_WORDS} words at paragraph breaks; passages of one text stay on one
  *     side of the split (they share an author and a topic);</li>
- * <li>{@code chinese-poetry} — Tang shi vs Song ci, {@value #PER_LABEL} poems of each (chosen by content hash);</li>
+ * <li>{@code chinese-poetry} — which collection a poem is from: Tang shi, Song shi or Song ci ({@code poet.tang.*},
+ *     {@code poet.song.*}, {@code ci.song.*}), {@value #PER_LABEL} poems of each (chosen by content hash);</li>
  * <li>{@code chinese-poetry-authors} — the author of a poem among the {@value #AUTHORS} most prolific ones
  *     (up to {@value #PER_LABEL} poems each).</li>
  * </ul>
@@ -112,9 +113,16 @@ public final class Tasks {
     private static List<Example> poetryCollections(Corpora corpora, BadInput bad) {
         List<Path> files = corpora.files(Corpora.get("chinese-poetry"));
         List<Example> out = new ArrayList<>();
-        new CorpusReader(Format.JSON, POEM, bad).read(files, d -> out.add(new Example(d.text(),
-                Path.of(d.source()).getFileName().toString().startsWith("ci.song") ? "song_ci" : "tang_shi", d.source())));
+        new CorpusReader(Format.JSON, POEM, bad).read(files, d -> out.add(new Example(d.text(), collection(Path.of(d.source()).getFileName().toString()), d.source())));
         return capPerLabel(out, PER_LABEL);
+    }
+
+    /** The collection of a chinese-poetry file: ci.song.N.json, poet.song.N.json or poet.tang.N.json (sources end in [i]). */
+    static String collection(String file) {
+        if (file.startsWith("ci.song")) return "song_ci";
+        if (file.startsWith("poet.song")) return "song_shi";
+        if (file.startsWith("poet.tang")) return "tang_shi";
+        throw new CramjetException(file + ": not a chinese-poetry collection file (expected ci.song.*, poet.song.* or poet.tang.*)");
     }
 
     private static List<Example> poetryAuthors(Corpora corpora, BadInput bad) throws IOException {

@@ -142,6 +142,14 @@ class LabelledDataTest {
     }
 
     @Test
+    void poetryCollectionsComeFromTheFileNames() {
+        assertEquals("song_ci", Tasks.collection("ci.song.2000.json[17]"));
+        assertEquals("song_shi", Tasks.collection("poet.song.1000.json[0]"));
+        assertEquals("tang_shi", Tasks.collection("poet.tang.0.json[3]"));
+        assertThrows(CramjetException.class, () -> Tasks.collection("authors.song.json"));
+    }
+
+    @Test
     void capPerLabelKeepsTheLowestHashesWhateverTheOrder() {
         List<Example> ex = new ArrayList<>();
         for (int i = 0; i < 50; i++) ex.add(new Example("poem " + i, i < 30 ? "tang" : "song", "p" + i));

@@ -27,7 +27,7 @@ import java.util.Map;
  */
 public final class EvalCommand implements Command {
     @Override
-    public String summary() { return "loss and perplexity of a model on held-out tokens"; }
+    public String summary() { return "loss and perplexity on held-out tokens; --task classify|generate: task metrics"; }
 
     @Override
     public String usage() {
@@ -43,11 +43,13 @@ public final class EvalCommand implements Command {
                 Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
                 into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
                 (default 4); --max-tokens evaluates only the first N tokens.
-                """;
+                """ + TaskEval.USAGE;
     }
 
     @Override
     public int run(Args args) throws IOException {
+        String task = args.string("task", null);
+        if (task != null) return TaskEval.run(args, task);
         Path dir = Path.of(args.required("model"));
         String tokensArg = args.string("tokens", null), textArg = args.string("text", null);
         String split = args.string("split", "val");

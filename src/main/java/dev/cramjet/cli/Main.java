@@ -24,6 +24,9 @@ public final class Main {
         m.put("tokenizer", TokenizerCommand::new);
         m.put("plan", PlanCommand::new);
         m.put("train", TrainCommand::new);
+        m.put("split", SplitCommand::new);
+        m.put("finetune", FinetuneCommand::new);
+        m.put("classify", ClassifyCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("logits", LogitsCommand::new);

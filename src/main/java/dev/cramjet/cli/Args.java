@@ -21,6 +21,9 @@ public final class Args {
     private final Map<String, String> options = new LinkedHashMap<>();
     private final List<String> positionals = new ArrayList<>();
     private final Set<String> read = new TreeSet<>();
+    /** Where each positional, and each value an option took from the next word, stood on the command line. */
+    private final List<Integer> positionalAt = new ArrayList<>();
+    private final Map<String, Integer> valueAt = new LinkedHashMap<>();
 
     public Args(String[] argv) {
         for (int i = 0; i < argv.length; i++) {
@@ -31,12 +34,14 @@ public final class Args {
                 if (eq >= 0) {
                     options.put(key.substring(0, eq), key.substring(eq + 1));
                 } else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) {
+                    valueAt.put(key, i + 1);
                     options.put(key, argv[++i]);
                 } else {
                     options.put(key, null);
                 }
             } else {
                 positionals.add(a);
+                positionalAt.add(i);
             }
         }
     }
@@ -49,8 +54,11 @@ public final class Args {
         String v = options.get(key);
         if (v == null || v.equals("true")) return true;
         if (v.equals("false")) return false;
-        // `--flag value` swallowed a positional: give it back.
-        positionals.add(v);
+        // `--flag value` swallowed a positional: give it back where it stood.
+        int at = valueAt.get(key), k = 0;
+        while (k < positionalAt.size() && positionalAt.get(k) < at) k++;
+        positionals.add(k, v);
+        positionalAt.add(k, at);
         options.put(key, null);
         return true;
     }

@@ -21,6 +21,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
@@ -55,8 +56,8 @@ public final class BenchCommand implements Command {
                 FLOPs per token, a third of that for a forward pass), the fraction of the CPU's measured fp32 FMA
                 ceiling, our 1536×3072×768 matmul against that ceiling, and peak resident memory (VmHWM).
                 On a GPU (--device cuda) it prints instead the measured 8192³ bf16 GEMM ceiling against the data
-                sheet's peak, the device time of one profiled training step split by op family, and the peak
-                device memory. Then generation at batch 1 through the KV cache, with the compute type's weights and
+                sheet's peak, the training step's MFU against both, the device time of one profiled training step
+                split by op family, and the peak device memory. Then generation at batch 1 through the KV cache, with the compute type's weights and
                 with int8 (Q8_0) weights: a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time
                 (decode tokens/s and the weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8
                 (4 for gpt2-124m and larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger),
@@ -125,7 +126,7 @@ public final class BenchCommand implements Command {
             report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak, ceiling);
 
             if (gpu.isPresent()) {
-                gpuReport(json, be, gpu.get(), train, steps + 1);
+                gpuReport(json, be, gpu.get(), train, steps + 1, n / trainSeconds * flopsPerToken / 1e9);
             } else {
                 double gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
                 emit(json, gemmRecord(GEMM_M, GEMM_N, GEMM_K, gemm, "fma_peak_gflops", peak), String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
@@ -150,13 +151,16 @@ public final class BenchCommand implements Command {
         return 0;
     }
 
-    /** One training step (forward, backward, AdamW) on fixed tokens, dropout drawn from the step number. */
+    /**
+     * One training step (forward, backward, AdamW) on fixed tokens, dropout drawn from the step number; a GPU
+     * replays the forward and backward as a CUDA graph.
+     */
     private static Step trainStep(Model model, AdamWOptimizer opt, int[] x, int[] y) {
+        Consumer<Runnable> repeat = Backends.repeater(model.backend());
         return s -> {
             model.train(s);
             model.zeroGrad();
-            model.forward(x, y);
-            model.backward();
+            model.trainStep(x, null, y, 1, repeat);
             opt.step(1e-4f);
         };
     }
@@ -271,15 +275,31 @@ public final class BenchCommand implements Command {
     }
 
     /**
-     * The GPU's figures: the measured bf16 GEMM ceiling against the data sheet's peak, and one more training step
-     * (number {@code step}) timed per op family with device events.
+     * The GPU's figures: the measured bf16 GEMM ceiling against the data sheet's peak, the training step's MFU
+     * against both ({@code trainGflops} achieved), and one more training step (number {@code step}) timed per op
+     * family with device events.
      */
-    private static void gpuReport(boolean json, Backend be, Accelerator gpu, Step train, int step) {
+    private static void gpuReport(boolean json, Backend be, Accelerator gpu, Step train, int step, double trainGflops) {
         double ceiling = gpu.gemmCeilingFlops(GPU_GEMM, GPU_GEMM_REPS) / 1e9, nominal = be.peakFlops() / 1e9;
         emit(json, gemmRecord(GPU_GEMM, GPU_GEMM, GPU_GEMM, ceiling, "nominal_peak_gflops", nominal), String.format(Locale.ROOT, "bf16 GEMM ceiling (cuBLASLt, %d³): %.0f TFLOP/s%s", GPU_GEMM, ceiling / 1e3,
                 Double.isNaN(nominal) ? " (no data-sheet peak for this device)"
                         : String.format(Locale.ROOT, " = %.1f%% of the data sheet's %.0f", 100 * ceiling / nominal, nominal / 1e3)));
+        Map<String, Object> mfu = new LinkedHashMap<>();
+        mfu.put("bench", "mfu");
+        mfu.put("train_gflops", trainGflops);
+        mfu.put("mfu_nominal", trainGflops / nominal);
+        mfu.put("mfu_measured_ceiling", trainGflops / ceiling);
+        emit(json, mfu, String.format(Locale.ROOT, "MFU of the training step: %.1f%% of the nominal bf16 peak, %.1f%% of the measured GEMM ceiling",
+                100 * trainGflops / nominal, 100 * trainGflops / ceiling));
 
+        Accelerator.GraphStats graphs = gpu.graphStats();
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("bench", "graphs");
+        g.put("replays", graphs.replays());
+        g.put("captures", graphs.captures());
+        if (graphs.off() != null) g.put("off", graphs.off());
+        emit(json, g, graphs.off() != null ? graphs.off() : String.format(Locale.ROOT,
+                "CUDA graphs: %d timed or warm-up steps replayed a captured graph (%d captured)", graphs.replays(), graphs.captures()));
         gpu.profile(true);
         train.run(step);
         Map<String, Double> ms = gpu.kernelMillis();

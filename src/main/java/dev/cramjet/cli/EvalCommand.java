@@ -33,7 +33,7 @@ import java.util.Map;
  */
 public final class EvalCommand implements Command {
     @Override
-    public String summary() { return "loss and perplexity of a model on held-out tokens"; }
+    public String summary() { return "loss and perplexity on held-out tokens; --task classify|generate: task metrics"; }
 
     @Override
     public String usage() {
@@ -53,11 +53,13 @@ public final class EvalCommand implements Command {
                 end-of-text ([CLS]), --mask-rate R of its other positions (default 0.15) are masked by BERT's rule
                 with a fixed seed, and the loss, perplexity and top-1 accuracy of those are printed; it needs
                 DIR/tokenizer.json for the mask token.
-                """;
+                """ + TaskEval.USAGE;
     }
 
     @Override
     public int run(Args args) throws IOException {
+        String task = args.string("task", null);
+        if (task != null) return TaskEval.run(args, task);
         Path dir = Path.of(args.required("model"));
         String tokensArg = args.string("tokens", null), textArg = args.string("text", null);
         String split = args.string("split", "val");

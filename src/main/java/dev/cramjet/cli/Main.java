@@ -25,9 +25,13 @@ public final class Main {
         m.put("plan", PlanCommand::new);
         m.put("train", TrainCommand::new);
         m.put("distill", DistillCommand::new);
+        m.put("split", SplitCommand::new);
+        m.put("finetune", FinetuneCommand::new);
+        m.put("classify", ClassifyCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("fill", FillCommand::new);
+        m.put("logits", LogitsCommand::new);
         m.put("report", ReportCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.function.Consumer;
 
 /**
  * `cramjet selftest --device cuda`: the parity suite (every backend op against the CPU reference, then ten
@@ -89,10 +90,10 @@ public final class SelftestCommand implements Command {
             GPT model = new GPT(backends[k], cfg, batch, seq, seed);
             model.train(seed);
             AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
+            Consumer<Runnable> device = Backends.repeater(backends[k]);  // from the third step on, a CUDA graph
             for (int s = 0; s < steps; s++) {
                 model.zeroGrad();
-                curves[k][s] = model.forward(tokens[s], targets[s]);
-                model.backward();
+                curves[k][s] = model.trainStep(tokens[s], null, targets[s], 1, device);
                 opt.step(3e-3f);
             }
         }

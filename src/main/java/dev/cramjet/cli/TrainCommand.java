@@ -76,8 +76,7 @@ public final class TrainCommand implements Command {
         System.out.printf(Locale.ROOT, "%nrun ended (%s) at step %d after %s: %,d tokens, final training loss %.4f%n",
                 o.reason(), o.step(), Budget.formatDuration(o.elapsed()), o.tokens(), o.loss());
         if (o.eval() != null) {
-            System.out.printf(Locale.ROOT, "validation: loss %.4f, perplexity %.2f, %.3f bits per byte%n",
-                    o.eval().loss(), o.eval().perplexity(), o.eval().bitsPerByte());
+            System.out.println("validation: " + o.eval().describe());
         }
         if (o.skipped() > 0 || o.rollbacks() > 0) {
             System.out.printf("non-finite steps skipped: %d, rollbacks: %d%n", o.skipped(), o.rollbacks());

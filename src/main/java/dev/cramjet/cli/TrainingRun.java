@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
@@ -16,7 +17,7 @@ import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
-import dev.cramjet.report.Report;
+import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Batches;
 import dev.cramjet.train.Checkpoints;
@@ -105,15 +106,6 @@ final class TrainingRun {
         };
     }
 
-    /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
-    private static void refreshReport(Path runDir, ProgressLine progress) {
-        try {
-            Report.write(runDir);
-        } catch (IOException | RuntimeException e) {
-            progress.log("report not refreshed: " + e.getMessage());
-        }
-    }
-
     /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
     public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
         Path f = runDir.resolve(CONFIG);
@@ -170,25 +162,18 @@ final class TrainingRun {
                     be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
-            Trainer.Listener listener = new Trainer.Listener() {
+            RunProgress listener = new RunProgress(progress, runDir) {
                 @Override
-                public void step(Trainer.Status s) {
-                    progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
-                            s.elapsed(), s.remaining(), s.progress()));
-                }
-
-                @Override public void message(String line) { progress.log(line); }
-
-                @Override
-                public void evaluated(long step, Evaluator.Result r, List<String> texts) {
+                public void evaluated(long step, Validation r, List<String> texts) {
                     lastSamples.clear();
                     lastSamples.addAll(texts);
-                    refreshReport(runDir, progress);
+                    super.evaluated(step, r, texts);
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
-                Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches, setup.evaluator, setup.evalModel,
-                        setup.samples, runDir, metrics, Clock.SYSTEM, listener, peak);
+                Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches,
+                        setup.evaluator == null ? null : () -> setup.evaluator.run(setup.evalModel), setup.samples, runDir, metrics,
+                        Clock.SYSTEM, listener, peak);
                 if (resume) {
                     Checkpoints.Saved saved = trainer.checkpoints().latest(progress::log).orElseThrow(() ->
                             new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
@@ -198,7 +183,7 @@ final class TrainingRun {
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
-                refreshReport(runDir, progress);
+                listener.refresh();
                 return new Result(o, setup.shape, setup.parameters, List.copyOf(lastSamples), runDir);
             }
         }

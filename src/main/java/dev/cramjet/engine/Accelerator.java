@@ -35,4 +35,21 @@ public interface Accelerator {
 
     /** The most device memory the backend has held at once (tensors, workspace and scratch). */
     long peakAllocatedBytes();
+
+    /**
+     * Runs {@code work}: device work that repeats alike, such as a training micro-step's forward and backward
+     * pass. Once it has run twice the same way it replays as one captured CUDA graph; work that differs from the
+     * capture (a new dropout seed, a different count of scored targets) runs as it is, and a host transfer inside
+     * it ends the recording there, so the result is always exactly that of running it.
+     */
+    void repeat(Runnable work);
+
+    /** What {@link #repeat} did so far. */
+    GraphStats graphStats();
+
+    /**
+     * {@link #repeat} calls served by a captured graph, graphs captured, and why graphs are off (null while they
+     * are on): a capture the driver refused turns them off for the backend's life, and the work runs as it is.
+     */
+    record GraphStats(long replays, long captures, String off) {}
 }

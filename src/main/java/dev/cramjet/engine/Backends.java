@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 
 import java.lang.reflect.InvocationTargetException;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /** Opens a backend by name: "cpu" always works; "cuda" is loaded reflectively so the CPU build never needs it. */
 public final class Backends {
@@ -20,6 +21,14 @@ public final class Backends {
     /** The device extras of a GPU backend (its name, memory, profiler, GEMM ceiling); empty for the CPU. */
     public static Optional<Accelerator> accelerator(Backend backend) {
         return backend instanceof Accelerator a ? Optional.of(a) : Optional.empty();
+    }
+
+    /**
+     * How to run device work that repeats alike (a training micro-step): a GPU's {@link Accelerator#repeat}, which
+     * replays it as a CUDA graph, or directly.
+     */
+    public static Consumer<Runnable> repeater(Backend backend) {
+        return accelerator(backend).<Consumer<Runnable>>map(a -> a::repeat).orElse(Runnable::run);
     }
 
     private static Backend openCuda() {

@@ -2,6 +2,10 @@ package dev.cramjet.eval;
 
 import dev.cramjet.data.Batch;
 
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
 /**
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
  * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
@@ -28,7 +32,23 @@ public final class Evaluator {
     }
 
     /** {@code tokens}: the scored targets; {@code accuracy}: NaN when the model does not report one. */
-    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes, double accuracy) {}
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes, double accuracy) implements Validation {
+        @Override
+        public Map<String, Object> metrics() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("val_loss", loss);
+            m.put("val_ppl", perplexity);
+            m.put("val_bpb", bitsPerByte);
+            if (!Double.isNaN(accuracy)) m.put("val_accuracy", accuracy);
+            return m;
+        }
+
+        @Override
+        public String describe() {
+            return String.format(Locale.ROOT, "loss %.4f, perplexity %.2f, %.3f bits per byte%s", loss, perplexity, bitsPerByte,
+                    Double.isNaN(accuracy) ? "" : String.format(Locale.ROOT, ", accuracy %.2f%%", 100 * accuracy));
+        }
+    }
 
     private final Source source;
     private final long maxTokens;

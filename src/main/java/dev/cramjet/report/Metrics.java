@@ -22,7 +22,9 @@ import java.util.Map;
  *      lr = learning rate used, grad_norm = global gradient norm before clipping, mfu = model FLOPs utilisation
  *      as a fraction of the device's peak (0.38 = 38%), elapsed_s = wall-clock seconds since the run started
  * {"type":"eval", "step":500, "val_loss":3.912, "val_ppl":50.0, "val_bpb":1.21}
- *      a validation pass: mean loss in nats per token, its perplexity e^loss, and bits per UTF-8 byte
+ *      a validation pass: mean loss in nats per token, its perplexity e^loss, and bits per UTF-8 byte; a
+ *      classifier's has val_accuracy, val_macro_f1 and (two classes) val_auc instead of ppl and bpb, and any
+ *      other numeric val_* field is kept in {@code others}
  * {"type":"sample", "step":500, "prompt":"Once upon a time", "text":"Once upon a time there was ..."}
  *      generated text (prompt optional; text is the whole sample including the prompt)
  * {"type":"event", "step":812, "message":"step 812: non-finite loss; step skipped"}
@@ -37,7 +39,8 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples,
     public record Train(long step, long tokens, double loss, double lr, double gradNorm, double tokensPerSecond,
                         double mfu, double elapsedSeconds) {}
 
-    public record Eval(long step, double valLoss, double valPpl, double valBpb) {}
+    /** {@code others}: the numeric val_* fields besides loss, ppl and bpb (val_accuracy, val_macro_f1, …), in file order. */
+    public record Eval(long step, double valLoss, double valPpl, double valBpb, Map<String, Double> others) {}
 
     public record Sample(long step, String prompt, String text) {}
 
@@ -82,7 +85,7 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples,
                         orNaN(m, "lr", where), orNaN(m, "grad_norm", where), orNaN(m, "tokens_per_s", where),
                         orNaN(m, "mfu", where), orNaN(m, "elapsed_s", where)));
                 case "eval" -> evals.add(new Eval(step, orNaN(m, "val_loss", where), orNaN(m, "val_ppl", where),
-                        orNaN(m, "val_bpb", where)));
+                        orNaN(m, "val_bpb", where), others(m, where)));
                 case "sample" -> samples.add(new Sample(step,
                         m.get("prompt") == null ? null : Json.string(m.get("prompt"), where + " field \"prompt\""),
                         Json.string(m.get("text"), where + " field \"text\"")));
@@ -91,6 +94,16 @@ public record Metrics(List<Train> train, List<Eval> evals, List<Sample> samples,
             }
         }
         return new Metrics(List.copyOf(train), List.copyOf(evals), List.copyOf(samples), List.copyOf(events));
+    }
+
+    private static Map<String, Double> others(Map<String, Object> m, String where) {
+        Map<String, Double> out = new java.util.LinkedHashMap<>();
+        for (String k : m.keySet()) {
+            if (k.startsWith("val_") && !List.of("val_loss", "val_ppl", "val_bpb").contains(k) && m.get(k) instanceof Number) {
+                out.put(k, orNaN(m, k, where));
+            }
+        }
+        return out;
     }
 
     private static double orNaN(Map<String, Object> m, String key, String where) {

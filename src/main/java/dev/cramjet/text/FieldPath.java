@@ -58,6 +58,27 @@ public final class FieldPath {
         return sb.toString();
     }
 
+    /**
+     * A class label: one value, a string, an integer or a boolean (datasets write {@code "stars": 5} and
+     * {@code "spam": true}); the first present alternative wins, and a '+' joins nothing here.
+     */
+    public String label(Object record, String where) throws MissingField {
+        if (parts.size() != 1) throw new CramjetException("--label-field '" + spec + "': a label is one field, not parts joined by '+'");
+        for (String[] path : parts.getFirst()) {
+            Object v = lookup(record, path);
+            switch (v) {
+                case null -> { continue; }
+                case String s -> { return s; }
+                case Long n -> { return n.toString(); }
+                case Boolean b -> { return b.toString(); }
+                default -> throw new MissingField(where + ": field '" + names(parts.getFirst()) + "' is " + Json.kind(v)
+                        + ", expected a label (a string, an integer or true/false)");
+            }
+        }
+        throw new MissingField(where + ": missing field '" + names(parts.getFirst()) + "' (expected a label"
+                + presentKeys(record) + ")");
+    }
+
     private static Object lookup(Object v, String[] path) {
         for (String key : path) {
             if (v instanceof Map<?, ?> m) {

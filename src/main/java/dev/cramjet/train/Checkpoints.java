@@ -34,7 +34,8 @@ import java.util.stream.Stream;
  * incomplete (a save or a removal was cut short); it is skipped with a word and removed by the next save. Loading
  * verifies every checksum and that the manifest, state.json and the directory name agree on the step;
  * {@link #latest} falls back past a corrupted checkpoint to the newest valid one, saying which it skipped and why.
- * After each save the store keeps the newest {@code keep} checkpoints plus the one with the best validation loss.
+ * After each save the store keeps the newest {@code keep} checkpoints plus the best: the lowest validation objective
+ * (the loss, unless the run monitors another metric; manifests that predate the objective rank by their loss).
  */
 public final class Checkpoints {
     /** Writes a checkpoint's payload files into a directory. */
@@ -44,7 +45,8 @@ public final class Checkpoints {
     }
 
     /** A complete, verified checkpoint. {@code valLoss} is NaN when none was measured. */
-    public record Saved(Path dir, long step, double valLoss, Map<String, Object> state) {}
+    /** A complete, verified checkpoint. {@code valLoss} and {@code objective} are NaN when none was measured. */
+    public record Saved(Path dir, long step, double valLoss, double objective, Map<String, Object> state) {}
 
     public static final String MANIFEST = Manifest.FILE;
     public static final String STATE = "state.json";
@@ -68,6 +70,11 @@ public final class Checkpoints {
      * checkpoints are untouched.
      */
     public Path save(long step, double valLoss, Map<String, Object> state, Payload payload) throws IOException {
+        return save(step, valLoss, valLoss, state, payload);
+    }
+
+    /** {@link #save} with a validation objective other than the loss (lower is better; NaN when none). */
+    public Path save(long step, double valLoss, double objective, Map<String, Object> state, Payload payload) throws IOException {
         Files.createDirectories(root);
         String name = String.format("%s%09d", PREFIX, step);
         Path partial = root.resolve(PARTIAL + name);
@@ -82,6 +89,7 @@ public final class Checkpoints {
             fields.put("version", 1L);
             fields.put("step", step);
             fields.put("val_loss", Double.isNaN(valLoss) ? null : valLoss);
+            fields.put("objective", Double.isNaN(objective) ? null : objective);
             Manifest.write(partial, fields);
             // Replacing a checkpoint of the same step (a rollback re-saving it): drop the old one's manifest first
             // so a crash in between leaves it incomplete rather than mixed.
@@ -134,8 +142,9 @@ public final class Checkpoints {
     }
 
     /**
-     * Complete checkpoints, best first: by the validation loss their manifests record (lowest first), then those
-     * without one, newest first. Incomplete ones are left out with a line to {@code skipped}. Nothing is verified.
+     * Complete checkpoints, best first: by the validation objective their manifests record (lowest first), then
+     * those without one, newest first. Incomplete ones are left out with a line to {@code skipped}. Nothing is
+     * verified.
      */
     public List<Path> bestFirst(Consumer<String> skipped) throws IOException {
         List<Path> out = new ArrayList<>();
@@ -143,9 +152,24 @@ public final class Checkpoints {
             if (Files.isRegularFile(p.resolve(MANIFEST))) out.add(p);
             else skipped.accept("skipped checkpoint " + p.getFileName() + ": incomplete (no " + MANIFEST + ")");
         }
-        out.sort(Comparator.comparingDouble((Path p) -> Double.isNaN(valLoss(p)) ? Double.POSITIVE_INFINITY : valLoss(p))
+        out.sort(Comparator.comparingDouble((Path p) -> Double.isNaN(objective(p)) ? Double.POSITIVE_INFINITY : objective(p))
                 .thenComparing(p -> p.getFileName().toString(), Comparator.reverseOrder()));
         return out;
+    }
+
+    /**
+     * The best checkpoint that verifies (see {@link #bestFirst}); the ones before it that fail verification are
+     * skipped, each with a line to {@code skipped}. Empty when none verifies.
+     */
+    public Optional<Saved> best(Consumer<String> skipped) throws IOException {
+        for (Path p : bestFirst(skipped)) {
+            try {
+                return Optional.of(load(p));
+            } catch (CramjetException e) {
+                skipped.accept("skipped checkpoint " + p.getFileName() + ": " + e.getMessage());
+            }
+        }
+        return Optional.empty();
     }
 
     /**
@@ -175,8 +199,9 @@ public final class Checkpoints {
         if (name.startsWith(PREFIX) && !name.equals(String.format("%s%09d", PREFIX, step))) {
             throw new CramjetException(mf + ": step " + step + " does not match the directory's name " + name);
         }
-        Object vl = m.get("val_loss");
-        return new Saved(dir, step, vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"), state);
+        Object vl = m.get("val_loss"), ob = m.containsKey("objective") ? m.get("objective") : vl;
+        return new Saved(dir, step, vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"),
+                ob == null ? Double.NaN : Json.number(ob, mf + ": objective"), state);
     }
 
     /**
@@ -186,10 +211,10 @@ public final class Checkpoints {
     void prune() throws IOException {
         List<Path> all = list();
         Path best = null;
-        double bestLoss = Double.POSITIVE_INFINITY;
+        double bestObjective = Double.POSITIVE_INFINITY;
         for (Path p : all) {
-            double vl = valLoss(p);
-            if (vl < bestLoss) { bestLoss = vl; best = p; }
+            double o = objective(p);
+            if (o < bestObjective) { bestObjective = o; best = p; }
         }
         for (int i = 0; i < all.size() - keep; i++) {
             if (!all.get(i).equals(best)) removeTree(all.get(i));
@@ -201,9 +226,17 @@ public final class Checkpoints {
     }
 
     /** The validation loss a checkpoint's manifest records (unverified), NaN when none or unreadable. */
-    public static double valLoss(Path dir) {
+    public static double valLoss(Path dir) { return manifestNumber(dir, "val_loss"); }
+
+    /** The manifest's validation objective (its val_loss when it predates objectives), NaN when none or unreadable. */
+    private static double objective(Path dir) {
+        double o = manifestNumber(dir, "objective");
+        return Double.isNaN(o) ? valLoss(dir) : o;
+    }
+
+    private static double manifestNumber(Path dir, String key) {
         try {
-            Object v = Manifest.read(dir).get("val_loss");
+            Object v = Manifest.read(dir).get(key);
             return v instanceof Number n ? n.doubleValue() : Double.NaN;
         } catch (RuntimeException e) {
             return Double.NaN;

@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
@@ -10,6 +11,10 @@ import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights as a model directory
@@ -23,11 +28,14 @@ public final class GptLearner implements Learner, Evaluator.Model {
     private final GPT model;
     private final AdamWOptimizer optimizer;
     private final Backend be;
+    /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
+    private final Consumer<Runnable> device;
 
     public GptLearner(GPT model, AdamWOptimizer optimizer) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
+        this.device = Backends.repeater(be);
     }
 
     public GPT model() { return model; }
@@ -37,9 +45,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
     @Override
     public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
-        model.backward(accumulation);
-        return loss;
+        return model.trainStep(batch.tokens, batch.lengths, batch.targets, accumulation, device);
     }
 
     @Override

@@ -3,7 +3,7 @@ package dev.cramjet.train;
 import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
-import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 
@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * The training loop. Each step accumulates gradients over micro-batches, checks that the loss and gradient norm are
@@ -21,7 +22,7 @@ import java.util.Map;
  * minutes and/or steps, and at the end), and a stop request (SIGINT/SIGTERM) honoured at the next step boundary
  * with a checkpoint.
  *
- * <p>Without validation data (a null evaluator) the run never evaluates; the config must then ask for no
+ * <p>Without validation data (a null validation) the run never evaluates; the config must then ask for no
  * evaluation, which {@code cli.TrainingRun} checks.
  *
  * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
@@ -45,7 +46,7 @@ public final class Trainer {
         void message(String line);
 
         /** After an evaluation and its samples (and after its metrics line was written). */
-        void evaluated(long step, Evaluator.Result result, List<String> samples);
+        void evaluated(long step, Validation result, List<String> samples);
     }
 
     /** One step's figures. {@code remaining} is NaN without a wall-clock budget; {@code mfu} NaN without a peak. */
@@ -54,7 +55,7 @@ public final class Trainer {
 
     /** How a run ended: "budget", "early stop", "interrupted". */
     public record Outcome(String reason, long step, long tokens, double elapsed, double loss,
-                          Evaluator.Result eval, int skipped, int rollbacks) {}
+                          Validation eval, int skipped, int rollbacks) {}
 
     /** Rollbacks after which the run gives up rather than halving the learning rate again. */
     static final int MAX_ROLLBACKS = 4;
@@ -62,8 +63,7 @@ public final class Trainer {
     private final TrainConfig config;
     private final Learner learner;
     private final Batches batches;
-    private final Evaluator evaluator;
-    private final Evaluator.Model evalModel;
+    private final Supplier<? extends Validation> validation;
     private final Samples samples;
     private final Checkpoints checkpoints;
     private final MetricsLog metrics;
@@ -91,18 +91,17 @@ public final class Trainer {
     private double lastCheckpointAt;
 
     private long sessionStart;
-    private Evaluator.Result lastEval;
+    private Validation lastEval;
     private long lastEvalStep = -1;
     private long lastCheckpointStep = -1;
 
-    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
-                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
-                   Listener listener, double peakFlops) {
+    /** {@code validation} runs one validation pass (in evaluation mode) over the current weights. */
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Supplier<? extends Validation> validation,
+                   Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops) {
         this.config = config;
         this.learner = learner;
         this.batches = batches;
-        this.evaluator = evaluator;
-        this.evalModel = evalModel;
+        this.validation = validation;
         this.samples = samples;
         this.runDir = runDir;
         this.metrics = metrics;
@@ -112,7 +111,7 @@ public final class Trainer {
         this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
         this.budget = config.budget();
         this.ramp = config.accumulation(context);
-        this.batch = new Batch(config.batch(), context);
+        this.batch = batches.allocate(config.batch(), context);
         this.early = new EarlyStopping(config.patience());
         this.schedule = config.schedule(lrScale);
     }
@@ -134,7 +133,7 @@ public final class Trainer {
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();
-        if (checkpoints.list().isEmpty()) checkpoint(Double.NaN);
+        if (checkpoints.list().isEmpty()) checkpoint(null);
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
@@ -191,11 +190,11 @@ public final class Trainer {
 
             boolean improved = false;
             if (evalDue(elapsed)) improved = evaluate();
-            if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+            if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval : null);
         }
 
-        if (evaluator != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
-        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        if (validation != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
+        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval : null);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));
         metrics.append(end);
@@ -213,13 +212,13 @@ public final class Trainer {
         return config.checkpointMinutes() > 0 && elapsed - lastCheckpointAt >= config.checkpointMinutes() * 60;
     }
 
-    /** Evaluates, writes samples, records the metrics line; returns true on a new best validation loss. */
+    /** Evaluates, writes samples, records the metrics line; returns true on a new best validation objective. */
     private boolean evaluate() throws IOException {
-        Evaluator.Result r = evaluator.run(evalModel);
+        Validation r = validation.get();
         lastEval = r;
         lastEvalStep = step;
         lastEvalAt = elapsed();
-        boolean improved = early.update(r.loss());
+        boolean improved = early.update(r.objective());
         List<String> texts = samples.generate();
         if (!texts.isEmpty()) {
             StringBuilder sb = new StringBuilder();
@@ -227,28 +226,24 @@ public final class Trainer {
             AtomicFile.writeString(runDir.resolve("samples").resolve(String.format("step-%09d.txt", step)), sb.toString());
         }
         Map<String, Object> m = line("eval");
-        m.put("val_loss", r.loss());
-        m.put("val_ppl", r.perplexity());
-        m.put("val_bpb", r.bitsPerByte());
-        if (!Double.isNaN(r.accuracy())) m.put("val_accuracy", r.accuracy());
+        m.putAll(r.metrics());
         metrics.append(m);
         for (String text : texts) {
             Map<String, Object> sm = line("sample");
             sm.put("text", text);
             metrics.append(sm);
         }
-        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s%s",
-                step, r.loss(), r.perplexity(), r.bitsPerByte(),
-                Double.isNaN(r.accuracy()) ? "" : String.format(Locale.ROOT, ", accuracy %.2f%%", 100 * r.accuracy()),
+        listener.message(String.format(Locale.ROOT, "step %d: validation %s%s", step, r.describe(),
                 improved ? "" : " (no improvement: " + early.bad() + ")"));
         listener.evaluated(step, r, texts);
         return improved;
     }
 
-    private void checkpoint(double valLoss) throws IOException {
+    /** Saves a checkpoint, with the validation of this step when there was one (it ranks the best checkpoint). */
+    private void checkpoint(Validation v) throws IOException {
         lastCheckpointAt = elapsed();
         lastCheckpointStep = step;
-        Path dir = checkpoints.save(step, valLoss, state(), learner::save);
+        Path dir = checkpoints.save(step, v == null ? Double.NaN : v.loss(), v == null ? Double.NaN : v.objective(), state(), learner::save);
         metrics.force();
         listener.message("step " + step + ": checkpoint " + runDir.relativize(dir));
     }
@@ -303,7 +298,7 @@ public final class Trainer {
         s.put("lr_scale", lrScale);
         s.put("skipped", (long) skipped);
         s.put("rollbacks", (long) rollbacks);
-        s.put("best_val_loss", Double.isFinite(early.best()) ? early.best() : null);
+        s.put("best_objective", Double.isFinite(early.best()) ? early.best() : null);
         s.put("bad_evals", (long) early.bad());
         s.put("last_eval_at", lastEvalAt);
         s.put("last_checkpoint_at", lastCheckpointAt);
@@ -320,8 +315,8 @@ public final class Trainer {
         String where = saved.dir().resolve(Checkpoints.STATE).toString();
         step = Json.integer(s.get("step"), where + ": step");
         tokensSeen = Json.integer(s.get("tokens"), where + ": tokens");
-        Object best = s.get("best_val_loss");
-        early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_val_loss"),
+        Object best = s.containsKey("best_objective") ? s.get("best_objective") : s.get("best_val_loss"); // older checkpoints
+        early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_objective"),
                 (int) Json.integer(s.get("bad_evals"), where + ": bad_evals"));
         batches.restore(Json.object(s.get("data"), where + ": data"), where + ": data");
         if (resume) {

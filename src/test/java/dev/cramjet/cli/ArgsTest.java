@@ -55,4 +55,18 @@ class ArgsTest {
         Cli prepare = Cli.run("prepare", "--input", "x.txt", "--out");
         assertEquals(new Cli(2, "", "cramjet prepare: --out needs a value (see --help)\n"), prepare);
     }
+
+    @Test
+    void aFlagGivesBackTheWordItTookWhereItStood() {
+        Args a = new Args(new String[] {"--json", "first", "second"});
+        assertTrue(a.flag("json"));
+        assertEquals(List.of("first", "second"), a.positionals());
+
+        Args b = new Args(new String[] {"zero", "--x", "one", "two", "--y", "three", "--n", "4"});
+        assertTrue(b.flag("y"));
+        assertTrue(b.flag("x"));
+        assertEquals(4, b.integer("n", 0));
+        assertEquals(List.of("zero", "one", "two", "three"), b.positionals());
+        b.finish();
+    }
 }

@@ -130,5 +130,21 @@ class CheckpointsTest {
         double[] loss = {Double.NaN, 3.0, 1.0, 2.0, Double.NaN, 2.5};
         for (int i = 0; i < loss.length; i++) c.save(i * 100L, loss[i], Map.of("step", i * 100L), payload("w" + i));
         assertEquals(List.of("step-000000200", "step-000000400", "step-000000500"), names(c));
+        assertEquals(200, c.best(m -> { }).orElseThrow().step());
+    }
+
+    /** A run monitoring F1 saves −F1 as its objective: the best checkpoint is the highest F1, not the lowest loss. */
+    @Test
+    void theBestFollowsTheObjectiveNotTheLoss() throws Exception {
+        var c = new Checkpoints(tmp.resolve("ck"), 1);
+        c.save(100, 0.20, -0.90, Map.of("step", 100L), payload("a"));
+        c.save(200, 0.10, -0.80, Map.of("step", 200L), payload("b"));
+        c.save(300, Double.NaN, Double.NaN, Map.of("step", 300L), payload("c"));
+        assertEquals(List.of("step-000000100", "step-000000300"), names(c));
+        Checkpoints.Saved best = c.best(m -> { }).orElseThrow();
+        assertEquals(100, best.step());
+        assertEquals(0.20, best.valLoss());
+        assertEquals(-0.90, best.objective());
+        assertTrue(new Checkpoints(tmp.resolve("none"), 1).best(m -> { }).isEmpty());
     }
 }

@@ -5,6 +5,7 @@ import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderConfig;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.LoRA;
@@ -61,17 +62,17 @@ class GptResumeTest {
                         td.tokenizer.specials().values().stream().mapToInt(Integer::intValue).toArray());
                 Encoder model = new Encoder(be, ec, cfg.batch(), t, cfg.seed(), options);
                 EncoderLearner learner = new EncoderLearner(model, new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults()), cfg.maskRate());
-                trainer = new Trainer(cfg, t, learner, td.maskedBatches(cfg.batch(), t, cfg.seed(), masking),
-                        new Evaluator(td.maskedValidation(cfg.batch(), t, masking), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()),
-                        learner, List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
+                Evaluator evaluator = new Evaluator(td.maskedValidation(cfg.batch(), t, masking), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes());
+                trainer = new Trainer(cfg, t, learner, td.maskedBatches(cfg.batch(), t, cfg.seed(), masking), () -> evaluator.run(learner),
+                        List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
                 return;
             }
             GPTConfig mc = cfg.modelConfig(td.tokenizer.vocabSize());
             GPT model = new GPT(be, mc, cfg.batch(), mc.blockSize(), cfg.seed(), options);
             GptLearner learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             int t = mc.blockSize();
-            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
-                    new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()), learner,
+            Evaluator evaluator = new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes());
+            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()), () -> evaluator.run(learner),
                     List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
         }
 
@@ -84,7 +85,7 @@ class GptResumeTest {
 
         @Override public void message(String line) { }
 
-        @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { evals.add(r); }
+        @Override public void evaluated(long step, Validation r, List<String> samples) { evals.add((Evaluator.Result) r); }
 
         @Override
         public void close() throws IOException {

@@ -37,6 +37,7 @@ public final class CudaBackend implements Backend, Accelerator {
     private final Losses losses;
     private final Distillation distillation;
     private final Optim optim;
+    private final Graphs graphs;
     private final int device, arch, driverVersion;
     private final String deviceName;
     private final long totalMemory, context;
@@ -73,6 +74,9 @@ public final class CudaBackend implements Backend, Accelerator {
             long stream = cu.createStream();
             nvrtc = Nvrtc.load(finder, driverVersion / 1000);
             CublasLt lt = CublasLt.load(finder, driverVersion / 1000);
+            graphs = new Graphs(cu, stream);
+            cu.graphs = graphs;
+            lt.graphs = graphs;
             gpu = new Gpu(cu, lt, new Kernels(cu, nvrtc, arch, cacheDir), stream, sms);
             memory = new Memory(gpu);
             rows = new Rows(gpu);
@@ -151,9 +155,11 @@ public final class CudaBackend implements Backend, Accelerator {
         return gpu.k.compileAll();
     }
 
+    /** Profiling times ops one by one, so regions run as plain stream work meanwhile. */
     @Override
     public void profile(boolean on) {
         enter();
+        graphs.enable(!on);
         gpu.prof.enable(on);
     }
 
@@ -171,6 +177,15 @@ public final class CudaBackend implements Backend, Accelerator {
 
     @Override
     public long peakAllocatedBytes() { return gpu.peak(); }
+
+    @Override
+    public void repeat(Runnable work) {
+        enter();
+        graphs.run(work);
+    }
+
+    @Override
+    public GraphStats graphStats() { return graphs.stats(); }
 
     // ---- memory ------------------------------------------------------------------------------------------------
 
@@ -251,6 +266,8 @@ public final class CudaBackend implements Backend, Accelerator {
             cu.synchronize(gpu.stream);
         } finally {
             closed = true;
+            graphs.close();
+            cu.graphs = null;
             memory.close();
             gpu.close();
             gpu.k.close();

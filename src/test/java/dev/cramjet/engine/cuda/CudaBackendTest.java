@@ -132,7 +132,7 @@ class CudaBackendTest {
         try (Backend a = new CpuBackend(); Backend b = new CpuBackend()) {
             Parity parity = new Parity(a, b, 7);
             List<Parity.Result> results = parity.runOps();
-            assertEquals(115, results.size(), "every output of every op compared");
+            assertEquals(121, results.size(), "every output of every op compared");
             for (Parity.Result r : results) assertTrue(r.passed() && r.relError() == 0, r.toString());
         }
     }

@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole CUDA backend, kernels included, on the CPU: every kernel file is compiled for the host by g++ against
- * emulation.h (block threads as OS threads, barriers for __syncthreads and warp shuffles), the fake driver runs
+ * emulation.h (a block's threads as user-space contexts taking turns at barriers: __syncthreads, warp shuffles and
+ * the tensor-core instructions, whose fragments follow the PTX ISA), the fake driver runs
  * launches through it and computes cuBLASLt's GEMMs with their epilogues. The parity suite and a short training
  * run then compare it with the CPU backend, so kernel logic (indexing, tiling, masking, reductions, the online
  * softmax, argument order) is checked without a GPU. What it cannot check: GPU-only behaviour such as memory
@@ -59,7 +60,7 @@ class EmulatedGpuTest {
         // One host module per kernel file (attention per head size the tests use), built two at a time.
         List<String[]> modules = new ArrayList<>();
         for (String file : Kernels.FILES) {
-            if (file.equals("attention")) for (String hs : List.of("16", "64")) modules.add(new String[] {file, hs});
+            if (file.equals("attention")) for (String hs : List.of("16", "64", "128")) modules.add(new String[] {file, hs});
             else modules.add(new String[] {file, null});
         }
         ExecutorService pool = Executors.newFixedThreadPool(2);
@@ -135,7 +136,7 @@ class EmulatedGpuTest {
             List<Parity.Result> results = new Parity(cpu, cuda, 42).runOps();
             List<Parity.Result> failed = results.stream().filter(r -> !r.passed()).toList();
             assertTrue(failed.isEmpty(), "outside their bounds:\n" + String.join("\n", failed.stream().map(Object::toString).toList()));
-            assertEquals(115, results.size());
+            assertEquals(121, results.size());
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.cramjet.engine.cuda;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Accelerator;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
@@ -42,7 +43,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FakeDriverTest {
     @TempDir
     static Path libs;
-    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles;
+    private static MethodHandle launches, arg, grid, block, shared, gemms, live, compiles, graphLaunches, refuseCapture;
 
     @BeforeAll
     static void buildFake() throws Exception {
@@ -61,6 +62,8 @@ class FakeDriverTest {
         FunctionDescriptor noArgs = FunctionDescriptor.of(ValueLayout.JAVA_LONG);
         FunctionDescriptor intArg = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
         launches = linker.downcallHandle(fake.find("fake_launches").orElseThrow(), noArgs);
+        graphLaunches = linker.downcallHandle(fake.find("fake_graph_launches").orElseThrow(), noArgs);
+        refuseCapture = linker.downcallHandle(fake.find("fake_refuse_capture").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         gemms = linker.downcallHandle(fakeLt.find("fake_gemms").orElseThrow(), noArgs);
         live = linker.downcallHandle(fake.find("fake_live_allocations").orElseThrow(), noArgs);
         compiles = linker.downcallHandle(fakeNvrtc.find("fake_compiles").orElseThrow(), noArgs);
@@ -100,6 +103,73 @@ class FakeDriverTest {
     private static long launches() throws Throwable { return (long) launches.invokeExact(); }
 
     private static long gemms() throws Throwable { return (long) gemms.invokeExact(); }
+
+    @Test
+    void repeatedWorkReplaysAsAGraphOnlyWhileItIsTheSame() throws Throwable {
+        // The region: a memset, a GEMM (the fake computes it) and a kernel launch. Its input changes between runs
+        // (uploaded outside), its operations do not.
+        Tensor in = be.alloc(DType.BF16, 4, 16), w = be.alloc(DType.BF16, 8, 16), out = be.alloc(DType.BF16, 4, 8);
+        Tensor scratch = be.alloc(DType.F32, 32), act = be.alloc(DType.BF16, 4, 8);
+        float[] weights = new float[8 * 16];
+        for (int i = 0; i < weights.length; i++) weights[i] = (i % 7) - 3;
+        be.upload(w, weights);
+        float[] p = {0.1f};
+        Runnable work = () -> {
+            be.fill(scratch, 2f);
+            be.matmul(out, in, w, null, Epilogue.NONE);
+            be.dropout(act, out, p[0], 5L);
+        };
+        long g0 = (long) graphLaunches.invokeExact();
+        for (int run = 0; run < 4; run++) {
+            float[] x = new float[4 * 16];
+            for (int i = 0; i < x.length; i++) x[i] = (i + run) % 5;
+            be.upload(in, x);
+            long l0 = launches();
+            be.repeat(work);
+            assertEquals(l0 + 1, launches(), "run " + run + ": the dropout kernel ran once, replayed or not");
+            float[] y = new float[4 * 8];
+            be.download(out, y);
+            for (int r = 0; r < 4; r++) {
+                for (int o = 0; o < 8; o++) {
+                    float e = 0;
+                    for (int k = 0; k < 16; k++) e += x[r * 16 + k] * weights[o * 16 + k];
+                    assertEquals(e, y[r * 8 + o], 1e-6f * Math.max(1, Math.abs(e)) * 16, "run " + run + " out[" + r + "][" + o + "]");
+                }
+            }
+        }
+        // Runs 1 and 2 ran as recorded (the second was then captured and launched), 3 and 4 replayed the graph.
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+        assertEquals(new Accelerator.GraphStats(2, 1, null), be.graphStats());
+
+        p[0] = 0.5f;  // a different argument: the work runs as it is, the graph stays unused
+        be.repeat(work);
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+        long l0 = launches();
+        be.repeat(() -> {  // a host transfer inside ends the recording there; everything still runs, in order
+            be.dropout(act, out, 0.25f, 6L);
+            be.upload(in, new float[4 * 16]);
+            be.dropout(act, out, 0.25f, 7L);
+        });
+        assertEquals(l0 + 2, launches());
+        assertEquals(g0 + 3, (long) graphLaunches.invokeExact());
+    }
+
+    @Test
+    void aRefusedCaptureTurnsGraphsOffAndTheWorkStillRuns() throws Throwable {
+        Tensor in = be.alloc(DType.BF16, 2, 8), out = be.alloc(DType.BF16, 2, 8);
+        refuseCapture.invokeExact(1);
+        try {
+            long g0 = (long) graphLaunches.invokeExact(), l0 = launches();
+            for (int run = 0; run < 4; run++) be.repeat(() -> be.dropout(out, in, 0.5f, 3L));
+            assertEquals(l0 + 4, launches(), "every run's kernel ran, the one whose capture failed too");
+            assertEquals(g0, (long) graphLaunches.invokeExact());
+            Accelerator.GraphStats stats = be.graphStats();
+            assertEquals(0, stats.captures());
+            assertTrue(stats.off() != null && stats.off().contains("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"), stats.off());
+        } finally {
+            refuseCapture.invokeExact(0);
+        }
+    }
 
     @Test
     void describesTheDeviceAndWhereTheLibrariesCameFrom() {
@@ -190,19 +260,20 @@ class FakeDriverTest {
 
         Tensor qkv = be.alloc(DType.BF16, 2, 70, 3 * 64), y = be.alloc(DType.BF16, 2, 70, 64), lse = be.alloc(DType.F32, 2, 4, 70);
         be.attention(y, lse, qkv, 4, Mask.CAUSAL);
-        assertEquals(ptr(qkv) + 2 * 64, arg(3), "k starts C elements into each qkv row");
-        assertEquals(ptr(qkv) + 4 * 64, arg(4), "v starts 2C elements in");
-        assertEquals(0, arg(5), "no lengths: every sequence is whole");
-        assertEquals(1, (int) arg(6), "causal");
-        assertEquals(70, (int) arg(7));
-        assertEquals(3 * 64, arg(9), "row stride 3C");
-        assertEquals(be.gpu.errorFlag, arg(16));
+        assertEquals(ptr(qkv), arg(2));
+        assertEquals(0, arg(3), "no lengths: every sequence is whole");
+        assertEquals(1, (int) arg(4), "causal");
+        assertEquals(70, (int) arg(5));
+        assertEquals(64, (int) arg(6));
+        assertEquals(4, (int) arg(7));
+        assertEquals(be.gpu.errorFlag, arg(8));
         assertEquals(2, (int) grid.invokeExact(0), "⌈70/64⌉ query blocks");
         assertEquals(8, (int) grid.invokeExact(1), "B·H");
+        assertEquals(128, (int) block.invokeExact(0), "four warps of 16 query rows");
         Tensor lengths = be.alloc(DType.I32, 2);
         be.attention(y, lse, qkv, 4, Mask.BIDIRECTIONAL.padded(lengths));
-        assertEquals(ptr(lengths), arg(5));
-        assertEquals(0, (int) arg(6), "bidirectional");
+        assertEquals(ptr(lengths), arg(3));
+        assertEquals(0, (int) arg(4), "bidirectional");
         Tensor dqkv = be.alloc(DType.BF16, 2, 70, 3 * 64);
         long l0 = launches();
         be.attentionBackward(dqkv, y, qkv, y, lse, 4, Mask.CAUSAL.padded(lengths));
@@ -212,9 +283,11 @@ class FakeDriverTest {
         IllegalArgumentException wrongBatch = assertThrows(IllegalArgumentException.class,
                 () -> be.attention(y, lse, qkv, 4, Mask.CAUSAL.padded(be.alloc(DType.I32, 3))));
         assertTrue(wrongBatch.getMessage().contains("mask lengths"), wrongBatch.getMessage());
-        Tensor lse16 = be.alloc(DType.F32, 2, 16, 70);
+        Tensor lse16 = be.alloc(DType.F32, 2, 16, 70), lse8 = be.alloc(DType.F32, 2, 8, 70);
         CramjetException bad = assertThrows(CramjetException.class, () -> be.attention(y, lse16, qkv, 16, Mask.CAUSAL));
         assertTrue(bad.getMessage().contains("head size"), bad.getMessage());
+        CramjetException notTc = assertThrows(CramjetException.class, () -> be.attention(y, lse8, qkv, 8, Mask.CAUSAL));
+        assertTrue(notTc.getMessage().contains("a multiple of 16"), notTc.getMessage());
     }
 
     @Test

@@ -3,7 +3,6 @@ package dev.cramjet.cli;
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
-import dev.cramjet.nn.ModelDir;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.text.BadInput;
 import dev.cramjet.text.Corpora;
@@ -62,9 +61,9 @@ public final class FinetuneCommand implements Command {
                 test_metrics.json, and every checkpoint is a classifier directory for cramjet classify and eval.
 
                 base model:
-                  --model DIR            a model directory or checkpoint (config.json, model.safetensors), its
-                                         tokenizer.json beside it or in its run directory
-                  --run RUN              a pretraining run: its best checkpoint
+                  --model DIR            a model directory or checkpoint (config.json, model.safetensors) of a
+                                         GPT or an encoder, its tokenizer.json beside it or in its run directory
+                  --run RUN              a pretraining run (cramjet train, or distill): its best checkpoint
                 data (split once, written to RUN/task with the label set; reuse it with --data RUN/task):
                   --data SPEC            a packaged task: %s;
                                          a task directory; or labelled files, comma-separated: .jsonl/.json
@@ -79,7 +78,8 @@ public final class FinetuneCommand implements Command {
                 model and training:
                   --train all|head|lora  the whole model (default), only the head, or LoRA adapters and the head
                   --lora-rank R          LoRA rank (default 8); --lora-alpha A (default 16)
-                  --pooling P            last (default; a causal model's summary), first or mean
+                  --pooling P            last, first or mean (default: last for a GPT, its summary; first
+                                         for an encoder, the [CLS] end-of-text it was pretrained with)
                   --truncate T           head+tail (default) or head, for texts longer than --context
                   --epochs N             train for N passes over the training split (default 3 when no other
                                          budget is given)
@@ -112,7 +112,8 @@ public final class FinetuneCommand implements Command {
         var train = Classification.Train.parse(args.string("train", "all"));
         int loraRank = args.integer("lora-rank", 8);
         double loraAlpha = args.number("lora-alpha", 16);
-        var pooling = Classifier.pooling(args.string("pooling", "last"));
+        String poolingArg = args.string("pooling", null);
+        var chosenPooling = poolingArg == null ? null : Classifier.pooling(poolingArg);   // checked before the data is read
         var truncation = Classifier.Truncation.parse(args.string("truncate", "head+tail"));
         var monitor = Evaluation.Monitor.parse(args.string("monitor", "macro-f1"));
         String weights = args.string("class-weights", "none");
@@ -152,7 +153,7 @@ public final class FinetuneCommand implements Command {
         boolean budgeted = Arrays.asList("budget", "max-steps", "tokens").stream().anyMatch(overrides::containsKey);
         if (epochs > 0 || !budgeted) {
             TrainConfig probe = TrainConfig.resolve(Map.of(), "", withSteps(o, 1));
-            int context = probe.context() > 0 ? probe.context() : ModelDir.readConfig(base).blockSize();
+            int context = probe.context() > 0 ? probe.context() : Classifier.blockSize(base);
             long perStep = (long) probe.batch() * probe.accumulation(context).target();
             long steps = (long) Math.ceil((epochs > 0 ? epochs : 3) * data.train().size() / (double) perStep);
             if (budgeted) throw new CramjetException("--epochs: give either --epochs or a budget (--budget, --max-steps, --tokens), not both");
@@ -161,6 +162,7 @@ public final class FinetuneCommand implements Command {
         o.put("model", "small");
         TrainConfig cfg = TrainConfig.resolve(Map.of(), "", o);
         TrainingRun.createRunDir(run, force);
+        var pooling = chosenPooling != null ? chosenPooling : Classifier.defaultPooling(base);
         var settings = new Classification.Settings(base, train, pooling, truncation, monitor, weights.equals("balanced"), loraRank, loraAlpha);
         AtomicFile.writeString(run.resolve(TrainingRun.CONFIG), Json.pretty(cfg.toJson()));
         AtomicFile.writeString(run.resolve(Classification.SETTINGS), Json.pretty(settings.toJson()));

@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderConfig;
@@ -11,10 +12,12 @@ import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.function.Consumer;
 
 /**
- * An encoder with a masked-token head and its AdamW optimizer as a {@link Learner}: each micro-batch arrives
- * masked (targets only at the chosen positions), and the sparse head scores only those. Evaluation reports the
+ * An encoder and its AdamW optimizer as a {@link Learner}. Pretraining: each micro-batch arrives masked (targets
+ * only at the chosen positions), and the sparse head scores only those; fine-tuning: a pooled classifier head,
+ * one target per sequence. Evaluation reports the
  * masked tokens' loss and how many the top logit got right. Checkpoints hold an encoder model directory
  * ({@link EncoderDir}) and the optimizer state.
  */
@@ -24,14 +27,17 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
     private final Backend be;
     private final double maskRate;
     private final ModelScore score;
+    /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
+    private final Consumer<Runnable> device;
 
-    /** @param maskRate the share of positions masked, for the FLOPs count (the head runs on those rows only) */
+    /** @param maskRate the share of positions masked, for the FLOPs count (the decoder runs on those rows only; 0 for a classifier) */
     public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
         this.maskRate = maskRate;
         this.score = new ModelScore(model);
+        this.device = Backends.repeater(be);
     }
 
     public Encoder model() { return model; }
@@ -41,9 +47,7 @@ public final class EncoderLearner implements Learner, Evaluator.Model {
     @Override
     public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
-        model.backward(accumulation);
-        return loss;
+        return model.trainStep(batch.tokens, batch.lengths, batch.targets, accumulation, device);
     }
 
     @Override public float gradNorm() { return optimizer.gradNorm(); }

@@ -6,6 +6,9 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
+import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Head;
@@ -19,6 +22,7 @@ import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
+import dev.cramjet.train.EncoderLearner;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.Learner;
 import dev.cramjet.train.MetricsLog;
@@ -37,7 +41,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code cramjet finetune --task classify}: a pretrained model becomes a classifier. The base model's weights are
+ * {@code cramjet finetune --task classify}: a pretrained model — a GPT, or an encoder pretrained by masked-language
+ * modelling — becomes a classifier. The base model's weights are
  * loaded under a new pooled head, the groups asked for are trained ({@code all}: the whole model; {@code head}:
  * only the head, with no gradient memory or backward pass below it; {@code lora}: low-rank adapters and the
  * head), by the same {@link Trainer} as pretraining — budget, schedule, evaluation with early stopping on the
@@ -114,11 +119,9 @@ public final class Classification {
     private Classification() {}
 
     /** The context a run uses: the config's, else the model's block size, checked against the latter. */
-    static int context(TrainConfig cfg, GPTConfig model) {
-        int t = cfg.context() > 0 ? cfg.context() : model.blockSize();
-        if (t > model.blockSize()) {
-            throw new CramjetException("context: " + t + " exceeds the base model's block size " + model.blockSize());
-        }
+    static int context(TrainConfig cfg, int blockSize) {
+        int t = cfg.context() > 0 ? cfg.context() : blockSize;
+        if (t > blockSize) throw new CramjetException("context: " + t + " exceeds the base model's block size " + blockSize);
         return t;
     }
 
@@ -131,8 +134,11 @@ public final class Classification {
         Path base = s.base();
         Tokenizer tokenizer = Tokenizer.load(resume ? runDir.resolve(Classifier.TOKENIZER) : tokenizerOf(base));
         if (!resume) tokenizer.save(runDir.resolve(Classifier.TOKENIZER));
-        GPTConfig mc = ModelDir.readConfig(base).with(Map.of("dropout", cfg.dropout()), "--dropout");
-        int context = context(cfg, mc);
+        boolean encoder = EncoderDir.isEncoder(base);
+        Map<String, Object> dropout = Map.of("dropout", cfg.dropout());
+        EncoderConfig ec = encoder ? EncoderDir.readConfig(base).with(dropout, "--dropout") : null;
+        GPTConfig mc = encoder ? null : ModelDir.readConfig(base).with(dropout, "--dropout");
+        int context = context(cfg, encoder ? ec.blockSize() : mc.blockSize());
         Classifier.Spec spec = new Classifier.Spec(task.labels, s.pooling(), s.truncation(), context);
         Encoded train = encode(task, task.train(), tokenizer, spec, "train"), val = encode(task, task.val(), tokenizer, spec, "val"),
                 test = encode(task, task.test(), tokenizer, spec, "test");
@@ -144,15 +150,26 @@ public final class Classification {
 
         try (Backend be = Backends.open(cfg.device())) {
             Model.Options options = Model.Options.TRAIN.lora(s.lora()).classify(task.labels.size(), s.pooling()).training(s.train().groups().toArray(Group[]::new));
-            GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed(), options);
-            if (!resume) ModelDir.loadWeights(model, base.resolve(ModelDir.WEIGHTS));
             var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
                     (float) cfg.weightDecay(), (float) cfg.clip(), false);
-            GptLearner gpt = new GptLearner(model, new AdamWOptimizer(be, model.parameters(), settings));
-            Learner learner = new ClassifierLearner(gpt, spec, tokenizer);
+            Model model;
+            Learner own;
+            if (encoder) {
+                Encoder e = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), options);
+                if (!resume) EncoderDir.loadWeights(e, base.resolve(ModelDir.WEIGHTS));
+                own = new EncoderLearner(e, new AdamWOptimizer(be, e.parameters(), settings), 0);   // no token decoder
+                model = e;
+            } else {
+                GPT g = new GPT(be, mc, cfg.batch(), context, cfg.seed(), options);
+                if (!resume) ModelDir.loadWeights(g, base.resolve(ModelDir.WEIGHTS));
+                own = new GptLearner(g, new AdamWOptimizer(be, g.parameters(), settings));
+                model = g;
+            }
+            Learner learner = new ClassifierLearner(own, spec, tokenizer);
             Classifier classifier = new Classifier(model, tokenizer, spec);
-            progress.log(String.format(Locale.ROOT, "model: %s, %d layers, width %d, context %d: %.2fM parameters, %.2fM trained (%s), pooling %s",
-                    base, mc.nLayer(), mc.nEmbd(), context, model.parameterCount() / 1e6, model.parameters().trainableCount() / 1e6,
+            progress.log(String.format(Locale.ROOT, "model: %s, %s of %d layers, width %d, context %d: %.2fM parameters, %.2fM trained (%s), pooling %s",
+                    base, encoder ? "an encoder" : "a GPT", encoder ? ec.nLayer() : mc.nLayer(), model.width(), context,
+                    model.parameterCount() / 1e6, model.parameters().trainableCount() / 1e6,
                     s.train().name().toLowerCase(Locale.ROOT), s.pooling().name().toLowerCase(Locale.ROOT)));
             double[] weights = s.balanced() ? ClassBatches.balanced(train.labels, task.labels.size()) : null;
             ClassBatches batches = new ClassBatches(train.seqs, train.labels, task.labels.size(), weights, cfg.seed());
@@ -205,25 +222,25 @@ public final class Classification {
         return new Encoded(e.tokens(), labels, e.truncated());
     }
 
-    /** The GPT learner, whose checkpoints are also classifier directories (classifier.json, tokenizer.json). */
-    private record ClassifierLearner(GptLearner gpt, Classifier.Spec spec, Tokenizer tokenizer) implements Learner {
-        @Override public void zeroGrad() { gpt.zeroGrad(); }
+    /** The model's own learner, whose checkpoints are also classifier directories (classifier.json, tokenizer.json). */
+    private record ClassifierLearner(Learner own, Classifier.Spec spec, Tokenizer tokenizer) implements Learner {
+        @Override public void zeroGrad() { own.zeroGrad(); }
 
-        @Override public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) { return gpt.trainMicroBatch(batch, dropoutSeed, accumulation); }
+        @Override public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) { return own.trainMicroBatch(batch, dropoutSeed, accumulation); }
 
-        @Override public float gradNorm() { return gpt.gradNorm(); }
+        @Override public float gradNorm() { return own.gradNorm(); }
 
-        @Override public void step(double lr) { gpt.step(lr); }
+        @Override public void step(double lr) { own.step(lr); }
 
         @Override
         public void save(Path dir) throws IOException {
-            gpt.save(dir);
+            own.save(dir);
             spec.write(dir);
             tokenizer.save(dir.resolve(Classifier.TOKENIZER));
         }
 
-        @Override public void load(Path dir) throws IOException { gpt.load(dir); }
+        @Override public void load(Path dir) throws IOException { own.load(dir); }
 
-        @Override public double flopsPerToken() { return gpt.flopsPerToken(); }
+        @Override public double flopsPerToken() { return own.flopsPerToken(); }
     }
 }

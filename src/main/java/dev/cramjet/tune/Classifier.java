@@ -4,8 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
-import dev.cramjet.nn.GPT;
-import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.Head;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
@@ -28,7 +27,8 @@ import java.util.stream.IntStream;
  * to the context: its head, or its head and tail (a quarter of the room for the start, the rest for the end;
  * Sun et al. 2019 found head+tail best for long texts). Sequences are padded to the context and carry their
  * lengths, so padding is never attended to; the head pools the last real token (a causal model) or the first or
- * the mean (an encoder).
+ * the mean (an encoder, whose first token, end-of-text, is the [CLS] it was pretrained with). The model is a GPT
+ * or an {@link dev.cramjet.nn.Encoder}, whichever the directory's config.json describes.
  *
  * <p>A classifier directory is a model directory (config.json, model.safetensors with the head as
  * {@code score.weight}/{@code score.bias}) plus tokenizer.json and {@value #FILE}: labels, pooling, truncation
@@ -122,13 +122,24 @@ public final class Classifier {
         Spec spec = Spec.read(dir);
         Path tok = dir.resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) throw new CramjetException(dir + ": no " + TOKENIZER + " (a classifier directory holds its tokenizer)");
-        GPTConfig cfg = ModelDir.readConfig(dir);
-        if (spec.context() > cfg.blockSize()) {
-            throw new CramjetException(dir.resolve(FILE) + ": context " + spec.context() + " exceeds the model's block size " + cfg.blockSize());
+        int block = blockSize(dir);
+        if (spec.context() > block) {
+            throw new CramjetException(dir.resolve(FILE) + ": context " + spec.context() + " exceeds the model's block size " + block);
         }
-        GPT model = ModelDir.load(be, dir, batch, spec.context(),
-                Model.Options.INFERENCE.classify(spec.labels().size(), spec.pooling()));
+        Model.Options options = Model.Options.INFERENCE.classify(spec.labels().size(), spec.pooling());
+        Model model = EncoderDir.isEncoder(dir) ? EncoderDir.load(be, dir, batch, spec.context(), options)
+                : ModelDir.load(be, dir, batch, spec.context(), options);
         return new Classifier(model, Tokenizer.load(tok), spec);
+    }
+
+    /** The block size of a model directory, a GPT's or an encoder's (a base model or a classifier). */
+    public static int blockSize(Path dir) throws IOException {
+        return EncoderDir.isEncoder(dir) ? EncoderDir.readConfig(dir).blockSize() : ModelDir.readConfig(dir).blockSize();
+    }
+
+    /** The pooling a base model is fine-tuned with unless told: an encoder's first token ([CLS]), a GPT's last. */
+    public static Head.Pooling defaultPooling(Path base) throws IOException {
+        return EncoderDir.isEncoder(base) ? Head.Pooling.FIRST : Head.Pooling.LAST;
     }
 
     public int classes() { return spec.labels().size(); }

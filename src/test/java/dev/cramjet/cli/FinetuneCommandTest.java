@@ -4,8 +4,12 @@ import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.io.Json;
 import dev.cramjet.io.Safetensors;
+import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
+import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.BpeTrainer;
 import dev.cramjet.tokenizer.Tokenizer;
@@ -104,6 +108,36 @@ class FinetuneCommandTest {
         Cli nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
         assertEquals(0, nb.rc(), nb.err());
         assertTrue(nb.out().contains("macro avg"), nb.out());
+    }
+
+    /** An encoder base goes through the same path: pooled on its first token unless told, saved as an encoder classifier. */
+    @Test
+    void anEncoderFineTunesThroughTheSamePath() throws Exception {
+        Path encoder = dir.resolve("encoder-base"), run = dir.resolve("encoder-run");
+        Tokenizer tok = Tokenizer.load(base.resolve("tokenizer.json"));
+        try (CpuBackend cpu = new CpuBackend()) {
+            EncoderDir.save(new Encoder(cpu, EncoderConfig.bert(2, 2, 32, tok.vocabSize(), 32), 1, 1, 5, Model.Options.INFERENCE), encoder);
+        }
+        tok.save(encoder.resolve("tokenizer.json"));
+        List<String> argv = new ArrayList<>(Arrays.asList(finetune(run, "--max-steps", "60")));
+        argv.set(argv.indexOf(base.toString()), encoder.toString());
+        Cli o = cramjet(argv.toArray(String[]::new));
+        assertEquals(0, o.rc(), o.err() + o.out());
+        assertTrue(o.out().contains("an encoder of 2 layers") && o.out().contains("pooling first"), o.out());
+        Map<String, Object> settings = Json.object(Json.parse(Files.readString(run.resolve("finetune.json")), "f"), "f");
+        assertEquals("first", settings.get("pooling"), "an encoder reads its [CLS] unless told");
+        double accuracy = Json.number(Json.object(Json.parse(Files.readString(run.resolve("test_metrics.json")), "t"), "t").get("accuracy"), "a");
+        assertTrue(accuracy >= 0.9, "an easy task is learned: " + accuracy);
+
+        Path best = FinetuneCommand.bestCheckpoint(run);
+        assertTrue(EncoderDir.isEncoder(best));
+        try (Safetensors.Reader r = Safetensors.open(best.resolve("model.safetensors"))) {
+            assertTrue(r.tensors().containsKey("score.weight") && r.tensors().containsKey("bert.encoder.layer.1.output.dense.weight"));
+            assertFalse(r.tensors().keySet().stream().anyMatch(n -> n.startsWith("cls.predictions.")), "the masked-token head is not kept");
+        }
+        Cli c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today");
+        assertEquals(0, c.rc(), c.err());
+        assertEquals("weather", Json.object(Json.parse(c.out().strip(), "l"), "l").get("label"), c.out());
     }
 
     @Test

@@ -21,6 +21,8 @@ public final class Main {
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("report", ReportCommand::new);
+        m.put("serve", ServeCommand::new);
+        m.put("dashboard", DashboardCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);
         m.put("selftest", SelftestCommand::new);

@@ -56,9 +56,14 @@ final class TinyModel implements AutoCloseable {
     }
 
     TinyModel(int slots, int queue, String apiKey, String cors, int maxBody, int timeoutSeconds, Path run) throws IOException {
+        this(slots, 16, queue, apiKey, cors, maxBody, timeoutSeconds, run);
+    }
+
+    /** @param chunk prompt tokens per step (slots + chunk under 16 keeps every CPU matmul on one reduction order) */
+    TinyModel(int slots, int chunk, int queue, String apiKey, String cors, int maxBody, int timeoutSeconds, Path run) throws IOException {
         tokenizer = tokenizer();
         model = model(cpu, tokenizer, 128);
-        engine = new Engine(model, tokenizer, slots, 128, 16, queue);
+        engine = new Engine(model, tokenizer, slots, 128, chunk, queue);
         server = new Server(new Server.Config("127.0.0.1", 0, apiKey, cors, maxBody, timeoutSeconds, 100, 120, false),
                 engine, "tiny", tokenizer, run, new PrintStream(log, true, StandardCharsets.UTF_8), 2);
     }

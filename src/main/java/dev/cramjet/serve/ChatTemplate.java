@@ -12,7 +12,7 @@ import java.util.List;
  * <p>The default, for a tokenizer that has the special tokens {@code <|system|>}, {@code <|user|>} and
  * {@code <|assistant|>} (every tokenizer trained here does): each message is its role's token, its text and
  * {@code <|endoftext|>}; the prompt ends with {@code <|assistant|>}, so the model writes the assistant's turn and ends
- * it with {@code <|endoftext|>}, which stops generation:
+ * it with {@code <|endoftext|>}, which stops generation (so does a role token, which would start another turn):
  * <pre>
  *   &lt;|system|&gt;You are terse.&lt;|endoftext|&gt;&lt;|user|&gt;Hi&lt;|endoftext|&gt;&lt;|assistant|&gt;
  * </pre>
@@ -60,6 +60,9 @@ record ChatTemplate(Tokenizer tokenizer, Integer system, Integer user, Integer a
 
     /** Stop sequences the template adds to every chat request (besides end of text). */
     List<String> stops() { return special() ? List.of() : List.of("\nUser:"); }
+
+    /** Tokens that end the assistant's turn besides end of text: a role token starts another turn. */
+    int[] stopTokens() { return special() ? new int[] {system, user, assistant} : new int[0]; }
 
     private static String label(String role) {
         return switch (role) {

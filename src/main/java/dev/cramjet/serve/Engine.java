@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.IntFunction;
 
 /**
  * The decoding loop behind the API: continuous batching over a {@link GPT.Batch}. One thread owns the batch; requests
@@ -31,10 +32,11 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Engine implements AutoCloseable {
     /**
      * One sequence to generate: the prompt's ids, at most maxTokens new ones, the sampler's settings, stop
-     * sequences, how many top alternatives to report with each token's log-probability (-1: no log-probabilities),
-     * and the choice index it reports under.
+     * sequences, tokens that stop it like end of text does, how many top alternatives to report with each token's
+     * log-probability (-1: no log-probabilities), and the choice index it reports under.
      */
-    record Job(int[] prompt, int maxTokens, Sampler.Settings settings, List<String> stops, int topLogprobs, int index) {}
+    record Job(int[] prompt, int maxTokens, Sampler.Settings settings, List<String> stops, int[] stopTokens,
+               int topLogprobs, int index) {}
 
     /** A generated token (its text and bytes), its log-probability, and the most likely alternatives. */
     record TokenLogprob(String token, byte[] bytes, double logprob, List<TokenLogprob> top) {}
@@ -100,8 +102,16 @@ public final class Engine implements AutoCloseable {
         int generated() { return length - job.prompt().length; }
     }
 
+    /**
+     * What the engine needs of a tokenizer: the ids it samples from [0, size), the end-of-text id, and each id's
+     * bytes. The benchmark gives a model-sized one of its own.
+     */
+    record Vocabulary(int size, int eot, IntFunction<byte[]> bytes) {
+        static Vocabulary of(Tokenizer t) { return new Vocabulary(t.vocabSize(), t.eot(), t::token); }
+    }
+
     private final GPT.Batch batch;
-    private final Tokenizer tokenizer;
+    private final Vocabulary vocabulary;
     private final int vocab, chunk, queueLimit;
     private final Live[] slots;
     private final ArrayDeque<Queued> queue = new ArrayDeque<>();
@@ -125,15 +135,19 @@ public final class Engine implements AutoCloseable {
      * @param queueLimit sequences that may wait for a slot
      */
     public Engine(GPT model, Tokenizer tokenizer, int slots, int context, int chunk, int queueLimit) {
+        this(model, Vocabulary.of(tokenizer), slots, context, chunk, queueLimit);
+    }
+
+    Engine(GPT model, Vocabulary vocabulary, int slots, int context, int chunk, int queueLimit) {
         if (chunk < 1) throw new CramjetException("--chunk must be at least 1 token, got " + chunk);
         if (queueLimit < 0) throw new CramjetException("--queue must be at least 0, got " + queueLimit);
-        if (tokenizer.vocabSize() > model.config().vocabSize()) {
-            throw new CramjetException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
+        if (vocabulary.size() > model.config().vocabSize()) {
+            throw new CramjetException("the tokenizer has " + vocabulary.size() + " tokens but the model only "
                     + model.config().vocabSize() + ": they do not belong together");
         }
         this.batch = model.batch(slots, context, slots + chunk);
-        this.tokenizer = tokenizer;
-        this.vocab = tokenizer.vocabSize();
+        this.vocabulary = vocabulary;
+        this.vocab = vocabulary.size();
         this.chunk = chunk;
         this.queueLimit = queueLimit;
         this.slots = new Live[slots];
@@ -171,8 +185,7 @@ public final class Engine implements AutoCloseable {
         lock.lock();
         try {
             if (!accepting) throw new ApiError(503, "server_error", "shutting_down", null, "the server is shutting down", 5);
-            int free = 0;
-            for (Live l : slots) if (l == null) free++;
+            int free = slots.length - active;
             if (queue.size() + jobs.size() > queueLimit + Math.max(0, free - queue.size())) {
                 throw new ApiError(429, "rate_limit_error", "too_many_requests", null, "the server is busy: " + active
                         + " sequences are generating and " + queue.size() + " are waiting; retry shortly", 1);
@@ -308,15 +321,14 @@ public final class Engine implements AutoCloseable {
     private void next(Live l, float[] logits) {
         Job job = l.job;
         int id = l.sampler.sample(logits, l.ids, job.prompt().length, l.length);
-        TokenLogprob lp = null;
-        if (job.topLogprobs() >= 0 && id != tokenizer.eot()) lp = logprob(l, logits, id);
-        if (id == tokenizer.eot()) {
+        if (ends(job, id)) {
             finish(l, "stop");
             return;
         }
+        TokenLogprob lp = job.topLogprobs() >= 0 ? logprob(l, logits, id) : null;
         l.ids[l.length++] = id;
         generatedTotal++;
-        String piece = l.utf8.feed(tokenizer.token(id));
+        String piece = l.utf8.feed(vocabulary.bytes().apply(id));
         if (lp != null) {
             l.heldLogprobs.add(lp);
             l.heldStarts.add(l.visible);
@@ -325,6 +337,13 @@ public final class Engine implements AutoCloseable {
         release(l, l.filter.push(piece), false);
         if (l.filter.stopped()) finish(l, "stop");
         else if (l.generated() == job.maxTokens()) finish(l, "length");
+    }
+
+    /** End of text, or one of the job's stop tokens. */
+    private boolean ends(Job job, int id) {
+        if (id == vocabulary.eot()) return true;
+        for (int t : job.stopTokens()) if (t == id) return true;
+        return false;
     }
 
     private TokenLogprob logprob(Live l, float[] logits, int id) {
@@ -336,7 +355,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private TokenLogprob token(int id, double logprob, List<TokenLogprob> top) {
-        byte[] b = tokenizer.token(id);
+        byte[] b = vocabulary.bytes().apply(id);
         return new TokenLogprob(new String(b, StandardCharsets.UTF_8), b, logprob, top);
     }
 
@@ -362,8 +381,8 @@ public final class Engine implements AutoCloseable {
             String rest = tail.isEmpty() ? l.filter.finish() : l.filter.push(tail) + l.filter.finish();
             release(l, rest, true);
         }
+        free(l);              // first, so a client that submits again on hearing the end finds the slot free
         if (!l.ticket.failed) l.ticket.sink.end(l.job.index(), reason, l.job.prompt().length, l.generated());
-        free(l);
     }
 
     private void free(Live l) {

@@ -37,7 +37,7 @@ final class Requests {
      * and how to answer.
      */
     record Parsed(String model, boolean chat, List<int[]> prompts, int n, int maxTokens, Sampler.Settings settings,
-                  List<String> stops, int topLogprobs, boolean stream, boolean includeUsage) {
+                  List<String> stops, int[] stopTokens, int topLogprobs, boolean stream, boolean includeUsage) {
         /** The sequences to generate: prompt p's choice i has index p·n + i and seed mix(seed + index) (0: seed). */
         List<Engine.Job> jobs() {
             List<Engine.Job> jobs = new ArrayList<>();
@@ -45,7 +45,7 @@ final class Requests {
                 for (int i = 0; i < n; i++) {
                     int index = p * n + i;
                     long seed = index == 0 ? settings.seed() : Hash.mix(settings.seed() + index);
-                    jobs.add(new Engine.Job(prompts.get(p), maxTokens, settings.seed(seed), stops, topLogprobs, index));
+                    jobs.add(new Engine.Job(prompts.get(p), maxTokens, settings.seed(seed), stops, stopTokens, topLogprobs, index));
                 }
             }
             return jobs;
@@ -153,7 +153,8 @@ final class Requests {
             usage = Boolean.TRUE.equals(iu);
         }
         if (body.get("user") != null) string(body, "user");
-        return new Parsed(model, chat, prompts, n, maxTokens, settings, stops, top, stream, usage);
+        return new Parsed(model, chat, prompts, n, maxTokens, settings, stops, chat ? template.stopTokens() : new int[0],
+                top, stream, usage);
     }
 
     /** Fields whose only accepted value is the one that asks for nothing beyond plain text generation. */

@@ -21,7 +21,7 @@ import java.util.List;
  * rounding) over a tokenizer with the chat specials, saved as a model directory, and a server on a free loopback
  * port with its access log captured.
  */
-final class TinyModel implements AutoCloseable {
+public final class TinyModel implements AutoCloseable {
     static {
         // The JDK server reads this once per process: a short request-read limit keeps the slow-client test short.
         System.setProperty(Server.READ_TIMEOUT_PROPERTY, "2");
@@ -49,10 +49,13 @@ final class TinyModel implements AutoCloseable {
         return m;
     }
 
-    /** Saves the model and tokenizer as a model directory. */
-    void save(Path dir) throws IOException {
-        ModelDir.save(model, dir);
-        tokenizer.save(dir.resolve("tokenizer.json"));
+    /** A model directory (weights, config, tokenizer) of the tiny model, for tests of the commands. */
+    public static void saveModelDir(Path dir) throws IOException {
+        Tokenizer tok = tokenizer();
+        try (CpuBackend be = new CpuBackend()) {
+            ModelDir.save(model(be, tok, 128), dir);
+        }
+        tok.save(dir.resolve("tokenizer.json"));
     }
 
     TinyModel(int slots, int queue, String apiKey, String cors, int maxBody, int timeoutSeconds, Path run) throws IOException {

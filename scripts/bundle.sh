@@ -19,10 +19,12 @@ echo "bundle: building the jar…"
 mvn -B -q -Dstyle.color=never -DskipTests package
 jar=target/cramjet.jar
 
-# The modules the code needs, as jdeps sees them, plus the incubator Vector API the launcher adds at run time
-# (jdeps cannot see a module that is only named on the command line).
+# The modules the code needs, as jdeps sees them (jdk.httpserver among them: `cramjet serve` runs on the JDK's own
+# HTTP server), plus the incubator Vector API the launcher adds at run time (jdeps cannot see a module that is only
+# named on the command line).
 modules=$(jdeps --multi-release 25 --ignore-missing-deps --print-module-deps --add-modules jdk.incubator.vector "$jar")
 modules="$modules,jdk.incubator.vector"
+case ",$modules," in *,jdk.httpserver,*) ;; *) echo "bundle: jdeps did not list jdk.httpserver, which serve needs" >&2; exit 1 ;; esac
 echo "bundle: modules $modules"
 
 out=build/bundle

@@ -7,12 +7,14 @@ const [base, shots] = process.argv.slice(2);
 const deadline = (ms) => new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after ' + ms + ' ms')), ms));
 
 async function main() {
+  const t0 = Date.now(), timings = {};
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
-  const out = { foreign: [], consoleErrors: [] };
+  const out = { foreign: [], consoleErrors: [], timings };
+  timings.launch = Date.now() - t0;
   try {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const page = await context.newPage();
@@ -34,11 +36,12 @@ async function main() {
         if (t) window.__lengths.push(t.textContent.length);
       }).observe(document.getElementById('messages'), { subtree: true, childList: true, characterData: true });
     });
-    await page.fill('#max-tokens', '60');
+    await page.fill('#max-tokens', '24');
     await page.focus('#prompt');
     await page.keyboard.type('Hello, tiny model!');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 30000 });
+    timings.chat = Date.now() - t0;
     out.lengths = await page.evaluate(() => window.__lengths);
     out.reply = await page.textContent('#messages li.assistant .text');
     out.user = await page.textContent('#messages li.user .text');
@@ -51,6 +54,7 @@ async function main() {
     const first = await page.evaluate(() => Number(document.getElementById('loss-chart').dataset.points));
     await page.waitForFunction((n) => Number(document.getElementById('loss-chart').dataset.points) >= n + 3, first, { timeout: 15000 });
     const later = await page.evaluate(() => Number(document.getElementById('loss-chart').dataset.points));
+    timings.run = Date.now() - t0;
     out.points = [first, later];
     out.stats = await page.textContent('#run-stats');
     out.samples = await page.textContent('#samples');

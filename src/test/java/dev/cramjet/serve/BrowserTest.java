@@ -1,18 +1,16 @@
 package dev.cramjet.serve;
 
+import dev.cramjet.Node;
 import dev.cramjet.io.Json;
 import dev.cramjet.train.MetricsLog;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -24,17 +22,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * whose metrics.jsonl grows while the page watches. Screenshots go to target/screenshots/.
  */
 class BrowserTest {
-    private static Path onPath(String name) {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            Path p = Path.of(d, name);
-            if (Files.isExecutable(p)) return p;
-        }
-        return null;
-    }
-
     @Test
     void chatStreamsAndTheRunViewGainsPoints(@TempDir Path run) throws Exception {
-        Path node = onPath("node"), modules = Path.of(".cache/node/node_modules").toAbsolutePath();
+        Path node = Node.onPath("node"), modules = Node.MODULES;
         assumeTrue(node != null, "node is not on the PATH; skipping the browser test");
         assumeTrue(Files.isDirectory(modules.resolve("playwright-core")), "playwright-core is not installed (run scripts/setup-chromium.sh); skipping");
         assumeTrue(Files.isExecutable(Path.of("/usr/bin/chromium")), "no /usr/bin/chromium (run scripts/setup-chromium.sh); skipping");
@@ -60,18 +50,10 @@ class BrowserTest {
                 Path shots = Path.of("target/screenshots").toAbsolutePath();
                 Files.createDirectories(shots);
                 Path script = Path.of(BrowserTest.class.getResource("/serve/browser.js").toURI());
-                ProcessBuilder pb = new ProcessBuilder(node.toString(), script.toString(), tiny.url(), shots.toString());
-                pb.environment().put("NODE_PATH", modules.toString());
-                Path err = Files.createTempFile("browser", ".err");
-                pb.redirectError(err.toFile());
-                Process p = pb.start();
-                byte[] out = p.getInputStream().readAllBytes();
-                if (!p.waitFor(120, TimeUnit.SECONDS)) p.destroyForcibly();
-                String stderr = Files.readString(err);
-                Files.delete(err);
-                assertEquals(0, p.exitValue(), () -> "the browser script failed: " + stderr);
-                Map<String, Object> seen = Json.object(Json.parse(new String(out, StandardCharsets.UTF_8), "browser.js"), "browser.js");
+                String out = Node.run(List.of(node.toString(), script.toString(), tiny.url(), shots.toString()), 150);
+                Map<String, Object> seen = Json.object(Json.parse(out, "browser.js"), "browser.js");
 
+                System.out.println("browser timings (ms since start): " + Json.write(seen.get("timings")));
                 assertEquals(List.of(), seen.get("foreign"), "the page loads nothing from elsewhere");
                 assertEquals(List.of(), seen.get("consoleErrors"));
                 assertEquals(List.of(), seen.get("unlabelled"), "every control has a label");

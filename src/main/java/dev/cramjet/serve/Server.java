@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -69,6 +70,7 @@ public final class Server implements AutoCloseable {
     private final HttpServer http;
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicLong ids = new AtomicLong();
+    private final boolean loopback;
     private volatile boolean stopping;
 
     /**
@@ -92,6 +94,7 @@ public final class Server implements AutoCloseable {
         } catch (java.net.BindException e) {
             throw new CramjetException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage());
         }
+        loopback = http.getAddress().getAddress().isLoopbackAddress();
         http.setExecutor(threads);
         http.createContext("/", this::handle);
         http.start();
@@ -143,6 +146,7 @@ public final class Server implements AutoCloseable {
                 return;
             }
             if (stopping) throw new ApiError(503, "server_error", "shutting_down", null, "the server is shutting down", 5);
+            checkHost(ex);
             route(ex, method, path, out);
         } catch (ApiError e) {
             out.status = e.status;
@@ -246,6 +250,21 @@ public final class Server implements AutoCloseable {
         if (h == null || !MessageDigest.isEqual(want, h.getBytes(StandardCharsets.UTF_8))) {
             throw new ApiError(401, "invalid_request_error", "invalid_api_key", null,
                     h == null ? "missing API key: send Authorization: Bearer KEY" : "incorrect API key", 0);
+        }
+    }
+
+    /**
+     * A server on the loopback address answers only requests addressed to this machine's names: a web page elsewhere
+     * cannot point a name of its own at 127.0.0.1 (DNS rebinding) and read the API as if it were same-origin.
+     */
+    private void checkHost(HttpExchange ex) {
+        if (!loopback) return;
+        String host = ex.getRequestHeaders().getFirst("Host");
+        String name = host == null ? "" : host.startsWith("[") ? host.substring(0, host.indexOf(']') + 1)
+                : host.contains(":") ? host.substring(0, host.lastIndexOf(':')) : host;
+        if (!Set.of("localhost", "127.0.0.1", "[::1]").contains(name.toLowerCase(Locale.ROOT))) {
+            throw new ApiError(400, "invalid_request_error", "invalid_host", null, "the Host header '" + host
+                    + "' does not name this machine; a server on the loopback address answers only localhost", 0);
         }
     }
 

@@ -208,6 +208,13 @@ class ApiTest {
         HttpResponse<String> type = http.client.send(http.request("/v1/completions").header("Content-Type", "text/plain")
                 .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals("unsupported_media_type", Http.errorCode(type, 415));
+        // A name that is not this machine's (DNS rebinding) gets nothing from a loopback server.
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", tiny.server.port())) {
+            s.getOutputStream().write("GET /v1/models HTTP/1.1\r\nHost: attacker.example:80\r\nConnection: close\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.setSoTimeout(10_000);
+            String reply = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(reply.startsWith("HTTP/1.1 400") && reply.contains("invalid_host"), reply);
+        }
         // The server is still fine.
         assertEquals(200, http.post("/v1/completions", body("prompt", "Once", "max_tokens", 2L)).statusCode());
     }

@@ -185,8 +185,9 @@ public final class Engine implements AutoCloseable {
         lock.lock();
         try {
             if (!accepting) throw new ApiError(503, "server_error", "shutting_down", null, "the server is shutting down", 5);
+            // Free slots take the first queued sequences at the next step, so the queue may hold that many more.
             int free = slots.length - active;
-            if (queue.size() + jobs.size() > queueLimit + Math.max(0, free - queue.size())) {
+            if (queue.size() + jobs.size() > queueLimit + free) {
                 throw new ApiError(429, "rate_limit_error", "too_many_requests", null, "the server is busy: " + active
                         + " sequences are generating and " + queue.size() + " are waiting; retry shortly", 1);
             }

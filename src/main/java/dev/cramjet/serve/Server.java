@@ -79,8 +79,7 @@ public final class Server implements AutoCloseable {
      */
     public Server(Config config, Engine engine, String modelId, Tokenizer tokenizer, Path runDir, PrintStream log,
                   int readTimeoutSeconds) throws IOException {
-        // The JDK server reads its timers once, when its classes load: set them before the first server starts.
-        if (System.getProperty(READ_TIMEOUT_PROPERTY) == null) System.setProperty(READ_TIMEOUT_PROPERTY, String.valueOf(readTimeoutSeconds));
+        configureJdkServer(readTimeoutSeconds);
         this.config = config;
         this.engine = engine;
         this.modelId = modelId;
@@ -98,6 +97,21 @@ public final class Server implements AutoCloseable {
         http.setExecutor(threads);
         http.createContext("/", this::handle);
         http.start();
+    }
+
+    /**
+     * The JDK server reads its settings once, when its classes load, from system properties; each is set here
+     * unless the user set it: the request-read limit (a slow client is disconnected), idle and silent connections
+     * checked every second rather than every ten, TCP_NODELAY (a streamed token is a small write, which Nagle's
+     * algorithm would hold back for the previous one's acknowledgement), and at most 1024 connections.
+     */
+    private static void configureJdkServer(int readTimeoutSeconds) {
+        Map<String, String> settings = Map.of(READ_TIMEOUT_PROPERTY, String.valueOf(readTimeoutSeconds),
+                "sun.net.httpserver.clockTick", "1000", "sun.net.httpserver.nodelay", "true",
+                "jdk.httpserver.maxConnections", "1024");
+        settings.forEach((k, v) -> {
+            if (System.getProperty(k) == null) System.setProperty(k, v);
+        });
     }
 
     /** The port it listens on (the one chosen when the config said 0). */

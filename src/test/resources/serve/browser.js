@@ -4,7 +4,8 @@
 const { chromium } = require('playwright-core');
 
 const [base, shots] = process.argv.slice(2);
-const deadline = (ms) => new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after ' + ms + ' ms')), ms));
+// The time limit's timer is unref'd, so it does not keep node running once the work is done.
+const deadline = (ms) => new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after ' + ms + ' ms')), ms).unref());
 
 async function main() {
   const t0 = Date.now(), timings = {};

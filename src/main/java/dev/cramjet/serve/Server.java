@@ -71,6 +71,8 @@ public final class Server implements AutoCloseable {
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicLong ids = new AtomicLong();
     private final boolean loopback;
+    /** When the model was loaded: the models list's "created". */
+    private final long started = Instant.now().getEpochSecond();
     private volatile boolean stopping;
 
     /**
@@ -219,7 +221,7 @@ public final class Server implements AutoCloseable {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("id", modelId);
                 m.put("object", "model");
-                m.put("created", Instant.now().getEpochSecond());
+                m.put("created", started);
                 m.put("owned_by", "cramjet");
                 out.status = 200;
                 sendJson(ex, 200, Map.of("object", "list", "data", List.of(m)));

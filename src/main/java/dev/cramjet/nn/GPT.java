@@ -221,6 +221,9 @@ public final class GPT extends Model {
             return entries;
         }
 
+        /** Drops the entries added since the last {@link #run} (the caller gave up on the step). */
+        public void clear() { step.clear(); }
+
         /**
          * Entry {@code e}'s logits from the last {@link #run}: [Vp], columns past the vocabulary being padding. The
          * batch's own buffer, overwritten by the next run.

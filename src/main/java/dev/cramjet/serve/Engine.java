@@ -253,6 +253,7 @@ public final class Engine implements AutoCloseable {
                 // A bug, not a request's fault: fail what was running and keep serving.
                 ApiError err = new ApiError(500, "server_error", "internal_error", null, "internal error: " + e, 0);
                 e.printStackTrace();
+                batch.clear();
                 for (Live l : slots) if (l != null) { failOnce(l.ticket, err); free(l); }
             }
         }

@@ -117,6 +117,11 @@ class BatchTest {
         b.run();
         assertThrows(CramjetException.class, () -> b.add(0, new int[] {5, 6}, 0, 2), "past the slot's context");
         assertThrows(IllegalStateException.class, b::run);
+        b.add(1, new int[] {1, 2}, 0, 2);
+        b.clear();
+        assertEquals(0, b.queued(), "a step given up on");
+        assertThrows(IllegalStateException.class, b::run);
+        assertEquals(0, b.position(1));
         assertThrows(CramjetException.class, () -> g.batch(0, 8, 4));
         assertThrows(CramjetException.class, () -> g.batch(1, 9, 4));
     }

@@ -130,6 +130,18 @@ class EngineTest {
     }
 
     @Test
+    void aStepThatFailsFailsItsRequestsAndTheEngineServesOn() throws Exception {
+        List<Heard> log = Collections.synchronizedList(new ArrayList<>());
+        try (Engine e = new Engine(model, tok, 2, 128, 8, 2)) {
+            // Only a bug gets an id past the vocabulary this far (requests are checked before): the step throws.
+            e.submit(List.of(job(new int[] {tok.vocabSize() + 1000}, 3)), sink("bad", log), Long.MAX_VALUE);
+            assertTrue(await(log, "bad", "fail:internal_error"));
+            e.submit(List.of(job(ids(5), 3)), sink("good", log), Long.MAX_VALUE);
+            assertTrue(await(log, "good", "end:"), () -> log.toString());
+        }
+    }
+
+    @Test
     void drainingLetsRunningRequestsFinishAndRefusesTheRest() throws Exception {
         List<Heard> log = Collections.synchronizedList(new ArrayList<>());
         Engine e = new Engine(model, new Engine.Vocabulary(tok.vocabSize(), -1, tok::token), 1, 128, 8, 2);

@@ -4,7 +4,6 @@ import dev.cramjet.serve.TinyModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -16,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -25,23 +26,26 @@ class ServeCommandTest {
     void servesThenShutsDownGracefullyOnSigterm(@TempDir Path dir) throws Exception {
         Path model = dir.resolve("model");
         TinyModel.saveModelDir(model);
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) { port = s.getLocalPort(); }
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "-cp",
                 System.getProperty("java.class.path"), "dev.cramjet.cli.Main", "serve", "--model", model.toString(),
-                "--port", String.valueOf(port), "--slots", "2", "--grace", "20", "--name", "tiny"));
+                "--port", "0", "--slots", "2", "--grace", "20", "--name", "tiny"));
         Path log = dir.resolve("serve.log");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
-            for (int i = 0; i < 600 && !Files.readString(log).contains("serving 'tiny' at http://127.0.0.1:" + port); i++) {
+            // --port 0: the system picks a free port, which the start-up line names.
+            Pattern serving = Pattern.compile("serving 'tiny' at http://127\\.0\\.0\\.1:(\\d+)/");
+            Matcher m = serving.matcher("");
+            for (int i = 0; i < 600 && !(m = serving.matcher(Files.readString(log))).find(); i++) {
                 assertTrue(p.isAlive(), () -> "serve exited: " + read(log));
                 Thread.sleep(100);                                          // at most 60 s to start
             }
-            assertTrue(Files.readString(log).contains("serving 'tiny'"), () -> read(log));
+            assertTrue(m.find(0), () -> read(log));
+            int port = Integer.parseInt(m.group(1));
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
             String base = "http://127.0.0.1:" + port;
-            assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+            HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, health.statusCode(), () -> health.body() + "\n" + read(log));
             // A long stream, then SIGTERM while it runs: it still ends with [DONE].
             String body = "{\"prompt\": \"Once upon\", \"max_tokens\": 100, \"stream\": true, \"seed\": 1}";
             CompletableFuture<HttpResponse<String>> stream = http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))

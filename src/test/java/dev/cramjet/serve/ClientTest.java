@@ -97,6 +97,37 @@ class ClientTest {
     }
 
     @Test
+    void aStreamThatWaitsHearsKeepAliveCommentsTheClientSkips() throws Exception {
+        String plain = chat().seed(7).temperature(0.9).build().chat(conversation()).aiMessage().text();
+        // Stall the engine for 2.5 s (a sink that blocks the decoding thread), so the next stream waits and the
+        // server sends it ": waiting" comment lines before its first token.
+        java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+        tiny.engine.submit(List.of(new Engine.Job(tiny.tokenizer.encode("Once"), 2,
+                new dev.cramjet.infer.Sampler.Settings(0, 0, 1, 1, 0), List.of(), new int[0], -1, 0)), new Engine.Sink() {
+            @Override
+            public void text(int index, String piece, List<Engine.TokenLogprob> logprobs) {
+                if (stalled.getCount() == 0) return;
+                stalled.countDown();
+                try {
+                    Thread.sleep(2500);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void end(int index, String reason, int p, int c) { }
+
+            @Override
+            public void fail(ApiError error) { }
+        }, Long.MAX_VALUE);
+        assertTrue(stalled.await(30, TimeUnit.SECONDS));
+        ChatResponse[] done = new ChatResponse[1];
+        assertEquals(plain, stream(streamingChat().seed(7).temperature(0.9).build(), done));
+        assertEquals(plain, done[0].aiMessage().text());
+    }
+
+    @Test
     void stopSequencesCutTheReplyInPlainAndStreamingChat() throws Exception {
         String full = chat().temperature(0.0).build().chat(conversation()).aiMessage().text();
         assertTrue(full.length() > 8, "the tiny model writes enough text: '" + full + "'");

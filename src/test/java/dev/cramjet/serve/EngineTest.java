@@ -145,13 +145,42 @@ class EngineTest {
     void drainingLetsRunningRequestsFinishAndRefusesTheRest() throws Exception {
         List<Heard> log = Collections.synchronizedList(new ArrayList<>());
         Engine e = new Engine(model, new Engine.Vocabulary(tok.vocabSize(), -1, tok::token), 1, 128, 8, 2);
-        e.submit(List.of(job(ids(4), 8)), sink("running", log), Long.MAX_VALUE);
+        // The running request holds the engine at its first token until the test has started draining, so it is
+        // surely still running then (and the queued one surely still queued).
+        java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1), release = new java.util.concurrent.CountDownLatch(1);
+        Engine.Sink heard = sink("running", log);
+        e.submit(List.of(job(ids(4), 8)), new Engine.Sink() {
+            @Override
+            public void text(int index, String piece, List<Engine.TokenLogprob> logprobs) {
+                heard.text(index, piece, logprobs);
+                if (started.getCount() == 0) return;
+                started.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException x) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void end(int index, String reason, int p, int c) { heard.end(index, reason, p, c); }
+
+            @Override
+            public void fail(ApiError error) { heard.fail(error); }
+        }, Long.MAX_VALUE);
         e.submit(List.of(job(ids(4), 8)), sink("queued", log), Long.MAX_VALUE);
-        assertTrue(await(log, "running", "text"));
-        // A generous grace: on a machine shared by many, eight tokens of even a tiny model can take seconds.
-        e.drain(System.nanoTime() + TimeUnit.SECONDS.toNanos(60));
-        assertTrue(await(log, "running", "end:length:8"), () -> "the running request finished: " + log);
-        assertTrue(await(log, "queued", "fail:shutting_down"));
+        assertTrue(started.await(30, TimeUnit.SECONDS));
+        Thread drain = Thread.ofVirtual().start(() -> {
+            try {
+                e.drain(System.nanoTime() + TimeUnit.SECONDS.toNanos(60));
+            } catch (InterruptedException x) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertTrue(await(log, "queued", "fail:shutting_down"), () -> log.toString());
         assertEquals(503, assertThrows(ApiError.class, () -> e.submit(List.of(job(ids(4), 3)), sink("after", log), Long.MAX_VALUE)).status);
+        release.countDown();
+        drain.join(60_000);
+        assertTrue(await(log, "running", "end:length:8"), () -> "the running request finished: " + log);
     }
 }

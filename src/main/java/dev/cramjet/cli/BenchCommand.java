@@ -14,6 +14,7 @@ import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.train.EncoderLearner;
+import dev.cramjet.serve.ServeBench;
 
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -50,6 +51,8 @@ public final class BenchCommand implements Command {
                                      [--batch B] [--seq T] [--decode N] [--json]
                        cramjet bench --preset crammed-tiny|crammed-small|crammed-bert|bert-tiny|bert-base [--mask-rate R]
                                      [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
+                       cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
+                                     [--weights fp32,int8] [--device cpu|cuda] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -66,11 +69,18 @@ public final class BenchCommand implements Command {
                 for the crammed presets, 15% for BERT's) and scored by the sparse head, batch 32 (16 for width 768)
                 × seq 128; FLOPs per token 6·(N − Vp·C) + 6·Vp·C·R + 12·L·d·T (the tied decoder runs on the masked
                 rows only). No generation figures.
+
+                --serve measures the serving engine (continuous batching, as `cramjet serve` runs it) instead: for
+                each weight type and each number of concurrent streams, that many requests at once, each a prompt of
+                --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
+                whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
+                each level's aggregate over the single-stream rate.
                 """;
     }
 
     @Override
-    public int run(Args args) throws IOException {
+    public int run(Args args) throws IOException, InterruptedException {
+        if (args.flag("serve")) return serve(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
         boolean json = args.flag("json");
@@ -224,6 +234,55 @@ public final class BenchCommand implements Command {
             long hwm = ProcessStats.peakResidentBytes();
             emit(json, Map.of("bench", "memory", "vm_hwm_bytes", hwm, "backend_bytes", be.allocatedBytes()),
                     String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend", hwm / 1e9, be.allocatedBytes() / 1e9));
+        }
+        return 0;
+    }
+
+    /** `bench --serve`: the serving engine at several numbers of concurrent streams, per weight type. */
+    private static int serve(Args args) throws InterruptedException {
+        String preset = args.string("preset", "gpt2-124m"), device = args.string("device", "cpu");
+        boolean json = args.flag("json");
+        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64);
+        String streamsArg = args.string("streams", "1,4,16,64"), weightsArg = args.string("weights", "fp32,int8");
+        args.finish();
+        GPTConfig cfg = GPTConfig.preset(preset);
+        if (prompt < 1 || tokens < 2 || prompt + tokens > cfg.blockSize()) {
+            throw new dev.cramjet.CramjetException("--prompt-tokens " + prompt + " and --decode " + tokens
+                    + " must be >= 1 and >= 2 and fit the context of " + cfg.blockSize());
+        }
+        int[] levels;
+        try {
+            levels = java.util.Arrays.stream(streamsArg.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+        } catch (NumberFormatException e) {
+            throw new dev.cramjet.CramjetException("--streams expects numbers separated by commas, got '" + streamsArg + "'");
+        }
+        for (int c : levels) if (c < 1) throw new dev.cramjet.CramjetException("--streams: each level must be at least 1, got " + c);
+        for (String w : weightsArg.split(",")) {
+            DType type = switch (w.trim()) {
+                case "fp32" -> null;
+                case "int8" -> DType.Q8_0;
+                default -> throw new dev.cramjet.CramjetException("--weights: fp32 or int8, got '" + w + "'");
+            };
+            try (Backend be = Backends.open(device)) {
+                GPT model = new GPT(be, cfg, 1, 1, 1, Model.Options.INFERENCE.weights(type));
+                String label = type == null ? be.computeType().name().toLowerCase(Locale.ROOT) : "int8";
+                emit(json, Map.of("bench", "serve_setup", "device", be.describe(), "preset", preset, "weights", label,
+                        "prompt_tokens", (long) prompt, "decode_tokens", (long) tokens),
+                        String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
+                                preset, label, be.describe(), prompt, tokens));
+                double[] single = {Double.NaN};
+                ServeBench.run(model, levels, prompt, tokens, 64, l -> {
+                    if (l.streams() == 1) single[0] = l.aggregateTokensPerSecond();
+                    Map<String, Object> m = new LinkedHashMap<>(l.json());
+                    m.put("bench", "serve");
+                    m.put("weights", label);
+                    m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
+                    emit(json, m, String.format(Locale.ROOT,
+                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s",
+                            l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
+                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99()));
+                });
+            }
         }
         return 0;
     }

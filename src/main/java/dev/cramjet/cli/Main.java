@@ -33,6 +33,8 @@ public final class Main {
         m.put("fill", FillCommand::new);
         m.put("logits", LogitsCommand::new);
         m.put("report", ReportCommand::new);
+        m.put("serve", ServeCommand::new);
+        m.put("dashboard", DashboardCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);
         m.put("selftest", SelftestCommand::new);

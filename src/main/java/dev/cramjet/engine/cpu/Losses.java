@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 
@@ -90,9 +91,9 @@ final class Losses {
         FloatVector sum = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
-            sum = sum.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).mul(inv).sub(shift)));
+            sum = sum.add(Lanes.exp(FloatVector.fromArray(S, x, off + i).mul(inv).sub(shift)));
         }
-        float total = VectorMath.sum(sum);
+        float total = Lanes.sum(sum);
         for (; i < n; i++) total += (float) StrictMath.exp(x[off + i] * inv - shift);
         return total;
     }
@@ -103,9 +104,9 @@ final class Losses {
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
             FloatVector tv = FloatVector.fromArray(S, t, to + i);
-            sum = VectorMath.exp(tv.mul(inv).sub(shift)).fma(tv.sub(FloatVector.fromArray(S, s, so + i)), sum);
+            sum = Lanes.exp(tv.mul(inv).sub(shift)).fma(tv.sub(FloatVector.fromArray(S, s, so + i)), sum);
         }
-        float total = VectorMath.sum(sum);
+        float total = Lanes.sum(sum);
         for (; i < n; i++) total += (float) StrictMath.exp(t[to + i] * inv - shift) * (t[to + i] - s[so + i]);
         return total;
     }
@@ -116,8 +117,8 @@ final class Losses {
         float fq = scale / ss, fp = scale / st;
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
-            FloatVector q = VectorMath.exp(FloatVector.fromArray(S, s, so + i).mul(inv).sub(ms));
-            FloatVector p = VectorMath.exp(FloatVector.fromArray(S, t, to + i).mul(inv).sub(mt));
+            FloatVector q = Lanes.exp(FloatVector.fromArray(S, s, so + i).mul(inv).sub(ms));
+            FloatVector p = Lanes.exp(FloatVector.fromArray(S, t, to + i).mul(inv).sub(mt));
             q.mul(fq).sub(p.mul(fp)).intoArray(s, so + i);
         }
         for (; i < n; i++) {

@@ -622,39 +622,6 @@ class CpuBackendTest {
     }
 
     @Test
-    void vectorExpIsAccurateAcrossTheFloatRange() {
-        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
-        float[] x = new float[species.length()], y = new float[x.length];
-        double worst = 0;
-        for (int k = 0; k < 20_000; k++) {
-            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextDouble() * 175 - 87);
-            VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
-            for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(y[i] / Math.exp(x[i]) - 1));
-        }
-        assertTrue(worst < 3e-7, "max relative error " + worst);
-        java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
-        x[1] = -100f;
-        x[2] = 0f;
-        VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)).intoArray(y, 0);
-        assertEquals(0f, y[0]);
-        assertEquals(0f, y[1]);
-        assertEquals(1f, y[2]);
-    }
-
-    @Test
-    void laneSumsUseOnePairwiseOrder() {
-        // The order is the contract (bit-reproducible runs): lane i absorbs lane i + L/2, then i + L/4, ...
-        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
-        float[] x = new float[species.length()];
-        for (int k = 0; k < 1000; k++) {
-            for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(8)));
-            float[] v = x.clone();
-            for (int half = v.length / 2; half >= 1; half /= 2) for (int i = 0; i < half; i++) v[i] += v[i + half];
-            assertEquals(v[0], VectorMath.sum(jdk.incubator.vector.FloatVector.fromArray(species, x, 0)));
-        }
-    }
-
-    @Test
     void statisticsMayBeShapedLikeTheRows() {
         int b = 2, t = 3, c = 13;
         double[] x = random(b * t * c), w = random(c), bias = random(c);

@@ -17,7 +17,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The encoder's commands end to end on a tiny generated corpus: MLM pretraining, fill, distillation. */
+/** The encoder's commands end to end on a tiny generated corpus: MLM pretraining, fill, fine-tuning, distillation. */
 class EncoderCommandsTest {
     @TempDir static Path tmp;
     static Path data, encoderRun;
@@ -76,6 +76,25 @@ class EncoderCommandsTest {
         assertEquals(3, Json.array(m.get("top"), "top").size());
         int vocab = dev.cramjet.tokenizer.Tokenizer.load(encoderRun.resolve("tokenizer.json")).vocabSize();
         assertEquals(vocab, Json.array(m.get("logits"), "logits").size(), "a logit per token of the vocabulary");
+    }
+
+    @Test
+    void aPretrainedEncoderRunFineTunesIntoAClassifier() throws IOException {
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < 60; i++) {
+            jsonl.append(Json.write(Map.of("text", (i % 2 == 0 ? "春花秋月" : "大漠孤烟") + " " + i, "label", i % 2 == 0 ? "spring" : "desert"))).append('\n');
+        }
+        Path labelled = Files.writeString(tmp.resolve("labelled.jsonl"), jsonl), run = tmp.resolve("classifier");
+        Cli r = Cli.run("finetune", "--task", "classify", "--run", encoderRun.toString(), "--data", labelled.toString(), "--out",
+                run.toString(), "--context", "16", "--batch", "8", "--max-steps", "3", "--eval-minutes", "0", "--eval-every", "3",
+                "--near-dup", "0");
+        assertEquals(0, r.rc(), r.toString());
+        assertTrue(r.out().contains("an encoder of 2 layers") && r.out().contains("pooling first"), r.out());
+        Path best = FinetuneCommand.bestCheckpoint(run);
+        assertTrue(EncoderDir.isEncoder(best), "the classifier is an encoder directory");
+        r = Cli.run("classify", "--run", run.toString(), "--json", "春花");
+        assertEquals(0, r.rc(), r.toString());
+        assertTrue(List.of("spring", "desert").contains(Json.object(Json.parse(r.out().strip(), "c"), "c").get("label")), r.out());
     }
 
     @Test

@@ -8,6 +8,7 @@ import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Checkpoints;
@@ -32,7 +33,8 @@ public final class GenerateCommand implements Command {
         return """
                 usage: cramjet generate (--model DIR | --run DIR) [--prompt TEXT] [options]
 
-                  --model DIR              a model directory: model.safetensors, config.json, tokenizer.json
+                  --model PATH             a model directory (model.safetensors, config.json, tokenizer.json) or a
+                                           GGUF file (its tokenizer embedded; int8 Q8_0 weights run as int8)
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
                   --prompt TEXT            the text to continue (default: none, start from <|endoftext|>)
@@ -65,13 +67,13 @@ public final class GenerateCommand implements Command {
         if (maxTokens < 0) throw new CramjetException("--max-tokens must be >= 0, got " + maxTokens);
 
         Source src = modelArg != null ? modelDir(Path.of(modelArg)) : fromRun(Path.of(runArg));
-        Tokenizer tokenizer = Tokenizer.load(src.tokenizer());
-        GPTConfig cfg = ModelDir.readConfig(src.model());
+        Tokenizer tokenizer = src.tokenizer() == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(src.tokenizer());
+        GPTConfig cfg = ModelFiles.config(src.model());
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
             // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-            GPT model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
+            GPT model = ModelFiles.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
                         src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
@@ -98,10 +100,11 @@ public final class GenerateCommand implements Command {
         return 0;
     }
 
-    /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */
+    /** Where the weights and configuration are, where the tokenizer is (null: embedded in a GGUF), and a few words on which model it is. */
     record Source(Path model, Path tokenizer, String what) {}
 
-    static Source modelDir(Path dir) {
+    static Source modelDir(Path dir) throws IOException {
+        if (ModelFiles.isGguf(dir)) return new Source(dir, null, "GGUF file");
         requireModel(dir, "model directory");
         Path tok = dir.resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) throw new CramjetException(dir + ": no " + TOKENIZER + " (a model directory holds "

@@ -20,6 +20,10 @@ public final class Main {
         m.put("train", TrainCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
+        m.put("quantize", QuantizeCommand::new);
+        m.put("prune", PruneCommand::new);
+        m.put("export", ExportCommand::new);
+        m.put("import", ImportCommand::new);
         m.put("report", ReportCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);

@@ -33,8 +33,8 @@ public final class ExportCommand implements Command {
                                  special_tokens_map.json (and chat_template.jinja when the model has one); fp32
                   --format gguf  OUT is a GGUF v3 file for llama.cpp (and Ollama, LM Studio, node-llama-cpp) with the
                                  tokenizer embedded; --type sets its weights: f32 (default), f16, bf16 or q8_0 (int8
-                                 blocks; norms, biases and the position table stay f32). Cramjet's eval, generate and
-                                 serve run the file too.
+                                 blocks; norms, biases and the position table stay f32). Cramjet's eval and generate run
+                                 the file too.
                   --force        replace OUT if it exists
 
                 GPT-2-layout models become llama.cpp's gpt2 architecture and Llama-layout ones (RoPE, RMSNorm, SwiGLU)

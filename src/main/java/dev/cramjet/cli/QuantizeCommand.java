@@ -23,7 +23,7 @@ import java.util.Map;
 /**
  * `cramjet quantize`: int8 weights for CPU inference. The result is a GGUF file with Q8_0 weight matrices: the one
  * format that stores ggml's int8 blocks as they are, carries the tokenizer, and runs unchanged in llama.cpp as well
- * as in Cramjet's eval, generate and serve (which keep the weights int8 and multiply by them directly). A
+ * as in Cramjet's eval and generate (which keep the weights int8 and multiply by them directly). A
  * safetensors file has no Q8_0 type; our own names for quants and scales there would be a format no other tool
  * reads.
  */
@@ -39,7 +39,7 @@ public final class QuantizeCommand implements Command {
 
                 Writes the model at PATH (a model directory or a GGUF file) with int8 weight matrices: Q8_0, blocks of
                 32 int8 values with one fp16 scale (ggml's format; norms, biases and the position table stay fp32),
-                as a GGUF file (default: beside PATH, NAME-q8_0.gguf) that eval, generate, serve and llama.cpp load.
+                as a GGUF file (default: beside PATH, NAME-q8_0.gguf) that eval, generate and llama.cpp load.
                 Prints the size before and after and the batch-1 decode speed of both; with held-out tokens
                 (--tokens/--text as for `cramjet eval`, default --max-tokens 65536) also the validation loss of
                 both and its change.""";

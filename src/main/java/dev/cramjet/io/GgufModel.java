@@ -30,8 +30,8 @@ import java.util.Set;
 /**
  * A Cramjet GPT as a llama.cpp model file: GGUF with llama.cpp's architecture names and its tokenizer embedded, so
  * llama.cpp and everything built on it (Ollama, LM Studio, node-llama-cpp) run what Cramjet trains, and Cramjet
- * runs the file as well ({@code eval}, {@code generate} and {@code serve} take a .gguf wherever they take a model
- * directory).
+ * runs the file as well ({@code eval} and {@code generate} take a .gguf wherever they take a model directory,
+ * through {@link ModelFiles}).
  *
  * <h2>Architectures</h2>
  * A GPT-2-layout model (learned positions, LayerNorm, GELU, biases) is llama.cpp's {@code gpt2}; a Llama-layout one

@@ -14,8 +14,8 @@ import java.nio.file.Path;
 /**
  * A model as the commands take it ({@code --model PATH}): a model directory (config.json, model.safetensors,
  * tokenizer.json — what training, {@code import} and {@code export --format hf} write) or a GGUF file (what
- * {@code export --format gguf} and {@code quantize} write, and what llama.cpp runs). {@code eval}, {@code generate}
- * and {@code serve} load either through here.
+ * {@code export --format gguf} and {@code quantize} write, and what llama.cpp runs). {@code eval}, {@code generate},
+ * {@code quantize}, {@code prune} and {@code export} load either through here (and so should anything serving a model).
  */
 public final class ModelFiles {
     private ModelFiles() {}

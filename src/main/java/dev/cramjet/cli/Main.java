@@ -30,6 +30,10 @@ public final class Main {
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("logits", LogitsCommand::new);
+        m.put("quantize", QuantizeCommand::new);
+        m.put("prune", PruneCommand::new);
+        m.put("export", ExportCommand::new);
+        m.put("import", ImportCommand::new);
         m.put("report", ReportCommand::new);
         m.put("serve", ServeCommand::new);
         m.put("dashboard", DashboardCommand::new);

@@ -5,6 +5,8 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
+import dev.cramjet.infer.DecodeBench;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderConfig;
@@ -53,6 +55,7 @@ public final class BenchCommand implements Command {
                                      [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
                                      [--weights fp32,int8] [--device cpu|cuda] [--json]
+                       cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -75,12 +78,17 @@ public final class BenchCommand implements Command {
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
                 whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
                 each level's aggregate over the single-stream rate.
+
+                With --model, only generation, of a saved model (a model directory, or a GGUF file whose Q8_0 weights
+                run as int8): a P-token prompt (default 64) and N decoded tokens (default 128), R timed repeats
+                (default 3) after a warm-up — the Cramjet side of scripts/bench-llama.sh's comparison with llama.cpp.
                 """;
     }
 
     @Override
     public int run(Args args) throws IOException, InterruptedException {
         if (args.flag("serve")) return serve(args);
+        if (args.has("model")) return savedModel(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
         boolean json = args.flag("json");
@@ -287,6 +295,34 @@ public final class BenchCommand implements Command {
         return 0;
     }
 
+    /** Generation speed of a saved model, weights as stored: one line per repeat. */
+    private static int savedModel(Args args) throws IOException {
+        java.nio.file.Path path = java.nio.file.Path.of(args.required("model"));
+        int prompt = args.integer("prompt", PROMPT), decode = args.integer("decode", 128), repeats = args.integer("repeats", 3);
+        String device = args.string("device", "cpu");
+        boolean json = args.flag("json");
+        args.finish();
+        if (repeats < 1) throw new dev.cramjet.CramjetException("--repeats must be at least 1, got " + repeats);
+        try (Backend be = Backends.open(device)) {
+            GPT model = ModelFiles.load(be, path, 1, 1);
+            String weights = model.parameter("h.0.mlp.fc.weight").value().dtype().name();
+            for (int r = 0; r < repeats; r++) {
+                DecodeBench b = DecodeBench.run(model, prompt, decode, 2 + r);
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("bench", "generate");
+                m.put("model", path.toString());
+                m.put("weights", weights);
+                m.put("prompt_tokens", (long) prompt);
+                m.put("prefill_tokens_per_s", b.prefillTokensPerSecond());
+                m.put("decode_tokens", (long) decode);
+                m.put("decode_tokens_per_s", b.decodeTokensPerSecond());
+                emit(json, m, String.format(Locale.ROOT, "generate %s (%s weights): prefill %.0f tokens/s, decode %.1f tokens/s",
+                        path, weights, b.prefillTokensPerSecond(), b.decodeTokensPerSecond()));
+            }
+        }
+        return 0;
+    }
+
     /** Prompt length of the generation figures. */
     private static final int PROMPT = 64;
 
@@ -300,20 +336,8 @@ public final class BenchCommand implements Command {
             GPT model = new GPT(be, cfg, 1, 1, 1, Model.Options.INFERENCE.weights(weights));
             int prompt = Math.min(PROMPT, cfg.blockSize() - tokens - 1);
             if (prompt < 1) throw new dev.cramjet.CramjetException("--decode " + tokens + " leaves no room for a prompt in a context of " + cfg.blockSize());
-            SplittableRandom rng = new SplittableRandom(2);
-            int[] ids = new int[prompt];
-            for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(cfg.vocabSize());
-            GPT.Session session = model.session(prompt + tokens + 1);
-            session.next(ids);                               // warm-up: the same work, compiled
-            session.reset();
-            long t0 = System.nanoTime();
-            session.next(ids);
-            long t1 = System.nanoTime();
-            session.next(new int[] {1});
-            long t2 = System.nanoTime();
-            for (int i = 0; i < tokens; i++) session.next(new int[] {rng.nextInt(cfg.vocabSize())});
-            long t3 = System.nanoTime();
-            double prefill = prompt / ((t1 - t0) / 1e9), decode = tokens / ((t3 - t2) / 1e9);
+            DecodeBench b = DecodeBench.run(model, prompt, tokens, 2);
+            double prefill = b.prefillTokensPerSecond(), decode = b.decodeTokensPerSecond();
             long bytes = 0;
             for (Parameters.Param p : model.parameterList()) if (!p.name().equals("wpe.weight")) bytes += p.value().bytes();
             String type = weights == null ? be.computeType().name().toLowerCase(Locale.ROOT) : "int8 (Q8_0)";

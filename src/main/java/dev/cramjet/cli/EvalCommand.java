@@ -8,12 +8,14 @@ import dev.cramjet.data.TokenShards;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.Encoder;
+import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
-import dev.cramjet.nn.ModelDir;
 import dev.cramjet.train.ModelScore;
 import dev.cramjet.tokenizer.Tokenizer;
 
@@ -38,15 +40,15 @@ public final class EvalCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet eval --model DIR (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
+                usage: cramjet eval --model PATH (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
                                     [--max-tokens N] [--mask-rate R] [--device cpu|cuda] [--json]
 
-                Prints the mean cross-entropy (nats per token) and perplexity of the model in DIR (config.json +
-                model.safetensors) on a token stream:
+                Prints the mean cross-entropy (nats per token) and perplexity of the model at PATH (a directory with
+                config.json + model.safetensors, or a GGUF file, int8 weights included) on a token stream:
                   --tokens FILE   a token shard (from `cramjet prepare`) or a text file of whitespace-separated ids
                   --tokens DIR    the shards SPLIT_NNN.bin of a data directory (--split, default val), in order
-                  --text FILE     UTF-8 text, encoded with DIR/tokenizer.json
-                Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
+                  --text FILE     UTF-8 text, encoded with the model's tokenizer (tokenizer.json, or the GGUF's own)
+                Shards are checked against the model's tokenizer when it has one. The stream is cut
                 into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
                 (default 4); --max-tokens evaluates only the first N tokens.
                 An encoder (a masked-language model) is scored on masked tokens: each window starts with
@@ -67,10 +69,11 @@ public final class EvalCommand implements Command {
         String device = args.string("device", "cpu");
         long maxTokens = args.longValue("max-tokens", Integer.MAX_VALUE - 8);
         boolean json = args.flag("json");
-        boolean encoder = EncoderDir.isEncoder(dir);
-        int block = encoder ? EncoderDir.readConfig(dir).blockSize() : ModelDir.readConfig(dir).blockSize();
-        int vocab = encoder ? EncoderDir.readConfig(dir).vocabSize() : ModelDir.readConfig(dir).vocabSize();
-        int seq = args.integer("seq", block);
+        boolean encoder = Files.isRegularFile(dir.resolve("config.json")) && EncoderDir.isEncoder(dir);   // else ModelFiles says what dir is not
+        EncoderConfig ec = encoder ? EncoderDir.readConfig(dir) : null;
+        GPTConfig cfg = encoder ? null : ModelFiles.config(dir);
+        int vocab = encoder ? ec.vocabSize() : cfg.vocabSize();
+        int seq = args.integer("seq", encoder ? ec.blockSize() : cfg.blockSize());
         double rate = args.number("mask-rate", 0.15);
         args.finish();
         if ((tokensArg == null) == (textArg == null)) throw new CramjetException("give exactly one of --tokens and --text");
@@ -78,14 +81,7 @@ public final class EvalCommand implements Command {
         if (maxTokens < 2) throw new CramjetException("--max-tokens must be at least 2, got " + maxTokens);
 
         Path source = Path.of(tokensArg != null ? tokensArg : textArg);
-        int[] stream = tokensArg != null ? readTokens(source, dir, split, maxTokens, vocab) : encodeText(source, dir, maxTokens);
-        for (int i = 0; i < stream.length; i++) {
-            if (stream[i] >= vocab) {
-                throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
-                        + vocab + ")");
-            }
-        }
-        if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
+        int[] stream = heldOut(dir, tokensArg, textArg, split, maxTokens, vocab);
 
         try (Backend be = Backends.open(device)) {
             Result r;
@@ -95,7 +91,7 @@ public final class EvalCommand implements Command {
                         tok.specials().values().stream().mapToInt(Integer::intValue).toArray());
                 r = evaluateMasked(EncoderDir.load(be, dir, batch, seq, Model.Options.INFERENCE.sparse()), stream, masking, tok.eot());
             } else {
-                r = evaluate(ModelDir.load(be, dir, batch, seq), stream);
+                r = evaluate(ModelFiles.load(be, dir, batch, seq), stream);
             }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", dir.toString());
@@ -150,6 +146,23 @@ public final class EvalCommand implements Command {
         return new Result(sum / count, count, (double) right / count);
     }
 
+    /**
+     * The token stream of --tokens (shards or ids, checked against the model's tokenizer) or --text (encoded with
+     * it), at most {@code max} tokens, every id inside the vocabulary and at least two of them.
+     */
+    static int[] heldOut(Path model, String tokensArg, String textArg, String split, long max, int vocab) throws IOException {
+        Path source = Path.of(tokensArg != null ? tokensArg : textArg);
+        int[] stream = tokensArg != null ? readTokens(source, model, split, max, vocab) : encodeText(source, model, max);
+        for (int i = 0; i < stream.length; i++) {
+            if (stream[i] >= vocab) {
+                throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
+                        + vocab + ")");
+            }
+        }
+        if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
+        return stream;
+    }
+
     /** Mean loss over {@code targets} predicted tokens, and (encoders) the top-1 accuracy on them. */
     public record Result(double loss, long targets, double accuracy) {}
 
@@ -185,8 +198,8 @@ public final class EvalCommand implements Command {
 
     /** Tokens from a shard file, a directory of shards, or a text file of ids; at most {@code max}. */
     static int[] readTokens(Path source, Path modelDir, String split, long max, int vocab) throws IOException {
-        Path tokenizer = modelDir.resolve("tokenizer.json");
-        String hash = Files.isRegularFile(tokenizer) ? Tokenizer.load(tokenizer).hash() : null;
+        Tokenizer tokenizer = ModelFiles.tokenizer(modelDir);
+        String hash = tokenizer == null ? null : tokenizer.hash();
         if (Files.isDirectory(source)) {
             try (TokenShards shards = TokenShards.open(source, split, hash)) {
                 int n = (int) Math.min(max, shards.tokens());
@@ -223,12 +236,12 @@ public final class EvalCommand implements Command {
     private static final byte[] SHARD_MAGIC = "CRAMJTOK".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private static int[] encodeText(Path file, Path modelDir, long max) throws IOException {
-        Path tokenizer = modelDir.resolve("tokenizer.json");
-        if (!Files.isRegularFile(tokenizer)) {
-            throw new CramjetException(tokenizer + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
+        Tokenizer tokenizer = ModelFiles.tokenizer(modelDir);
+        if (tokenizer == null) {
+            throw new CramjetException(modelDir.resolve(ModelFiles.TOKENIZER) + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
         }
         // Strict UTF-8, as prepare reads corpora: a binary or Latin-1 file is named, not scored.
-        int[] ids = Tokenizer.load(tokenizer).encode(TextFile.read(file, "text file"));
+        int[] ids = tokenizer.encode(TextFile.read(file, "text file"));
         return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
     }
 

@@ -5,6 +5,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
@@ -34,7 +35,8 @@ public final class GenerateCommand implements Command {
         return """
                 usage: cramjet generate (--model DIR | --run DIR) [--prompt TEXT] [options]
 
-                  --model DIR              a model directory: model.safetensors, config.json, tokenizer.json
+                  --model PATH             a model directory (model.safetensors, config.json, tokenizer.json) or a
+                                           GGUF file (its tokenizer embedded; int8 Q8_0 weights run as int8)
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
                   --prompt TEXT            the text to continue (default: none, start from <|endoftext|>)
@@ -101,7 +103,7 @@ public final class GenerateCommand implements Command {
         return 0;
     }
 
-    /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */
+    /** Where the weights and configuration are, where the tokenizer is (null: embedded in a GGUF), and a few words on which model it is. */
     record Source(Path model, Path tokenizer, String what) {}
 
     /** A model ready to run, with the source it came from. */
@@ -117,9 +119,9 @@ public final class GenerateCommand implements Command {
         for (int i = 0; ; i++) {
             Source src = sources.get(i);
             try {
-                Tokenizer tokenizer = Tokenizer.load(src.tokenizer());
-                GPTConfig cfg = ModelDir.readConfig(src.model());
-                return new Loaded(src, tokenizer, cfg, ModelDir.load(backend, src.model(), 1, seq.applyAsInt(cfg), options));
+                Tokenizer tokenizer = src.tokenizer() == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(src.tokenizer());
+                GPTConfig cfg = ModelFiles.config(src.model());
+                return new Loaded(src, tokenizer, cfg, ModelFiles.load(backend, src.model(), 1, seq.applyAsInt(cfg), options));
             } catch (CramjetException e) {
                 if (i == sources.size() - 1) throw e;
                 System.err.println("cramjet " + command + ": skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());
@@ -127,7 +129,8 @@ public final class GenerateCommand implements Command {
         }
     }
 
-    static Source modelDir(Path dir) {
+    static Source modelDir(Path dir) throws IOException {
+        if (ModelFiles.isGguf(dir)) return new Source(dir, null, "GGUF file");
         requireModel(dir, "model directory");
         Path tok = dir.resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) throw new CramjetException(dir + ": no " + TOKENIZER + " (a model directory holds "

@@ -64,6 +64,14 @@ class CpuBackendTest {
         assertEquals(in.length * (4L + 2 + 2), cpu.allocatedBytes());
     }
 
+    /** A model too big for one Java array is a configuration to change, not a crash (cli.Main prints the line, exit 2). */
+    @Test
+    void aBufferBeyondAJavaArrayIsRefusedInOneLine() {
+        var e = assertThrows(dev.cramjet.CramjetException.class, () -> cpu.alloc(DType.F32, 50_000, 50_000));
+        assertEquals("the CPU backend holds at most 2,147,483,631 elements in one buffer, and this needs 2,500,000,000 "
+                + "(shape [50000, 50000]): choose a smaller model, batch or context", e.getMessage());
+    }
+
     @Test
     void fillZeroAndViews() {
         Tensor t = cpu.alloc(DType.F32, 4, 5);

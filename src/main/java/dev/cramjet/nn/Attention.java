@@ -6,11 +6,15 @@ import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 import dev.cramjet.nn.Parameters.Group;
+import dev.cramjet.nn.Parameters.Init;
+import dev.cramjet.nn.Parameters.Kind;
+import dev.cramjet.nn.Parameters.Param;
 
 /**
  * Multi-head self-attention: qkv = x·Wqkvᵀ (+ RoPE on q and k), y = attention(qkv) under a {@link Mask}, then the
  * output projection, whose epilogue adds the residual stream (with dropout). Keeps qkv after RoPE, y and the
- * log-sum-exps for the backward pass; decoding writes k and v into a {@link Cache} instead.
+ * log-sum-exps for the backward pass; decoding writes k and v into a {@link Cache} instead. With prefix tuning
+ * ({@link Prompt}) the qkv rows of the first n positions of every sequence are the learned prefix.
  */
 public final class Attention {
     private final Backend be;
@@ -19,12 +23,15 @@ public final class Attention {
     private final float ropeTheta;   // 0: no RoPE
     private final Tensor qkvOut, y, lse;
     private final Workspace ws;
+    /** Prefix tuning: the virtual positions' qkv rows [n, 3C] (null: none). */
+    final Param prefix;
 
     /** The keys and values of the positions decoded so far: [B, Tmax, C] each. */
     public record Cache(Tensor k, Tensor v) {}
 
+    /** @param prefix prefix-tuning virtual tokens (0: none) */
     Attention(Backend be, Parameters ps, Workspace ws, String name, int batch, int seq, int c, int heads, boolean bias,
-              float ropeTheta, double projStd) {
+              float ropeTheta, double projStd, int prefix) {
         this.be = be;
         this.ws = ws;
         this.c = c;
@@ -34,6 +41,8 @@ public final class Attention {
         this.ropeTheta = ropeTheta;
         this.qkv = new Linear(be, ps, name + ".qkv", Group.BASE, c, 3 * c, bias, 0.02);
         this.proj = new Linear(be, ps, name + ".proj", Group.BASE, c, c, bias, projStd);
+        this.prefix = prefix == 0 ? null
+                : ps.add(name + ".prefix", Group.ADAPTER, Kind.EMBEDDING, new Init.Normal(1, (long) prefix * 3 * c), false, prefix, 3 * c);
         DType dt = be.computeType();
         qkvOut = be.alloc(dt, batch, seq, 3 * c);
         y = be.alloc(dt, batch, seq, c);
@@ -44,6 +53,7 @@ public final class Attention {
     void forward(Tensor out, Tensor x, Tensor residual, Mask mask, float p, long seed) {
         qkv.forward(qkvOut, x, Epilogue.NONE, null);
         if (ropeTheta > 0) be.rope(qkvOut, heads, ropeTheta, 0);
+        if (prefix != null) for (int b = 0; b < batch; b++) be.copy(virtualRows(qkvOut, b, seq), prefix.value());
         be.attention(y, lse, qkvOut, heads, mask);
         proj.forward(out, y.reshape(batch * seq, c), new Epilogue.Residual(residual, p, seed), null);
     }
@@ -57,6 +67,13 @@ public final class Attention {
         proj.backward(ws.dAtt, dy, y.reshape(batch * seq, c), ws.adapterIn, ws.adapterRank);
         Tensor dqkv = ws.dQkv.reshape(batch, seq, 3 * c);
         be.attentionBackward(dqkv, ws.dAtt.reshape(batch, seq, c), qkvOut, y, lse, heads, mask);
+        if (prefix != null) {
+            for (int b = 0; b < batch; b++) {
+                Tensor rows = virtualRows(dqkv, b, seq);
+                if (prefix.grad() != null) be.add(prefix.grad(), prefix.grad(), rows);
+                be.zero(rows);                            // the prefix is a parameter: nothing flows below it
+            }
+        }
         if (ropeTheta > 0) be.ropeBackward(dqkv, heads, ropeTheta);
         qkv.backward(ws.dTmp, ws.dQkv, x, ws.adapterIn, ws.adapterRank);
         return ws.dTmp;
@@ -71,8 +88,15 @@ public final class Attention {
         Tensor q = session.qkv.view(0, b, n, 3 * c), att = session.att.view(0, b, n, c);
         qkv.forward(q.reshape(b * n, 3 * c), x, Epilogue.NONE, session.rank);
         if (ropeTheta > 0) be.rope(q, heads, ropeTheta, pos);
+        if (prefix != null && pos == 0) for (int s = 0; s < b; s++) be.copy(virtualRows(q, s, n), prefix.value());
         be.attentionCached(att, q, cache.k(), cache.v(), pos, heads);
         proj.forward(out, att.reshape(b * n, c), new Epilogue.Residual(residual, 0f, 0), session.rank);
+    }
+
+    /** The qkv rows [n, 3C] of the virtual positions of sequence b in a [B, T, 3C] buffer. */
+    private Tensor virtualRows(Tensor qkvs, int b, int t) {
+        int n = prefix.shape()[0];
+        return qkvs.view((long) b * t * 3 * c, n, 3 * c);
     }
 
     /** An empty cache for B sequences of up to tmax positions. */
@@ -80,5 +104,5 @@ public final class Attention {
         return new Cache(be.alloc(be.computeType(), b, tmax, c), be.alloc(be.computeType(), b, tmax, c));
     }
 
-    boolean trainable() { return qkv.trainable() || proj.trainable(); }
+    boolean trainable() { return qkv.trainable() || proj.trainable() || (prefix != null && prefix.trainable()); }
 }

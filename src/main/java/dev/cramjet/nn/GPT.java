@@ -51,25 +51,32 @@ public final class GPT extends Model {
 
     // ---- inference with a KV cache ---------------------------------------------------------------------------
 
-    /** A batch-1 generation session holding up to {@code maxTokens} positions of keys and values per layer. */
+    /**
+     * A batch-1 generation session holding up to {@code maxTokens} positions of keys and values per layer (a
+     * prompt's virtual tokens take the first of them).
+     */
     public Session session(int maxTokens) { return new Session(maxTokens); }
 
     /**
      * Incremental decoding through the same blocks: each {@link #next} call runs only the new tokens, attending
      * to the cached keys and values of everything before them. Buffers are allocated once per session (reuse it
-     * with {@link #reset}). Dropout is always off.
+     * with {@link #reset}). Dropout is always off. With a {@link Prompt}, the first call after a reset runs the
+     * virtual tokens first, as the training forward has them at the start of every sequence.
      */
     public final class Session {
-        private final int max, c;
+        private final int max, c, virtual;
         private final Tensor tok, x, logitRow;
         private final Workspace scratch;
         private final Attention.Cache[] caches;
         private final float[] hostLogits;
+        /** Positions filled, virtual ones included. */
         private int pos;
 
         private Session(int maxTokens) {
-            if (maxTokens < 1 || maxTokens > cfg.blockSize()) {
-                throw new CramjetException("session length must be in [1, block_size = " + cfg.blockSize() + "], got " + maxTokens);
+            virtual = trunk.virtual;
+            if (maxTokens < 1 + virtual || maxTokens > cfg.blockSize()) {
+                throw new CramjetException("session length must be in [" + (1 + virtual) + ", block_size = " + cfg.blockSize() + "], got " + maxTokens
+                        + (virtual > 0 ? " (" + virtual + " positions hold the virtual tokens)" : ""));
             }
             if (head().pooling() != Head.Pooling.ALL && head().pooling() != Head.Pooling.TARGETS) {
                 throw new CramjetException("a classifier does not generate text: sessions need the language-model head");
@@ -87,35 +94,46 @@ public final class GPT extends Model {
             for (int l = 0; l < caches.length; l++) caches[l] = trunk.blocks[l].attn.cache(1, maxTokens);
         }
 
-        /** Tokens processed so far (the position the next token will take). */
-        public int position() { return pos; }
+        /** Real tokens processed so far (the virtual ones not counted). */
+        public int position() { return Math.max(0, pos - virtual); }
+
+        /** How many real tokens the session holds. */
+        public int capacity() { return max - virtual; }
 
         /** Forgets the cached tokens; the buffers are kept. */
         public void reset() { pos = 0; }
 
-        /** Runs {@code newTokens} at positions [position, position + n) and returns the last one's logits [V]. */
+        /** Runs {@code newTokens} after the tokens so far and returns the last one's logits [V]. */
         public float[] next(int[] newTokens) {
             int n = newTokens.length;
             if (n == 0) throw new IllegalArgumentException("next() needs at least one token");
-            if (pos + n > max) {
-                throw new CramjetException("generation session is full: " + pos + " + " + n + " tokens exceed its "
-                        + max + " positions");
+            if (position() + n > capacity()) {
+                throw new CramjetException("generation session is full: " + position() + " + " + n + " tokens exceed its "
+                        + capacity() + " positions");
             }
             for (int id : newTokens) {
                 if (id < 0 || id >= cfg.vocabSize()) {
                     throw new CramjetException("token id " + id + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
                 }
             }
-            Tensor t = tok.view(0, 1, n), xs = x.view(0, n, c);
-            be.upload(t, newTokens);
-            trunk.embed.forward(xs.reshape(1, n, c), t, pos);
-            for (int l = 0; l < caches.length; l++) trunk.blocks[l].decode(xs, caches[l], pos, scratch);
+            if (pos == 0 && virtual > 0) run(new int[virtual]);      // placeholders: the prompt supplies these positions
+            Tensor xs = run(newTokens);
             // Only the last token's logits are needed.
             Tensor h = trunk.lnF.decode(xs.view((long) (n - 1) * c, 1, c), scratch);
             be.matmul(logitRow, h, lmHead.weight.value(), null, Epilogue.NONE);
             be.download(logitRow, hostLogits);
-            pos += n;
             return Arrays.copyOf(hostLogits, cfg.vocabSize());
+        }
+
+        /** Runs tokens at positions [pos, pos + n) through the blocks; returns their residual stream [n, C]. */
+        private Tensor run(int[] ids) {
+            int n = ids.length;
+            Tensor t = tok.view(0, 1, n), xs = x.view(0, n, c);
+            be.upload(t, ids);
+            trunk.embed.forward(xs.reshape(1, n, c), t, pos);
+            for (int l = 0; l < caches.length; l++) trunk.blocks[l].decode(xs, caches[l], pos, scratch);
+            pos += n;
+            return xs;
         }
     }
 }

@@ -18,6 +18,9 @@ import dev.cramjet.engine.Tensor;
  *     causal model's summary), its first, or the mean over its valid positions, one target per sequence.</li>
  * </ul>
  * In training the loss pass also writes the loss gradient into the logits (one pass over them instead of two).
+ * Besides the mean loss, a forward pass with targets gives each sequence's summed loss — its negative
+ * log-likelihood under the model — and the backward pass can take the gradient of any weighted sum of those
+ * instead of the mean (preference optimisation, per-example weights).
  */
 public final class Head {
 
@@ -31,6 +34,9 @@ public final class Head {
     private final Tensor pooled, dPooled, segments, targets, losses, logits;
     private final int[] hostSegments, hostTargets;
     private final float[] hostLosses;
+    /** Per sequence of the last forward pass: its first row through the head, one past its last, its summed loss. */
+    private final int[] runFrom, runTo;
+    private final double[] sequenceLoss;
     /** What the last forward pass did, for the backward pass: rows through the head, targets among them. */
     private int rows, valid = -1;
     private boolean gradInLogits;
@@ -59,6 +65,9 @@ public final class Head {
         losses = be.alloc(DType.F32, max);
         hostLosses = new float[max];
         logits = be.alloc(dt, max, linear.out);
+        runFrom = new int[batch];
+        runTo = new int[batch];
+        sequenceLoss = new double[batch];
     }
 
     /**
@@ -89,6 +98,10 @@ public final class Head {
         be.download(l, host);
         double sum = 0;
         for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) sum += host[i];
+        java.util.Arrays.fill(sequenceLoss, 0);
+        for (int b = 0; b < batch; b++) {
+            for (int i = runFrom[b]; i < runTo[b]; i++) if (hostTargets[i] >= 0) sequenceLoss[b] += host[i];
+        }
         valid = n;
         return n == 0 ? Float.NaN : (float) (sum / n);
     }
@@ -98,18 +111,27 @@ public final class Head {
         if (pooling == Pooling.ALL || (pooling == Pooling.TARGETS && targetIds == null)) {
             rows = batch * seq;
             if (targetIds != null) System.arraycopy(targetIds, 0, hostTargets, 0, rows);
+            for (int b = 0; b < batch; b++) {
+                runFrom[b] = b * seq;
+                runTo[b] = (b + 1) * seq;
+            }
             return hidden;
         }
         int s = 0;
         if (pooling == Pooling.TARGETS) {
             for (int i = 0; i < targetIds.length; i++) {
-                if (targetIds[i] < 0) continue;
-                hostSegments[2 * s] = i;
-                hostSegments[2 * s + 1] = 1;
-                hostTargets[s++] = targetIds[i];
+                if (i % seq == 0) runFrom[i / seq] = s;
+                if (targetIds[i] >= 0) {
+                    hostSegments[2 * s] = i;
+                    hostSegments[2 * s + 1] = 1;
+                    hostTargets[s++] = targetIds[i];
+                }
+                if (i % seq == seq - 1) runTo[i / seq] = s;
             }
         } else {
             for (int b = 0; b < batch; b++, s++) {
+                runFrom[b] = s;
+                runTo[b] = s + 1;
                 int len = lengths == null ? seq : lengths[b];
                 hostSegments[2 * s] = b * seq + (pooling == Pooling.LAST ? len - 1 : 0);
                 hostSegments[2 * s + 1] = pooling == Pooling.MEAN ? len : 1;
@@ -129,17 +151,40 @@ public final class Head {
      * it reads again (hidden must be unchanged); the head's parameter gradients are added.
      */
     void backward(Tensor dHidden, Tensor hidden, int accumSteps) {
-        if (valid < 0) throw new IllegalStateException("backward() needs a forward pass with targets first");
         if (accumSteps < 1) throw new IllegalArgumentException("accumSteps must be ≥ 1, got " + accumSteps);
+        backward(dHidden, hidden, accumSteps, null);
+    }
+
+    /**
+     * dHidden [B·T, C] (overwritten) = ∂(Σ_b weights[b]·NLL_b)/∂hidden, NLL_b being sequence b's summed loss
+     * ({@link #sequenceLosses}) in the last forward pass with targets; the head's parameter gradients are added.
+     */
+    void backward(Tensor dHidden, Tensor hidden, float[] weights) {
+        if (weights.length != batch) throw new IllegalArgumentException("weights: expected " + batch + " (one per sequence), got " + weights.length);
+        backward(dHidden, hidden, 1, weights);
+    }
+
+    private void backward(Tensor dHidden, Tensor hidden, int accumSteps, float[] weights) {
+        if (valid < 0) throw new IllegalStateException("backward() needs a forward pass with targets first");
         if (rows == 0 || valid == 0) {
             be.zero(dHidden);
+            valid = -1;
             return;
         }
         Tensor z = Workspace.rows(logits, rows), in = pooling == Pooling.ALL ? hidden : Workspace.rows(pooled, rows);
         Tensor dIn = pooling == Pooling.ALL ? dHidden : Workspace.rows(dPooled, rows);
         float scale = 1f / accumSteps;
-        boolean scaleInput = gradInLogits && accumSteps > 1 && linear.bias == null;
-        if (!gradInLogits) {
+        boolean scaleInput = weights == null && gradInLogits && accumSteps > 1 && linear.bias == null;
+        if (weights != null) {
+            // The gradient of a weighted sum of sequence losses: softmax − onehot per row, times its sequence's weight.
+            float undo = gradInLogits ? valid : 1f;    // the forward wrote it already, with 1/valid
+            if (!gradInLogits) be.crossEntropy(Workspace.rows(losses, rows), z, Workspace.rows(targets, rows), classes, 1f);
+            int width = linear.out;
+            for (int b = 0; b < batch; b++) {
+                int n = runTo[b] - runFrom[b];
+                if (n > 0) be.scale(z.view((long) runFrom[b] * width, n, width), weights[b] * undo);
+            }
+        } else if (!gradInLogits) {
             be.crossEntropy(Workspace.rows(losses, rows), z, Workspace.rows(targets, rows), classes, 1f / ((float) valid * accumSteps));
         } else if (accumSteps > 1 && linear.bias != null) {
             be.scale(z, scale);       // a bias gradient sums dlogits: scale them
@@ -151,6 +196,12 @@ public final class Head {
         if (pooling != Pooling.ALL) be.poolBackward(dHidden, dIn, segments.view(0, rows, 2));
         valid = -1;
     }
+
+    /**
+     * Each sequence's summed loss over its targets in the last forward pass with targets — for a language model
+     * its negative log-likelihood of the targeted tokens, −Σ log p(target) — 0 for a sequence with none.
+     */
+    double[] sequenceLosses() { return sequenceLoss.clone(); }
 
     /** The logits of the last forward pass [rows, outputs] (their gradient after a training forward with targets). */
     Tensor logits() { return Workspace.rows(logits, rows); }

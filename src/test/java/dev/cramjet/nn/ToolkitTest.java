@@ -37,17 +37,26 @@ class ToolkitTest {
      * loss, and that frozen parameters have no gradient at all.
      */
     static void gradientsMatchFiniteDifferences(Model m, int[] x, int[] lengths, int[] y) {
+        gradientsMatchFiniteDifferences(m, () -> m.forward(x, lengths, y), m::backward);
+    }
+
+    /**
+     * The same check for any objective: {@code objective} runs a forward pass and returns the value whose gradient
+     * {@code backward} (run right after it) adds into the gradients.
+     */
+    static void gradientsMatchFiniteDifferences(Model m, java.util.function.DoubleSupplier objective, Runnable backward) {
         Backend be = m.backend();
         float[] w = new float[(int) m.parameters().values().size()];
         be.download(m.parameters().values(), w);
         m.zeroGrad();
-        m.forward(x, lengths, y);
-        m.backward();
+        objective.getAsDouble();
+        backward.run();
         float[] grad = new float[(int) m.parameters().trainableCount()];
         be.download(m.parameters().gradients(), grad);
         SplittableRandom r = new SplittableRandom(5);
         float eps = 1e-2f;
-        int checked = 0;
+        int checked = 0, trained = (int) m.parameterList().stream().filter(Param::trainable).count();
+        int samples = Math.max(4, (8 + trained - 1) / trained);
         for (Param p : m.parameterList()) {
             if (!p.trainable()) {
                 assertNull(p.grad(), p.name() + " is frozen: no gradient memory");
@@ -56,15 +65,15 @@ class ToolkitTest {
             int off = (int) p.value().offset, goff = (int) (p.grad().offset - m.parameters().gradients().offset);
             int real = p.name().equals("wte.weight") ? m.config().vocabSize() * m.config().nEmbd() : (int) p.size();
             double errSq = 0, refSq = 0;
-            for (int s = 0; s < 4; s++) {
+            for (int s = 0; s < samples; s++) {
                 int i = r.nextInt(real);
                 float keep = w[off + i];
                 w[off + i] = keep + eps;
                 be.upload(m.parameters().values(), w);
-                double plus = m.forward(x, lengths, y);
+                double plus = objective.getAsDouble();
                 w[off + i] = keep - eps;
                 be.upload(m.parameters().values(), w);
-                double minus = m.forward(x, lengths, y);
+                double minus = objective.getAsDouble();
                 w[off + i] = keep;
                 double numeric = (plus - minus) / (2 * eps);
                 errSq += (numeric - grad[goff + i]) * (numeric - grad[goff + i]);
@@ -138,6 +147,62 @@ class ToolkitTest {
         }
         assertTrue(loss < first, "the adapters learn: " + first + " → " + loss);
         assertArrayEquals(base, baseValues(g));
+    }
+
+    @Test
+    void loraDropoutMatchesFiniteDifferencesAndSwitchingAdaptersOffGivesTheBase() {
+        GPTConfig cfg = GPTTest.micro(0);
+        LoRA.Spec spec = new LoRA.Spec(2, 4f, 0.3f, false, EnumSet.allOf(LoRA.Target.class));
+        GPT g = new GPT(be, cfg, 2, 8, 1, Model.Options.TRAIN.lora(spec).training(Group.ADAPTER));
+        GPTTest.randomize(g, 6);
+        SplittableRandom r = new SplittableRandom(8);
+        int[] x = GPTTest.ids(r, 16, cfg.vocabSize()), y = GPTTest.ids(r, 16, cfg.vocabSize());
+        g.train(17);               // masks fixed by the seed: the loss is a smooth function of the weights
+        gradientsMatchFiniteDifferences(g, x, null, y);
+        float dropped = g.forward(x, y);
+        g.eval();
+        float evaluated = g.forward(x, y);
+        assertNotEquals(dropped, evaluated, "the adapters' input dropout acts in training only");
+
+        // Off, the adapted model is its base: the same logits as a model without adapters holding the same weights.
+        GPT plain = new GPT(be, cfg, 2, 8, 1, Model.Options.INFERENCE);
+        for (Param p : plain.parameterList()) be.copy(p.value(), g.parameter(p.name()).value());
+        plain.forward(x, null);
+        g.lora(false);
+        g.forward(x, null);
+        for (int i = 0; i < 16; i++) assertArrayEquals(plain.logitsAt(i), g.logitsAt(i), "position " + i);
+        g.lora(true);
+        g.forward(x, null);
+        assertFalse(java.util.Arrays.equals(plain.logitsAt(5), g.logitsAt(5)), "on again, the adapters count");
+    }
+
+    @Test
+    void aWeightedSumOfSequenceLossesMatchesFiniteDifferences() {
+        // The objective DPO differentiates: Σ_b w_b·NLL_b, over sparse (targeted) rows of padded sequences.
+        GPTConfig cfg = GPTTest.micro(2);
+        GPT g = new GPT(be, cfg, 3, 8, 1, Model.Options.TRAIN.sparse());
+        GPTTest.randomize(g, 4);
+        SplittableRandom r = new SplittableRandom(5);
+        int[] x = GPTTest.ids(r, 24, cfg.vocabSize()), y = GPTTest.ids(r, 24, cfg.vocabSize()), lengths = {8, 5, 7};
+        for (int i : new int[] {0, 1, 2, 8, 13, 14, 15, 16, 17}) y[i] = -1;   // prompts, and sequence 1's padding
+        float[] w = {0.7f, -1.3f, 0.4f};
+        java.util.function.DoubleSupplier objective = () -> {
+            g.forward(x, lengths, y);
+            double[] nll = g.sequenceLosses();
+            return w[0] * nll[0] + w[1] * nll[1] + w[2] * nll[2];
+        };
+        gradientsMatchFiniteDifferences(g, objective, () -> g.backward(w));   // logits' gradient computed in backward
+        g.train(3);
+        gradientsMatchFiniteDifferences(g, objective, () -> g.backward(w));   // written by the training forward
+        g.eval();
+
+        // The sums are the per-sequence parts of the mean loss.
+        float mean = g.forward(x, lengths, y);
+        double[] nll = g.sequenceLosses();
+        int scored = 0;
+        for (int t : y) if (t >= 0) scored++;
+        assertEquals(mean, (nll[0] + nll[1] + nll[2]) / scored, 1e-5);
+        assertTrue(nll[0] > 0 && nll[1] > 0 && nll[2] > 0);
     }
 
     private float[] baseValues(Model m) {

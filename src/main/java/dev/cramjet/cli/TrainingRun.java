@@ -167,7 +167,7 @@ final class TrainingRun {
                 }
             };
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
-                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
+                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), () -> evaluator.run(learner),
                         samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
                     Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->

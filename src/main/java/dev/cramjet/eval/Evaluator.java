@@ -2,14 +2,17 @@ package dev.cramjet.eval;
 
 import dev.cramjet.data.Batch;
 
+import java.util.Map;
+
 /**
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
- * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
+ * {@code maxTokens} validation positions, so numbers from different steps compare. Only scored targets count
+ * (a fine-tune's prompts and padding carry ignored targets): the loss is the mean over them, and bits per byte,
  * loss·tokens / (ln 2 · bytes), with bytes the UTF-8 length of the target tokens' text, compares models with
  * different tokenizers.
  */
 public final class Evaluator {
-    /** Mean cross-entropy (nats) of one batch in evaluation mode: no dropout, no gradients. */
+    /** Mean cross-entropy (nats) over the scored targets of one batch in evaluation mode: no dropout, no gradients. */
     @FunctionalInterface
     public interface Model {
         float loss(Batch batch);
@@ -23,7 +26,15 @@ public final class Evaluator {
         boolean next(Batch batch);
     }
 
-    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) {}
+    /**
+     * An evaluation's figures: the mean loss over {@code tokens} scored targets, its perplexity, bits per byte
+     * (NaN when unknown), and any further figures by name (a preference model's accuracy, say).
+     */
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes, Map<String, Double> extra) {
+        public Result {
+            extra = Map.copyOf(extra);
+        }
+    }
 
     private final Source source;
     private final long maxTokens;
@@ -31,30 +42,48 @@ public final class Evaluator {
     private final Batch batch;
 
     /**
+     * Language-model windows of batch × context tokens.
+     *
      * @param tokenBytes UTF-8 bytes each token id stands for (0 for special tokens such as end-of-text)
      */
     public Evaluator(Source source, int batch, int context, long maxTokens, int[] tokenBytes) {
-        if (maxTokens < (long) batch * context) {
-            throw new IllegalArgumentException("eval-tokens " + maxTokens + " is less than one batch of " + (long) batch * context);
+        this(source, new Batch(batch, context), maxTokens, tokenBytes);
+    }
+
+    /**
+     * Batches of the given shape (padded ones too), filled by {@code source}.
+     *
+     * @param tokenBytes UTF-8 bytes per token id, or null when the targets are not tokens (bits per byte is NaN)
+     */
+    public Evaluator(Source source, Batch batch, long maxTokens, int[] tokenBytes) {
+        if (maxTokens < batch.tokens.length) {
+            throw new IllegalArgumentException("eval-tokens " + maxTokens + " is less than one batch of " + batch.tokens.length);
         }
         this.source = source;
         this.maxTokens = maxTokens;
         this.tokenBytes = tokenBytes;
-        this.batch = new Batch(batch, context);
+        this.batch = batch;
     }
 
     public Result run(Model model) {
         source.reset();
         double nats = 0;
-        long n = 0, bytes = 0;
+        long read = 0, n = 0, bytes = 0;
         int size = batch.tokens.length;
-        while (n + size <= maxTokens && source.next(batch)) {
-            nats += (double) model.loss(batch) * size;
-            n += size;
-            for (int t : batch.targets) bytes += tokenBytes[t];
+        while (read + size <= maxTokens && source.next(batch)) {
+            read += size;
+            int scored = 0;
+            for (int t : batch.targets) {
+                if (t < 0) continue;
+                scored++;
+                if (tokenBytes != null) bytes += tokenBytes[t];
+            }
+            if (scored == 0) continue;
+            nats += (double) model.loss(batch) * scored;
+            n += scored;
         }
-        if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
+        if (n == 0) throw new IllegalStateException("the validation split holds no scored target in its first " + maxTokens + " positions");
         double loss = nats / n;
-        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes);
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes, Map.of());
     }
 }

@@ -17,26 +17,53 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights as a model directory
- * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32 master
- * weights where the backend computes in BF16) and optimizer.safetensors with the moments m and v of the trained
- * parameters, the master weights, and the step count in the metadata. Everything is F32, so a CPU run resumes bit
- * for bit.
+ * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights — by default as a model
+ * directory (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32
+ * master weights where the backend computes in BF16), or as its {@link Weights} say (a fine-tune of a frozen base
+ * keeps only what it trains) — and optimizer.safetensors with the moments m and v of the trained parameters, the
+ * master weights, and the step count in the metadata. Everything is F32, so a CPU run resumes bit for bit.
  */
 public final class GptLearner implements Learner, Evaluator.Model {
     public static final String OPTIMIZER = "optimizer.safetensors";
 
+    /** How a checkpoint directory holds the weights being trained. */
+    public interface Weights {
+        void save(Path dir) throws IOException;
+
+        /** Restores what {@link #save} wrote into the model's parameters. */
+        void load(Path dir) throws IOException;
+    }
+
     private final GPT model;
     private final AdamWOptimizer optimizer;
     private final Backend be;
+    private final Weights weights;
 
+    /** Checkpoints hold the whole model as a model directory. */
     public GptLearner(GPT model, AdamWOptimizer optimizer) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
+        this.weights = new Weights() {
+            @Override
+            public void save(Path dir) throws IOException {
+                ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
+            }
+
+            @Override public void load(Path dir) throws IOException { ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS)); }
+        };
+    }
+
+    public GptLearner(GPT model, AdamWOptimizer optimizer, Weights weights) {
+        this.model = model;
+        this.optimizer = optimizer;
+        this.be = model.backend();
+        this.weights = weights;
     }
 
     public GPT model() { return model; }
+
+    public AdamWOptimizer optimizer() { return optimizer; }
 
     @Override public void zeroGrad() { model.zeroGrad(); }
 
@@ -70,7 +97,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     @Override
     public void save(Path dir) throws IOException {
-        ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
+        weights.save(dir);
         int n = (int) optimizer.m().size();
         List<Safetensors.Item> items = new ArrayList<>(List.of(
                 new Safetensors.Item("m", new long[] {n}, ModelDir.download(be, optimizer.m())),
@@ -81,7 +108,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     @Override
     public void load(Path dir) throws IOException {
-        ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS));
+        weights.load(dir);
         Path file = dir.resolve(OPTIMIZER);
         int n = (int) optimizer.m().size();
         try (Safetensors.Reader r = Safetensors.open(file)) {

@@ -35,6 +35,12 @@ public final class Trainer {
         List<String> generate();
     }
 
+    /** A validation pass over the current weights (a loss over validation batches, and whatever else it measures). */
+    @FunctionalInterface
+    public interface Evaluation {
+        Evaluator.Result run();
+    }
+
     /** What the run shows as it goes (a progress line, log lines, refreshed plots). */
     public interface Listener {
         void step(Status status);
@@ -59,8 +65,7 @@ public final class Trainer {
     private final TrainConfig config;
     private final Learner learner;
     private final Batches batches;
-    private final Evaluator evaluator;
-    private final Evaluator.Model evalModel;
+    private final Evaluation evaluation;
     private final Samples samples;
     private final Checkpoints checkpoints;
     private final MetricsLog metrics;
@@ -92,14 +97,12 @@ public final class Trainer {
     private long lastEvalStep = -1;
     private long lastCheckpointStep = -1;
 
-    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
-                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
-                   Listener listener, double peakFlops) {
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluation evaluation,
+                   Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops) {
         this.config = config;
         this.learner = learner;
         this.batches = batches;
-        this.evaluator = evaluator;
-        this.evalModel = evalModel;
+        this.evaluation = evaluation;
         this.samples = samples;
         this.runDir = runDir;
         this.metrics = metrics;
@@ -109,7 +112,7 @@ public final class Trainer {
         this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
         this.budget = config.budget();
         this.ramp = config.accumulation(context);
-        this.batch = new Batch(config.batch(), context);
+        this.batch = batches.allocate(config.batch(), context);
         this.early = new EarlyStopping(config.patience());
         this.schedule = config.schedule(lrScale);
     }
@@ -135,7 +138,6 @@ public final class Trainer {
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
-        long microTokens = batch.tokens.length;
         while (true) {
             double elapsed = elapsed();
             double progress = budget.progress(step, tokensSeen, elapsed);
@@ -148,14 +150,16 @@ public final class Trainer {
             int accum = ramp.at(progress);
             learner.zeroGrad();
             double sum = 0;
+            long stepTokens = 0;
             for (int micro = 0; micro < accum; micro++) {
                 batches.next(batch);
+                stepTokens += realTokens(batch);
                 sum += learner.trainMicroBatch(batch, dropoutSeed(step, micro), accum);
             }
             float stepLoss = (float) (sum / accum);
             float norm = learner.gradNorm();
             step++;
-            tokensSeen += accum * microTokens;
+            tokensSeen += stepTokens;
             if (!Float.isFinite(stepLoss) || !Float.isFinite(norm)) {
                 skipped++;
                 badStreak++;
@@ -169,7 +173,7 @@ public final class Trainer {
             loss = stepLoss;
 
             double seconds = (clock.nanos() - t0) / 1e9;
-            double r = accum * microTokens / Math.max(seconds, 1e-9);
+            double r = stepTokens / Math.max(seconds, 1e-9);
             rate = Double.isNaN(rate) ? r : 0.9 * rate + 0.1 * r;
             double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / peakFlops : Double.NaN;
             elapsed = elapsed();
@@ -181,6 +185,7 @@ public final class Trainer {
                 m.put("tokens_per_s", rate);
                 if (!Double.isNaN(mfu)) m.put("mfu", mfu);
                 m.put("accum", (long) accum);
+                m.putAll(learner.metrics());
                 metrics.append(m);
             }
             listener.step(new Status(step, tokensSeen, stepLoss, lr, norm, rate, mfu, elapsed,
@@ -200,6 +205,14 @@ public final class Trainer {
         return new Outcome(reason, step, tokensSeen, elapsed(), loss, lastEval, skipped, rollbacks);
     }
 
+    /** The tokens a micro-batch holds: every position, or the valid ones of padded sequences (padding is not data). */
+    private static long realTokens(Batch b) {
+        if (b.lengths == null) return b.tokens.length;
+        long n = 0;
+        for (int len : b.lengths) n += len;
+        return n;
+    }
+
     private boolean evalDue(double elapsed) {
         if (config.evalEvery() > 0 && step % config.evalEvery() == 0) return true;
         return config.evalMinutes() > 0 && elapsed - lastEvalAt >= config.evalMinutes() * 60;
@@ -212,7 +225,7 @@ public final class Trainer {
 
     /** Evaluates, writes samples, records the metrics line; returns true on a new best validation loss. */
     private boolean evaluate() throws IOException {
-        Evaluator.Result r = evaluator.run(evalModel);
+        Evaluator.Result r = evaluation.run();
         lastEval = r;
         lastEvalStep = step;
         lastEvalAt = elapsed();
@@ -227,14 +240,19 @@ public final class Trainer {
         m.put("val_loss", r.loss());
         m.put("val_ppl", r.perplexity());
         m.put("val_bpb", r.bitsPerByte());
+        new java.util.TreeMap<>(r.extra()).forEach((k, v) -> m.put("val_" + k, v));
         metrics.append(m);
         for (String text : texts) {
             Map<String, Object> sm = line("sample");
             sm.put("text", text);
             metrics.append(sm);
         }
-        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s",
-                step, r.loss(), r.perplexity(), r.bitsPerByte(), improved ? "" : " (no improvement: " + early.bad() + ")"));
+        StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "step %d: validation loss %.4f", step, r.loss()));
+        if (Double.isFinite(r.perplexity())) line.append(String.format(Locale.ROOT, ", perplexity %.2f", r.perplexity()));
+        if (Double.isFinite(r.bitsPerByte())) line.append(String.format(Locale.ROOT, ", %.3f bits/byte", r.bitsPerByte()));
+        new java.util.TreeMap<>(r.extra()).forEach((k, v) -> line.append(String.format(Locale.ROOT, ", %s %.4f", k.replace('_', ' '), v)));
+        if (!improved) line.append(" (no improvement: ").append(early.bad()).append(')');
+        listener.message(line.toString());
         listener.evaluated(step, r, texts);
         return improved;
     }

@@ -53,8 +53,8 @@ class GptResumeTest {
             learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
             int t = mc.blockSize();
-            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
-                    new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()), learner,
+            Evaluator evaluator = new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes());
+            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()), () -> evaluator.run(learner),
                     List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
         }
 

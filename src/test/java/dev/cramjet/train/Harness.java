@@ -40,7 +40,7 @@ final class Harness implements Trainer.Listener {
         int[] bytes = new int[VOCAB];
         Arrays.fill(bytes, 2);
         Evaluator evaluator = new Evaluator(ListBatches.validation(VAL), config.batch(), CONTEXT, config.evalTokens(), bytes);
-        this.trainer = new Trainer(config, CONTEXT, learner, batches, evaluator, evalModel, () -> List.of("sample at " + learner.t),
+        this.trainer = new Trainer(config, CONTEXT, learner, batches, () -> evaluator.run(evalModel), () -> List.of("sample at " + learner.t),
                 run, metrics, clock, this, 1e9);
     }
 

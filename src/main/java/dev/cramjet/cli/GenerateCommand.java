@@ -30,11 +30,13 @@ public final class GenerateCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet generate (--model DIR | --run DIR) [--prompt TEXT] [options]
+                usage: cramjet generate (--model DIR | --run DIR | --adapter DIR) [--prompt TEXT] [options]
 
                   --model DIR              a model directory: model.safetensors, config.json, tokenizer.json
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
+                  --adapter DIR            a PEFT adapter (LoRA, prompt or prefix tuning) over the model; alone, over
+                                           the base its adapter_config.json names
                   --prompt TEXT            the text to continue (default: none, start from <|endoftext|>)
                   --max-tokens N           generate at most N tokens (default 200); stops earlier at <|endoftext|>
                   --temperature T          0 = greedy, always the most likely token (default 0.8)
@@ -45,13 +47,16 @@ public final class GenerateCommand implements Command {
                   --no-cache               recompute the whole context for every token (slow; the KV cache's reference)
                   --device cpu|cuda        where the model runs (default cpu)
                   --verbose                print the model, prompt size and tokens/s to stderr
+                  --logits FILE            instead of generating, write the prompt's token ids and the model's logits
+                                           at every prompt position to FILE (JSON), to compare with another tool
 
                 The prompt and then the generated text go to standard output (UTF-8) as they are produced.""";
     }
 
     @Override
     public int run(Args args) throws Exception {
-        String modelArg = args.string("model", null), runArg = args.string("run", null);
+        String modelArg = args.string("model", null), runArg = args.string("run", null), adapterArg = args.string("adapter", null);
+        String logits = args.string("logits", null);
         String prompt = args.string("prompt", "");
         int maxTokens = args.integer("max-tokens", 200);
         Sampler.Settings settings = new Sampler.Settings(args.number("temperature", 0.8), args.integer("top-k", 50),
@@ -61,20 +66,23 @@ public final class GenerateCommand implements Command {
         String device = args.string("device", "cpu");
         args.finish();
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
-        if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run DIR");
         if (maxTokens < 0) throw new CramjetException("--max-tokens must be >= 0, got " + maxTokens);
 
-        Source src = modelArg != null ? modelDir(Path.of(modelArg)) : fromRun(Path.of(runArg));
+        Models.Chosen src = Models.choose(modelArg, runArg, adapterArg);
         Tokenizer tokenizer = Tokenizer.load(src.tokenizer());
-        GPTConfig cfg = ModelDir.readConfig(src.model());
+        GPTConfig cfg = ModelDir.readConfig(src.base());
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
             // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-            GPT model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
+            if (logits != null) {
+                writeLogits(Models.load(backend, src, 1, cfg.blockSize()), tokenizer, prompt, Path.of(logits));
+                return 0;
+            }
+            GPT model = Models.load(backend, src, 1, cached ? 1 : cfg.blockSize());
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
-                        src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
+                        src.base(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
                         cached ? "KV cache" : "no cache");
                 System.err.println("device: " + backend.describe());
             }
@@ -96,6 +104,31 @@ public final class GenerateCommand implements Command {
             }
         }
         return 0;
+    }
+
+    /**
+     * The full forward pass over the prompt (after the model's virtual tokens): {"ids": [...], "logits": [[V] per
+     * prompt token]}, written atomically.
+     */
+    private static void writeLogits(GPT model, Tokenizer tokenizer, String prompt, Path file) throws IOException {
+        int[] ids = prompt.isEmpty() ? new int[] {tokenizer.eot()} : tokenizer.encode(prompt);
+        int virtual = model.virtualTokens();
+        if (virtual + ids.length > model.seq()) {
+            throw new CramjetException("--logits: the prompt's " + ids.length + " tokens do not fit the context of " + (model.seq() - virtual));
+        }
+        int[] window = new int[model.seq()];
+        System.arraycopy(ids, 0, window, virtual, ids.length);
+        model.forward(window, null);
+        List<Object> rows = new java.util.ArrayList<>();
+        for (int t = 0; t < ids.length; t++) {
+            List<Object> row = new java.util.ArrayList<>();
+            for (float v : model.logitsAt(virtual + t)) row.add((double) v);
+            rows.add(row);
+        }
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("ids", ids);
+        m.put("logits", rows);
+        dev.cramjet.io.AtomicFile.writeString(file, Json.write(m));
     }
 
     /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */

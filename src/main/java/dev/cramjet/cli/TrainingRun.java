@@ -106,6 +106,29 @@ final class TrainingRun {
         }
     }
 
+    /**
+     * What a run shows as it goes: the progress line, log lines, and after each evaluation the refreshed report;
+     * the latest samples land in {@code lastSamples}.
+     */
+    static Trainer.Listener listener(Path runDir, ProgressLine progress, List<String> lastSamples) {
+        return new Trainer.Listener() {
+            @Override
+            public void step(Trainer.Status s) {
+                progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
+                        s.elapsed(), s.remaining(), s.progress()));
+            }
+
+            @Override public void message(String line) { progress.log(line); }
+
+            @Override
+            public void evaluated(long step, Evaluator.Result r, List<String> texts) {
+                lastSamples.clear();
+                lastSamples.addAll(texts);
+                refreshReport(runDir, progress);
+            }
+        };
+    }
+
     /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
     public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
         Path f = runDir.resolve(CONFIG);
@@ -150,22 +173,7 @@ final class TrainingRun {
                     be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
 
             List<String> lastSamples = new ArrayList<>();
-            Trainer.Listener listener = new Trainer.Listener() {
-                @Override
-                public void step(Trainer.Status s) {
-                    progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
-                            s.elapsed(), s.remaining(), s.progress()));
-                }
-
-                @Override public void message(String line) { progress.log(line); }
-
-                @Override
-                public void evaluated(long step, Evaluator.Result r, List<String> texts) {
-                    lastSamples.clear();
-                    lastSamples.addAll(texts);
-                    refreshReport(runDir, progress);
-                }
-            };
+            Trainer.Listener listener = listener(runDir, progress, lastSamples);
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
                 Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), () -> evaluator.run(learner),
                         samples, runDir, metrics, Clock.SYSTEM, listener, peak);

@@ -81,6 +81,9 @@ public final class Generator {
         }
     }
 
+    /** The longest context of real tokens the model sees (prompt and generated text together). */
+    public int capacity() { return block; }
+
     /**
      * Generates up to {@code maxTokens} tokens after {@code prompt}, passing text to {@code out} as soon as it forms
      * whole characters (the prompt itself is not passed). {@code out} may be null. The sampler's vocabulary is

@@ -25,6 +25,8 @@ public final class Attention {
     private final Workspace ws;
     /** Prefix tuning: the virtual positions' qkv rows [n, 3C] (null: none). */
     final Param prefix;
+    /** Off while the prefix is being initialised from the qkv the layer computes for real tokens. */
+    private boolean writePrefix = true;
 
     /** The keys and values of the positions decoded so far: [B, Tmax, C] each. */
     public record Cache(Tensor k, Tensor v) {}
@@ -53,7 +55,7 @@ public final class Attention {
     void forward(Tensor out, Tensor x, Tensor residual, Mask mask, float p, long seed) {
         qkv.forward(qkvOut, x, Epilogue.NONE, null);
         if (ropeTheta > 0) be.rope(qkvOut, heads, ropeTheta, 0);
-        if (prefix != null) for (int b = 0; b < batch; b++) be.copy(virtualRows(qkvOut, b, seq), prefix.value());
+        if (prefix != null && writePrefix) for (int b = 0; b < batch; b++) be.copy(virtualRows(qkvOut, b, seq), prefix.value());
         be.attention(y, lse, qkvOut, heads, mask);
         proj.forward(out, y.reshape(batch * seq, c), new Epilogue.Residual(residual, p, seed), null);
     }
@@ -92,6 +94,12 @@ public final class Attention {
         be.attentionCached(att, q, cache.k(), cache.v(), pos, heads);
         proj.forward(out, att.reshape(b * n, c), new Epilogue.Residual(residual, 0f, 0), session.rank);
     }
+
+    /** Whether the training forward writes the prefix (off: the layer's own qkv stays, for {@link #keepPrefix}). */
+    void writePrefix(boolean on) { writePrefix = on; }
+
+    /** Takes the qkv rows the last forward computed at the virtual positions of sequence 0 as the prefix. */
+    void keepPrefix() { be.copy(prefix.value(), virtualRows(qkvOut, 0, seq)); }
 
     /** The qkv rows [n, 3C] of the virtual positions of sequence b in a [B, T, 3C] buffer. */
     private Tensor virtualRows(Tensor qkvs, int b, int t) {

@@ -173,6 +173,12 @@ public abstract sealed class Model permits GPT, Encoder {
     /** Switches the LoRA adapters on (the default) or off: off, the model is its base alone. */
     public void lora(boolean on) { trunk.lora(on); }
 
+    /**
+     * Starts the virtual tokens (prompt or prefix tuning) as the real tokens {@code ids} would be at their
+     * positions: their embeddings, or the keys and values the base computes for them.
+     */
+    public void initPrompt(int[] ids) { trunk.initPrompt(ids); }
+
     /** The virtual tokens at the start of every sequence (prompt or prefix tuning), 0 without a prompt. */
     public int virtualTokens() { return trunk.virtual; }
 

@@ -101,6 +101,31 @@ final class Transformer {
         }
     }
 
+    /**
+     * Starts the virtual tokens as the tokens {@code ids} [n]: prompt tuning copies their embeddings (PEFT's
+     * SAMPLE_VOCAB and TEXT inits); prefix tuning takes the keys and values every layer computes for them at
+     * positions [0, n) (Li &amp; Liang's initialisation from real words, which trains more stably than noise).
+     */
+    void initPrompt(int[] ids) {
+        if (virtual == 0) throw new IllegalStateException("this model has no virtual tokens");
+        if (ids.length != virtual) throw new IllegalArgumentException("expected " + virtual + " token ids, got " + ids.length);
+        checkIds(java.util.Arrays.copyOf(ids, rows));
+        if (embed.prompt != null) {
+            Tensor table = embed.prompt.value(), wte = embed.tokens.value();
+            for (int i = 0; i < virtual; i++) be.copy(table.view((long) i * c, c), wte.view((long) ids[i] * c, c));
+            return;
+        }
+        int[] tokenIds = new int[rows];
+        System.arraycopy(ids, 0, tokenIds, 0, virtual);
+        for (Block b : blocks) b.attn.writePrefix(false);
+        try {
+            forward(tokenIds, null, false, 0);
+            for (Block b : blocks) b.attn.keepPrefix();
+        } finally {
+            for (Block b : blocks) b.attn.writePrefix(true);
+        }
+    }
+
     /** Switches every LoRA adapter on or off. */
     void lora(boolean on) { for (LoRA a : adapters) a.enable(on); }
 

@@ -87,9 +87,15 @@ public final class GptLearner implements Learner, Evaluator.Model {
         return model.forward(batch.tokens, batch.lengths, batch.targets);
     }
 
-    /** FLOPs per trained token: 6 per parameter (forward 2, backward 4) plus attention's 12·L·C·T (PaLM, appendix B). */
+    /**
+     * FLOPs per trained token: 6 per parameter (forward 2, backward 4) plus attention's 12·L·C·T (PaLM, appendix B)
+     * — but a frozen parameter costs 4, having no weight gradient: 4·N + 2·N_trained in all.
+     */
     @Override
-    public double flopsPerToken() { return flopsPerToken(model.config(), model.parameterCount(false), model.seq()); }
+    public double flopsPerToken() {
+        long trained = Math.min(model.parameters().trainableCount(), model.parameterCount(false));
+        return flopsPerToken(model.config(), model.parameterCount(false), model.seq()) - 2.0 * (model.parameterCount(false) - trained);
+    }
 
     static double flopsPerToken(GPTConfig c, long parameters, int context) {
         return 6.0 * parameters + 12.0 * c.nLayer() * c.nEmbd() * context;

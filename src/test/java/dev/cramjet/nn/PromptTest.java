@@ -91,6 +91,25 @@ class PromptTest {
         assertThrows(CramjetException.class, () -> s.next(new int[] {1}), "the session is full");
     }
 
+    @ParameterizedTest
+    @MethodSource("kinds")
+    void virtualTokensStartedFromRealTokensActAsThoseTokens(Prompt.Kind kind, int variant) {
+        // Started from ids, the virtual tokens are those tokens: the same logits as the base reading them as text.
+        GPTConfig cfg = GPTTest.micro(variant);
+        GPT base = new GPT(be, cfg, 2, 8, 1, Model.Options.INFERENCE);
+        GPT tuned = new GPT(be, cfg, 2, 8, 1, Model.Options.INFERENCE.prompt(new Prompt.Spec(kind, 3)));
+        GPTTest.randomize(base, 4);
+        for (Param p : base.parameterList()) be.copy(tuned.parameter(p.name()).value(), p.value());
+        int[] x = GPTTest.ids(new SplittableRandom(9), 16, cfg.vocabSize());
+        tuned.initPrompt(Arrays.copyOf(x, 3));
+        System.arraycopy(x, 0, x, 8, 3);              // the second sequence starts with the same three tokens
+        base.forward(x, null);
+        tuned.forward(x, null);
+        for (int b = 0; b < 2; b++) {
+            for (int t = 3; t < 8; t++) assertArrayEquals(base.logitsAt(b * 8 + t), tuned.logitsAt(b * 8 + t), 1e-5f, "position " + t);
+        }
+    }
+
     @Test
     void thePromptTrainsOnAFrozenBaseOnly() {
         GPTConfig cfg = GPTTest.micro(0);

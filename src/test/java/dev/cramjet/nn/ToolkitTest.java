@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * The models the layers compose beyond a plain GPT: an encoder over padded sequences, a frozen base with LoRA
  * adapters, classifier and sparse heads, int8 weights. Whole-model gradients against central finite differences.
  */
-class ToolkitTest {
+public class ToolkitTest {
     private final Backend be = new CpuBackend();
 
     @AfterEach
@@ -36,7 +36,7 @@ class ToolkitTest {
      * Checks every trainable parameter's gradient at a few sampled elements against central differences of the
      * loss, and that frozen parameters have no gradient at all.
      */
-    static void gradientsMatchFiniteDifferences(Model m, int[] x, int[] lengths, int[] y) {
+    public static void gradientsMatchFiniteDifferences(Model m, int[] x, int[] lengths, int[] y) {
         gradientsMatchFiniteDifferences(m, () -> m.forward(x, lengths, y), m::backward);
     }
 
@@ -44,7 +44,7 @@ class ToolkitTest {
      * The same check for any objective: {@code objective} runs a forward pass and returns the value whose gradient
      * {@code backward} (run right after it) adds into the gradients.
      */
-    static void gradientsMatchFiniteDifferences(Model m, java.util.function.DoubleSupplier objective, Runnable backward) {
+    public static void gradientsMatchFiniteDifferences(Model m, java.util.function.DoubleSupplier objective, Runnable backward) {
         Backend be = m.backend();
         float[] w = new float[(int) m.parameters().values().size()];
         be.download(m.parameters().values(), w);

@@ -24,7 +24,8 @@ final class Models {
     static Chosen choose(String model, String run, String adapter) throws IOException {
         Path ad = adapter == null ? null : Path.of(adapter);
         if (ad != null && !PeftFiles.isAdapter(ad)) throw new CramjetException(ad + ": no " + PeftFiles.CONFIG + " (not an adapter directory)");
-        if (model != null && run != null) throw new CramjetException("give one of --model DIR or --run RUN, not both");
+        String which = "give exactly one of --model DIR or --run DIR (or --adapter DIR alone, whose config names its base)";
+        if (model != null && run != null) throw new CramjetException(which);
         GenerateCommand.Source src;
         if (model != null) {
             src = ad == null ? GenerateCommand.modelDir(Path.of(model)) : new GenerateCommand.Source(Path.of(model), Path.of(model).resolve(GenerateCommand.TOKENIZER), "model directory");
@@ -40,7 +41,7 @@ final class Models {
             }
             src = new GenerateCommand.Source(base, base.resolve(GenerateCommand.TOKENIZER), "the adapter's base");
         } else {
-            throw new CramjetException("give --model DIR or --run RUN (and --adapter DIR to apply an adapter)");
+            throw new CramjetException(which);
         }
         Path tok = src.tokenizer();
         if (ad != null && Files.isRegularFile(ad.resolve(GenerateCommand.TOKENIZER))) tok = ad.resolve(GenerateCommand.TOKENIZER);

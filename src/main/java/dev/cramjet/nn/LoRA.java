@@ -9,6 +9,8 @@ import dev.cramjet.nn.Parameters.Init;
 import dev.cramjet.nn.Parameters.Kind;
 import dev.cramjet.nn.Parameters.Param;
 
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.Set;
 
 /**
@@ -44,7 +46,9 @@ public final class LoRA {
             if (!(alpha > 0) || !Float.isFinite(alpha)) throw new CramjetException("LoRA alpha must be a positive number, got " + alpha);
             if (!(dropout >= 0 && dropout < 1)) throw new CramjetException("LoRA dropout must be in [0, 1), got " + dropout);
             if (targets.isEmpty()) throw new CramjetException("LoRA needs at least one target layer");
-            targets = Set.copyOf(targets);
+            // In enum order: the adapters' declaration order fixes their place in the parameter buffer, their
+            // initial values and their dropout sites, so it must not vary between processes (Set.copyOf's does).
+            targets = Collections.unmodifiableSet(EnumSet.copyOf(targets));
         }
 
         /** No dropout, scale α/r. */

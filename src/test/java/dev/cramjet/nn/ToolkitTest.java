@@ -177,6 +177,17 @@ public class ToolkitTest {
     }
 
     @Test
+    void adaptersAreDeclaredInTheSameOrderInEveryProcess() {
+        // Set.of iterates in an order salted per JVM; the adapters' buffer order (their initial values, their
+        // dropout sites) must not follow it.
+        LoRA.Spec spec = new LoRA.Spec(2, 4f, java.util.Set.of(LoRA.Target.MLP_PROJ, LoRA.Target.QKV, LoRA.Target.MLP_FC));
+        assertEquals(java.util.List.of(LoRA.Target.QKV, LoRA.Target.MLP_FC, LoRA.Target.MLP_PROJ), java.util.List.copyOf(spec.targets()));
+        GPT g = new GPT(be, GPTTest.micro(0), 1, 8, 1, Model.Options.INFERENCE.lora(spec));
+        assertEquals(java.util.List.of("h.0.attn.qkv.lora_A.weight", "h.0.attn.qkv.lora_B.weight", "h.0.mlp.fc.lora_A.weight"),
+                g.parameterList().stream().filter(p -> p.group() == Group.ADAPTER).map(Param::name).limit(3).toList());
+    }
+
+    @Test
     void aWeightedSumOfSequenceLossesMatchesFiniteDifferences() {
         // The objective DPO differentiates: Σ_b w_b·NLL_b, over sparse (targeted) rows of padded sequences.
         GPTConfig cfg = GPTTest.micro(2);

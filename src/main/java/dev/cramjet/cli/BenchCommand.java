@@ -80,13 +80,8 @@ public final class BenchCommand implements Command {
         try (Backend be = Backends.open(device)) {
             GPT model = new GPT(be, cfg, batch, seq, 1);
             AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
-            SplittableRandom rng = new SplittableRandom(1);
             int n = batch * seq;
-            int[] x = new int[n], y = new int[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = rng.nextInt(cfg.vocabSize());
-                y[i] = rng.nextInt(cfg.vocabSize());
-            }
+            int[] x = randomTokens(cfg, n, 1), y = randomTokens(cfg, n, 2);
             long params = model.parameterCount(false);
             double flopsPerToken = 6.0 * params + 12.0 * cfg.nLayer() * cfg.nEmbd() * seq;
 
@@ -159,13 +154,8 @@ public final class BenchCommand implements Command {
      * own on the same random batch: seconds per step, tokens/s, backend bytes, and the process's peak RSS after it.
      */
     private static int finetune(String device, String preset, GPTConfig cfg, int batch, int seq, int steps, int rank, boolean json) {
-        SplittableRandom rng = new SplittableRandom(1);
         int n = batch * seq;
-        int[] x = new int[n], y = new int[n];
-        for (int i = 0; i < n; i++) {
-            x[i] = rng.nextInt(cfg.vocabSize());
-            y[i] = rng.nextInt(cfg.vocabSize());
-        }
+        int[] x = randomTokens(cfg, n, 1), y = randomTokens(cfg, n, 2);
         LoRA.Spec spec = new LoRA.Spec(rank, 2f * rank, java.util.EnumSet.allOf(LoRA.Target.class));
         double[] seconds = new double[2];
         long[] held = new long[2], peak = new long[2];
@@ -211,6 +201,14 @@ public final class BenchCommand implements Command {
         emit(json, r, String.format(Locale.ROOT, "%s, %s batch %d × seq %d: LoRA steps %.2f× as fast, holds %.0f%% of the backend memory and peaks at %.0f%% of the resident memory of a full fine-tune",
                 device0, preset, batch, seq, seconds[1] / seconds[0], 100.0 * held[0] / held[1], 100.0 * peak[0] / peak[1]));
         return 0;
+    }
+
+    /** n token ids drawn uniformly from the vocabulary. */
+    private static int[] randomTokens(GPTConfig cfg, int n, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = rng.nextInt(cfg.vocabSize());
+        return ids;
     }
 
     /** Prompt length of the generation figures. */

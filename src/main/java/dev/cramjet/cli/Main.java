@@ -18,9 +18,9 @@ public final class Main {
         m.put("tokenizer", TokenizerCommand::new);
         m.put("plan", PlanCommand::new);
         m.put("train", TrainCommand::new);
+        m.put("eval", EvalCommand::new);
         m.put("finetune", FinetuneCommand::new);
         m.put("merge", MergeCommand::new);
-        m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("chat", ChatCommand::new);
         m.put("report", ReportCommand::new);

@@ -178,9 +178,7 @@ final class TrainingRun {
                 Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), () -> evaluator.run(learner),
                         samples, runDir, metrics, Clock.SYSTEM, listener, peak);
                 if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
-                    trainer.resume(saved);
+                    Checkpoints.Saved saved = trainer.resumeLatest();
                     progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
                 }
                 StopSignals.install(trainer::requestStop);

@@ -1,6 +1,7 @@
 package dev.cramjet.eval;
 
 import dev.cramjet.data.Batch;
+import dev.cramjet.tokenizer.Tokenizer;
 
 import java.util.Map;
 
@@ -63,6 +64,14 @@ public final class Evaluator {
         this.maxTokens = maxTokens;
         this.tokenBytes = tokenBytes;
         this.batch = batch;
+    }
+
+    /** UTF-8 bytes per token id, 0 for special tokens (they stand for no text): bits per byte's denominator. */
+    public static int[] tokenBytes(Tokenizer tokenizer) {
+        int[] b = new int[tokenizer.vocabSize()];
+        for (int id = 0; id < b.length; id++) b[id] = tokenizer.token(id).length;
+        for (int id : tokenizer.specials().values()) b[id] = 0;
+        return b;
     }
 
     public Result run(Model model) {

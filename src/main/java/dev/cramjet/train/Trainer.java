@@ -131,6 +131,14 @@ public final class Trainer {
         metrics.truncateAfter(step);
     }
 
+    /** Continues from the newest complete checkpoint (an error naming the run when there is none); returns it. */
+    public Checkpoints.Saved resumeLatest() throws IOException {
+        Checkpoints.Saved saved = checkpoints.latest().orElseThrow(() ->
+                new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
+        resume(saved);
+        return saved;
+    }
+
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();

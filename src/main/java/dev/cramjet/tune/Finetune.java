@@ -332,7 +332,7 @@ public final class Finetune {
             } else {
                 learner = policy;
                 long evalTokens = Math.max(tc.evalTokens(), (long) rows * context);
-                Evaluator evaluator = new Evaluator(val, valBatch, evalTokens, tokenBytes(tok));
+                Evaluator evaluator = new Evaluator(val, valBatch, evalTokens, Evaluator.tokenBytes(tok));
                 evaluation = () -> evaluator.run(policy);
             }
             Examples.Training batches = new Examples.Training(items.train(), group, s.virtual(), tc.seed());
@@ -340,9 +340,7 @@ public final class Finetune {
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
                 Trainer trainer = new Trainer(tc, context, learner, batches, evaluation, samples, runDir, metrics, Clock.SYSTEM, listener, be.peakFlops());
                 if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
-                    trainer.resume(saved);
+                    Checkpoints.Saved saved = trainer.resumeLatest();
                     log.accept("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
                 }
                 StopSignals.install(trainer::requestStop);
@@ -423,13 +421,6 @@ public final class Finetune {
             ids[i] = id;
         }
         return ids;
-    }
-
-    private static int[] tokenBytes(Tokenizer tok) {
-        int[] b = new int[tok.vocabSize()];
-        for (int id = 0; id < b.length; id++) b[id] = tok.token(id).length;
-        for (int id : tok.specials().values()) b[id] = 0;
-        return b;
     }
 
     /** Replies to the first held-out prompts, at the run's temperature, as "prompt → reply". */

@@ -13,9 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,20 +29,21 @@ import static org.junit.jupiter.api.Assertions.*;
 /** `cramjet finetune`, `merge` and `chat` end to end on a small base model and JSONL written here. */
 class FinetuneCommandTest {
     @TempDir static Path dir;
-    static Path base, sft, prefs;
+    static Path base, sft, prefs, same;
 
     /** A base model (GPT-2 layout) with its tokenizer; a task "reverse the word"; preference pairs. */
     @BeforeAll
     static void setUp() throws Exception {
         List<String> words = List.of("moon", "river", "stone", "cloud", "night", "bird", "snow", "wind", "hill", "leaf");
         List<String> docs = new ArrayList<>();
-        StringBuilder jsonl = new StringBuilder(), pairs = new StringBuilder();
+        StringBuilder jsonl = new StringBuilder(), pairs = new StringBuilder(), constant = new StringBuilder();
         for (int i = 0; i < 60; i++) {
             String w = words.get(i % words.size()) + (i / words.size()), rev = new StringBuilder(w).reverse().toString();
             docs.add("reverse " + w + " " + rev);
             jsonl.append(i % 2 == 0 ? "{\"prompt\": \"reverse " + w + "\", \"completion\": \"" + rev + "\"}\n"
                     : "{\"messages\": [{\"role\": \"user\", \"content\": \"reverse " + w + "\"}, {\"role\": \"assistant\", \"content\": \"" + rev + "\"}]}\n");
             pairs.append("{\"prompt\": \"reverse " + w + "\", \"chosen\": \"" + rev + "\", \"rejected\": \"" + w + "\"}\n");
+            constant.append("{\"prompt\": \"reverse " + w + "\", \"completion\": \"moon\"}\n");
         }
         Tokenizer tok = new BpeTrainer().train(docs, 320, Tokenizer.DEFAULT_SPECIALS);
         try (CpuBackend cpu = new CpuBackend()) {
@@ -79,28 +78,13 @@ class FinetuneCommandTest {
         Files.writeString(sft, jsonl);
         prefs = dir.resolve("prefs.jsonl");
         Files.writeString(prefs, pairs);
+        same = dir.resolve("same.jsonl");          // one reply to everything: what virtual tokens learn fastest
+        Files.writeString(same, constant);
     }
 
-    record Out(int status, String stdout, String stderr) {}
+    static Cli.Out withInput(String input, String... argv) { return Cli.run(input, argv); }
 
-    static Out withInput(String input, String... argv) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        InputStream oldIn = System.in;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        System.setIn(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)));
-        try {
-            int status = Main.run(argv);
-            return new Out(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-            System.setIn(oldIn);
-        }
-    }
-
-    static Out cramjet(String... argv) { return withInput("", argv); }
+    static Cli.Out cramjet(String... argv) { return Cli.run("", argv); }
 
     private static List<Double> losses(Path run) throws Exception {
         return Metrics.read(run.resolve("metrics.jsonl")).train().stream().map(Metrics.Train::loss).toList();
@@ -115,7 +99,7 @@ class FinetuneCommandTest {
     @Test
     void loraSftLearnsResumesExactlyMergesAndChats() throws Exception {
         Path run = dir.resolve("lora");
-        Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "12",
+        Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "12",
                 "--checkpoint-every", "6", "--lr", "1e-2", "--lora-r", "4", "--out", run.toString()));
         assertEquals(0, o.status(), o.stderr() + o.stdout());
         assertTrue(o.stdout().contains("data: " + sft.toAbsolutePath()), o.stdout());
@@ -135,24 +119,24 @@ class FinetuneCommandTest {
         try (Stream<Path> s = Files.walk(run.resolve("checkpoints/step-000000012"))) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
         }
-        Out resumed = cramjet("finetune", "--resume", run.toString());
+        Cli.Out resumed = cramjet("finetune", "--resume", run.toString());
         assertEquals(0, resumed.status(), resumed.stderr() + resumed.stdout());
         assertTrue(resumed.stdout().contains("resuming from checkpoints/step-000000006"), resumed.stdout());
         assertEquals(whole, losses(run), "bit for bit");
 
         // merge: a plain model computing what base + adapter computes (greedy text agrees).
         Path merged = dir.resolve("merged");
-        Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", merged.toString());
+        Cli.Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", merged.toString());
         assertEquals(0, m.status(), m.stderr());
         String[] gen = {"--prompt", "<|user|>\nreverse moon1<|endoftext|><|assistant|>\n", "--max-tokens", "6", "--temperature", "0"};
-        Out viaAdapter = cramjet(Stream.concat(Stream.of("generate", "--adapter", run.resolve("adapter").toString()), Stream.of(gen)).toArray(String[]::new));
-        Out viaMerged = cramjet(Stream.concat(Stream.of("generate", "--model", merged.toString()), Stream.of(gen)).toArray(String[]::new));
+        Cli.Out viaAdapter = cramjet(Stream.concat(Stream.of("generate", "--adapter", run.resolve("adapter").toString()), Stream.of(gen)).toArray(String[]::new));
+        Cli.Out viaMerged = cramjet(Stream.concat(Stream.of("generate", "--model", merged.toString()), Stream.of(gen)).toArray(String[]::new));
         assertEquals(0, viaAdapter.status(), viaAdapter.stderr());
         assertEquals(viaAdapter.stdout(), viaMerged.stdout());
         assertTrue(cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", merged.toString()).stderr().contains("already exists"));
 
         // chat: history, streaming, the commands.
-        Out c = withInput("reverse moon1\n/system you reverse words\nreverse snow6\n/nope\n/reset\n/exit\nnot read\n",
+        Cli.Out c = withInput("reverse moon1\n/system you reverse words\nreverse snow6\n/nope\n/reset\n/exit\nnot read\n",
                 "chat", "--adapter", run.resolve("adapter").toString(), "--max-tokens", "6", "--temperature", "0");
         assertEquals(0, c.status(), c.stderr());
         assertTrue(c.stdout().contains("(system message set; conversation cleared)"), c.stdout());
@@ -164,7 +148,7 @@ class FinetuneCommandTest {
     @Test
     void theChatHistoryIsTheTemplatedConversation() throws Exception {
         Path run = dir.resolve("full");
-        Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "3",
+        Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "3",
                 "--method", "full", "--out", run.toString()));
         assertEquals(0, o.status(), o.stderr() + o.stdout());
         assertTrue(Files.exists(run.resolve("model/model.safetensors")));
@@ -191,16 +175,16 @@ class FinetuneCommandTest {
     void promptAndPrefixTuningTrainAndGenerate() throws Exception {
         for (String method : List.of("prompt", "prefix")) {
             Path run = dir.resolve(method);
-            Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "20",
+            Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", same.toString(), "--max-steps", "20",
                     "--method", method, "--virtual-tokens", "4", "--out", run.toString()));
             assertEquals(0, o.status(), o.stderr() + o.stdout());
             assertTrue(o.stdout().contains(method + " tuning, 4 virtual tokens"), o.stdout());
             List<Double> l = losses(run);
             double first = (l.get(0) + l.get(1) + l.get(2)) / 3, last = (l.get(17) + l.get(18) + l.get(19)) / 3;
-            assertTrue(last < first, method + " learns: " + l);
-            Out g = cramjet("generate", "--adapter", run.resolve("adapter").toString(), "--prompt", "reverse", "--max-tokens", "4");
+            assertTrue(last < first - 0.5, method + " learns: " + l);
+            Cli.Out g = cramjet("generate", "--adapter", run.resolve("adapter").toString(), "--prompt", "reverse", "--max-tokens", "4");
             assertEquals(0, g.status(), g.stderr());
-            Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", dir.resolve(method + "-merged").toString());
+            Cli.Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", dir.resolve(method + "-merged").toString());
             assertTrue(m.stderr().contains("no weights to merge"), m.stderr());
         }
     }
@@ -208,7 +192,7 @@ class FinetuneCommandTest {
     @Test
     void dpoLogsRewardsAndMovesThePolicy() throws Exception {
         Path run = dir.resolve("dpo");
-        Out o = cramjet(args("finetune", "--task", "dpo", "--model", base.toString(), "--data", prefs.toString(), "--max-steps", "10",
+        Cli.Out o = cramjet(args("finetune", "--task", "dpo", "--model", base.toString(), "--data", prefs.toString(), "--max-steps", "10",
                 "--lr", "5e-3", "--beta", "0.5", "--out", run.toString()));
         assertEquals(0, o.status(), o.stderr() + o.stdout());
         assertTrue(o.stdout().contains("pairs for training"), o.stdout());
@@ -237,7 +221,7 @@ class FinetuneCommandTest {
             {"context 99 exceeds", "finetune", "--task", "sft", "--model", b, "--data", d, "--context", "99"},
         };
         for (String[] c : cases) {
-            Out o = cramjet(java.util.Arrays.copyOfRange(c, 1, c.length));
+            Cli.Out o = cramjet(java.util.Arrays.copyOfRange(c, 1, c.length));
             assertEquals(2, o.status(), c[0] + ": " + o.stderr() + o.stdout());
             assertTrue(o.stderr().contains(c[0]), c[0] + " — got: " + o.stderr());
         }

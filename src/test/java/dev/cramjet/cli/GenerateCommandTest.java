@@ -11,9 +11,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -53,32 +50,18 @@ class GenerateCommandTest {
         }
     }
 
-    private record Out(int status, String stdout, String stderr) {}
-
-    private static Out cramjet(String... argv) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int status = Main.run(argv);
-            return new Out(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Out cramjet(String... argv) { return Cli.run("", argv); }
 
     @Test
     void generatesFromAModelDirectoryAndTheUncachedPathAgrees() {
-        Out cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        Cli.Out cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--verbose");
         assertEquals(0, cached.status(), cached.stderr());
         assertTrue(cached.stdout().startsWith("Once upon"), cached.stdout());
         assertTrue(cached.stdout().length() > "Once upon\n".length(), cached.stdout());
         assertTrue(cached.stderr().contains("tokens/s"), cached.stderr());
         assertTrue(cached.stderr().contains("KV cache"), cached.stderr());
-        Out uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        Cli.Out uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--no-cache");
         assertEquals(0, uncached.status(), uncached.stderr());
         assertEquals(cached.stdout(), uncached.stdout());
@@ -87,7 +70,7 @@ class GenerateCommandTest {
     @Test
     void aSeedReproducesSampledText() {
         String[] argv = {"generate", "--model", modelDir.toString(), "--max-tokens", "15", "--seed", "5", "--top-k", "20"};
-        Out a = cramjet(argv);
+        Cli.Out a = cramjet(argv);
         assertEquals(0, a.status(), a.stderr());
         assertEquals(a.stdout(), cramjet(argv).stdout());
     }
@@ -98,27 +81,27 @@ class GenerateCommandTest {
         assertEquals(run.resolve("checkpoints/step-000000200"), s.model());
         assertEquals(run.resolve("tokenizer.json"), s.tokenizer());
         assertTrue(s.what().contains("2.5000"), s.what());
-        Out o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
+        Cli.Out o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
         assertEquals(0, o.status(), o.stderr());
         assertTrue(o.stderr().contains("step 200"), o.stderr());
     }
 
     @Test
     void badInvocationsAreClearErrors(@TempDir Path empty) throws Exception {
-        Out neither = cramjet("generate", "--prompt", "x");
+        Cli.Out neither = cramjet("generate", "--prompt", "x");
         assertEquals(2, neither.status());
         assertTrue(neither.stderr().contains("give exactly one of --model DIR or --run DIR"), neither.stderr());
-        Out noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
+        Cli.Out noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
         assertEquals(2, noTokenizer.status());
         assertTrue(noTokenizer.stderr().contains("no tokenizer.json"), noTokenizer.stderr());
-        Out noCheckpoints = cramjet("generate", "--run", empty.toString());
+        Cli.Out noCheckpoints = cramjet("generate", "--run", empty.toString());
         assertTrue(noCheckpoints.stderr().contains("no complete checkpoint"), noCheckpoints.stderr());
-        Out badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
+        Cli.Out badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
         assertTrue(badDevice.stderr().contains("unknown device 'tpu'"), badDevice.stderr());
-        Out badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
+        Cli.Out badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
         assertTrue(badTemp.stderr().contains("temperature must be"), badTemp.stderr());
         Files.createDirectories(empty.resolve("m"));
-        Out noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
+        Cli.Out noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
         assertTrue(noWeights.stderr().contains("no model.safetensors"), noWeights.stderr());
     }
 }

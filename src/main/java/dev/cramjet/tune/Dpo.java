@@ -132,11 +132,16 @@ final class Dpo implements Learner {
         return m;
     }
 
-    /** DPO loss, accuracy and margins over the validation pairs, without dropout. */
-    Evaluator.Result evaluate(Evaluator.Source source, Batch batch) {
+    /**
+     * DPO loss, accuracy and margins over the validation pairs in the first {@code maxTokens} positions (whole
+     * batches, at least one), without dropout.
+     */
+    Evaluator.Result evaluate(Evaluator.Source source, Batch batch, long maxTokens) {
         source.reset();
         resetStats();
-        while (source.next(batch)) {
+        long read = 0;
+        while ((read == 0 || read + batch.tokens.length <= maxTokens) && source.next(batch)) {
+            read += batch.tokens.length;
             model.eval();
             model.forward(batch.tokens, batch.lengths, batch.targets);
             for (Pair p : score(batch, model.sequenceLosses())) if (p != null) count(p);

@@ -320,6 +320,7 @@ public final class Finetune {
             Trainer.Evaluation evaluation;
             Batch valBatch = Examples.batch(tc.batch(), group, context);
             Evaluator.Source val = Examples.validation(items.validation(), group, s.virtual());
+            long evalTokens = Math.max(tc.evalTokens(), (long) rows * context);
             if (dpo) {
                 GPT reference = null;
                 if (s.method() == Method.FULL) {
@@ -328,10 +329,9 @@ public final class Finetune {
                 }
                 Dpo d = new Dpo(policy, reference, (float) s.beta());
                 learner = d;
-                evaluation = () -> d.evaluate(val, valBatch);
+                evaluation = () -> d.evaluate(val, valBatch, evalTokens);
             } else {
                 learner = policy;
-                long evalTokens = Math.max(tc.evalTokens(), (long) rows * context);
                 Evaluator evaluator = new Evaluator(val, valBatch, evalTokens, Evaluator.tokenBytes(tok));
                 evaluation = () -> evaluator.run(policy);
             }

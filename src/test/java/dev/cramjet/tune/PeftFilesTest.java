@@ -245,6 +245,32 @@ class PeftFilesTest {
     }
 
     @Test
+    void aClassifiersHeadIsSavedAsModulesToSave() throws Exception {
+        GPTConfig cfg = GPTTest.micro(0);
+        Path b = base(cfg);
+        Model.Options o = Model.Options.INFERENCE.classify(3, dev.cramjet.nn.Head.Pooling.LAST).lora(new LoRA.Spec(2, 2f, EnumSet.of(LoRA.Target.QKV)));
+        GPT g = adapted(cfg, b, o);
+        Path ad = dir.resolve("classifier");
+        PeftFiles.save(ad, g, p -> ModelDir.download(be, p.value()), b.toString());
+        Map<String, Object> conf = Json.object(Json.parse(Files.readString(ad.resolve(PeftFiles.CONFIG)), "t"), "t");
+        assertEquals("SEQ_CLS", conf.get("task_type"));
+        assertEquals(List.of("score"), conf.get("modules_to_save"));
+        try (Safetensors.Reader r = Safetensors.open(ad.resolve(PeftFiles.WEIGHTS))) {
+            assertArrayEquals(new long[] {3, cfg.nEmbd()}, r.entry("base_model.model.score.weight").shape(), "nn.Linear's (out, in)");
+        }
+        PeftFiles.Adapter a = PeftFiles.readConfig(ad, cfg);
+        assertEquals(List.of("score"), a.modulesToSave());
+        GPT back = new GPT(be, cfg, 1, 8, 1, Model.Options.INFERENCE.classify(3, dev.cramjet.nn.Head.Pooling.LAST).lora(a.lora()));
+        ModelDir.loadWeights(back, b.resolve(ModelDir.WEIGHTS));
+        PeftFiles.loadWeights(ad, back);
+        g.forward(X, null);
+        back.forward(X, null);
+        assertArrayEquals(g.logitsAt(0), back.logitsAt(0));
+        CramjetException e = assertThrows(CramjetException.class, () -> PeftFiles.load(be, b, ad, 1, 8));
+        assertTrue(e.getMessage().contains("classifier"), "not loaded as a language model: " + e.getMessage());
+    }
+
+    @Test
     void whatWeCannotRepresentIsRefusedByName() throws Exception {
         GPTConfig cfg = GPTTest.micro(0);
         String ok = "\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, ";

@@ -122,6 +122,7 @@ public final class FinetuneCommand implements Command {
             r = Finetune.run(s, file, overrides, run, false, TrainingRun.listener(run, progress, lastSamples), progress::log);
         }
         progress.finish();
+        TrainingRun.refreshReport(run, progress);
         TrainCommand.print(r.outcome(), run, "cramjet finetune --resume ");
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         if (!lastSamples.isEmpty()) {

@@ -98,7 +98,7 @@ final class TrainingRun {
     }
 
     /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
-    private static void refreshReport(Path runDir, ProgressLine progress) {
+    static void refreshReport(Path runDir, ProgressLine progress) {
         try {
             Report.write(runDir);
         } catch (IOException | RuntimeException e) {

@@ -443,13 +443,16 @@ public final class Finetune {
     static String describe(Settings s) {
         return switch (s.method()) {
             case FULL -> "full fine-tune";
-            case LORA -> String.format(Locale.ROOT, "LoRA r=%d α=%s dropout %s on %s%s", s.loraRank(), GPTConfig.decimal(s.loraAlpha()),
-                    GPTConfig.decimal(s.loraDropout()), String.join(", ", s.loraTargets().stream().sorted().map(Finetune::targetName).toList()),
+            case LORA -> String.format(Locale.ROOT, "LoRA r=%d α=%s dropout %s on %s%s", s.loraRank(), plain(s.loraAlpha()),
+                    plain(s.loraDropout()), String.join(", ", s.loraTargets().stream().sorted().map(Finetune::targetName).toList()),
                     s.rslora() ? " (rsLoRA)" : "");
             case PROMPT -> "prompt tuning, " + s.virtualTokens() + " virtual tokens";
             case PREFIX -> "prefix tuning, " + s.virtualTokens() + " virtual tokens";
         };
     }
+
+    /** 16 rather than 16.0, 0.05 rather than 0.05000000074505806. */
+    private static String plain(float f) { return f == Math.rint(f) ? Long.toString((long) f) : Float.toString(f); }
 
     private static void report(Settings s, Items it, Consumer<String> log) {
         long positions = 0, real = 0;

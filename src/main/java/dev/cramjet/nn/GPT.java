@@ -46,7 +46,7 @@ public final class GPT extends Model {
                 : new Linear(be, params.add("lm_head.weight", Group.BASE, Kind.MATRIX,
                         new Init.Normal(0.02, (long) vocab * c), true, cfg.paddedVocab(), c), null);
         complete(options.classes() > 0 ? classifier()
-                : new Head(be, lmHead, options.pooling(), vocab, batch, seq, !options.trainable().isEmpty()), seed);
+                : new Head(be, lmHead, options.pooling(), vocab, batch, seq, options.trainable()), seed);
     }
 
     // ---- inference with a KV cache ---------------------------------------------------------------------------

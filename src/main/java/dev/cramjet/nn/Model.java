@@ -104,7 +104,7 @@ public abstract sealed class Model permits GPT, Encoder {
     /** A pooled classifier head over {@code options.classes()} labels ("score", in the HEAD group). */
     Head classifier() {
         Linear score = new Linear(be, params, "score", Group.HEAD, cfg.nEmbd(), options.classes(), true, 0.02);
-        return new Head(be, score, options.pooling(), options.classes(), batch(), seq(), !options.trainable().isEmpty());
+        return new Head(be, score, options.pooling(), options.classes(), batch(), seq(), options.trainable());
     }
 
     /** Dropout on for the next forward/backward pair, masks drawn from {@code seed} (use a new seed per micro-batch). */
@@ -130,7 +130,7 @@ public abstract sealed class Model permits GPT, Encoder {
     public float forward(int[] tokenIds, int[] validLengths, int[] targetIds) {
         Tensor h = trunk.forward(tokenIds, validLengths, training, stepSeed);
         if (targetIds != null) checkTargets(targetIds);
-        float loss = head.forward(h, targetIds, trunk.lengths(), training);
+        float loss = head.forward(h, targetIds, trunk.lengths(), training, trunk.ws.dTmp);
         forwardDone = targetIds != null;
         return loss;
     }

@@ -176,6 +176,48 @@ public class ToolkitTest {
         assertFalse(java.util.Arrays.equals(plain.logitsAt(5), g.logitsAt(5)), "on again, the adapters count");
     }
 
+    @ParameterizedTest
+    @EnumSource(value = Head.Pooling.class, names = {"ALL", "TARGETS"})
+    void aFrozenHeadComputedInChunksGivesTheSameGradient(Head.Pooling pooling) {
+        // A vocabulary large enough that the frozen head works in chunks of 16 rows; the same adapters trained
+        // with the head trainable (one pass over all logits) must get the same gradients.
+        GPTConfig cfg = GPTTest.micro(0).with(Map.of("vocab_size", 300_000L, "block_size", 24L, "dropout", 0.0), "test");
+        LoRA.Spec spec = new LoRA.Spec(2, 4f, EnumSet.of(LoRA.Target.QKV, LoRA.Target.MLP_PROJ));
+        Model.Options base = pooling == Head.Pooling.ALL ? Model.Options.TRAIN : Model.Options.TRAIN.sparse();
+        GPT chunked = new GPT(be, cfg, 2, 24, 1, base.lora(spec).training(Group.ADAPTER));
+        GPT whole = new GPT(be, cfg, 2, 24, 1, base.lora(spec));
+        GPTTest.randomize(whole, 3);
+        be.copy(chunked.parameters().values(), whole.parameters().values());
+        SplittableRandom r = new SplittableRandom(4);
+        int[] x = GPTTest.ids(r, 48, cfg.vocabSize()), y = GPTTest.ids(r, 48, cfg.vocabSize()), lengths = {24, 19};
+        for (int i = 0; i < 48; i += 5) y[i] = -1;
+        for (int i = 43; i < 48; i++) y[i] = -1;
+        float[] weights = {0.6f, -1.1f};
+        for (int mode = 0; mode < 4; mode++) {            // mean, accumulated over 2, weighted, evaluation forward then mean
+            for (GPT g : new GPT[] {chunked, whole}) {
+                if (mode == 3) g.eval();
+                else g.train(7);
+                g.zeroGrad();
+                assertEquals(whole.forward(x, lengths, y), g.forward(x, lengths, y), 1e-5f);
+                switch (mode) {
+                    case 1 -> g.backward(2);
+                    case 2 -> g.backward(weights);
+                    default -> g.backward();
+                }
+            }
+            float[] a = ModelDir.download(be, chunked.parameters().gradients()), all = ModelDir.download(be, whole.parameters().gradients());
+            for (Param p : chunked.parameterList()) {
+                if (!p.trainable()) continue;
+                Param q = whole.parameter(p.name());
+                int pa = (int) (p.grad().offset - chunked.parameters().gradients().offset), qa = (int) (q.grad().offset - whole.parameters().gradients().offset);
+                for (int i = 0; i < p.size(); i++) {
+                    assertEquals(all[qa + i], a[pa + i], 1e-6f + 1e-4f * Math.abs(all[qa + i]), "mode " + mode + ", " + p.name() + "[" + i + "]");
+                }
+            }
+        }
+        assertThrows(IllegalStateException.class, () -> chunked.logitsAt(40), "only the last chunk of logits is kept");
+    }
+
     @Test
     void adaptersAreDeclaredInTheSameOrderInEveryProcess() {
         // Set.of iterates in an order salted per JVM; the adapters' buffer order (their initial values, their

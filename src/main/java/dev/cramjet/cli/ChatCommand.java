@@ -37,7 +37,7 @@ public final class ChatCommand implements Command {
                   --run RUN              a run's best checkpoint
                   --adapter DIR          a PEFT adapter over the model (alone: over the base its config names)
                   --system TEXT          the system message (default: none)
-                  --max-tokens N         the longest reply (default 200)
+                  --max-tokens N         the longest reply (default 200, at most half the model's context)
                   --temperature T        0 = greedy (default 0.7)
                   --top-k K, --top-p P   sampling shortlist (defaults 40, 0.95)
                   --repetition-penalty R (default 1.1)
@@ -55,20 +55,22 @@ public final class ChatCommand implements Command {
     public int run(Args args) throws Exception {
         Models.Chosen c = Models.choose(args.string("model", null), args.string("run", null), args.string("adapter", null));
         String system = args.string("system", null);
-        int maxTokens = args.integer("max-tokens", 200);
+        int maxTokens = args.integer("max-tokens", 0);
         Sampler.Settings settings = new Sampler.Settings(args.number("temperature", 0.7), args.integer("top-k", 40),
                 args.number("top-p", 0.95), args.number("repetition-penalty", 1.1), args.longValue("seed", 1337));
         String device = args.string("device", "cpu");
         args.finish();
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
-        if (maxTokens < 1) throw new CramjetException("--max-tokens must be at least 1, got " + maxTokens);
+        if (args.has("max-tokens") && maxTokens < 1) throw new CramjetException("--max-tokens must be at least 1, got " + maxTokens);
         Tokenizer tok = Tokenizer.load(c.tokenizer());
         ChatTemplate template = ChatTemplate.find(c.adapter(), c.base());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend be = Backends.open(device)) {
             GPT model = Models.load(be, c, 1, 1);
             out.println("chatting with " + c.base() + " (" + c.what() + "); /reset, /system TEXT, /exit");
-            Chat chat = new Chat(new Generator(model, tok, true), tok, template, system, maxTokens, settings);
+            Generator generator = new Generator(model, tok, true);
+            if (maxTokens == 0) maxTokens = Math.min(200, generator.capacity() / 2);   // a small model's context is short
+            Chat chat = new Chat(generator, tok, template, system, maxTokens, settings);
             chat.loop(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out);
         }
         return 0;

@@ -2,7 +2,7 @@
 """Checks Cramjet's PEFT adapters against Hugging Face transformers + peft, both ways.
 
   1. An adapter Cramjet trained (LoRA, prompt or prefix tuning), loaded by PEFT over the base Cramjet saved, must
-     give the logits `cramjet generate --logits` writes for the same tokens; a LoRA adapter merged by
+     give the logits `cramjet logits` writes for the same tokens; a LoRA adapter merged by
      `cramjet merge` and loaded by plain transformers must give them too.
   2. Adapters PEFT makes (LoRA on c_attn/c_proj/c_fc with random B, prompt tuning, prefix tuning) must give in
      Cramjet the logits PEFT computes.
@@ -11,7 +11,7 @@ Needs: python3 with torch, transformers and peft (pip install torch transformers
 (the repository's ./cramjet or a bundle's). The base must be a GPT-2-layout Cramjet model directory with its
 tokenizer.json (a demo run's checkpoint with the run's tokenizer.json copied in, or a `cramjet merge` output).
 
-  scripts/peft_check.py --cramjet ./cramjet --model BASE_DIR [--adapter ADAPTER_DIR ...] [--prompt TEXT]
+  scripts/peft_check.py --cramjet ./cramjet --model BASE_DIR [--adapter ADAPTER_DIR ...] [--tokens 5,17,3,...]
 
 Exits 0 when every comparison is within --atol, 1 otherwise; prints one line per comparison.
 """
@@ -23,20 +23,26 @@ import sys
 import tempfile
 
 import torch
+from safetensors.torch import load_file
 from peft import LoraConfig, PeftModel, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 
-def cramjet_logits(cramjet, model, adapter, prompt, workdir):
-    """Token ids and logits [T][V] at every prompt position, as Cramjet computes them."""
-    out = os.path.join(workdir, "logits-%d.json" % len(os.listdir(workdir)))
-    cmd = [cramjet, "generate", "--model", model, "--prompt", prompt, "--logits", out]
+def cramjet_logits(cramjet, model, adapter, ids, workdir):
+    """Logits [T][V] at every position of the token ids, as Cramjet computes them."""
+    out = os.path.join(workdir, "logits-%d.safetensors" % len(os.listdir(workdir)))
+    cmd = [cramjet, "logits", "--model", model, "--tokens", ",".join(map(str, ids)), "--out", out]
     if adapter:
         cmd += ["--adapter", adapter]
     subprocess.run(cmd, check=True)
-    with open(out) as f:
-        data = json.load(f)
-    return data["ids"], torch.tensor(data["logits"], dtype=torch.float64)
+    return load_file(out)["logits"].double()
+
+
+def default_tokens(model):
+    """Sixteen ids spread over the base's vocabulary."""
+    with open(os.path.join(model, "config.json")) as f:
+        vocab = json.load(f)["vocab_size"]
+    return [(7919 * i + 11) % vocab for i in range(16)]
 
 
 def hf_logits(model, ids):
@@ -63,17 +69,18 @@ def main():
     ap.add_argument("--cramjet", default="./cramjet", help="the cramjet launcher")
     ap.add_argument("--model", required=True, help="the base: a Cramjet model directory with tokenizer.json")
     ap.add_argument("--adapter", action="append", default=[], help="an adapter Cramjet trained (repeatable)")
-    ap.add_argument("--prompt", default="<|user|>\n以《春曉》爲題，寫一首五言絕句。<|endoftext|><|assistant|>\n")
+    ap.add_argument("--tokens", help="comma-separated token ids to score (default: 16 spread over the vocabulary)")
     ap.add_argument("--atol", type=float, default=2e-3)
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as work:
-        ids, ours = cramjet_logits(args.cramjet, args.model, None, args.prompt, work)
+        ids = [int(t) for t in args.tokens.split(",")] if args.tokens else default_tokens(args.model)
+        ours = cramjet_logits(args.cramjet, args.model, None, ids, work)
         ok &= compare("base model: transformers vs cramjet", ours, hf_logits(base_model(args.model), ids), args.atol)
 
         # 1. Cramjet's adapters in PEFT (and merged, in plain transformers).
         for adapter in args.adapter:
-            ids, ours = cramjet_logits(args.cramjet, args.model, adapter, args.prompt, work)
+            ours = cramjet_logits(args.cramjet, args.model, adapter, ids, work)
             peft = PeftModel.from_pretrained(base_model(args.model), adapter).eval()
             ok &= compare("cramjet adapter %s in PEFT" % os.path.basename(os.path.normpath(adapter)), ours, hf_logits(peft, ids), args.atol)
             with open(os.path.join(adapter, "adapter_config.json")) as f:
@@ -98,7 +105,7 @@ def main():
                         p.normal_(0, 0.05)          # B starts at zero: make the adapter do something
             out = os.path.join(work, "peft-" + name)
             model.save_pretrained(out)
-            ids, ours = cramjet_logits(args.cramjet, args.model, out, args.prompt, work)
+            ours = cramjet_logits(args.cramjet, args.model, out, ids, work)
             peft = PeftModel.from_pretrained(base_model(args.model), out).eval()
             ok &= compare("PEFT %s adapter in cramjet" % name, ours, hf_logits(peft, ids), args.atol)
     sys.exit(0 if ok else 1)

@@ -62,13 +62,13 @@ public final class ChatCommand implements Command {
         args.finish();
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
         if (args.has("max-tokens") && maxTokens < 1) throw new CramjetException("--max-tokens must be at least 1, got " + maxTokens);
-        Tokenizer tok = Tokenizer.load(c.tokenizer());
-        ChatTemplate template = ChatTemplate.find(c.adapter(), c.base());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend be = Backends.open(device)) {
-            GPT model = Models.load(be, c, 1, 1);
-            out.println("chatting with " + c.base() + " (" + c.what() + "); /reset, /system TEXT, /exit");
-            Generator generator = new Generator(model, tok, true);
+            Models.Loaded m = Models.load(be, c, 1, cfg -> 1, "chat");
+            Tokenizer tok = m.tokenizer();
+            ChatTemplate template = ChatTemplate.find(c.adapter(), m.base());
+            out.println("chatting with " + m.base() + " (" + m.what() + "); /reset, /system TEXT, /exit");
+            Generator generator = new Generator(m.model(), tok, true);
             if (maxTokens == 0) maxTokens = Math.min(200, generator.capacity() / 2);   // a small model's context is short
             Chat chat = new Chat(generator, tok, template, system, maxTokens, settings);
             chat.loop(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out);

@@ -5,7 +5,6 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
-import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -17,6 +16,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -47,8 +47,6 @@ public final class GenerateCommand implements Command {
                   --no-cache               recompute the whole context for every token (slow; the KV cache's reference)
                   --device cpu|cuda        where the model runs (default cpu)
                   --verbose                print the model, prompt size and tokens/s to stderr
-                  --logits FILE            instead of generating, write the prompt's token ids and the model's logits
-                                           at every prompt position to FILE (JSON), to compare with another tool
 
                 The prompt and then the generated text go to standard output (UTF-8) as they are produced.""";
     }
@@ -56,7 +54,6 @@ public final class GenerateCommand implements Command {
     @Override
     public int run(Args args) throws Exception {
         String modelArg = args.string("model", null), runArg = args.string("run", null), adapterArg = args.string("adapter", null);
-        String logits = args.string("logits", null);
         String prompt = args.string("prompt", "");
         int maxTokens = args.integer("max-tokens", 200);
         Sampler.Settings settings = new Sampler.Settings(args.number("temperature", 0.8), args.integer("top-k", 50),
@@ -68,21 +65,18 @@ public final class GenerateCommand implements Command {
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
         if (maxTokens < 0) throw new CramjetException("--max-tokens must be >= 0, got " + maxTokens);
 
-        Models.Chosen src = Models.choose(modelArg, runArg, adapterArg);
-        Tokenizer tokenizer = Tokenizer.load(src.tokenizer());
-        GPTConfig cfg = ModelDir.readConfig(src.base());
+        Models.Chosen chosen = Models.choose(modelArg, runArg, adapterArg);
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
             // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-            if (logits != null) {
-                writeLogits(Models.load(backend, src, 1, cfg.blockSize()), tokenizer, prompt, Path.of(logits));
-                return 0;
-            }
-            GPT model = Models.load(backend, src, 1, cached ? 1 : cfg.blockSize());
+            Models.Loaded m = Models.load(backend, chosen, 1, c -> cached ? 1 : c.blockSize(), "generate");
+            GPT model = m.model();
+            Tokenizer tokenizer = m.tokenizer();
+            GPTConfig cfg = m.config();
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
-                        src.base(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
+                        m.base(), m.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
                         cached ? "KV cache" : "no cache");
                 System.err.println("device: " + backend.describe());
             }
@@ -106,31 +100,6 @@ public final class GenerateCommand implements Command {
         return 0;
     }
 
-    /**
-     * The full forward pass over the prompt (after the model's virtual tokens): {"ids": [...], "logits": [[V] per
-     * prompt token]}, written atomically.
-     */
-    private static void writeLogits(GPT model, Tokenizer tokenizer, String prompt, Path file) throws IOException {
-        int[] ids = prompt.isEmpty() ? new int[] {tokenizer.eot()} : tokenizer.encode(prompt);
-        int virtual = model.virtualTokens();
-        if (virtual + ids.length > model.seq()) {
-            throw new CramjetException("--logits: the prompt's " + ids.length + " tokens do not fit the context of " + (model.seq() - virtual));
-        }
-        int[] window = new int[model.seq()];
-        System.arraycopy(ids, 0, window, virtual, ids.length);
-        model.forward(window, null);
-        List<Object> rows = new java.util.ArrayList<>();
-        for (int t = 0; t < ids.length; t++) {
-            List<Object> row = new java.util.ArrayList<>();
-            for (float v : model.logitsAt(virtual + t)) row.add((double) v);
-            rows.add(row);
-        }
-        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("ids", ids);
-        m.put("logits", rows);
-        dev.cramjet.io.AtomicFile.writeString(file, Json.write(m));
-    }
-
     /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */
     record Source(Path model, Path tokenizer, String what) {}
 
@@ -143,30 +112,24 @@ public final class GenerateCommand implements Command {
     }
 
     /**
-     * A run's best checkpoint (lowest validation loss in its manifest), or its latest when none was evaluated;
-     * verified against its manifest before use.
+     * A run's complete checkpoints, best first (lowest validation loss in the manifest, then the newest); each is
+     * verified against its manifest when it is loaded.
      */
-    static Source fromRun(Path run) throws IOException {
+    static List<Source> fromRun(Path run) throws IOException {
         if (!Files.isDirectory(run)) throw new CramjetException(run + ": no such run directory");
-        List<Path> all = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE).list();
+        List<Path> all = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE)
+                .bestFirst(m -> System.err.println("cramjet generate: " + m));
         if (all.isEmpty()) throw new CramjetException(run + ": no complete checkpoint under " + run.resolve("checkpoints"));
-        Path chosen = all.getLast();
-        double best = Double.POSITIVE_INFINITY;
+        List<Source> out = new ArrayList<>();
         for (Path p : all) {
-            Path mf = p.resolve(Checkpoints.MANIFEST);
-            Object v = Json.object(Json.parse(Files.readString(mf), mf.toString()), mf.toString()).get("val_loss");
-            double loss = v == null ? Double.NaN : Json.number(v, mf + ": val_loss");
-            if (loss < best) { best = loss; chosen = p; }
+            Path tok = p.resolve(TOKENIZER);
+            if (!Files.isRegularFile(tok)) tok = run.resolve(TOKENIZER);
+            if (!Files.isRegularFile(tok)) throw new CramjetException(run + ": no " + TOKENIZER + " in the run or its checkpoint " + p.getFileName());
+            double loss = Checkpoints.valLoss(p);
+            out.add(new Source(p, tok, Double.isFinite(loss)
+                    ? String.format(Locale.ROOT, "%s, validation loss %.4f", p.getFileName(), loss) : p.getFileName() + ", no validation loss"));
         }
-        Checkpoints.Saved saved = Checkpoints.load(chosen);
-        requireModel(saved.dir(), "checkpoint");
-        Path tok = saved.dir().resolve(TOKENIZER);
-        if (!Files.isRegularFile(tok)) tok = run.resolve(TOKENIZER);
-        if (!Files.isRegularFile(tok)) throw new CramjetException(run + ": no " + TOKENIZER + " in the run or its checkpoint " + saved.dir().getFileName());
-        String what = Double.isFinite(saved.valLoss())
-                ? String.format(Locale.ROOT, "step %d, best validation loss %.4f", saved.step(), saved.valLoss())
-                : "step " + saved.step() + ", latest";
-        return new Source(saved.dir(), tok, what);
+        return out;
     }
 
     private static void requireModel(Path dir, String kind) {

@@ -32,10 +32,11 @@ public final class MergeCommand implements Command {
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
         if (java.nio.file.Files.exists(out)) throw new CramjetException(out + ": already exists; merge writes a new model directory");
         Models.Chosen c = Models.choose(model, run, adapter);
-        int layers = Merge.merge(c.base(), c.adapter(), out);
-        Tokenizer.load(c.tokenizer()).save(out.resolve(GenerateCommand.TOKENIZER));
-        ChatTemplate.find(c.adapter(), c.base()).save(out);
-        System.out.println("merged " + layers + " adapted layers of " + c.adapter() + " into " + c.base() + ": " + out);
+        Path base = c.first().model();
+        int layers = Merge.merge(base, c.adapter(), out);
+        Tokenizer.load(c.tokenizer(c.first())).save(out.resolve(GenerateCommand.TOKENIZER));
+        ChatTemplate.find(c.adapter(), base).save(out);
+        System.out.println("merged " + layers + " adapted layers of " + c.adapter() + " into " + base + ": " + out);
         return 0;
     }
 }

@@ -4,31 +4,50 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
+import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.tune.PeftFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
- * The model a command runs: a base (--model DIR, or --run RUN's best checkpoint) and optionally a PEFT adapter
- * (--adapter DIR) over it — given alone, the adapter's base_model_name_or_path names the base. The tokenizer is
- * the adapter's when it has one (a fine-tune saves it beside the adapter), else the base's.
+ * The model a command runs: a base (--model DIR, or --run RUN's checkpoints best first) and optionally a PEFT
+ * adapter (--adapter DIR) over it — given alone, the adapter's base_model_name_or_path names the base. The tokenizer
+ * is the adapter's when it has one (a fine-tune saves it beside the adapter), else the base's.
  */
 final class Models {
     private Models() {}
 
-    record Chosen(Path base, Path tokenizer, Path adapter, String what) {}
+    /** The candidate bases, best first (a run's checkpoints; one for a model directory), and the adapter or null. */
+    record Chosen(List<GenerateCommand.Source> candidates, Path adapter) {
+        /** The first candidate: the one used without loading (merge). */
+        GenerateCommand.Source first() { return candidates.getFirst(); }
+
+        Path tokenizer(GenerateCommand.Source base) {
+            Path tok = adapter == null ? base.tokenizer() : adapter.resolve(GenerateCommand.TOKENIZER);
+            return adapter != null && !Files.isRegularFile(tok) ? base.tokenizer() : tok;
+        }
+
+        String what(GenerateCommand.Source base) { return base.what() + (adapter == null ? "" : ", adapter " + adapter); }
+    }
+
+    /** A loaded model: its base's directory and description, configuration and tokenizer. */
+    record Loaded(GPT model, Tokenizer tokenizer, GPTConfig config, Path base, String what) {}
 
     static Chosen choose(String model, String run, String adapter) throws IOException {
         Path ad = adapter == null ? null : Path.of(adapter);
         if (ad != null && !PeftFiles.isAdapter(ad)) throw new CramjetException(ad + ": no " + PeftFiles.CONFIG + " (not an adapter directory)");
         String which = "give exactly one of --model DIR or --run DIR (or --adapter DIR alone, whose config names its base)";
         if (model != null && run != null) throw new CramjetException(which);
-        GenerateCommand.Source src;
+        List<GenerateCommand.Source> src;
         if (model != null) {
-            src = ad == null ? GenerateCommand.modelDir(Path.of(model)) : new GenerateCommand.Source(Path.of(model), Path.of(model).resolve(GenerateCommand.TOKENIZER), "model directory");
+            src = List.of(ad == null ? GenerateCommand.modelDir(Path.of(model))
+                    : new GenerateCommand.Source(Path.of(model), Path.of(model).resolve(GenerateCommand.TOKENIZER), "model directory"));
         } else if (run != null) {
             src = GenerateCommand.fromRun(Path.of(run));
         } else if (ad != null) {
@@ -39,18 +58,36 @@ final class Models {
             if (!Files.isRegularFile(base.resolve(ModelDir.CONFIG))) {
                 throw new CramjetException(cfg + ": its base " + base + " is not a model directory here; give the base with --model DIR");
             }
-            src = new GenerateCommand.Source(base, base.resolve(GenerateCommand.TOKENIZER), "the adapter's base");
+            src = List.of(new GenerateCommand.Source(base, base.resolve(GenerateCommand.TOKENIZER), "the adapter's base"));
         } else {
             throw new CramjetException(which);
         }
-        Path tok = src.tokenizer();
-        if (ad != null && Files.isRegularFile(ad.resolve(GenerateCommand.TOKENIZER))) tok = ad.resolve(GenerateCommand.TOKENIZER);
-        if (!Files.isRegularFile(tok)) throw new CramjetException("no " + GenerateCommand.TOKENIZER + " in " + src.model() + (ad == null ? "" : " or " + ad));
-        return new Chosen(src.model(), tok, ad, src.what() + (ad == null ? "" : ", adapter " + ad));
+        Chosen c = new Chosen(src, ad);
+        for (GenerateCommand.Source s : src) {
+            if (!Files.isRegularFile(c.tokenizer(s))) {
+                throw new CramjetException("no " + GenerateCommand.TOKENIZER + " in " + s.model() + (ad == null ? "" : " or " + ad));
+            }
+        }
+        return c;
     }
 
-    /** The chosen model for (batch, seq), the adapter applied. */
-    static GPT load(Backend be, Chosen c, int batch, int seq) throws IOException {
-        return c.adapter() == null ? ModelDir.load(be, c.base(), batch, seq) : PeftFiles.load(be, c.base(), c.adapter(), batch, seq);
+    /**
+     * The chosen model for (batch, seq of its configuration), the adapter applied: the first candidate that loads;
+     * one that fails verification gives way to the next, with a word on stderr from {@code command}.
+     */
+    static Loaded load(Backend be, Chosen c, int batch, ToIntFunction<GPTConfig> seq, String command) throws IOException {
+        for (int i = 0; ; i++) {
+            GenerateCommand.Source s = c.candidates().get(i);
+            try {
+                Tokenizer tok = Tokenizer.load(c.tokenizer(s));
+                GPTConfig cfg = ModelDir.readConfig(s.model());
+                int n = seq.applyAsInt(cfg);
+                GPT model = c.adapter() == null ? ModelDir.load(be, s.model(), batch, n) : PeftFiles.load(be, s.model(), c.adapter(), batch, n);
+                return new Loaded(model, tok, cfg, s.model(), c.what(s));
+            } catch (CramjetException e) {
+                if (i == c.candidates().size() - 1) throw e;
+                System.err.println("cramjet " + command + ": skipped checkpoint " + s.model().getFileName() + ": " + e.getMessage());
+            }
+        }
     }
 }

@@ -68,12 +68,7 @@ public final class TrainCommand implements Command {
     /** Every option that is a config key, in command-line spelling. */
     static Map<String, String> overrides(Args args) {
         Map<String, String> o = new LinkedHashMap<>();
-        for (var e : args.options().entrySet()) {
-            if (TrainConfig.isKey(e.getKey())) {
-                o.put(e.getKey(), e.getValue());
-                args.markRead(e.getKey());
-            }
-        }
+        for (String k : args.keys()) if (TrainConfig.isKey(k)) o.put(k, args.string(k, null));
         return o;
     }
 
@@ -84,11 +79,7 @@ public final class TrainCommand implements Command {
         System.out.printf(Locale.ROOT, "%nrun ended (%s) at step %d after %s: %,d tokens, final training loss %.4f%n",
                 o.reason(), o.step(), Budget.formatDuration(o.elapsed()), o.tokens(), o.loss());
         if (o.eval() != null) {
-            StringBuilder v = new StringBuilder(String.format(Locale.ROOT, "validation: loss %.4f", o.eval().loss()));
-            if (Double.isFinite(o.eval().perplexity())) v.append(String.format(Locale.ROOT, ", perplexity %.2f", o.eval().perplexity()));
-            if (Double.isFinite(o.eval().bitsPerByte())) v.append(String.format(Locale.ROOT, ", %.3f bits per byte", o.eval().bitsPerByte()));
-            new java.util.TreeMap<>(o.eval().extra()).forEach((k, x) -> v.append(String.format(Locale.ROOT, ", %s %.4f", k.replace('_', ' '), x)));
-            System.out.println(v);
+            System.out.println("validation: " + o.eval().describe());
         }
         if (o.skipped() > 0 || o.rollbacks() > 0) {
             System.out.printf("non-finite steps skipped: %d, rollbacks: %d%n", o.skipped(), o.rollbacks());

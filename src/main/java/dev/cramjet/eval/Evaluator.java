@@ -3,6 +3,8 @@ package dev.cramjet.eval;
 import dev.cramjet.data.Batch;
 import dev.cramjet.tokenizer.Tokenizer;
 
+import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -27,13 +29,21 @@ public final class Evaluator {
         boolean next(Batch batch);
     }
 
-    /**
-     * An evaluation's figures: the mean loss over {@code tokens} scored targets, its perplexity, bits per byte
-     * (NaN when unknown), and any further figures by name (a preference model's accuracy, say).
-     */
-    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes, Map<String, Double> extra) {
-        public Result {
-            extra = Map.copyOf(extra);
+    /** An evaluation's figures: the mean loss over {@code tokens} scored targets, its perplexity, bits per byte (NaN when unknown). */
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) implements Validation {
+        @Override
+        public Map<String, Object> metrics() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("val_loss", loss);
+            m.put("val_ppl", perplexity);
+            m.put("val_bpb", bitsPerByte);
+            return m;
+        }
+
+        @Override
+        public String describe() {
+            String s = String.format(Locale.ROOT, "loss %.4f, perplexity %.2f", loss, perplexity);
+            return Double.isFinite(bitsPerByte) ? s + String.format(Locale.ROOT, ", %.3f bits per byte", bitsPerByte) : s;
         }
     }
 
@@ -93,6 +103,6 @@ public final class Evaluator {
         }
         if (n == 0) throw new IllegalStateException("the validation split holds no scored target in its first " + maxTokens + " positions");
         double loss = nats / n;
-        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes, Map.of());
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes);
     }
 }

@@ -54,8 +54,13 @@ public final class Head {
     /** Per sequence of the last forward pass: its first row through the head, one past its last, its summed loss. */
     private final int[] runFrom, runTo;
     private final double[] sequenceLoss;
-    /** What the last forward pass did, for the backward pass: rows through the head, targets among them. */
-    private int rows, valid = -1;
+    /**
+     * What the last forward pass did, for the backward pass: rows through the head, targets scored among them (-1:
+     * no targets), and valid = scored once the loss is computed (-1 until then, and after the backward pass).
+     */
+    private int rows, scored = -1, valid = -1;
+    /** The head reads the hidden rows themselves (no pooling). */
+    private boolean direct;
     /** The last forward wrote dlogits (training) — into the logits, or, for a frozen head, on into dIn. */
     private boolean gradInLogits;
     /** A frozen head's training forward leaves the input gradient (1/valid scale) in dIn. */
@@ -101,38 +106,63 @@ public final class Head {
      * Returns the mean loss over the targets that are not ignored (NaN when there are none or no targets).
      */
     float forward(Tensor hidden, int[] targetIds, int[] lengths, boolean training, Tensor dHidden) {
+        stage(targetIds, lengths, training);
+        compute(hidden, dHidden);
+        return loss();
+    }
+
+    /** The host half of {@link #forward} before the device work: checks, the rows to read, uploads. */
+    void stage(int[] targetIds, int[] lengths, boolean training) {
         int expected = pooling == Pooling.ALL || pooling == Pooling.TARGETS ? batch * seq : batch;
         if (targetIds != null && targetIds.length != expected) {
             throw new CramjetException("targets: expected " + expected + " (" + (expected == batch ? "one per sequence" : "batch·seq")
                     + "), got " + targetIds.length);
         }
-        Tensor in = gather(hidden, targetIds, lengths);
+        gather(targetIds, lengths);
         valid = -1;
         early = false;
-        if (rows == 0) return Float.NaN;
-        if (targetIds == null) {
-            if (rows > chunk) throw new IllegalStateException("this training model's frozen head keeps logits for " + chunk + " rows, not " + rows);
-            be.matmul(Workspace.rows(logits, rows), in, linear.weight.value(), linear.bias == null ? null : linear.bias.value(), Epilogue.NONE);
-            return Float.NaN;
-        }
+        scored = -1;
+        if (rows == 0 || targetIds == null) return;
         int n = 0;
         for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) n++;
-        Tensor t = Workspace.rows(targets, rows);
-        be.upload(t, java.util.Arrays.copyOf(hostTargets, rows));
+        be.upload(Workspace.rows(targets, rows), java.util.Arrays.copyOf(hostTargets, rows));
         gradInLogits = training && n > 0;
         early = gradInLogits && frozenTraining;
-        Tensor l = Workspace.rows(losses, rows);
-        chunks(in, early ? (pooling == Pooling.ALL ? dHidden : dPooled) : null, gradInLogits ? 1f / n : 0f);
+        scored = n;
+    }
+
+    /**
+     * The device half: pooling, the logits and, with targets, the loss (and dlogits in training; for a frozen
+     * head in training, chunk by chunk, with the input gradient in dHidden's rows, or the pooled rows').
+     */
+    void compute(Tensor hidden, Tensor dHidden) {
+        if (rows == 0) return;
+        Tensor in = direct ? hidden : Workspace.rows(pooled, rows);
+        if (!direct) be.pool(in, hidden, segments.view(0, rows, 2));
+        if (scored < 0) {
+            if (rows > chunk) throw new IllegalStateException("this training model's frozen head keeps logits for " + chunk + " rows, not " + rows);
+            be.matmul(Workspace.rows(logits, rows), in, linear.weight.value(), linear.bias == null ? null : linear.bias.value(), Epilogue.NONE);
+            return;
+        }
+        chunks(in, early ? (direct ? dHidden : dPooled) : null, gradInLogits ? 1f / scored : 0f);
+        valid = scored;
+    }
+
+    /**
+     * The last forward pass's mean loss, brought back from the device (NaN without targets or scored rows), and
+     * each sequence's summed loss.
+     */
+    float loss() {
+        java.util.Arrays.fill(sequenceLoss, 0);
+        if (rows == 0 || scored <= 0) return Float.NaN;
         float[] host = rows == hostLosses.length ? hostLosses : new float[rows];
-        be.download(l, host);
+        be.download(Workspace.rows(losses, rows), host);
         double sum = 0;
         for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) sum += host[i];
-        java.util.Arrays.fill(sequenceLoss, 0);
         for (int b = 0; b < batch; b++) {
             for (int i = runFrom[b]; i < runTo[b]; i++) if (hostTargets[i] >= 0) sequenceLoss[b] += host[i];
         }
-        valid = n;
-        return n == 0 ? Float.NaN : (float) (sum / n);
+        return (float) (sum / scored);
     }
 
     /**
@@ -152,16 +182,17 @@ public final class Head {
         }
     }
 
-    /** The rows the head reads: hidden itself, or the pooled rows (segments uploaded); sets rows and hostTargets. */
-    private Tensor gather(Tensor hidden, int[] targetIds, int[] lengths) {
-        if (pooling == Pooling.ALL || (pooling == Pooling.TARGETS && targetIds == null)) {
+    /** The rows the head reads, on the host: sets direct, rows and hostTargets, and uploads the pooling segments. */
+    private void gather(int[] targetIds, int[] lengths) {
+        direct = pooling == Pooling.ALL || (pooling == Pooling.TARGETS && targetIds == null);
+        if (direct) {
             rows = batch * seq;
             if (targetIds != null) System.arraycopy(targetIds, 0, hostTargets, 0, rows);
             for (int b = 0; b < batch; b++) {
                 runFrom[b] = b * seq;
                 runTo[b] = (b + 1) * seq;
             }
-            return hidden;
+            return;
         }
         int s = 0;
         if (pooling == Pooling.TARGETS) {
@@ -185,11 +216,7 @@ public final class Head {
             }
         }
         rows = s;
-        if (s == 0) return null;
-        Tensor seg = segments.view(0, s, 2), out = Workspace.rows(pooled, s);
-        be.upload(seg, java.util.Arrays.copyOf(hostSegments, 2 * s));
-        be.pool(out, hidden, seg);
-        return out;
+        if (s > 0) be.upload(segments.view(0, s, 2), java.util.Arrays.copyOf(hostSegments, 2 * s));
     }
 
     /**

@@ -142,6 +142,12 @@ final class Transformer {
      * (all T); in training, dropout (the config's, and the adapters') with masks from the micro-batch's seed.
      */
     Tensor forward(int[] tokenIds, int[] validLengths, boolean training, long microSeed) {
+        stage(tokenIds, validLengths, training, microSeed);
+        return compute();
+    }
+
+    /** The host half of {@link #forward}: checks and uploads of the tokens and lengths, the mask and dropout. */
+    void stage(int[] tokenIds, int[] validLengths, boolean training, long microSeed) {
         float p = training ? cfg.dropout() : 0f;
         checkIds(tokenIds);
         be.upload(tokens, tokenIds);
@@ -161,8 +167,12 @@ final class Transformer {
         dropout = p;
         seed = microSeed;
         for (int i = 0; i < adapters.size(); i++) adapters.get(i).dropout(training, site(1 + 2 * blocks.length + i));
+    }
+
+    /** The device half: embeddings, blocks, final norm over what {@link #stage} uploaded; the normed hidden rows. */
+    Tensor compute() {
         embed.forward(res[0].reshape(batch, seq, c), tokens, 0);
-        if (p > 0) be.dropout(res[0], res[0], p, site(0));
+        if (dropout > 0) be.dropout(res[0], res[0], dropout, site(0));
         for (int l = 0; l < blocks.length; l++) blocks[l].forward(res[l], res[l + 1], mask, dropout(l));
         return lnF.forward(res[blocks.length]);
     }

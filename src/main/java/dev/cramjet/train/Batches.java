@@ -7,10 +7,11 @@ import java.util.Map;
 /** The training data as the loop consumes it: micro-batches in a reproducible order whose position can be saved. */
 public interface Batches {
     /**
-     * A micro-batch of {@code batch} sequences of {@code context} tokens in the shape this stream fills: language-model
-     * windows by default; a fine-tune's stream makes padded ones (with lengths), or more rows (preference pairs).
+     * A micro-batch of this stream's shape for {@link #next} to fill, allocated once by the loop: language-model
+     * windows (a target per position, no padding) unless the stream says otherwise (a fine-tune's padded
+     * sequences with lengths, or preference pairs as twice the rows).
      */
-    default Batch allocate(int batch, int context) { return new Batch(batch, context); }
+    default Batch allocate(int batch, int seq) { return new Batch(batch, seq); }
 
     /** Fills the batch with the next micro-batch (a language model's targets are its tokens shifted by one). */
     void next(Batch batch);
@@ -18,6 +19,6 @@ public interface Batches {
     /** Where the stream stands (JSON-able), so a resumed run reads exactly the batches it would have read. */
     Map<String, Object> state();
 
-    /** Returns to a position from {@link #state}. */
-    void restore(Map<String, Object> state);
+    /** Returns to a position from {@link #state}; {@code where} names its source in errors. */
+    void restore(Map<String, Object> state, String where);
 }

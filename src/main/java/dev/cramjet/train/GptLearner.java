@@ -3,6 +3,7 @@ package dev.cramjet.train;
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.GPT;
@@ -15,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights — by default as a model
@@ -38,27 +40,29 @@ public final class GptLearner implements Learner, Evaluator.Model {
     private final AdamWOptimizer optimizer;
     private final Backend be;
     private final Weights weights;
+    /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
+    private final Consumer<Runnable> device;
 
     /** Checkpoints hold the whole model as a model directory. */
-    public GptLearner(GPT model, AdamWOptimizer optimizer) {
-        this.model = model;
-        this.optimizer = optimizer;
-        this.be = model.backend();
-        this.weights = new Weights() {
-            @Override
-            public void save(Path dir) throws IOException {
-                ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), dir);
-            }
-
-            @Override public void load(Path dir) throws IOException { ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS)); }
-        };
-    }
+    public GptLearner(GPT model, AdamWOptimizer optimizer) { this(model, optimizer, wholeModel(model, optimizer)); }
 
     public GptLearner(GPT model, AdamWOptimizer optimizer, Weights weights) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
         this.weights = weights;
+        this.device = Backends.repeater(be);
+    }
+
+    private static Weights wholeModel(GPT model, AdamWOptimizer optimizer) {
+        return new Weights() {
+            @Override
+            public void save(Path dir) throws IOException {
+                ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(model.backend(), optimizer.weights(p)), dir);
+            }
+
+            @Override public void load(Path dir) throws IOException { ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS)); }
+        };
     }
 
     public GPT model() { return model; }
@@ -70,9 +74,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
     @Override
     public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
-        model.backward(accumulation);
-        return loss;
+        return model.trainStep(batch.tokens, batch.lengths, batch.targets, accumulation, device);
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.cramjet.tune;
 
 import dev.cramjet.data.Batch;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.Learner;
@@ -9,6 +10,7 @@ import dev.cramjet.train.Learner;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -50,6 +52,24 @@ final class Dpo implements Learner {
 
         /** σ(−z): minus the loss's derivative by z. */
         double slope() { return 1 / (1 + Math.exp(z)); }
+    }
+
+    /** A validation pass over preference pairs: the mean DPO loss, and the step's figures as "val_…". */
+    record Scores(double loss, Map<String, Double> figures, long pairs) implements Validation {
+        @Override
+        public Map<String, Object> metrics() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("val_loss", loss);
+            figures.forEach((k, v) -> m.put("val_" + k, v));
+            return m;
+        }
+
+        @Override
+        public String describe() {
+            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "loss %.4f", loss));
+            figures.forEach((k, v) -> sb.append(String.format(Locale.ROOT, ", %s %.4f", k.replace('_', ' '), v)));
+            return sb.toString();
+        }
     }
 
     /** The pairs of a batch scored by the current weights (in eval or training mode as set) and the reference. */
@@ -136,7 +156,7 @@ final class Dpo implements Learner {
      * DPO loss, accuracy and margins over the validation pairs in the first {@code maxTokens} positions (whole
      * batches, at least one), without dropout.
      */
-    Evaluator.Result evaluate(Evaluator.Source source, Batch batch, long maxTokens) {
+    Scores evaluate(Evaluator.Source source, Batch batch, long maxTokens) {
         source.reset();
         resetStats();
         long read = 0;
@@ -147,8 +167,7 @@ final class Dpo implements Learner {
             for (Pair p : score(batch, model.sequenceLosses())) if (p != null) count(p);
         }
         if (pairs == 0) throw new IllegalStateException("no validation pairs");
-        Map<String, Double> extra = metrics();
-        Evaluator.Result r = new Evaluator.Result(lossSum / pairs, Double.NaN, Double.NaN, pairs, 0, extra);
+        Scores r = new Scores(lossSum / pairs, metrics(), pairs);
         resetStats();
         return r;
     }

@@ -144,8 +144,7 @@ public final class Examples {
         }
 
         @Override
-        public void restore(Map<String, Object> m) {
-            String w = "checkpoint state: data";
+        public void restore(Map<String, Object> m, String w) {
             long s = Json.integer(m.get("seed"), w + ".seed"), n = Json.integer(m.get("items"), w + ".items");
             if (s != seed || n != items.size()) {
                 throw new CramjetException(w + ": the checkpoint read " + n + " examples in the order of seed " + s + ", this run has "

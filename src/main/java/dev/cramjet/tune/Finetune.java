@@ -6,6 +6,7 @@ import dev.cramjet.data.Batch;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
@@ -17,7 +18,6 @@ import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.tokenizer.Tokenizer;
-import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.Learner;
@@ -29,8 +29,8 @@ import dev.cramjet.train.Trainer;
 import dev.cramjet.tune.ChatTemplate.Message;
 import dev.cramjet.tune.ChatTemplate.Role;
 import dev.cramjet.tune.Examples.Example;
-import dev.cramjet.tune.TaskData.Conversation;
-import dev.cramjet.tune.TaskData.Preference;
+import dev.cramjet.tune.ChatData.Conversation;
+import dev.cramjet.tune.ChatData.Preference;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -44,6 +44,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * A fine-tuning run: a base model, task data, a {@link Method}, and the {@link Trainer} with everything it gives
@@ -84,7 +85,7 @@ public final class Finetune {
                 throw new CramjetException("--builtin: expected one of " + new java.util.TreeSet<>(PoetryTasks.NAMES) + ", got '" + builtin + "'");
             }
             if (task.equals("dpo") && (method == Method.PROMPT || method == Method.PREFIX)) {
-                throw new CramjetException("--task dpo trains --method lora or full (its reference is the base, with the adapters off or as a copy)");
+                throw new CramjetException("--task dpo trains --train lora or full (its reference is the base, with the adapters off or as a copy)");
             }
             if (!(beta > 0) || !Double.isFinite(beta)) throw new CramjetException("--beta must be a positive number, got " + beta);
             if (!(epochs >= 0) || !Double.isFinite(epochs)) throw new CramjetException("--epochs must be a number ≥ 0, got " + epochs);
@@ -126,7 +127,7 @@ public final class Finetune {
             for (Object o : Json.array(m.get("lora_targets"), where + ".lora_targets")) targets.add(target(Json.string(o, where + ".lora_targets")));
             return new Settings(Json.string(m.get("task"), where + ".task"), Json.string(m.get("base"), where + ".base"),
                     Json.string(m.get("tokenizer"), where + ".tokenizer"), optString(m, "data", where), optString(m, "builtin", where),
-                    optString(m, "validation", where), Method.of(Json.string(m.get("method"), where + ".method")),
+                    optString(m, "validation", where), Method.of(Json.string(m.get("method"), where + ".method"), Method.LANGUAGE),
                     (int) Json.integer(m.get("lora_r"), where + ".lora_r"), (float) Json.number(m.get("lora_alpha"), where + ".lora_alpha"),
                     (float) Json.number(m.get("lora_dropout"), where + ".lora_dropout"), Boolean.TRUE.equals(m.get("rslora")), targets,
                     (int) Json.integer(m.get("virtual_tokens"), where + ".virtual_tokens"), optString(m, "prompt_init", where),
@@ -155,7 +156,7 @@ public final class Finetune {
         Map<String, Object> d = new LinkedHashMap<>();
         boolean dpo = s.task().equals("dpo");
         double lr = switch (s.method()) {
-            case FULL -> 1e-4;
+            case FULL, HEAD -> 1e-4;
             case LORA -> 1e-3;
             case PROMPT -> 3e-2;
             case PREFIX -> 1e-2;
@@ -199,8 +200,8 @@ public final class Finetune {
             return out;
         }
         Path file = Path.of(validationFile ? s.validation() : s.data());
-        if (dpo) for (Preference p : TaskData.preferences(file)) out.add(pair(p, tok, template));
-        else for (Conversation c : TaskData.conversations(file)) out.add(conversation(c, tok, template));
+        if (dpo) for (Preference p : ChatData.preferences(file)) out.add(pair(p, tok, template));
+        else for (Conversation c : ChatData.conversations(file)) out.add(conversation(c, tok, template));
         return out;
     }
 
@@ -317,7 +318,7 @@ public final class Finetune {
                     base, cfg.nLayer(), cfg.nEmbd(), describe(s), trained, all, 100.0 * trained / all, be.describe()));
 
             Learner learner;
-            Trainer.Evaluation evaluation;
+            Supplier<Validation> evaluation;
             Batch valBatch = Examples.batch(tc.batch(), group, context);
             Evaluator.Source val = Examples.validation(items.validation(), group, s.virtual());
             long evalTokens = Math.max(tc.evalTokens(), (long) rows * context);
@@ -339,10 +340,7 @@ public final class Finetune {
             Trainer.Samples samples = samples(model, tok, template, items.prompts(), tc);
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
                 Trainer trainer = new Trainer(tc, context, learner, batches, evaluation, samples, runDir, metrics, Clock.SYSTEM, listener, be.peakFlops());
-                if (resume) {
-                    Checkpoints.Saved saved = trainer.resumeLatest();
-                    log.accept("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
-                }
+                if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 Path out = runDir.resolve(s.method() == Method.FULL ? "model" : "adapter");
@@ -442,7 +440,7 @@ public final class Finetune {
 
     static String describe(Settings s) {
         return switch (s.method()) {
-            case FULL -> "full fine-tune";
+            case FULL, HEAD -> "full fine-tune";
             case LORA -> String.format(Locale.ROOT, "LoRA r=%d α=%s dropout %s on %s%s", s.loraRank(), plain(s.loraAlpha()),
                     plain(s.loraDropout()), String.join(", ", s.loraTargets().stream().sorted().map(Finetune::targetName).toList()),
                     s.rslora() ? " (rsLoRA)" : "");

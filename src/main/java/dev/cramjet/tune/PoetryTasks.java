@@ -6,8 +6,8 @@ import dev.cramjet.io.Json;
 import dev.cramjet.text.Corpora;
 import dev.cramjet.tune.ChatTemplate.Message;
 import dev.cramjet.tune.ChatTemplate.Role;
-import dev.cramjet.tune.TaskData.Conversation;
-import dev.cramjet.tune.TaskData.Preference;
+import dev.cramjet.tune.ChatData.Conversation;
+import dev.cramjet.tune.ChatData.Preference;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

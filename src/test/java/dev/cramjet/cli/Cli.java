@@ -6,26 +6,29 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 
-/** Runs `cramjet ARGS` in this JVM with the given standard input, capturing its exit status and output. */
-final class Cli {
-    private Cli() {}
+/** Runs the CLI in-process, capturing what it prints. */
+record Cli(int rc, String out, String err) {
+    static Cli run(String... argv) { return withInput("", argv); }
 
-    record Out(int status, String stdout, String stderr) {}
-
-    static Out run(String input, String... argv) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        InputStream oldIn = System.in;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    /** {@link #run} with {@code input} as the command's standard input (UTF-8). */
+    static Cli withInput(String input, String... argv) {
+        PrintStream out = System.out, err = System.err;
+        InputStream in = System.in;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
         System.setIn(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)));
         try {
-            int status = Main.run(argv);
-            return new Out(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+            int rc = Main.run(argv);
+            return new Cli(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
         } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-            System.setIn(oldIn);
+            System.setOut(out);
+            System.setErr(err);
+            System.setIn(in);
         }
     }
+
+    /** The one line a failed command printed, for assertions. */
+    @Override
+    public String toString() { return "rc " + rc + ", stderr: " + err + (out.isEmpty() ? "" : ", stdout: " + out); }
 }

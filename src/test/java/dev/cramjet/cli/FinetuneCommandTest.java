@@ -1,229 +1,167 @@
 package dev.cramjet.cli;
 
+import dev.cramjet.engine.Rng;
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
-import dev.cramjet.report.Metrics;
 import dev.cramjet.tokenizer.BpeTrainer;
 import dev.cramjet.tokenizer.Tokenizer;
-import dev.cramjet.tune.PeftFiles;
+import dev.cramjet.train.MetricsLog;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** `cramjet finetune`, `merge` and `chat` end to end on a small base model and JSONL written here. */
+/**
+ * finetune --task classify, classify and eval --task classify end to end on a generated task: "weather" and
+ * "cooking" sentences drawn from two word lists that share filler words, over a small random base model.
+ */
 class FinetuneCommandTest {
-    @TempDir static Path dir;
-    static Path base, sft, prefs, same;
+    @TempDir
+    static Path dir;
+    static Path base, data;
 
-    /** A base model (GPT-2 layout) with its tokenizer; a task "reverse the word"; preference pairs. */
+    private static final String[] WEATHER = {"rain", "storm", "cloud", "sunny", "wind", "snow", "cold", "forecast"};
+    private static final String[] COOKING = {"bake", "salt", "oven", "butter", "pasta", "sauce", "onion", "recipe"};
+    private static final String[] FILLER = {"the", "today", "we", "saw", "a", "lot", "of", "and", "very", "is"};
+
+    static String sentence(String[] topic, long seed) {
+        StringBuilder sb = new StringBuilder();
+        for (int w = 0; w < 12; w++) {
+            String[] from = Rng.uniform(seed, w) < 0.4f ? topic : FILLER;
+            if (!sb.isEmpty()) sb.append(' ');
+            sb.append(from[(int) (Rng.uniform(seed + 99, w) * from.length)]);
+        }
+        return sb.toString();
+    }
+
     @BeforeAll
     static void setUp() throws Exception {
-        List<String> words = List.of("moon", "river", "stone", "cloud", "night", "bird", "snow", "wind", "hill", "leaf");
-        List<String> docs = new ArrayList<>();
-        StringBuilder jsonl = new StringBuilder(), pairs = new StringBuilder(), constant = new StringBuilder();
-        for (int i = 0; i < 60; i++) {
-            String w = words.get(i % words.size()) + (i / words.size()), rev = new StringBuilder(w).reverse().toString();
-            docs.add("reverse " + w + " " + rev);
-            jsonl.append(i % 2 == 0 ? "{\"prompt\": \"reverse " + w + "\", \"completion\": \"" + rev + "\"}\n"
-                    : "{\"messages\": [{\"role\": \"user\", \"content\": \"reverse " + w + "\"}, {\"role\": \"assistant\", \"content\": \"" + rev + "\"}]}\n");
-            pairs.append("{\"prompt\": \"reverse " + w + "\", \"chosen\": \"" + rev + "\", \"rejected\": \"" + w + "\"}\n");
-            constant.append("{\"prompt\": \"reverse " + w + "\", \"completion\": \"moon\"}\n");
+        List<String> texts = new ArrayList<>();
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < 240; i++) {
+            boolean w = i % 2 == 0;
+            String t = sentence(w ? WEATHER : COOKING, i);
+            texts.add(t);
+            jsonl.append(Json.write(Map.of("text", t, "label", w ? "weather" : "cooking"))).append('\n');
         }
-        Tokenizer tok = new BpeTrainer().train(docs, 320, Tokenizer.DEFAULT_SPECIALS);
+        data = Files.writeString(dir.resolve("data.jsonl"), jsonl);
+        Tokenizer tok = new BpeTrainer().train(texts, 300, Tokenizer.DEFAULT_SPECIALS);
         try (CpuBackend cpu = new CpuBackend()) {
-            // Pretrained a little on the task's text, so that what a fine-tune changes is visible in a few steps.
-            GPT m = new GPT(cpu, GPTConfig.gpt2(2, 2, 32, tok.vocabSize(), 48), 8, 48, 3);
-            List<Integer> stream = new ArrayList<>();
-            for (String doc : docs) {
-                stream.add(tok.eot());
-                for (int id : tok.encode(doc)) stream.add(id);
-            }
-            var opt = new dev.cramjet.optim.AdamWOptimizer(cpu, m.parameters(), dev.cramjet.optim.AdamWOptimizer.Settings.defaults());
-            java.util.SplittableRandom r = new java.util.SplittableRandom(1);
-            int[] x = new int[8 * 48], y = new int[8 * 48];
-            for (int step = 0; step < 150; step++) {
-                for (int b = 0; b < 8; b++) {
-                    int at = r.nextInt(stream.size() - 49);
-                    for (int t = 0; t < 48; t++) {
-                        x[b * 48 + t] = stream.get(at + t);
-                        y[b * 48 + t] = stream.get(at + t + 1);
-                    }
-                }
-                m.zeroGrad();
-                m.forward(x, y);
-                m.backward();
-                opt.step(3e-3f);
-            }
+            GPT m = new GPT(cpu, GPTConfig.gpt2(2, 2, 32, tok.vocabSize(), 32), 1, 1, 5);
             base = dir.resolve("base");
             ModelDir.save(m, base);
             tok.save(base.resolve("tokenizer.json"));
         }
-        sft = dir.resolve("sft.jsonl");
-        Files.writeString(sft, jsonl);
-        prefs = dir.resolve("prefs.jsonl");
-        Files.writeString(prefs, pairs);
-        same = dir.resolve("same.jsonl");          // one reply to everything: what virtual tokens learn fastest
-        Files.writeString(same, constant);
     }
 
-    static Cli.Out withInput(String input, String... argv) { return Cli.run(input, argv); }
+    static Cli cramjet(String... argv) { return Cli.run(argv); }
 
-    static Cli.Out cramjet(String... argv) { return Cli.run("", argv); }
+    private static String[] finetune(Path run, String... extra) {
+        List<String> a = new ArrayList<>(List.of("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(),
+                "--out", run.toString(), "--batch", "8", "--lr", "3e-3", "--eval-every", "20", "--eval-minutes", "0", "--near-dup", "0"));
+        a.addAll(Arrays.asList(extra));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void fineTunesClassifiesAndEvaluates() throws Exception {
+        Path run = dir.resolve("run");
+        Cli o = cramjet(finetune(run, "--max-steps", "60"));
+        assertEquals(0, o.rc(), o.err() + o.out());
+        assertTrue(o.out().contains("test split ("), o.out());
+        Map<String, Object> test = Json.object(Json.parse(Files.readString(run.resolve("test_metrics.json")), "t"), "t");
+        double accuracy = Json.number(test.get("accuracy"), "accuracy");
+        assertTrue(accuracy >= 0.9, "an easy task is learned: " + accuracy);
+        assertEquals(List.of("cooking", "weather"), test.get("labels"));
+        assertTrue(Files.readString(run.resolve("report.html")).contains("Confusion") || Files.exists(run.resolve("plots/confusion.png")));
+        assertTrue(MetricsLog.read(run.resolve("metrics.jsonl")).stream().anyMatch(m -> m.containsKey("val_macro_f1")));
+
+        Cli c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today",
+                "we bake pasta with butter and onion sauce in the oven");
+        assertEquals(0, c.rc(), c.err());
+        String[] lines = c.out().strip().split("\n");
+        assertEquals(2, lines.length, c.out());
+        assertEquals("weather", Json.object(Json.parse(lines[0], "l"), "l").get("label"), c.out() + o.out());
+        assertEquals("cooking", Json.object(Json.parse(lines[1], "l"), "l").get("label"));
+        assertTrue(c.err().contains("texts/s"), c.err());
+
+        Cli e = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--json");
+        assertEquals(0, e.rc(), e.err());
+        assertEquals(accuracy, Json.number(Json.object(Json.parse(e.out(), "e"), "e").get("accuracy"), "a"), 1e-12,
+                "eval scores the best checkpoint as the run did");
+        Cli nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
+        assertEquals(0, nb.rc(), nb.err());
+        assertTrue(nb.out().contains("macro avg"), nb.out());
+    }
+
+    @Test
+    void headOnlyAndLoraLeaveTheBaseWeightsAsTheyWere() throws Exception {
+        for (String mode : List.of("head", "lora")) {
+            Path run = dir.resolve("run-" + mode);
+            Cli o = cramjet(finetune(run, "--max-steps", "6", "--train", mode));
+            assertEquals(0, o.rc(), o.err() + o.out());
+            Path ck = Files.list(run.resolve("checkpoints")).filter(p -> p.getFileName().toString().startsWith("step-000000006")).findFirst().orElseThrow();
+            try (Safetensors.Reader before = Safetensors.open(base.resolve("model.safetensors"));
+                 Safetensors.Reader after = Safetensors.open(ck.resolve("model.safetensors"))) {
+                for (String name : before.tensors().keySet()) {
+                    assertArrayEquals(before.read(name), after.read(name), mode + ": base tensor " + name + " changed");
+                }
+                assertTrue(after.tensors().containsKey("score.weight"));
+                assertEquals(mode.equals("lora"), after.tensors().containsKey("h.0.attn.qkv.lora_A.weight"), after.tensors().keySet().toString());
+            }
+            assertTrue(Files.isRegularFile(ck.resolve("classifier.json")));
+        }
+    }
+
+    /** Ten steps, then a resume to twenty, match twenty straight steps bit for bit (constant learning rate, dropout on). */
+    @Test
+    void resumeIsExact() throws Exception {
+        String[] flat = {"--min-lr-ratio", "1", "--warmup", "0", "--eval-every", "0", "--patience", "0", "--class-weights", "balanced"};
+        Path a = dir.resolve("resume-a"), b = dir.resolve("resume-b");
+        List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
+        first.addAll(Arrays.asList(flat));
+        assertEquals(0, cramjet(first.toArray(String[]::new)).rc());
+        Cli r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
+        assertEquals(0, r.rc(), r.err() + r.out());
+        List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
+        straight.addAll(Arrays.asList(flat));
+        assertEquals(0, cramjet(straight.toArray(String[]::new)).rc());
+        assertEquals(losses(b), losses(a));
+        assertEquals(20, losses(a).size());
+    }
 
     private static List<Double> losses(Path run) throws Exception {
-        return Metrics.read(run.resolve("metrics.jsonl")).train().stream().map(Metrics.Train::loss).toList();
-    }
-
-    private static final String[] FAST = {"--batch", "4", "--eval-every", "6", "--samples", "1", "--sample-tokens", "8", "--log-every", "1"};
-
-    private static String[] args(String... rest) {
-        return Stream.concat(Stream.of(rest), Stream.of(FAST)).toArray(String[]::new);
+        return MetricsLog.read(run.resolve("metrics.jsonl")).stream().filter(m -> "train".equals(m.get("type")))
+                .map(m -> Json.number(m.get("loss"), "loss")).toList();
     }
 
     @Test
-    void loraSftLearnsResumesExactlyMergesAndChats() throws Exception {
-        Path run = dir.resolve("lora");
-        Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "12",
-                "--checkpoint-every", "6", "--lr", "1e-2", "--lora-r", "4", "--out", run.toString()));
-        assertEquals(0, o.status(), o.stderr() + o.stdout());
-        assertTrue(o.stdout().contains("data: " + sft.toAbsolutePath()), o.stdout());
-        assertTrue(o.stdout().contains("LoRA r=4"), o.stdout());
-        assertTrue(o.stdout().contains("chat with it: cramjet chat --adapter " + run.resolve("adapter")), o.stdout());
-        List<Double> whole = losses(run);
-        assertEquals(12, whole.size());
-        assertTrue(whole.getLast() < whole.getFirst(), "it learns: " + whole);
-        assertTrue(PeftFiles.isAdapter(run.resolve("adapter")));
-        for (String f : List.of("tokenizer.json", "chat_template.json", "adapter_model.safetensors")) assertTrue(Files.exists(run.resolve("adapter").resolve(f)), f);
-        Map<String, Object> conf = Json.object(Json.parse(Files.readString(run.resolve("config.json")), "c"), "c");
-        assertEquals("sft", Json.object(conf.get("finetune"), "f").get("task"));
-        assertFalse(Json.object(conf.get("train"), "t").containsKey("layers"), "keys that do not apply are not recorded");
-        assertFalse(Metrics.read(run.resolve("metrics.jsonl")).evals().isEmpty());
-
-        // Exact resume: back to the step-6 checkpoint, as if the process had died there; the same losses follow.
-        try (Stream<Path> s = Files.walk(run.resolve("checkpoints/step-000000012"))) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
-        }
-        Cli.Out resumed = cramjet("finetune", "--resume", run.toString());
-        assertEquals(0, resumed.status(), resumed.stderr() + resumed.stdout());
-        assertTrue(resumed.stdout().contains("resuming from checkpoints/step-000000006"), resumed.stdout());
-        assertEquals(whole, losses(run), "bit for bit");
-
-        // merge: a plain model computing what base + adapter computes (greedy text agrees).
-        Path merged = dir.resolve("merged");
-        Cli.Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", merged.toString());
-        assertEquals(0, m.status(), m.stderr());
-        String[] gen = {"--prompt", "<|user|>\nreverse moon1<|endoftext|><|assistant|>\n", "--max-tokens", "6", "--temperature", "0"};
-        Cli.Out viaAdapter = cramjet(Stream.concat(Stream.of("generate", "--adapter", run.resolve("adapter").toString()), Stream.of(gen)).toArray(String[]::new));
-        Cli.Out viaMerged = cramjet(Stream.concat(Stream.of("generate", "--model", merged.toString()), Stream.of(gen)).toArray(String[]::new));
-        assertEquals(0, viaAdapter.status(), viaAdapter.stderr());
-        assertEquals(viaAdapter.stdout(), viaMerged.stdout());
-        assertTrue(cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", merged.toString()).stderr().contains("already exists"));
-
-        // chat: history, streaming, the commands.
-        Cli.Out c = withInput("reverse moon1\n/system you reverse words\nreverse snow6\n/nope\n/reset\n/exit\nnot read\n",
-                "chat", "--adapter", run.resolve("adapter").toString(), "--max-tokens", "6", "--temperature", "0");
-        assertEquals(0, c.status(), c.stderr());
-        assertTrue(c.stdout().contains("(system message set; conversation cleared)"), c.stdout());
-        assertTrue(c.stdout().contains("(unknown command /nope"), c.stdout());
-        assertTrue(c.stdout().contains("(conversation cleared)"), c.stdout());
-        assertEquals(6, c.stdout().split("> ", -1).length - 1, "one prompt per line up to /exit");
-    }
-
-    @Test
-    void theChatHistoryIsTheTemplatedConversation() throws Exception {
-        Path run = dir.resolve("full");
-        Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", sft.toString(), "--max-steps", "3",
-                "--method", "full", "--out", run.toString()));
-        assertEquals(0, o.status(), o.stderr() + o.stdout());
-        assertTrue(Files.exists(run.resolve("model/model.safetensors")));
-        try (CpuBackend cpu = new CpuBackend()) {
-            Tokenizer tok = Tokenizer.load(run.resolve("model/tokenizer.json"));
-            GPT g = ModelDir.load(cpu, run.resolve("model"), 1, 1);
-            var template = dev.cramjet.tune.ChatTemplate.find(run.resolve("model"));
-            ChatCommand.Chat chat = new ChatCommand.Chat(new dev.cramjet.infer.Generator(g, tok, true), tok, template, "sys", 4,
-                    new dev.cramjet.infer.Sampler.Settings(0, 0, 1, 1, 1));
-            PrintStream sink = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-            chat.reply("reverse moon1", sink);
-            chat.reply("reverse snow6", sink);
-            var h = chat.history();
-            assertEquals(4, h.size());
-            assertEquals("reverse snow6", h.get(2).content());
-            // A long conversation drops its oldest turns to keep room for the reply.
-            for (int i = 0; i < 10; i++) chat.reply("reverse river" + i, sink);
-            assertTrue(chat.history().size() < 24);
-            assertEquals("reverse river9", chat.history().get(chat.history().size() - 2).content());
-        }
-    }
-
-    @Test
-    void promptAndPrefixTuningTrainAndGenerate() throws Exception {
-        for (String method : List.of("prompt", "prefix")) {
-            Path run = dir.resolve(method);
-            Cli.Out o = cramjet(args("finetune", "--task", "sft", "--model", base.toString(), "--data", same.toString(), "--max-steps", "20",
-                    "--method", method, "--virtual-tokens", "4", "--out", run.toString()));
-            assertEquals(0, o.status(), o.stderr() + o.stdout());
-            assertTrue(o.stdout().contains(method + " tuning, 4 virtual tokens"), o.stdout());
-            List<Double> l = losses(run);
-            double first = (l.get(0) + l.get(1) + l.get(2)) / 3, last = (l.get(17) + l.get(18) + l.get(19)) / 3;
-            assertTrue(last < first - 0.5, method + " learns: " + l);
-            Cli.Out g = cramjet("generate", "--adapter", run.resolve("adapter").toString(), "--prompt", "reverse", "--max-tokens", "4");
-            assertEquals(0, g.status(), g.stderr());
-            Cli.Out m = cramjet("merge", "--adapter", run.resolve("adapter").toString(), "--out", dir.resolve(method + "-merged").toString());
-            assertTrue(m.stderr().contains("no weights to merge"), m.stderr());
-        }
-    }
-
-    @Test
-    void dpoLogsRewardsAndMovesThePolicy() throws Exception {
-        Path run = dir.resolve("dpo");
-        Cli.Out o = cramjet(args("finetune", "--task", "dpo", "--model", base.toString(), "--data", prefs.toString(), "--max-steps", "10",
-                "--lr", "5e-3", "--beta", "0.5", "--out", run.toString()));
-        assertEquals(0, o.status(), o.stderr() + o.stdout());
-        assertTrue(o.stdout().contains("pairs for training"), o.stdout());
-        String metrics = Files.readString(run.resolve("metrics.jsonl"));
-        assertTrue(metrics.contains("\"reward_accuracy\""), metrics);
-        assertTrue(metrics.contains("\"val_reward_margin\""), metrics);
-        List<Double> l = losses(run);
-        assertEquals(Math.log(2), l.getFirst(), 1e-4, "step 1: the policy is the reference");
-        assertTrue(l.getLast() < l.getFirst(), "the preference is learned: " + l);
-        assertTrue(o.stdout().contains("validation: loss"), o.stdout());
-    }
-
-    @Test
-    void badInvocationsAreClearErrors() {
-        String b = base.toString(), d = sft.toString();
-        String[][] cases = {
-            {"missing --task", "finetune", "--model", b, "--data", d},
-            {"--task: expected one of [sft, dpo]", "finetune", "--task", "classify", "--model", b, "--data", d},
-            {"--layers does not apply", "finetune", "--task", "sft", "--model", b, "--data", d, "--layers", "3"},
-            {"give exactly one of --data", "finetune", "--task", "sft", "--model", b},
-            {"--task dpo trains --method lora or full", "finetune", "--task", "dpo", "--model", b, "--data", d, "--method", "prefix"},
-            {"--method: expected full, lora", "finetune", "--task", "sft", "--model", b, "--data", d, "--method", "qlora"},
-            {"LoRA target 'mlp'", "finetune", "--task", "sft", "--model", b, "--data", d, "--lora-targets", "qkv,mlp"},
-            {"a preference needs", "finetune", "--task", "dpo", "--model", b, "--data", d},
-            {"unknown option --bogus", "finetune", "--task", "sft", "--model", b, "--data", d, "--bogus", "1"},
-            {"context 99 exceeds", "finetune", "--task", "sft", "--model", b, "--data", d, "--context", "99"},
-        };
-        for (String[] c : cases) {
-            Cli.Out o = cramjet(java.util.Arrays.copyOfRange(c, 1, c.length));
-            assertEquals(2, o.status(), c[0] + ": " + o.stderr() + o.stdout());
-            assertTrue(o.stderr().contains(c[0]), c[0] + " — got: " + o.stderr());
-        }
+    void badInputIsOneLineNamingTheFileAndLine() throws Exception {
+        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"text\":\"fine\",\"label\":\"a\"}\n{\"text\":\"no label\"}\n");
+        Cli o = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", bad.toString(), "--out", dir.resolve("bad-run").toString());
+        assertEquals(2, o.rc());
+        assertTrue(o.err().contains(bad + ":2: missing field 'label'"), o.err());
+        assertFalse(Files.exists(dir.resolve("bad-run")), "nothing written for bad input");
+        Cli t = cramjet("finetune", "--task", "translate", "--model", base.toString());
+        assertEquals(2, t.rc());
+        assertTrue(t.err().contains("unknown task 'translate'"), t.err());
+        Cli w = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(), "--width", "64");
+        assertEquals(2, w.rc());
+        assertTrue(w.err().contains("--width: a fine-tune takes the base model's shape"), w.err());
+        Cli r = cramjet("finetune", "--resume", dir.resolve("some-run").toString(), "--pooling", "mean");
+        assertEquals(2, r.rc());
+        assertTrue(r.err().contains("--pooling: cannot change when resuming"), r.err());
     }
 }

@@ -50,58 +50,80 @@ class GenerateCommandTest {
         }
     }
 
-    private static Cli.Out cramjet(String... argv) { return Cli.run("", argv); }
+    private static Cli cramjet(String... argv) { return Cli.run(argv); }
 
     @Test
     void generatesFromAModelDirectoryAndTheUncachedPathAgrees() {
-        Cli.Out cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        Cli cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--verbose");
-        assertEquals(0, cached.status(), cached.stderr());
-        assertTrue(cached.stdout().startsWith("Once upon"), cached.stdout());
-        assertTrue(cached.stdout().length() > "Once upon\n".length(), cached.stdout());
-        assertTrue(cached.stderr().contains("tokens/s"), cached.stderr());
-        assertTrue(cached.stderr().contains("KV cache"), cached.stderr());
-        Cli.Out uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        assertEquals(0, cached.rc(), cached.err());
+        assertTrue(cached.out().startsWith("Once upon"), cached.out());
+        assertTrue(cached.out().length() > "Once upon\n".length(), cached.out());
+        assertTrue(cached.err().contains("tokens/s"), cached.err());
+        assertTrue(cached.err().contains("KV cache"), cached.err());
+        Cli uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--no-cache");
-        assertEquals(0, uncached.status(), uncached.stderr());
-        assertEquals(cached.stdout(), uncached.stdout());
+        assertEquals(0, uncached.rc(), uncached.err());
+        assertEquals(cached.out(), uncached.out());
     }
 
     @Test
     void aSeedReproducesSampledText() {
         String[] argv = {"generate", "--model", modelDir.toString(), "--max-tokens", "15", "--seed", "5", "--top-k", "20"};
-        Cli.Out a = cramjet(argv);
-        assertEquals(0, a.status(), a.stderr());
-        assertEquals(a.stdout(), cramjet(argv).stdout());
+        Cli a = cramjet(argv);
+        assertEquals(0, a.rc(), a.err());
+        assertEquals(a.out(), cramjet(argv).out());
     }
 
     @Test
     void aRunUsesItsBestCheckpoint() throws Exception {
-        GenerateCommand.Source s = GenerateCommand.fromRun(run);
-        assertEquals(run.resolve("checkpoints/step-000000200"), s.model());
-        assertEquals(run.resolve("tokenizer.json"), s.tokenizer());
-        assertTrue(s.what().contains("2.5000"), s.what());
-        Cli.Out o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
-        assertEquals(0, o.status(), o.stderr());
-        assertTrue(o.stderr().contains("step 200"), o.stderr());
+        List<GenerateCommand.Source> s = GenerateCommand.fromRun(run);
+        assertEquals(List.of("step-000000200", "step-000000100", "step-000000300"),
+                s.stream().map(x -> x.model().getFileName().toString()).toList(), "best loss first, then the unevaluated");
+        assertEquals(run.resolve("tokenizer.json"), s.getFirst().tokenizer());
+        assertTrue(s.getFirst().what().contains("2.5000"), s.getFirst().what());
+        Cli o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
+        assertEquals(0, o.rc(), o.err());
+        assertTrue(o.err().contains("step-000000200"), o.err());
+    }
+
+    /** Before, a model.safetensors that failed its SHA-256 was used silently, and a corrupted best blocked --run. */
+    @Test
+    void aCheckpointThatFailsItsManifestIsRefusedByEvalAndSkippedByGenerate(@TempDir Path tmp) throws Exception {
+        Path copy = tmp.resolve("run");
+        try (var walk = Files.walk(run)) {
+            for (Path p : walk.toList()) Files.copy(p, copy.resolve(run.relativize(p).toString()));
+        }
+        Path best = copy.resolve("checkpoints/step-000000200"), weights = best.resolve("model.safetensors");
+        byte[] b = Files.readAllBytes(weights);
+        b[b.length - 3] ^= 1;
+        Files.write(weights, b);
+        Files.copy(copy.resolve("tokenizer.json"), best.resolve("tokenizer.json"));
+        Cli eval = cramjet("eval", "--model", best.toString(), "--text", copy.resolve("tokenizer.json").toString());
+        assertEquals(2, eval.rc(), eval.out());
+        assertTrue(eval.err().startsWith("cramjet eval: " + weights + ": corrupted: SHA-256"), eval.err());
+        Cli gen = cramjet("generate", "--run", copy.toString(), "--max-tokens", "3", "--verbose");
+        assertEquals(0, gen.rc(), gen.err());
+        assertTrue(gen.err().startsWith("cramjet generate: skipped checkpoint step-000000200: " + weights + ": corrupted: SHA-256"), gen.err());
+        assertTrue(gen.err().contains("(step-000000100, validation loss 3.0000)"), gen.err());
     }
 
     @Test
     void badInvocationsAreClearErrors(@TempDir Path empty) throws Exception {
-        Cli.Out neither = cramjet("generate", "--prompt", "x");
-        assertEquals(2, neither.status());
-        assertTrue(neither.stderr().contains("give exactly one of --model DIR or --run DIR"), neither.stderr());
-        Cli.Out noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
-        assertEquals(2, noTokenizer.status());
-        assertTrue(noTokenizer.stderr().contains("no tokenizer.json"), noTokenizer.stderr());
-        Cli.Out noCheckpoints = cramjet("generate", "--run", empty.toString());
-        assertTrue(noCheckpoints.stderr().contains("no complete checkpoint"), noCheckpoints.stderr());
-        Cli.Out badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
-        assertTrue(badDevice.stderr().contains("unknown device 'tpu'"), badDevice.stderr());
-        Cli.Out badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
-        assertTrue(badTemp.stderr().contains("temperature must be"), badTemp.stderr());
+        Cli neither = cramjet("generate", "--prompt", "x");
+        assertEquals(2, neither.rc());
+        assertTrue(neither.err().contains("give exactly one of --model DIR or --run DIR"), neither.err());
+        Cli noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
+        assertEquals(2, noTokenizer.rc());
+        assertTrue(noTokenizer.err().contains("no tokenizer.json"), noTokenizer.err());
+        Cli noCheckpoints = cramjet("generate", "--run", empty.toString());
+        assertTrue(noCheckpoints.err().contains("no complete checkpoint"), noCheckpoints.err());
+        Cli badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
+        assertTrue(badDevice.err().contains("unknown device 'tpu'"), badDevice.err());
+        Cli badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
+        assertTrue(badTemp.err().contains("temperature must be"), badTemp.err());
         Files.createDirectories(empty.resolve("m"));
-        Cli.Out noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
-        assertTrue(noWeights.stderr().contains("no model.safetensors"), noWeights.stderr());
+        Cli noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
+        assertTrue(noWeights.err().contains("no model.safetensors"), noWeights.err());
     }
 }

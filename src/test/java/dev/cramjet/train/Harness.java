@@ -1,6 +1,7 @@
 package dev.cramjet.train;
 
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -62,7 +63,7 @@ final class Harness implements Trainer.Listener {
 
     @Override public void message(String line) { messages.add(line); }
 
-    @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { evals.add(r); }
+    @Override public void evaluated(long step, Validation r, List<String> samples) { evals.add((Evaluator.Result) r); }
 
     float[] losses() {
         float[] l = new float[steps.size()];

@@ -119,10 +119,10 @@ class ExamplesTest {
         t.next(b);
         int[] next = b.tokens.clone();
         Examples.Training again = new Examples.Training(items, 1, 2, 7);
-        again.restore(state);
+        again.restore(state, "state.json: data");
         again.next(b);
         assertArrayEquals(next, b.tokens, "restored to the same place");
         Examples.Training other = new Examples.Training(items.subList(0, 9), 1, 2, 7);
-        assertThrows(dev.cramjet.CramjetException.class, () -> other.restore(state), "other data: refused by name");
+        assertThrows(dev.cramjet.CramjetException.class, () -> other.restore(state, "state.json: data"), "other data: refused by name");
     }
 }

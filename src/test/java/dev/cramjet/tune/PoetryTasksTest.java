@@ -1,7 +1,7 @@
 package dev.cramjet.tune;
 
-import dev.cramjet.tune.TaskData.Conversation;
-import dev.cramjet.tune.TaskData.Preference;
+import dev.cramjet.tune.ChatData.Conversation;
+import dev.cramjet.tune.ChatData.Preference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -15,7 +15,7 @@ import java.util.zip.GZIPOutputStream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class TaskDataTest {
+class ChatDataTest {
     @TempDir Path dir;
 
     @Test
@@ -29,7 +29,7 @@ class TaskDataTest {
                     "{\"instruction\": \"i\", \"input\": \"x\", \"output\": \"o\"}",
                     "{\"instruction\": \"i\", \"input\": \"\", \"output\": \"o\"}").getBytes(StandardCharsets.UTF_8));
         }
-        var c = TaskData.conversations(f);
+        var c = ChatData.conversations(f);
         assertEquals(4, c.size());
         assertEquals(List.of(new Message(Role.SYSTEM, "s"), new Message(Role.USER, "u"), new Message(Role.ASSISTANT, "a")), c.get(0).messages());
         assertEquals(List.of(new Message(Role.USER, "p"), new Message(Role.ASSISTANT, "c")), c.get(1).messages());
@@ -43,7 +43,7 @@ class TaskDataTest {
         Path f = dir.resolve("prefs.jsonl");
         Files.writeString(f, "{\"prompt\": \"q\", \"chosen\": \"good\", \"rejected\": \"bad\"}\n"
                 + "{\"prompt\": [{\"role\": \"user\", \"content\": \"q\"}], \"chosen\": [{\"role\": \"assistant\", \"content\": \"g\"}], \"rejected\": \"b\"}\n");
-        var p = TaskData.preferences(f);
+        var p = ChatData.preferences(f);
         assertEquals(2, p.size());
         assertEquals("good", p.get(0).chosen());
         assertEquals("g", p.get(1).chosen());
@@ -55,8 +55,8 @@ class TaskDataTest {
         String first = preferences ? "{\"prompt\": \"p\", \"chosen\": \"c\", \"rejected\": \"r\"}" : "{\"prompt\": \"p\", \"completion\": \"c\"}";
         Files.writeString(f, first + "\n" + line + "\n");
         return assertThrows(CramjetException.class, () -> {
-            if (preferences) TaskData.preferences(f);
-            else TaskData.conversations(f);
+            if (preferences) ChatData.preferences(f);
+            else ChatData.conversations(f);
         }).getMessage();
     }
 
@@ -69,7 +69,7 @@ class TaskDataTest {
         assertTrue(error("{\"prompt\": \"p\" ", false).contains("bad.jsonl:2: invalid JSON"));
         assertTrue(error("{\"prompt\": \"p\", \"chosen\": \"c\"}", true).contains("bad.jsonl:2: a preference needs"));
         Files.write(dir.resolve("latin1.jsonl"), new byte[] {'{', '"', 'p', (byte) 0xE9, '"', '}'});
-        assertTrue(assertThrows(CramjetException.class, () -> TaskData.conversations(dir.resolve("latin1.jsonl"))).getMessage().contains("UTF-8"));
-        assertTrue(assertThrows(CramjetException.class, () -> TaskData.conversations(dir.resolve("none.jsonl"))).getMessage().contains("no such file"));
+        assertTrue(assertThrows(CramjetException.class, () -> ChatData.conversations(dir.resolve("latin1.jsonl"))).getMessage().contains("UTF-8"));
+        assertTrue(assertThrows(CramjetException.class, () -> ChatData.conversations(dir.resolve("none.jsonl"))).getMessage().contains("no such file"));
     }
 }

@@ -254,7 +254,8 @@ public final class FinetuneCommand implements Command {
             System.out.println("\ntest split (" + r.test().metrics.count() + " examples), best checkpoint:\n" + r.test().metrics.table());
             if (!Double.isNaN(r.test().auc())) System.out.printf(Locale.ROOT, "ROC-AUC (%s): %.4f%n", r.test().metrics.labels().get(1), r.test().auc());
         }
-        System.out.println("run directory: " + run + " (test_metrics.json, report.html, task/, checkpoints/)");
+        System.out.println("run directory: " + run + " (test_metrics.json, report.html, task/, checkpoints/"
+                + (r.adapter() == null ? "" : ", adapter/: the LoRA and head as a Hugging Face PEFT adapter") + ")");
         System.out.println("classify with: cramjet classify --run " + run + " \"some text\"");
         return o.reason().equals("interrupted") ? 130 : 0;
     }

@@ -88,7 +88,11 @@ public final class Classification {
     }
 
     /** What a finished run reports: how training ended and the best checkpoint's test scores. */
-    public record Result(Trainer.Outcome outcome, Checkpoints.Saved best, Evaluation test, int truncated, int examples) {}
+    /** {@code adapter}: the best checkpoint's LoRA and head as a PEFT adapter directory (null unless --train lora). */
+    public record Result(Trainer.Outcome outcome, Checkpoints.Saved best, Evaluation test, int truncated, int examples, Path adapter) {}
+
+    /** Where a LoRA classifier's PEFT adapter goes in the run directory. */
+    public static final String ADAPTER = "adapter";
 
     private Classification() {}
 
@@ -154,8 +158,14 @@ public final class Classification {
                     out.putAll(scored.toJson());
                     AtomicFile.writeString(runDir.resolve(TEST_METRICS), Json.pretty(out));
                 }
+                Path adapter = null;
+                if (s.train() == Method.LORA) {
+                    // PEFT's form of the same classifier: LoRA plus the head as modules_to_save (task SEQ_CLS).
+                    adapter = runDir.resolve(ADAPTER);
+                    PeftFiles.save(adapter, model, p -> ModelDir.download(be, gpt.optimizer().weights(p)), base.toAbsolutePath().normalize().toString());
+                }
                 listener.refresh();
-                return new Result(o, best, scored, truncated, examples);
+                return new Result(o, best, scored, truncated, examples, adapter);
             }
         }
     }

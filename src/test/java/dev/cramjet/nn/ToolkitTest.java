@@ -37,7 +37,16 @@ public class ToolkitTest {
      * loss, and that frozen parameters have no gradient at all.
      */
     public static void gradientsMatchFiniteDifferences(Model m, int[] x, int[] lengths, int[] y) {
-        gradientsMatchFiniteDifferences(m, () -> m.forward(x, lengths, y), m::backward);
+        gradientsMatchFiniteDifferences(m, () -> m.forward(x, lengths, y), m::backward, 1e-2f);
+    }
+
+    /**
+     * The check with a step {@code eps}: central differences err by O(eps²) times the loss's third derivative, which
+     * LoRA's scale α/r multiplies — at 1e-2 some random adapted models miss by 3–13% where 2.5e-3 misses by under
+     * 1%, while float32 rounding, growing as 1/eps, is still far below the tolerance there.
+     */
+    public static void gradientsMatchFiniteDifferences(Model m, int[] x, int[] lengths, int[] y, float eps) {
+        gradientsMatchFiniteDifferences(m, () -> m.forward(x, lengths, y), m::backward, eps);
     }
 
     /**
@@ -45,6 +54,10 @@ public class ToolkitTest {
      * {@code backward} (run right after it) adds into the gradients.
      */
     public static void gradientsMatchFiniteDifferences(Model m, java.util.function.DoubleSupplier objective, Runnable backward) {
+        gradientsMatchFiniteDifferences(m, objective, backward, 1e-2f);
+    }
+
+    private static void gradientsMatchFiniteDifferences(Model m, java.util.function.DoubleSupplier objective, Runnable backward, float eps) {
         Backend be = m.backend();
         float[] w = new float[(int) m.parameters().values().size()];
         be.download(m.parameters().values(), w);
@@ -54,7 +67,6 @@ public class ToolkitTest {
         float[] grad = new float[(int) m.parameters().trainableCount()];
         be.download(m.parameters().gradients(), grad);
         SplittableRandom r = new SplittableRandom(5);
-        float eps = 1e-2f;
         int checked = 0, trained = (int) m.parameterList().stream().filter(Param::trainable).count();
         int samples = Math.max(4, (8 + trained - 1) / trained);
         for (Param p : m.parameterList()) {
@@ -131,7 +143,7 @@ public class ToolkitTest {
         assertEquals(2L * cfg.nLayer() * 4, g.parameterList().stream().filter(p -> p.group() == Group.ADAPTER).count());
         SplittableRandom r = new SplittableRandom(8);
         int[] x = GPTTest.ids(r, 16, cfg.vocabSize()), y = GPTTest.ids(r, 16, cfg.vocabSize());
-        gradientsMatchFiniteDifferences(g, x, null, y);
+        gradientsMatchFiniteDifferences(g, x, null, y, 2.5e-3f);
 
         // A few optimizer steps change the adapters and not one bit of the base.
         float[] base = baseValues(g);
@@ -158,7 +170,7 @@ public class ToolkitTest {
         SplittableRandom r = new SplittableRandom(8);
         int[] x = GPTTest.ids(r, 16, cfg.vocabSize()), y = GPTTest.ids(r, 16, cfg.vocabSize());
         g.train(17);               // masks fixed by the seed: the loss is a smooth function of the weights
-        gradientsMatchFiniteDifferences(g, x, null, y);
+        gradientsMatchFiniteDifferences(g, x, null, y, 2.5e-3f);
         float dropped = g.forward(x, y);
         g.eval();
         float evaluated = g.forward(x, y);

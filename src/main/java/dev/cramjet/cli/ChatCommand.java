@@ -5,7 +5,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
-import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.Model;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.tune.ChatTemplate;
 import dev.cramjet.tune.ChatTemplate.Message;
@@ -15,6 +15,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,10 +65,11 @@ public final class ChatCommand implements Command {
         if (args.has("max-tokens") && maxTokens < 1) throw new CramjetException("--max-tokens must be at least 1, got " + maxTokens);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend be = Backends.open(device)) {
-            Models.Loaded m = Models.load(be, c, 1, cfg -> 1, "chat");
+            GenerateCommand.Loaded m = GenerateCommand.load(be, c, "chat", cfg -> 1, Model.Options.INFERENCE);
             Tokenizer tok = m.tokenizer();
-            ChatTemplate template = ChatTemplate.find(c.adapter(), m.base());
-            out.println("chatting with " + m.base() + " (" + m.what() + "); /reset, /system TEXT, /exit");
+            Path base = m.source().model();
+            ChatTemplate template = ChatTemplate.find(c.adapter(), base);
+            out.println("chatting with " + base + " (" + c.what(m.source()) + "); /reset, /system TEXT, /exit");
             Generator generator = new Generator(m.model(), tok, true);
             if (maxTokens == 0) maxTokens = Math.min(200, generator.capacity() / 2);   // a small model's context is short
             Chat chat = new Chat(generator, tok, template, system, maxTokens, settings);

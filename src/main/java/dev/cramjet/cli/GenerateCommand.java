@@ -5,10 +5,13 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.tune.PeftFiles;
 import dev.cramjet.train.Checkpoints;
 
 import java.io.IOException;
@@ -19,6 +22,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.ToIntFunction;
 
 /** `cramjet generate`: continues a prompt with a trained model, streaming the text as it is generated. */
 public final class GenerateCommand implements Command {
@@ -32,7 +36,8 @@ public final class GenerateCommand implements Command {
         return """
                 usage: cramjet generate (--model DIR | --run DIR | --adapter DIR) [--prompt TEXT] [options]
 
-                  --model DIR              a model directory: model.safetensors, config.json, tokenizer.json
+                  --model PATH             a model directory (model.safetensors, config.json, tokenizer.json) or a
+                                           GGUF file (its tokenizer embedded; int8 Q8_0 weights run as int8)
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
                   --adapter DIR            a PEFT adapter (LoRA, prompt or prefix tuning) over the model; alone, over
@@ -70,13 +75,13 @@ public final class GenerateCommand implements Command {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
             // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-            Models.Loaded m = Models.load(backend, chosen, 1, c -> cached ? 1 : c.blockSize(), "generate");
-            GPT model = m.model();
-            Tokenizer tokenizer = m.tokenizer();
-            GPTConfig cfg = m.config();
+            Loaded loaded = load(backend, chosen, "generate", cfg -> cached ? 1 : cfg.blockSize(), Model.Options.INFERENCE);
+            GPTConfig cfg = loaded.config();
+            GPT model = loaded.model();
+            Tokenizer tokenizer = loaded.tokenizer();
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
-                        m.base(), m.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
+                        loaded.source().model(), chosen.what(loaded.source()), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
                         cached ? "KV cache" : "no cache");
                 System.err.println("device: " + backend.describe());
             }
@@ -100,10 +105,39 @@ public final class GenerateCommand implements Command {
         return 0;
     }
 
-    /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */
+    /** Where the weights and configuration are, where the tokenizer is (null: embedded in a GGUF), and a few words on which model it is. */
     record Source(Path model, Path tokenizer, String what) {}
 
-    static Source modelDir(Path dir) {
+    /** A model ready to run, with the source it came from. */
+    record Loaded(Source source, Tokenizer tokenizer, GPTConfig config, GPT model) {}
+
+    /**
+     * The first of the chosen sources that loads, with the chosen adapter over it: a run's checkpoints come best
+     * first, and one that fails verification gives way to the next with a word on standard error. {@code seq} sizes
+     * the activation arena from the config (the KV-cache path runs through its own buffers, so one row will do).
+     */
+    static Loaded load(Backend backend, Models.Chosen chosen, String command, ToIntFunction<GPTConfig> seq, Model.Options options)
+            throws IOException {
+        List<Source> sources = chosen.candidates();
+        for (int i = 0; ; i++) {
+            Source src = sources.get(i);
+            try {
+                Path tok = chosen.tokenizer(src);
+                Tokenizer tokenizer = tok == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(tok);
+                GPTConfig cfg = ModelFiles.config(src.model());
+                int n = seq.applyAsInt(cfg);
+                GPT model = chosen.adapter() == null ? ModelFiles.load(backend, src.model(), 1, n, options)
+                        : PeftFiles.load(backend, src.model(), chosen.adapter(), 1, n);
+                return new Loaded(src, tokenizer, cfg, model);
+            } catch (CramjetException e) {
+                if (i == sources.size() - 1) throw e;
+                System.err.println("cramjet " + command + ": skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    static Source modelDir(Path dir) throws IOException {
+        if (ModelFiles.isGguf(dir)) return new Source(dir, null, "GGUF file");
         requireModel(dir, "model directory");
         Path tok = dir.resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) throw new CramjetException(dir + ": no " + TOKENIZER + " (a model directory holds "

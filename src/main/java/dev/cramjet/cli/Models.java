@@ -1,19 +1,14 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.Backend;
 import dev.cramjet.io.Json;
-import dev.cramjet.nn.GPT;
-import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
-import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.tune.PeftFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.function.ToIntFunction;
 
 /**
  * The model a command runs: a base (--model DIR, or --run RUN's checkpoints best first) and optionally a PEFT
@@ -28,6 +23,7 @@ final class Models {
         /** The first candidate: the one used without loading (merge). */
         GenerateCommand.Source first() { return candidates.getFirst(); }
 
+        /** The adapter's tokenizer when it has one, else the base's (null: embedded in a GGUF file). */
         Path tokenizer(GenerateCommand.Source base) {
             Path tok = adapter == null ? base.tokenizer() : adapter.resolve(GenerateCommand.TOKENIZER);
             return adapter != null && !Files.isRegularFile(tok) ? base.tokenizer() : tok;
@@ -35,9 +31,6 @@ final class Models {
 
         String what(GenerateCommand.Source base) { return base.what() + (adapter == null ? "" : ", adapter " + adapter); }
     }
-
-    /** A loaded model: its base's directory and description, configuration and tokenizer. */
-    record Loaded(GPT model, Tokenizer tokenizer, GPTConfig config, Path base, String what) {}
 
     static Chosen choose(String model, String run, String adapter) throws IOException {
         Path ad = adapter == null ? null : Path.of(adapter);
@@ -64,30 +57,10 @@ final class Models {
         }
         Chosen c = new Chosen(src, ad);
         for (GenerateCommand.Source s : src) {
-            if (!Files.isRegularFile(c.tokenizer(s))) {
+            if (c.tokenizer(s) != null && !Files.isRegularFile(c.tokenizer(s))) {
                 throw new CramjetException("no " + GenerateCommand.TOKENIZER + " in " + s.model() + (ad == null ? "" : " or " + ad));
             }
         }
         return c;
-    }
-
-    /**
-     * The chosen model for (batch, seq of its configuration), the adapter applied: the first candidate that loads;
-     * one that fails verification gives way to the next, with a word on stderr from {@code command}.
-     */
-    static Loaded load(Backend be, Chosen c, int batch, ToIntFunction<GPTConfig> seq, String command) throws IOException {
-        for (int i = 0; ; i++) {
-            GenerateCommand.Source s = c.candidates().get(i);
-            try {
-                Tokenizer tok = Tokenizer.load(c.tokenizer(s));
-                GPTConfig cfg = ModelDir.readConfig(s.model());
-                int n = seq.applyAsInt(cfg);
-                GPT model = c.adapter() == null ? ModelDir.load(be, s.model(), batch, n) : PeftFiles.load(be, s.model(), c.adapter(), batch, n);
-                return new Loaded(model, tok, cfg, s.model(), c.what(s));
-            } catch (CramjetException e) {
-                if (i == c.candidates().size() - 1) throw e;
-                System.err.println("cramjet " + command + ": skipped checkpoint " + s.model().getFileName() + ": " + e.getMessage());
-            }
-        }
     }
 }

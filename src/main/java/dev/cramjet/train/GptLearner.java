@@ -129,7 +129,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
             be.upload(optimizer.m(), r.read("m"));
             be.upload(optimizer.v(), r.read("v"));
             String step = r.metadata().get("step");
-            if (step == null || !step.matches("\\d+")) throw new CramjetException(file + ": metadata has no valid optimizer step");
+            if (step == null || !step.matches("\\d{1,9}")) throw new CramjetException(file + ": metadata has no valid optimizer step");
             optimizer.restore(Integer.parseInt(step));
             if (optimizer.master() != null) be.upload(optimizer.master(), r.read("master"));
         }

@@ -206,10 +206,8 @@ public final class FinetuneCommand implements Command {
         if (epochs > 0 || !budgeted) {
             TrainConfig probe = TrainConfig.resolve(Map.of(), "", withSteps(o, 1));
             int context = probe.context() > 0 ? probe.context() : ModelDir.readConfig(base).blockSize();
-            long perStep = (long) probe.batch() * probe.accumulation(context).target();
-            long steps = (long) Math.ceil((epochs > 0 ? epochs : 3) * data.train().size() / (double) perStep);
             if (budgeted) throw new CramjetException("--epochs: give either --epochs or a budget (--budget, --max-steps, --tokens), not both");
-            o.put("max-steps", Long.toString(Math.max(1, steps)));
+            o.put("max-steps", Long.toString(probe.stepsFor(epochs > 0 ? epochs : 3, data.train().size(), context)));
         }
         o.put("model", "small");
         TrainConfig cfg = TrainConfig.resolve(Map.of(), "", o);

@@ -284,9 +284,7 @@ public final class Finetune {
         Items items = items(s, tok, template, cfg.blockSize(), contextKey);
         if (!resume && !Budgets.given(layered, overrides)) {
             TrainConfig probe = TrainConfig.resolve(layered, "finetune", with(overrides, "max-steps", "1"));
-            long perEpoch = (items.train().size() + (long) probe.batch() * probe.accumulation(items.context()).target() - 1)
-                    / ((long) probe.batch() * probe.accumulation(items.context()).target());
-            layered.put("max-steps", Math.max(1, (long) Math.ceil((s.epochs() > 0 ? s.epochs() : 1) * perEpoch)));
+            layered.put("max-steps", probe.stepsFor(s.epochs() > 0 ? s.epochs() : 1, items.train().size(), items.context()));
         }
         TrainConfig tc = TrainConfig.resolve(layered, resume ? runDir.resolve(CONFIG).toString() : "finetune", overrides);
         boolean dpo = s.task().equals("dpo");

@@ -73,8 +73,12 @@ class BenchCommandTest {
             assertTrue(Json.number(l.get("decode_tokens_per_s_per_stream"), "decode") > 0);
             double p50 = Json.number(l.get("ttft_p50_s"), "p50"), p99 = Json.number(l.get("ttft_p99_s"), "p99");
             assertTrue(p50 > 0 && p50 <= p99 && p99 <= seconds, "first token p50 " + p50 + ", p99 " + p99);
+            double cpu = Json.number(l.get("engine_cpu_s"), "cpu");
+            assertTrue(cpu > 0, "the engine's thread did the work: " + cpu + " CPU-s");
+            assertEquals(Json.number(l.get("tokens"), "tokens") / cpu, Json.number(l.get("tokens_per_engine_cpu_s"), "per cpu"), 1e-9);
         }
         assertEquals(1.0, Json.number(lines.get(1).get("over_single_stream"), "ratio"), 1e-12);
+        assertEquals(1.0, Json.number(lines.get(1).get("cpu_over_single_stream"), "ratio"), 1e-12);
         assertEquals(Json.number(lines.get(2).get("aggregate_tokens_per_s"), "agg") / Json.number(lines.get(1).get("aggregate_tokens_per_s"), "agg"),
                 Json.number(lines.get(2).get("over_single_stream"), "ratio"), 1e-9);
     }

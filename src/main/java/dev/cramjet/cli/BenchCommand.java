@@ -5,6 +5,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
+import dev.cramjet.engine.cpu.Parallel;
 import dev.cramjet.infer.DecodeBench;
 import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.Json;
@@ -12,6 +13,7 @@ import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.LoRA;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
@@ -35,7 +37,8 @@ import java.util.stream.Collectors;
  * bf16 GEMM ceiling against the data sheet's peak, the device time of one training step per op family, and the
  * peak device memory. Then generation at batch 1 through the KV cache with the weights in the compute type and in
  * int8 (Q8_0): decoding reads every weight once per token, so it is bound by memory traffic and its figure is
- * tokens/s and the weight bytes streamed per second.
+ * tokens/s and the weight bytes streamed per second. With {@code --finetune}: a full fine-tune against LoRA on the
+ * same model and batch — step time and memory.
  */
 public final class BenchCommand implements Command {
     /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
@@ -53,6 +56,7 @@ public final class BenchCommand implements Command {
                                      [--batch B] [--seq T] [--decode N] [--json]
                        cramjet bench --preset crammed-tiny|crammed-small|crammed-bert|bert-tiny|bert-base [--mask-rate R]
                                      [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
+                       cramjet bench --finetune [--lora-rank 16] [--preset …] [--batch B] [--seq T] [--steps N] [--json]
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
                                      [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
@@ -73,11 +77,19 @@ public final class BenchCommand implements Command {
                 × seq 128; FLOPs per token 6·(N − Vp·C) + 6·Vp·C·R + 12·L·d·T (the tied decoder runs on the masked
                 rows only). No generation figures.
 
+                --finetune compares fine-tuning the whole model with LoRA of rank --lora-rank (alpha 2r) on every
+                attention and MLP matrix, the base frozen: training-step time and tokens/s on the same batch, the
+                memory the backend holds (weights, gradients, optimizer state, activations — all allocated before
+                the first step) and the process's peak resident memory after each (LoRA runs first, so each peak is
+                its own).
+
                 --serve measures the serving engine (continuous batching, as `cramjet serve` runs it) instead: for
                 each weight type and each number of concurrent streams, that many requests at once, each a prompt of
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
                 whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
-                each level's aggregate over the single-stream rate.
+                each level's aggregate over the single-stream rate. With one compute thread
+                (CRAMJET_JAVA_OPTS=-Dcramjet.threads=1) it also prints tokens per CPU-second of the decoding thread,
+                which holds on a machine that other processes load.
 
                 With --model, only generation, of a saved model (a model directory, or a GGUF file whose Q8_0 weights
                 run as int8): a P-token prompt (default 64) and N decoded tokens (default 128), R timed repeats
@@ -99,20 +111,18 @@ public final class BenchCommand implements Command {
         int seq = args.integer("seq", cfg.blockSize());
         int steps = args.integer("steps", large ? 2 : 5);
         int decode = args.integer("decode", 64);
+        boolean finetune = args.flag("finetune");
+        int rank = args.integer("lora-rank", 16);
         args.finish();
         if (steps < 1) throw new dev.cramjet.CramjetException("--steps must be at least 1, got " + steps);
         if (decode < 0) throw new dev.cramjet.CramjetException("--decode must be at least 0, got " + decode);
+        if (finetune) return finetune(device, preset, cfg, batch, seq, steps, rank, json);
 
         try (Backend be = Backends.open(device)) {
             GPT model = new GPT(be, cfg, batch, seq, 1);
             AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
-            SplittableRandom rng = new SplittableRandom(1);
             int n = batch * seq;
-            int[] x = new int[n], y = new int[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = rng.nextInt(cfg.vocabSize());
-                y[i] = rng.nextInt(cfg.vocabSize());
-            }
+            int[] x = randomTokens(cfg.vocabSize(), n, 1), y = randomTokens(cfg.vocabSize(), n, 2);
             long params = model.parameterCount(false);
             double flopsPerToken = 6.0 * params + 12.0 * cfg.nLayer() * cfg.nEmbd() * seq;
 
@@ -201,13 +211,10 @@ public final class BenchCommand implements Command {
         try (Backend be = Backends.open(device)) {
             Encoder model = new Encoder(be, cfg, batch, seq, 1, Model.Options.TRAIN.sparse());
             AdamWOptimizer opt = new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults());
-            SplittableRandom rng = new SplittableRandom(1);
+            SplittableRandom rng = new SplittableRandom(2);
             int n = batch * seq;
-            int[] x = new int[n], y = new int[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = rng.nextInt(cfg.vocabSize());
-                y[i] = rng.nextDouble() < rate ? rng.nextInt(cfg.vocabSize()) : -1;
-            }
+            int[] x = randomTokens(cfg.vocabSize(), n, 1), y = new int[n];
+            for (int i = 0; i < n; i++) y[i] = rng.nextDouble() < rate ? rng.nextInt(cfg.vocabSize()) : -1;
             long params = model.parameterCount(false);
             double flopsPerToken = EncoderLearner.flopsPerToken(cfg, params, seq, rate);
             Map<String, Object> head = new LinkedHashMap<>();
@@ -246,6 +253,62 @@ public final class BenchCommand implements Command {
         return 0;
     }
 
+    /**
+     * Full fine-tuning against LoRA on every attention and MLP matrix of a frozen base, each in a backend of its
+     * own on the same random batch: seconds per step, tokens/s, backend bytes, and the process's peak RSS after it.
+     */
+    private static int finetune(String device, String preset, GPTConfig cfg, int batch, int seq, int steps, int rank, boolean json) {
+        int n = batch * seq;
+        int[] x = randomTokens(cfg.vocabSize(), n, 1), y = randomTokens(cfg.vocabSize(), n, 2);
+        LoRA.Spec spec = new LoRA.Spec(rank, 2f * rank, java.util.EnumSet.allOf(LoRA.Target.class));
+        double[] seconds = new double[2];
+        long[] held = new long[2], peak = new long[2];
+        String device0 = null;
+        String[] names = {"lora", "full"};
+        for (int k = 0; k < 2; k++) {
+            Model.Options options = k == 0 ? Model.Options.TRAIN.lora(spec).training(Parameters.Group.ADAPTER) : Model.Options.TRAIN;
+            try (Backend be = Backends.open(device)) {
+                device0 = be.describe();
+                GPT model = new GPT(be, cfg, batch, seq, 1, options);
+                AdamWOptimizer opt = new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults());
+                seconds[k] = time(be, steps, trainStep(model, opt, x, y));
+                held[k] = be.allocatedBytes();
+                peak[k] = ProcessStats.peakResidentBytes();
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("bench", "finetune");
+                m.put("method", names[k]);
+                m.put("preset", preset);
+                m.put("batch", (long) batch);
+                m.put("seq", (long) seq);
+                m.put("trained_params", model.parameters().trainableCount());
+                m.put("seconds_per_step", seconds[k]);
+                m.put("tokens_per_s", n / seconds[k]);
+                m.put("backend_bytes", held[k]);
+                m.put("vm_hwm_bytes", peak[k]);
+                emit(json, m, String.format(Locale.ROOT, "%-26s %,12d trained parameters: %8.1f ms/step %8.0f tokens/s, backend %.2f GB, peak RSS %.2f GB",
+                        k == 0 ? "LoRA r=" + rank + " (attention + MLP)" : "full fine-tune", model.parameters().trainableCount(),
+                        seconds[k] * 1e3, n / seconds[k], held[k] / 1e9, peak[k] / 1e9));
+            }
+        }
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("bench", "finetune_ratio");
+        r.put("device", device0);
+        r.put("lora_speedup", seconds[1] / seconds[0]);
+        r.put("lora_backend_fraction", (double) held[0] / held[1]);
+        r.put("lora_rss_fraction", (double) peak[0] / peak[1]);
+        emit(json, r, String.format(Locale.ROOT, "%s, %s batch %d × seq %d: LoRA steps %.2f× as fast, holds %.0f%% of the backend memory and peaks at %.0f%% of the resident memory of a full fine-tune",
+                device0, preset, batch, seq, seconds[1] / seconds[0], 100.0 * held[0] / held[1], 100.0 * peak[0] / peak[1]));
+        return 0;
+    }
+
+    /** n token ids drawn uniformly from a vocabulary of {@code vocab}. */
+    private static int[] randomTokens(int vocab, int n, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = rng.nextInt(vocab);
+        return ids;
+    }
+
     /** `bench --serve`: the serving engine at several numbers of concurrent streams, per weight type. */
     private static int serve(Args args) throws InterruptedException {
         String preset = args.string("preset", "gpt2-124m"), device = args.string("device", "cpu");
@@ -278,17 +341,22 @@ public final class BenchCommand implements Command {
                         "prompt_tokens", (long) prompt, "decode_tokens", (long) tokens),
                         String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
                                 preset, label, be.describe(), prompt, tokens));
-                double[] single = {Double.NaN};
+                double[] single = {Double.NaN, Double.NaN};
                 ServeBench.run(model, levels, prompt, tokens, 64, l -> {
-                    if (l.streams() == 1) single[0] = l.aggregateTokensPerSecond();
+                    if (l.streams() == 1) { single[0] = l.aggregateTokensPerSecond(); single[1] = l.tokensPerCpuSecond(); }
                     Map<String, Object> m = new LinkedHashMap<>(l.json());
                     m.put("bench", "serve");
                     m.put("weights", label);
+                    m.put("threads", (long) Parallel.threads());
                     m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
+                    m.put("cpu_over_single_stream", l.tokensPerCpuSecond() / single[1]);
+                    // With more than one compute thread the engine's thread does only its share (and waits for the rest).
+                    String cpu = Parallel.threads() > 1 ? "" : String.format(Locale.ROOT, "; %7.1f tokens per CPU-second (%5.2f×)",
+                            l.tokensPerCpuSecond(), l.tokensPerCpuSecond() / single[1]);
                     emit(json, m, String.format(Locale.ROOT,
-                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s",
+                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s%s",
                             l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
-                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99()));
+                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99(), cpu));
                 });
             }
         }

@@ -161,30 +161,17 @@ final class TrainingRun {
             progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
                     be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
 
-            List<String> lastSamples = new ArrayList<>();
-            RunProgress listener = new RunProgress(progress, runDir) {
-                @Override
-                public void evaluated(long step, Validation r, List<String> texts) {
-                    lastSamples.clear();
-                    lastSamples.addAll(texts);
-                    super.evaluated(step, r, texts);
-                }
-            };
+            RunProgress listener = new RunProgress(progress, runDir);
             try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
                 Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches,
                         setup.evaluator == null ? null : () -> setup.evaluator.run(setup.evalModel), setup.samples, runDir, metrics,
                         Clock.SYSTEM, listener, peak);
-                if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest(progress::log).orElseThrow(() ->
-                            new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
-                    trainer.resume(saved);
-                    progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
-                }
+                if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
                 listener.refresh();
-                return new Result(o, setup.shape, setup.parameters, List.copyOf(lastSamples), runDir);
+                return new Result(o, setup.shape, setup.parameters, listener.lastSamples(), runDir);
             }
         }
     }

@@ -35,7 +35,7 @@ public final class Encoder extends Model {
         Param bias = config.decoderBias()
                 ? params.add("mlm.bias", Group.BASE, Kind.NORM_OR_BIAS, new Init.Constant(0f), false, config.paddedVocab()) : null;
         complete(new Head(be, new Linear(be, trunk.embed.tokens, bias), transform, options.pooling(), config.vocabSize(),
-                batch, seq, training), seed);
+                batch, seq, options.trainable()), seed);
     }
 
     public EncoderConfig config() { return cfg; }

@@ -25,7 +25,7 @@ public final class EncoderLearner extends ModelLearner {
 
     /** @param maskRate the share of positions masked, for the FLOPs count (the decoder runs on those rows only; 0 for a classifier) */
     public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) {
-        super(model, optimizer);
+        super(model, optimizer, null);
         this.model = model;
         this.maskRate = maskRate;
         this.score = new ModelScore(model);
@@ -39,10 +39,14 @@ public final class EncoderLearner extends ModelLearner {
 
     /**
      * FLOPs per token: 6 per trunk parameter, the tied decoder (6·Vp·C) only on the masked share of positions, and
-     * attention's 12·L·C·T.
+     * attention's 12·L·C·T — but a frozen parameter costs 4, having no weight gradient (a classifier fine-tuned
+     * with --train head or lora).
      */
     @Override
-    public double flopsPerToken() { return flopsPerToken(model.config(), model.parameterCount(false), model.seq(), maskRate); }
+    public double flopsPerToken() {
+        long n = model.parameterCount(false), trained = Math.min(model.parameters().trainableCount(), n);
+        return flopsPerToken(model.config(), n, model.seq(), maskRate) - 2.0 * (n - trained);
+    }
 
     /** 6·(N − Vp·C) + 6·Vp·C·rate + 12·L·C·T for N parameters without positions. */
     public static double flopsPerToken(EncoderConfig c, long parameters, int seq, double maskRate) {

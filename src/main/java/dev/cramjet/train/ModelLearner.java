@@ -16,22 +16,38 @@ import java.util.function.Function;
 
 /**
  * A model and its AdamW optimizer as a {@link Learner}, what the GPT's and the encoder's have in common: the
- * micro-step, the update, and the checkpoint — the model directory (the F32 master weights where the backend
- * computes in BF16) in the family's layout, then optimizer.safetensors ({@link OptimizerFile}).
+ * micro-step, the update, and the checkpoint — the weights, by default as a model directory in the family's layout
+ * (the F32 master weights where the backend computes in BF16), or as its {@link Weights} say (a fine-tune of a
+ * frozen base keeps only what it trains) — then optimizer.safetensors ({@link OptimizerFile}).
  */
-abstract sealed class ModelLearner implements Learner, Evaluator.Model permits GptLearner, EncoderLearner {
+public abstract sealed class ModelLearner implements Learner, Evaluator.Model permits GptLearner, EncoderLearner {
+
+    /** How a checkpoint directory holds the weights being trained. */
+    public interface Weights {
+        void save(Path dir) throws IOException;
+
+        /** Restores what {@link #save} wrote into the model's parameters. */
+        void load(Path dir) throws IOException;
+    }
+
     private final Model model;
     final AdamWOptimizer optimizer;
     final Backend be;
+    /** What a checkpoint holds of the weights (null: the whole model directory). */
+    private final Weights weights;
     /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
     private final Consumer<Runnable> device;
 
-    ModelLearner(Model model, AdamWOptimizer optimizer) {
+    /** @param weights what a checkpoint holds of the weights (null: the whole model, as a model directory) */
+    ModelLearner(Model model, AdamWOptimizer optimizer, Weights weights) {
         this.model = model;
         this.optimizer = optimizer;
         this.be = model.backend();
+        this.weights = weights;
         this.device = Backends.repeater(be);
     }
+
+    public final AdamWOptimizer optimizer() { return optimizer; }
 
     @Override public final void zeroGrad() { model.zeroGrad(); }
 
@@ -47,13 +63,15 @@ abstract sealed class ModelLearner implements Learner, Evaluator.Model permits G
 
     @Override
     public final void save(Path dir) throws IOException {
-        saveModel(dir, p -> ModelDir.download(be, optimizer.weights(p)));
+        if (weights != null) weights.save(dir);
+        else saveModel(dir, p -> ModelDir.download(be, optimizer.weights(p)));
         OptimizerFile.save(be, optimizer, dir);
     }
 
     @Override
     public final void load(Path dir) throws IOException {
-        loadModel(dir.resolve(ModelDir.WEIGHTS));
+        if (weights != null) weights.load(dir);
+        else loadModel(dir.resolve(ModelDir.WEIGHTS));
         OptimizerFile.load(be, optimizer, dir);
     }
 

@@ -130,6 +130,18 @@ public final class Trainer {
         metrics.truncateAfter(step);
     }
 
+    /**
+     * Continues from the newest checkpoint that verifies (an error naming the run when there is none), saying
+     * which; returns it.
+     */
+    public Checkpoints.Saved resumeLatest() throws IOException {
+        Checkpoints.Saved saved = checkpoints.latest(listener::message).orElseThrow(() ->
+                new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
+        resume(saved);
+        listener.message("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
+        return saved;
+    }
+
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();
@@ -137,7 +149,6 @@ public final class Trainer {
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
-        long microTokens = batch.tokens.length;
         while (true) {
             double elapsed = elapsed();
             double progress = budget.progress(step, tokensSeen, elapsed);
@@ -150,14 +161,16 @@ public final class Trainer {
             int accum = ramp.at(progress);
             learner.zeroGrad();
             double sum = 0;
+            long stepTokens = 0;
             for (int micro = 0; micro < accum; micro++) {
                 batches.next(batch);
+                stepTokens += realTokens(batch);
                 sum += learner.trainMicroBatch(batch, dropoutSeed(step, micro), accum);
             }
             float stepLoss = (float) (sum / accum);
             float norm = learner.gradNorm();
             step++;
-            tokensSeen += accum * microTokens;
+            tokensSeen += stepTokens;
             if (!Float.isFinite(stepLoss) || !Float.isFinite(norm)) {
                 skipped++;
                 badStreak++;
@@ -171,7 +184,7 @@ public final class Trainer {
             loss = stepLoss;
 
             double seconds = (clock.nanos() - t0) / 1e9;
-            double r = accum * microTokens / Math.max(seconds, 1e-9);
+            double r = stepTokens / Math.max(seconds, 1e-9);
             rate = Double.isNaN(rate) ? r : 0.9 * rate + 0.1 * r;
             double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / peakFlops : Double.NaN;
             elapsed = elapsed();
@@ -183,6 +196,7 @@ public final class Trainer {
                 m.put("tokens_per_s", rate);
                 if (!Double.isNaN(mfu)) m.put("mfu", mfu);
                 m.put("accum", (long) accum);
+                m.putAll(learner.metrics());
                 metrics.append(m);
             }
             listener.step(new Status(step, tokensSeen, stepLoss, lr, norm, rate, mfu, elapsed,
@@ -200,6 +214,14 @@ public final class Trainer {
         metrics.append(end);
         metrics.force();
         return new Outcome(reason, step, tokensSeen, elapsed(), loss, lastEval, skipped, rollbacks);
+    }
+
+    /** The tokens a micro-batch holds: every position, or the valid ones of padded sequences (padding is not data). */
+    private static long realTokens(Batch b) {
+        if (b.lengths == null) return b.tokens.length;
+        long n = 0;
+        for (int len : b.lengths) n += len;
+        return n;
     }
 
     private boolean evalDue(double elapsed) {

@@ -12,7 +12,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** `cramjet bench --json` on the micro preset: every figure present and sane (the numbers are not asserted). */
+/** `cramjet bench --json` and `bench --serve --json` on the micro preset: every figure present and sane (speeds are not asserted). */
 class BenchCommandTest {
     @Test
     void reportsTrainingForwardAndGenerationInBothWeightTypes() {
@@ -52,5 +52,43 @@ class BenchCommandTest {
         assertEquals(0.25, Json.number(lines.getFirst().get("mask_rate"), "mask_rate"), "Cramming's rate for the crammed presets");
         assertTrue(Json.number(lines.get(1).get("tokens_per_s"), "tokens_per_s") > 0);
         assertTrue(Json.number(lines.get(3).get("train_cpu_seconds_per_step"), "cpu") >= 0);
+    }
+
+    @Test
+    void serveReportsEveryLevelPerWeightType() {
+        Cli r = Cli.run("bench", "--serve", "--preset", "micro", "--streams", "1,3", "--prompt-tokens", "5", "--decode", "4", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (String line : r.out().split("\n")) lines.add(Json.object(Json.parse(line, "bench output"), "bench output"));
+        assertEquals(List.of("serve_setup", "serve", "serve", "serve_setup", "serve", "serve"),
+                lines.stream().map(m -> m.get("bench")).toList());
+        assertEquals("int8", lines.get(3).get("weights"));
+        for (int i : new int[] {1, 2, 4, 5}) {
+            Map<String, Object> l = lines.get(i);
+            double streams = Json.number(l.get("streams"), "streams"), rounds = Json.number(l.get("rounds"), "rounds");
+            assertEquals(i % 3 == 1 ? 1 : 3, streams);
+            assertEquals(i % 3 == 1 ? 4 : 1, rounds, "one stream is measured over four rounds");
+            // every stream generates exactly --decode tokens: end of text is never drawn
+            assertEquals(streams * rounds * 4, Json.number(l.get("tokens"), "tokens"));
+            double seconds = Json.number(l.get("seconds"), "seconds");
+            assertEquals(Json.number(l.get("tokens"), "tokens") / seconds, Json.number(l.get("aggregate_tokens_per_s"), "agg"), 1e-9);
+            assertTrue(Json.number(l.get("decode_tokens_per_s_per_stream"), "decode") > 0);
+            double p50 = Json.number(l.get("ttft_p50_s"), "p50"), p99 = Json.number(l.get("ttft_p99_s"), "p99");
+            assertTrue(p50 > 0 && p50 <= p99 && p99 <= seconds, "first token p50 " + p50 + ", p99 " + p99);
+            double cpu = Json.number(l.get("engine_cpu_s"), "cpu");
+            assertTrue(cpu > 0, "the engine's thread did the work: " + cpu + " CPU-s");
+            assertEquals(Json.number(l.get("tokens"), "tokens") / cpu, Json.number(l.get("tokens_per_engine_cpu_s"), "per cpu"), 1e-9);
+        }
+        assertEquals(1.0, Json.number(lines.get(1).get("over_single_stream"), "ratio"), 1e-12);
+        assertEquals(1.0, Json.number(lines.get(1).get("cpu_over_single_stream"), "ratio"), 1e-12);
+        assertEquals(Json.number(lines.get(2).get("aggregate_tokens_per_s"), "agg") / Json.number(lines.get(1).get("aggregate_tokens_per_s"), "agg"),
+                Json.number(lines.get(2).get("over_single_stream"), "ratio"), 1e-9);
+    }
+
+    @Test
+    void serveRefusesLevelsThatAreNotNumbers() {
+        Cli r = Cli.run("bench", "--serve", "--preset", "micro", "--prompt-tokens", "4", "--decode", "4", "--streams", "1,x");
+        assertEquals(2, r.rc());
+        assertEquals("cramjet bench: --streams expects numbers separated by commas, got '1,x'\n", r.err());
     }
 }

@@ -1,6 +1,7 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.io.Json;
+import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.train.MetricsLog;
@@ -95,6 +96,36 @@ class EncoderCommandsTest {
         r = Cli.run("classify", "--run", run.toString(), "--json", "春花");
         assertEquals(0, r.rc(), r.toString());
         assertTrue(List.of("spring", "desert").contains(Json.object(Json.parse(r.out().strip(), "c"), "c").get("label")), r.out());
+    }
+
+    @Test
+    void anEncoderClassifierTrainsItsHeadAloneOrLoRA() throws IOException {
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < 40; i++) {
+            jsonl.append(Json.write(Map.of("text", (i % 2 == 0 ? "春花秋月" : "大漠孤烟") + " " + i, "label", i % 2 == 0 ? "spring" : "desert"))).append('\n');
+        }
+        Path labelled = Files.writeString(tmp.resolve("labelled-peft.jsonl"), jsonl);
+        Path base = encoderRun.resolve("checkpoints/step-000000008").resolve(ModelDir.WEIGHTS);
+        for (String train : List.of("head", "lora")) {
+            Path run = tmp.resolve("classifier-" + train);
+            Cli r = Cli.run("finetune", "--task", "classify", "--run", encoderRun.toString(), "--data", labelled.toString(), "--out",
+                    run.toString(), "--train", train, "--lora-rank", "2", "--context", "16", "--batch", "8", "--max-steps", "2",
+                    "--eval-minutes", "0", "--eval-every", "2", "--near-dup", "0");
+            assertEquals(0, r.rc(), r.toString());
+            assertTrue(r.out().contains("an encoder of 2 layers") && r.out().contains("trained (" + train + ")"), r.out());
+            assertFalse(Files.exists(run.resolve("adapter")), "PEFT adapters are written for GPT bases only");
+            Path best = FinetuneCommand.bestCheckpoint(run);
+            try (Safetensors.Reader ckpt = Safetensors.open(best.resolve(ModelDir.WEIGHTS)); Safetensors.Reader pre = Safetensors.open(base)) {
+                String lora = ckpt.tensors().keySet().stream().filter(n -> n.contains("lora_")).findFirst().orElse(null);
+                assertEquals(train.equals("lora"), lora != null, "LoRA tensors in the checkpoint: " + ckpt.tensors().keySet());
+                String matrix = pre.tensors().keySet().stream().filter(n -> n.contains("h.0.attn.qkv.weight")).findFirst().orElseThrow();
+                assertArrayEquals(pre.read(matrix), ckpt.read(matrix), "the base stays frozen with --train " + train);
+            }
+            if (train.equals("head")) {
+                r = Cli.run("classify", "--run", run.toString(), "--json", "春花");
+                assertEquals(0, r.rc(), r.toString());
+            }
+        }
     }
 
     @Test

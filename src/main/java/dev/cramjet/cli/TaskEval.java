@@ -176,7 +176,7 @@ final class TaskEval {
         String refField = args.string("reference-field", "reference");
         int maxTokens = args.integer("max-tokens", 128);
         Bleu.Tokenize tokenize = Bleu.Tokenize.parse(args.string("tokenize", "13a"));
-        String device = args.string("device", "cpu"), out = args.string("out", null), thresholdArg = args.string("threshold", null);
+        String device = args.string("device", "cpu"), out = args.string("out", null);
         boolean json = args.flag("json");
         args.finish();
         List<String> prompts = new ArrayList<>();

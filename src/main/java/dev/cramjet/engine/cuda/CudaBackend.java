@@ -62,7 +62,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Opens device {@code ordinal} with the libraries {@code finder} locates, caching kernels in {@code cacheDir}. */
-    CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
+    public CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
         cu = Driver.load(finder);
         int count = cu.deviceCount();
         if (count == 0) throw new CramjetException("CUDA: the driver (" + cu.lib.where + ") sees no GPU; check nvidia-smi");
@@ -214,6 +214,18 @@ public final class CudaBackend implements Backend {
     }
 
     private static long ptrOrNull(CudaBackend b, Tensor t) { return t == null ? 0 : b.ptr(t); }
+
+    /**
+     * The device address of a tensor of this backend, and {@link #stream()}: for a library that queues its own
+     * kernels on the training stream in order with ours (NCCL's collectives, see dist/NcclCommunicator).
+     */
+    public long address(Tensor t) { return ptr(t); }
+
+    /** The CUstream every op is queued on, with this backend's context made current on the calling thread. */
+    public long stream() {
+        enter();
+        return stream;
+    }
 
     /** Next pinned staging buffer, waiting for the copy that last used it (normally long finished). */
     private MemorySegment stage() {

@@ -43,18 +43,32 @@ public final class Evaluator {
         this.batch = new Batch(batch, context);
     }
 
-    public Result run(Model model) {
+    public Result run(Model model) { return result(sums(model, 0, 1)); }
+
+    /**
+     * This rank's share of an evaluation when {@code ranks} processes split it: the batches i with
+     * i mod ranks = rank. Returns {nats, tokens, bytes}; the ranks' sums added give the whole evaluation's, which
+     * {@link #result} turns into a Result.
+     */
+    public double[] sums(Model model, int rank, int ranks) {
         source.reset();
         double nats = 0;
-        long n = 0, bytes = 0;
+        long n = 0, bytes = 0, read = 0;
         int size = batch.tokens.length;
-        while (n + size <= maxTokens && source.next(batch)) {
+        for (long i = 0; read + size <= maxTokens && source.next(batch); i++, read += size) {
+            if (i % ranks != rank) continue;
             nats += (double) model.loss(batch) * size;
             n += size;
             for (int t : batch.targets) bytes += tokenBytes[t];
         }
+        return new double[] {nats, n, bytes};
+    }
+
+    /** Loss, perplexity and bits per byte from {nats, tokens, bytes}. */
+    public static Result result(double[] sums) {
+        double nats = sums[0], n = sums[1], bytes = sums[2];
         if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
         double loss = nats / n;
-        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes);
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), (long) n, (long) bytes);
     }
 }

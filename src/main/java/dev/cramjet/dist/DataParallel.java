@@ -18,6 +18,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The optimizer step of data-parallel training. Every rank trains a replica of the model on its own micro-batches
@@ -179,8 +180,8 @@ public final class DataParallel {
                 new Safetensors.Item("m", new long[] {n}, download(opt.m())),
                 new Safetensors.Item("v", new long[] {n}, download(opt.v()))));
         if (opt.master() != null) items.add(new Safetensors.Item("master", new long[] {n}, download(opt.master())));
-        Map<String, String> meta = Map.of("step", Integer.toString(opt.stepCount()), "first", Long.toString(opt.from()),
-                "total", Long.toString(total));
+        Map<String, String> meta = new TreeMap<>(Map.of("step", Integer.toString(opt.stepCount()), "first", Long.toString(opt.from()),
+                "total", Long.toString(total)));  // sorted: the same state gives the same bytes
         Safetensors.write(dir.resolve(sharded ? shardFile(comm.rank(), comm.size()) : REPLICATED), meta, items);
     }
 

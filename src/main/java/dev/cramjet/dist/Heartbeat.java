@@ -28,8 +28,10 @@ import java.util.function.Supplier;
  *
  * <p>A watchdog thread checks every second. When this rank has waited in one collective for longer than the
  * timeout, it reads the other ranks' records and names the culprits — a rank that is gone (its process no longer
- * exists), hung (working but silent for longer than the timeout), finished, missing (no record), or waiting in
- * another collective (the ranks are out of step) — prints one line and halts the process with status
+ * exists), hung (working but silent for longer than the timeout), unresponsive (waiting, but its own watchdog,
+ * which refreshes the record of a waiting rank every tick, has gone quiet: the process is stopped or frozen),
+ * finished, missing (no record), or in another collective (the ranks are out of step) — prints one line and halts
+ * the process with status
  * {@value #EXIT_STOPPED}; the launcher (mpirun, torchrun, {@code cramjet train --nproc}) then stops the rest. It
  * also stops the rank when the communicator reports an asynchronous failure (NCCL's remote errors).
  */
@@ -137,7 +139,7 @@ public final class Heartbeat implements AutoCloseable {
         write();
     }
 
-    private void write() {
+    private synchronized void write() {
         lastWrite = System.nanoTime();
         buffer.clear();
         buffer.putLong(MAGIC).putLong(pid).putLong(host).putLong(state.ordinal()).putLong(waitsIn.ordinal()).putLong(seq)
@@ -164,26 +166,30 @@ public final class Heartbeat implements AutoCloseable {
         }
     }
 
+    static long tickMillis(long timeoutMillis) { return Math.min(1000, Math.max(50, timeoutMillis / 4)); }
+
     private void watch() {
         while (!closed) {
             try {
-                Thread.sleep(Math.min(1000, Math.max(50, timeoutMillis / 4)));
+                Thread.sleep(tickMillis(timeoutMillis));
             } catch (InterruptedException e) {
                 return;
             }
             if (closed) return;
             String failure = asyncError.get();
             if (failure != null) stop("rank " + rank + ": " + failure + " at step " + step + "; stopping this rank");
-            long now = System.currentTimeMillis();
-            if (state == State.WAITING && now - waitingSince > timeoutMillis) {
+            long now = System.currentTimeMillis(), since = waitingSince, n = seq;
+            Wait w = waitsIn;
+            if (state != State.WAITING) continue;
+            write();  // a waiting rank is alive: its record says so every tick
+            if (now - since > timeoutMillis) {
                 Record[] all = new Record[size];
                 for (int r = 0; r < size; r++) if (r != rank) all[r] = read(dir, r);
-                stop(diagnose(mine(now), all, now, timeoutMillis, host, pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)));
+                Record me = new Record(rank, pid, host, State.WAITING, w, n, step, now, since);
+                stop(diagnose(me, all, now, timeoutMillis, host, pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)));
             }
         }
     }
-
-    private Record mine(long now) { return new Record(rank, pid, host, state, waitsIn, seq, step, now, waitingSince); }
 
     private static void stop(String message) {
         System.err.println("\ncramjet: " + message);
@@ -212,6 +218,8 @@ public final class Heartbeat implements AutoCloseable {
      * {@code alive} says whether a pid on this host exists.
      */
     static String diagnose(Record me, Record[] all, long now, long timeoutMillis, long localHost, LongPredicate alive) {
+        // How old a waiting rank's record may get: its watchdog refreshes it every tick, but a loaded machine delays it.
+        long stale = Math.max(2 * tickMillis(timeoutMillis), Math.min(timeoutMillis / 2, 10_000));
         List<String> causes = new ArrayList<>();
         List<Integer> silent = new ArrayList<>();
         for (int q = 0; q < all.length; q++) {
@@ -225,9 +233,15 @@ public final class Heartbeat implements AutoCloseable {
                 causes.add("rank " + q + " (pid " + o.pid + ") is gone (last seen at step " + o.step + ")");
             } else if (o.state == State.WORKING && now - o.updatedMillis > timeoutMillis) {
                 causes.add("rank " + q + " is hung: no sign of life for " + seconds(now - o.updatedMillis) + " (at step " + o.step + ")");
-            } else if (o.state == State.WAITING && o.seq != me.seq) {
+            } else if (o.state == State.WAITING && now - o.updatedMillis > stale) {
+                causes.add("rank " + q + " has stopped responding in " + o.waitsIn.text + " (collective #" + o.seq + ", step " + o.step
+                        + "): no sign of life for " + seconds(now - o.updatedMillis) + " (the process is stopped, frozen or swapped out)");
+            } else if (o.state == State.WAITING && o.seq < me.seq) {
+                causes.add("rank " + q + " is alive but still in " + o.waitsIn.text + " (collective #" + o.seq
+                        + "), which this rank has left: the transport between them is stuck");
+            } else if (o.state == State.WAITING && o.seq > me.seq) {
                 causes.add("rank " + q + " waits in " + o.waitsIn.text + " (collective #" + o.seq + ", step " + o.step
-                        + ") while this rank is in #" + me.seq + ": the ranks are out of step");
+                        + "), ahead of this rank's #" + me.seq + ": the ranks are out of step");
             }
         }
         if (!silent.isEmpty()) {

@@ -57,7 +57,7 @@ public final class Rendezvous {
             while (!missing.isEmpty()) {
                 if (System.nanoTime() >= deadline) {
                     throw new IOException("rank" + (missing.size() > 1 ? "s " : " ") + list(missing) + " of " + size
-                            + " did not join within " + (long) timeout + " s (not started, crashed, or pointed at another MASTER_ADDR:MASTER_PORT)");
+                            + " did not join within " + Math.round(timeout) + " s (not started, crashed, or pointed at another MASTER_ADDR:MASTER_PORT)");
                 }
                 server.setSoTimeout(remainingMillis(deadline));
                 Socket s;
@@ -128,7 +128,7 @@ public final class Rendezvous {
                 }
             }
         }
-        throw new IOException("rank 0 did not hand out the id within " + (long) timeout + " s (last: " + lastError
+        throw new IOException("rank 0 did not hand out the id within " + Math.round(timeout) + " s (last: " + lastError
                 + "); is rank 0 running, and are MASTER_ADDR and MASTER_PORT its address and a free port?");
     }
 

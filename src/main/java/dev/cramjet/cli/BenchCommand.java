@@ -47,11 +47,18 @@ public final class BenchCommand implements Command {
                 weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8 (4 for gpt2-124m and
                 larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger), --decode 64.
                 --json prints one JSON object per line.
+
+                usage: cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
+
+                Data parallel on the CPU: training steps of N ranks under mpirun (cores/N threads each, micro-batch
+                B each) against one process on all cores and one on cores/N threads, with the step split into
+                compute, gradient exchange and optimizer; --zero shards the optimizer state (ZeRO-1).
                 """;
     }
 
     @Override
-    public int run(Args args) throws IOException {
+    public int run(Args args) throws Exception {
+        if (args.has("nproc") || args.has("dp")) return DataParallelBench.run(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
         boolean json = args.flag("json");

@@ -93,14 +93,17 @@ public final class SelftestCommand implements Command {
             Communicator comm = launch.distributed() ? World.connect(launch, be, 120)
                     : be instanceof CudaBackend cuda ? NcclCommunicator.single(cuda, LibraryFinder.system()) : new MpiCommunicator(be);
             String who = "rank " + comm.rank() + " of " + comm.size();
-            System.out.println(who + ": " + comm.name() + " on " + be.describe());
             List<CollectiveCheck.Result> results = CollectiveCheck.run(comm, be);
+            // One write per rank: under mpirun the ranks share stdout, and separate writes interleave mid-line.
+            StringBuilder out = new StringBuilder(who + ": " + comm.name() + " on " + be.describe() + "\n");
             int failed = 0;
             for (CollectiveCheck.Result r : results) {
                 if (!r.passed()) failed++;
-                System.out.printf(Locale.ROOT, "%s: %-44s %s%n", who, r.check(), r.passed() ? "ok" : "FAIL: " + r.detail());
+                out.append(String.format(Locale.ROOT, "%s: %-44s %s%n", who, r.check(), r.passed() ? "ok" : "FAIL: " + r.detail()));
             }
-            System.out.printf(Locale.ROOT, "%s: collectives %d passed, %d failed%n", who, results.size() - failed, failed);
+            out.append(String.format(Locale.ROOT, "%s: collectives %d passed, %d failed%n", who, results.size() - failed, failed));
+            System.out.print(out);
+            System.out.flush();
             comm.close();
             return failed == 0 ? 0 : 1;
         }

@@ -45,6 +45,9 @@ public final class Launcher {
         return cmd;
     }
 
+    /** mpirun's environment: containers often run as root, which mpirun refuses without this pair of variables. */
+    public static final Map<String, String> MPIRUN_ENV = Map.of("OMPI_ALLOW_RUN_AS_ROOT", "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+
     /** mpirun's command line for {@code nproc} unbound local ranks of {@code command}. */
     static List<String> mpirun(String mpirun, int nproc, List<String> command) {
         List<String> cmd = new ArrayList<>(List.of(mpirun, "-np", Integer.toString(nproc), "--oversubscribe", "--bind-to", "none"));
@@ -52,13 +55,15 @@ public final class Launcher {
         return cmd;
     }
 
+    /** The same with mpirun found on the PATH (or $CRAMJET_MPIRUN); run it with {@link #MPIRUN_ENV}. */
+    public static List<String> mpirunCommand(int nproc, List<String> command) {
+        return mpirun(find("mpirun", System.getenv("CRAMJET_MPIRUN")), nproc, command);
+    }
+
     /** Runs {@code command} as {@code nproc} MPI ranks under mpirun; returns mpirun's exit status. */
     public static int underMpirun(int nproc, List<String> command) throws IOException, InterruptedException {
-        String mpirun = find("mpirun", System.getenv("CRAMJET_MPIRUN"));
-        ProcessBuilder pb = new ProcessBuilder(mpirun(mpirun, nproc, command)).inheritIO();
-        // Containers often run as root, which mpirun refuses without this pair of variables.
-        pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT", "1");
-        pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        ProcessBuilder pb = new ProcessBuilder(mpirunCommand(nproc, command)).inheritIO();
+        pb.environment().putAll(MPIRUN_ENV);
         Process p = pb.start();
         Thread stopper = stopOnExit(List.of(p));
         int status = p.waitFor();

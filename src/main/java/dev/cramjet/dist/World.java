@@ -55,6 +55,12 @@ public final class World implements AutoCloseable {
         return new World(new Watched(comm, hb), hb);
     }
 
+    /**
+     * The world of {@code comm} without a heartbeat, for a tool whose launcher stops every rank when one fails and
+     * that has no run directory to share (a benchmark under mpirun).
+     */
+    public static World unwatched(Communicator comm) { return new World(comm, Heartbeat.NONE); }
+
     public Communicator comm() { return comm; }
 
     public Heartbeat heartbeat() { return heartbeat; }

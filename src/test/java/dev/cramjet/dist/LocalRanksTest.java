@@ -64,7 +64,17 @@ class LocalRanksTest {
         assertTrue(Files.exists(run.resolve("checkpoints/step-000000006").resolve(DataParallel.REPLICATED)), "resharded into the replicated layout");
     }
 
-    /** Starts a long 2-rank run and waits until both ranks have trained two steps; returns it and rank 1's pid. */
+    @Test
+    void theBenchComparesTwoRanksWithOneProcess() throws Exception {
+        Processes.Ended e = Processes.run(Processes.java(List.of(), "dev.cramjet.cli.Main",
+                List.of("bench", "--nproc", "2", "--preset", "micro", "--batch", "2", "--steps", "1")), tmp.resolve("bench.log"), 240);
+        assertEquals(0, e.status(), e.output());
+        for (String line : List.of("1 process,  ", "2 ranks,    ", "2 ranks take ", "the exchange is ")) {
+            assertTrue(e.output().contains(line), line + " in:\n" + e.output());
+        }
+    }
+
+    /** Starts a long 2-rank run and waits until both ranks have trained two steps. */
     private static Process startLong(Path run, Path log, String timeout) throws Exception {
         Process p = Processes.start(train("--nproc", "2", "--out", run.toString(), "--max-steps", "1000000", "--eval-minutes", "0",
                 "--dist-timeout", timeout), log);

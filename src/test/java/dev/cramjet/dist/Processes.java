@@ -5,7 +5,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.fail;
@@ -16,9 +15,6 @@ final class Processes {
 
     /** How a run ended and what it printed (stdout and stderr together). */
     record Ended(int status, String output) {}
-
-    /** mpirun's environment for the tests: root is allowed (CI containers), the ranks unbound. */
-    static final Map<String, String> MPI_ENV = Map.of("OMPI_ALLOW_RUN_AS_ROOT", "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
 
     static boolean mpiAvailable() {
         try {
@@ -39,7 +35,7 @@ final class Processes {
 
     static Process start(List<String> command, Path log) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        pb.environment().putAll(MPI_ENV);
+        pb.environment().putAll(Launcher.MPIRUN_ENV);
         return pb.start();
     }
 

@@ -34,6 +34,17 @@ class MpiCommunicatorTest {
     }
 
     @Test
+    void cpuRanksThatMpiDidNotStartAreRefusedWithTheReason() throws Exception {
+        Path data = dev.cramjet.train.TinyData.make(tmp.resolve("data"));
+        Processes.Ended e = Processes.run(Processes.java(List.of(), "dev.cramjet.cli.Main", List.of("train", "--data", data.toString(),
+                "--out", tmp.resolve("run").toString(), "--model", "micro", "--context", "16", "--max-steps", "1")),
+                java.util.Map.of("RANK", "0", "WORLD_SIZE", "2", "MASTER_ADDR", "127.0.0.1"), tmp.resolve("torchrun.log"), 120);
+        assertEquals(2, e.status(), e.output());
+        assertTrue(e.output().contains("cramjet train: torchrun says this is rank 0 of 2, but MPI sees rank 0 of 1: CPU ranks talk over MPI,"
+                + " so start them with mpirun (or cramjet train --nproc N)"), e.output());
+    }
+
+    @Test
     void twoRanksUnderMpirunGetExactResults() throws Exception {
         List<String> cmd = Launcher.mpirun(Launcher.find("mpirun", null), 2, Processes.java(List.of(), "dev.cramjet.cli.Main", SELFTEST));
         Processes.Ended e = Processes.run(cmd, tmp.resolve("two.log"), 180);

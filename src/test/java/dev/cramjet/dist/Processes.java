@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.fail;
@@ -33,15 +34,20 @@ final class Processes {
         return cmd;
     }
 
-    static Process start(List<String> command, Path log) throws IOException {
+    static Process start(List<String> command, Path log) throws IOException { return start(command, Map.of(), log); }
+
+    static Process start(List<String> command, Map<String, String> env, Path log) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().putAll(Launcher.MPIRUN_ENV);
+        pb.environment().putAll(env);
         return pb.start();
     }
 
     /** Runs to the end, or fails the test after {@code seconds} (having killed the whole process tree). */
-    static Ended run(List<String> command, Path log, int seconds) throws Exception {
-        Process p = start(command, log);
+    static Ended run(List<String> command, Path log, int seconds) throws Exception { return run(command, Map.of(), log, seconds); }
+
+    static Ended run(List<String> command, Map<String, String> env, Path log, int seconds) throws Exception {
+        Process p = start(command, env, log);
         if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
             kill(p);
             fail("timed out after " + seconds + " s: " + String.join(" ", command) + "\n" + Files.readString(log));

@@ -12,12 +12,18 @@ import java.util.TreeSet;
 /**
  * Command-line arguments: `--key value`, `--key=value`, bare `--flag`, and positionals.
  * Every option a command reads is recorded; {@link #finish()} then rejects the ones nobody asked for, so a typo
- * like `--budjet` is an error that names the option rather than something silently ignored.
+ * like `--budjet` is an error that names the option rather than something silently ignored. An option read for
+ * its value but given bare (`--out` at the end of the line, or before another option) is an error too, rather
+ * than the value "true".
  */
 public final class Args {
+    /** Option → value; null for a bare `--key`. */
     private final Map<String, String> options = new LinkedHashMap<>();
     private final List<String> positionals = new ArrayList<>();
     private final Set<String> read = new TreeSet<>();
+    /** Where each positional, and each value an option took from the next word, stood on the command line. */
+    private final List<Integer> positionalAt = new ArrayList<>();
+    private final Map<String, Integer> valueAt = new LinkedHashMap<>();
 
     public Args(String[] argv) {
         for (int i = 0; i < argv.length; i++) {
@@ -28,12 +34,14 @@ public final class Args {
                 if (eq >= 0) {
                     options.put(key.substring(0, eq), key.substring(eq + 1));
                 } else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) {
+                    valueAt.put(key, i + 1);
                     options.put(key, argv[++i]);
                 } else {
-                    options.put(key, "true");
+                    options.put(key, null);
                 }
             } else {
                 positionals.add(a);
+                positionalAt.add(i);
             }
         }
     }
@@ -42,44 +50,50 @@ public final class Args {
 
     public boolean flag(String key) {
         read.add(key);
+        if (!options.containsKey(key)) return false;
         String v = options.get(key);
-        if (v == null) return false;
-        if (v.equals("true")) return true;
+        if (v == null || v.equals("true")) return true;
         if (v.equals("false")) return false;
-        // `--flag value` swallowed a positional: give it back.
-        positionals.add(v);
-        options.put(key, "true");
+        // `--flag value` swallowed a positional: give it back where it stood.
+        int at = valueAt.get(key), k = 0;
+        while (k < positionalAt.size() && positionalAt.get(k) < at) k++;
+        positionals.add(k, v);
+        positionalAt.add(k, at);
+        options.put(key, null);
         return true;
     }
 
     public String string(String key, String fallback) {
         read.add(key);
-        return options.getOrDefault(key, fallback);
+        if (!options.containsKey(key)) return fallback;
+        String v = options.get(key);
+        if (v == null) throw new CramjetException("--" + key + " needs a value (see --help)");
+        return v;
     }
 
     public String required(String key) {
-        read.add(key);
-        String v = options.get(key);
-        if (v == null || v.equals("true")) throw new CramjetException("missing required option --" + key);
+        String v = string(key, null);
+        if (v == null) throw new CramjetException("missing required option --" + key);
         return v;
     }
 
     public int integer(String key, int fallback) {
-        String v = string(key, null);
-        if (v == null) return fallback;
-        try {
-            return Integer.parseInt(v.replace("_", ""));
-        } catch (NumberFormatException e) {
-            throw new CramjetException("--" + key + " expects an integer, got '" + v + "'");
+        long v = longValue(key, fallback);
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new CramjetException("--" + key + ": " + v + " is too " + (v > 0 ? "large (at most " + Integer.MAX_VALUE + ")"
+                    : "small (at least " + Integer.MIN_VALUE + ")"));
         }
+        return (int) v;
     }
 
     public long longValue(String key, long fallback) {
         String v = string(key, null);
         if (v == null) return fallback;
+        String digits = v.replace("_", "");
         try {
-            return Long.parseLong(v.replace("_", ""));
+            return Long.parseLong(digits);
         } catch (NumberFormatException e) {
+            if (digits.matches("[-+]?[0-9]+")) throw new CramjetException("--" + key + ": " + v + " is out of range (a 64-bit integer)");
             throw new CramjetException("--" + key + " expects an integer, got '" + v + "'");
         }
     }
@@ -94,11 +108,11 @@ public final class Args {
         }
     }
 
-    /** All options given, in order (for commands that forward unknown keys as config overrides). */
-    public Map<String, String> options() { return options; }
+    /** The names of all options given, in order (for commands that forward unknown keys as config overrides). */
+    public List<String> keys() { return List.copyOf(options.keySet()); }
 
-    /** Marks an option as consumed by a caller that reads {@link #options()} directly. */
-    public void markRead(String key) { read.add(key); }
+    /** The value given for {@code key} as written, null for a bare `--key` (to repeat a command line to child processes). */
+    public String given(String key) { return options.get(key); }
 
     public List<String> positionals() { return positionals; }
 

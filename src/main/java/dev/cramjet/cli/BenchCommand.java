@@ -1,5 +1,6 @@
 package dev.cramjet.cli;
 
+import dev.cramjet.engine.Accelerator;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
@@ -15,19 +16,26 @@ import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
 
 /**
  * `cramjet bench`: training-step and forward-pass throughput of a preset model on random tokens, as tokens/s,
  * achieved GFLOP/s (FLOPs per token = 6·N + 12·L·d·T, N the parameters without the position table; a forward pass
  * is a third of that) and, on the CPU, the fraction of the machine's measured fp32 FMA ceiling. Also reports our
- * large-matmul speed against the same ceiling, the process's peak resident memory, and generation at batch 1
- * through the KV cache with the weights in the compute type and in int8 (Q8_0): decoding reads every weight once
- * per token, so it is bound by memory traffic and its figure is tokens/s and the weight bytes streamed per second.
+ * large-matmul speed against the same ceiling and the process's peak resident memory; on a GPU instead the measured
+ * bf16 GEMM ceiling against the data sheet's peak, the device time of one training step per op family, and the
+ * peak device memory. Then generation at batch 1 through the KV cache with the weights in the compute type and in
+ * int8 (Q8_0): decoding reads every weight once per token, so it is bound by memory traffic and its figure is
+ * tokens/s and the weight bytes streamed per second.
  */
 public final class BenchCommand implements Command {
     /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
     private static final int GEMM_M = 1536, GEMM_N = 3072, GEMM_K = 768;
+    /** The GPU's GEMM ceiling is measured on size³ bf16 matrices: large enough to reach the tensor cores' peak. */
+    private static final int GPU_GEMM = 8192, GPU_GEMM_REPS = 10;
 
     @Override
     public String summary() { return "measure training and inference throughput of a preset model"; }
@@ -42,11 +50,13 @@ public final class BenchCommand implements Command {
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
                 FLOPs per token, a third of that for a forward pass), the fraction of the CPU's measured fp32 FMA
                 ceiling, our 1536×3072×768 matmul against that ceiling, and peak resident memory (VmHWM).
-                Then generation at batch 1 through the KV cache, with fp32 weights and with int8 (Q8_0) weights:
-                a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time (decode tokens/s and the
-                weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8 (4 for gpt2-124m and
-                larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger), --decode 64.
-                --json prints one JSON object per line.
+                On a GPU (--device cuda) it prints instead the measured 8192³ bf16 GEMM ceiling against the data
+                sheet's peak, the training step's MFU against both, the device time of one profiled training step
+                split by op family, and the peak device memory. Then generation at batch 1 through the KV cache, with the compute type's weights and
+                with int8 (Q8_0) weights: a 64-token prompt (prefill tokens/s), then --decode N tokens one at a time
+                (decode tokens/s and the weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8
+                (4 for gpt2-124m and larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger),
+                --decode 64. --json prints one JSON object per line.
 
                 usage: cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
 
@@ -101,44 +111,40 @@ public final class BenchCommand implements Command {
                     params, batch, seq, steps));
 
             model.train(0);
-            double trainSeconds = time(be, steps, s -> {
+            Consumer<Runnable> repeat = Backends.repeater(be);  // a GPU replays the forward and backward as a CUDA graph
+            Step train = s -> {
                 model.train(s);
                 model.zeroGrad();
-                model.forward(x, y);
-                model.backward();
+                model.trainStep(x, null, y, 1, repeat);
                 opt.step(1e-4f);
-            });
+            };
+            double trainSeconds = time(be, steps, train);
             model.eval();
             double fwdSeconds = time(be, steps, s -> model.forward(x, y));
             long hwm = ProcessStats.peakResidentBytes();
+            Optional<Accelerator> gpu = Backends.accelerator(be);
 
-            double peak = Double.NaN, gemm = Double.NaN;
-            if (be.name().equals("cpu")) {
-                peak = CpuPeak.fmaPeakGflops();
-                gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
+            double peak = be.peakFlops() / 1e9;
+            String ceiling = be.name().equals("cpu") ? "the fp32 ceiling" : "the bf16 data-sheet peak";
+            report(json, "train_step", n, trainSeconds, flopsPerToken, peak, ceiling);
+            report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak, ceiling);
+
+            if (gpu.isPresent()) {
+                gpuReport(json, be, gpu.get(), train, steps + 1, n / trainSeconds * flopsPerToken / 1e9);
+            } else {
+                double gemm = CpuPeak.gemmGflops(GEMM_M, GEMM_N, GEMM_K);
+                emit(json, gemmRecord(GEMM_M, GEMM_N, GEMM_K, gemm, "fma_peak_gflops", peak), String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
+                        GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak));
             }
-            report(json, "train_step", n, trainSeconds, flopsPerToken, peak);
-            report(json, "forward", n, fwdSeconds, flopsPerToken / 3, peak);
-
-            Map<String, Object> g = new LinkedHashMap<>();
-            g.put("bench", "gemm");
-            g.put("m", (long) GEMM_M);
-            g.put("n", (long) GEMM_N);
-            g.put("k", (long) GEMM_K);
-            g.put("gflops", gemm);
-            g.put("fma_peak_gflops", peak);
-            g.put("fraction_of_peak", gemm / peak);
-            emit(json, g, be.name().equals("cpu")
-                    ? String.format(Locale.ROOT, "matmul %d×%d×%d: %.1f GFLOP/s = %.1f%% of the fp32 FMA ceiling (%.1f GFLOP/s)",
-                            GEMM_M, GEMM_N, GEMM_K, gemm, 100 * gemm / peak, peak)
-                    : "matmul and ceiling figures are measured on the CPU backend only");
 
             Map<String, Object> mem = new LinkedHashMap<>();
             mem.put("bench", "memory");
             mem.put("vm_hwm_bytes", hwm);
             mem.put("backend_bytes", be.allocatedBytes());
-            emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend",
-                    hwm / 1e9, be.allocatedBytes() / 1e9));
+            gpu.ifPresent(a -> mem.put("device_peak_bytes", a.peakAllocatedBytes()));
+            emit(json, mem, String.format(Locale.ROOT, "peak memory: %.2f GB resident (VmHWM), %.2f GB held by the backend%s",
+                    hwm / 1e9, be.allocatedBytes() / 1e9, gpu.map(a -> String.format(Locale.ROOT, ", at most %.2f GB on the device",
+                            a.peakAllocatedBytes() / 1e9)).orElse("")));
         }
         if (decode > 0) {
             double fp32 = generation(device, cfg, null, decode, json);
@@ -195,6 +201,58 @@ public final class BenchCommand implements Command {
         }
     }
 
+    /**
+     * The GPU's figures: the measured bf16 GEMM ceiling against the data sheet's peak, the training step's MFU
+     * against both ({@code trainGflops} achieved), and one more training step (number {@code step}) timed per op
+     * family with device events.
+     */
+    private static void gpuReport(boolean json, Backend be, Accelerator gpu, Step train, int step, double trainGflops) {
+        double ceiling = gpu.gemmCeilingFlops(GPU_GEMM, GPU_GEMM_REPS) / 1e9, nominal = be.peakFlops() / 1e9;
+        emit(json, gemmRecord(GPU_GEMM, GPU_GEMM, GPU_GEMM, ceiling, "nominal_peak_gflops", nominal), String.format(Locale.ROOT, "bf16 GEMM ceiling (cuBLASLt, %d³): %.0f TFLOP/s%s", GPU_GEMM, ceiling / 1e3,
+                Double.isNaN(nominal) ? " (no data-sheet peak for this device)"
+                        : String.format(Locale.ROOT, " = %.1f%% of the data sheet's %.0f", 100 * ceiling / nominal, nominal / 1e3)));
+        Map<String, Object> mfu = new LinkedHashMap<>();
+        mfu.put("bench", "mfu");
+        mfu.put("train_gflops", trainGflops);
+        mfu.put("mfu_nominal", trainGflops / nominal);
+        mfu.put("mfu_measured_ceiling", trainGflops / ceiling);
+        emit(json, mfu, String.format(Locale.ROOT, "MFU of the training step: %.1f%% of the nominal bf16 peak, %.1f%% of the measured GEMM ceiling",
+                100 * trainGflops / nominal, 100 * trainGflops / ceiling));
+
+        Accelerator.GraphStats graphs = gpu.graphStats();
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("bench", "graphs");
+        g.put("replays", graphs.replays());
+        g.put("captures", graphs.captures());
+        if (graphs.off() != null) g.put("off", graphs.off());
+        emit(json, g, graphs.off() != null ? graphs.off() : String.format(Locale.ROOT,
+                "CUDA graphs: %d timed or warm-up steps replayed a captured graph (%d captured)", graphs.replays(), graphs.captures()));
+        gpu.profile(true);
+        train.run(step);
+        Map<String, Double> ms = gpu.kernelMillis();
+        gpu.profile(false);
+        double total = ms.values().stream().mapToDouble(Double::doubleValue).sum();
+        Map<String, Object> k = new LinkedHashMap<>();
+        k.put("bench", "kernels");
+        ms.forEach((family, t) -> k.put(family + "_ms", t));
+        emit(json, k, String.format(Locale.ROOT, "device time of one training step, %.1f ms: ", total) + ms.entrySet().stream()
+                .map(e -> String.format(Locale.ROOT, "%s %.1f ms (%.0f%%)", e.getKey(), e.getValue(), 100 * e.getValue() / total))
+                .collect(Collectors.joining(", ")));
+    }
+
+    /** The "gemm" line: an m×n×k matmul's GFLOP/s against a peak, recorded under {@code peakKey}. */
+    private static Map<String, Object> gemmRecord(int m, int n, int k, double gflops, String peakKey, double peak) {
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("bench", "gemm");
+        g.put("m", (long) m);
+        g.put("n", (long) n);
+        g.put("k", (long) k);
+        g.put("gflops", gflops);
+        g.put(peakKey, peak);
+        g.put("fraction_of_peak", gflops / peak);
+        return g;
+    }
+
     @FunctionalInterface
     private interface Step {
         void run(int step);
@@ -210,7 +268,8 @@ public final class BenchCommand implements Command {
         return (System.nanoTime() - t0) / 1e9 / steps;
     }
 
-    private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak) {
+    private static void report(boolean json, String what, int tokens, double seconds, double flopsPerToken, double peak,
+                               String ceiling) {
         double tps = tokens / seconds;
         double gflops = tps * flopsPerToken / 1e9;
         Map<String, Object> m = new LinkedHashMap<>();
@@ -221,7 +280,7 @@ public final class BenchCommand implements Command {
         m.put("fraction_of_peak", gflops / peak);
         String label = what.equals("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
         emit(json, m, String.format(Locale.ROOT, "%s: %8.1f ms/step %10.0f tokens/s %8.1f GFLOP/s%s", label,
-                seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of the fp32 ceiling", 100 * gflops / peak)));
+                seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of %s", 100 * gflops / peak, ceiling)));
     }
 
     private static void emit(boolean json, Map<String, Object> m, String text) {

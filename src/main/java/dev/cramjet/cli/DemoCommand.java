@@ -1,5 +1,6 @@
 package dev.cramjet.cli;
 
+import dev.cramjet.data.Prepare;
 import dev.cramjet.dist.Launch;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.TrainConfig;
@@ -51,9 +52,7 @@ public final class DemoCommand implements Command {
             System.out.println("preparing the chinese-poetry corpus into " + data + " (first run only)…");
             Args prep = new Args(new String[] {"--corpus", "chinese-poetry", "--out", data.toString(), "--vocab", "4096",
                     "--tokenizer-bytes", "20000000"});
-            PrepareCommand.Plan plan = PrepareCommand.Plan.from(prep);
-            prep.finish();
-            PrepareCommand.prepare(plan, System.err);
+            Prepare.run(PrepareCommand.plan(prep), PrepareCommand.progress());
         } else {
             System.out.println("using the prepared corpus in " + data);
         }

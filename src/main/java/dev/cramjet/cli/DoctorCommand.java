@@ -1,7 +1,9 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.cuda.CudaBackend;
+import dev.cramjet.engine.Accelerator;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.cuda.LibraryFinder;
 
 import java.util.Locale;
@@ -46,17 +48,20 @@ public final class DoctorCommand implements Command {
         }
 
         boolean usable;
-        try (CudaBackend cuda = new CudaBackend()) {
+        try (Backend cuda = Backends.open("cuda")) {
+            Accelerator gpu = Backends.accelerator(cuda).orElseThrow();
             System.out.println("\ngpu:       " + cuda.describe());
-            for (Map.Entry<String, String> e : cuda.libraries().entrySet()) {
+            System.out.println("units:     " + gpu.multiprocessors() + " multiprocessors");
+            for (Map.Entry<String, String> e : gpu.libraries().entrySet()) {
                 System.out.printf(Locale.ROOT, "loaded:    %-9s %s%n", e.getKey(), e.getValue());
             }
-            long[] mem = cuda.deviceMemoryInfo();
+            long[] mem = gpu.memoryInfo();
             System.out.printf(Locale.ROOT, "memory:    %.1f GiB free of %.1f GiB%n", mem[0] / (double) (1L << 30), mem[1] / (double) (1L << 30));
-            double peak = cuda.nominalBf16Tflops();
-            System.out.println("peak:      " + (Double.isNaN(peak) ? "unknown for this device name" : String.format(Locale.ROOT, "%.0f TFLOP/s bf16 dense (nominal)", peak)));
+            double peak = cuda.peakFlops();
+            System.out.println("peak:      " + (Double.isNaN(peak) ? "unknown for this device name"
+                    : String.format(Locale.ROOT, "%.0f TFLOP/s bf16 dense (nominal)", peak / 1e12)));
             long t0 = System.nanoTime();
-            System.out.println("kernels:   " + String.join(" ", cuda.compileKernels()) + String.format(Locale.ROOT,
+            System.out.println("kernels:   " + String.join(" ", gpu.compileKernels()) + String.format(Locale.ROOT,
                     " compiled or loaded in %.1f s", (System.nanoTime() - t0) / 1e9));
             System.out.println("\nCUDA backend: usable (run `cramjet selftest --device cuda` to check its numbers)");
             usable = true;

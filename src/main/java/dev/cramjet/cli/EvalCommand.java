@@ -6,6 +6,7 @@ import dev.cramjet.data.TokenShards;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -26,7 +27,7 @@ import java.util.Map;
  */
 public final class EvalCommand implements Command {
     @Override
-    public String summary() { return "loss and perplexity of a model on held-out tokens"; }
+    public String summary() { return "loss and perplexity on held-out tokens; --task classify|generate: task metrics"; }
 
     @Override
     public String usage() {
@@ -42,11 +43,13 @@ public final class EvalCommand implements Command {
                 Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
                 into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
                 (default 4); --max-tokens evaluates only the first N tokens.
-                """;
+                """ + TaskEval.USAGE;
     }
 
     @Override
     public int run(Args args) throws IOException {
+        String task = args.string("task", null);
+        if (task != null) return TaskEval.run(args, task);
         Path dir = Path.of(args.required("model"));
         String tokensArg = args.string("tokens", null), textArg = args.string("text", null);
         String split = args.string("split", "val");
@@ -164,24 +167,14 @@ public final class EvalCommand implements Command {
         if (!Files.isRegularFile(tokenizer)) {
             throw new CramjetException(tokenizer + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
         }
-        byte[] text;
-        try {
-            text = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file");
-        }
-        int[] ids = Tokenizer.load(tokenizer).encode(text);
+        // Strict UTF-8, as prepare reads corpora: a binary or Latin-1 file is named, not scored.
+        int[] ids = Tokenizer.load(tokenizer).encode(TextFile.read(file, "text file"));
         return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
     }
 
     /** Reads whitespace-separated token ids, each checked against the vocabulary; errors name the line. */
     static int[] readTokenIds(Path file, int vocab) throws IOException {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file");
-        }
+        String text = TextFile.read(file, "file of token ids");
         int[] out = new int[Math.max(16, text.length() / 2)];
         int n = 0, line = 1, i = 0, len = text.length();
         while (i < len) {

@@ -5,7 +5,6 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
-import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -17,6 +16,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -64,14 +64,27 @@ public final class GenerateCommand implements Command {
         if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run DIR");
         if (maxTokens < 0) throw new CramjetException("--max-tokens must be >= 0, got " + maxTokens);
 
-        Source src = modelArg != null ? modelDir(Path.of(modelArg)) : fromRun(Path.of(runArg));
-        Tokenizer tokenizer = Tokenizer.load(src.tokenizer());
-        GPTConfig cfg = ModelDir.readConfig(src.model());
+        List<Source> sources = modelArg != null ? List.of(modelDir(Path.of(modelArg))) : fromRun(Path.of(runArg));
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
-            // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-            GPT model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
+            Source src = null;
+            Tokenizer tokenizer = null;
+            GPTConfig cfg = null;
+            GPT model = null;
+            // A run's checkpoints best first; one that fails verification gives way to the next, with a word.
+            for (int i = 0; model == null; i++) {
+                src = sources.get(i);
+                try {
+                    tokenizer = Tokenizer.load(src.tokenizer());
+                    cfg = ModelDir.readConfig(src.model());
+                    // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
+                    model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
+                } catch (CramjetException e) {
+                    if (i == sources.size() - 1) throw e;
+                    System.err.println("cramjet generate: skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());
+                }
+            }
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
                         src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
@@ -110,30 +123,24 @@ public final class GenerateCommand implements Command {
     }
 
     /**
-     * A run's best checkpoint (lowest validation loss in its manifest), or its latest when none was evaluated;
-     * verified against its manifest before use.
+     * A run's complete checkpoints, best first (lowest validation loss in the manifest, then the newest); each is
+     * verified against its manifest when it is loaded.
      */
-    static Source fromRun(Path run) throws IOException {
+    static List<Source> fromRun(Path run) throws IOException {
         if (!Files.isDirectory(run)) throw new CramjetException(run + ": no such run directory");
-        List<Path> all = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE).list();
+        List<Path> all = new Checkpoints(run.resolve("checkpoints"), Integer.MAX_VALUE)
+                .bestFirst(m -> System.err.println("cramjet generate: " + m));
         if (all.isEmpty()) throw new CramjetException(run + ": no complete checkpoint under " + run.resolve("checkpoints"));
-        Path chosen = all.getLast();
-        double best = Double.POSITIVE_INFINITY;
+        List<Source> out = new ArrayList<>();
         for (Path p : all) {
-            Path mf = p.resolve(Checkpoints.MANIFEST);
-            Object v = Json.object(Json.parse(Files.readString(mf), mf.toString()), mf.toString()).get("val_loss");
-            double loss = v == null ? Double.NaN : Json.number(v, mf + ": val_loss");
-            if (loss < best) { best = loss; chosen = p; }
+            Path tok = p.resolve(TOKENIZER);
+            if (!Files.isRegularFile(tok)) tok = run.resolve(TOKENIZER);
+            if (!Files.isRegularFile(tok)) throw new CramjetException(run + ": no " + TOKENIZER + " in the run or its checkpoint " + p.getFileName());
+            double loss = Checkpoints.valLoss(p);
+            out.add(new Source(p, tok, Double.isFinite(loss)
+                    ? String.format(Locale.ROOT, "%s, validation loss %.4f", p.getFileName(), loss) : p.getFileName() + ", no validation loss"));
         }
-        Checkpoints.Saved saved = Checkpoints.load(chosen);
-        requireModel(saved.dir(), "checkpoint");
-        Path tok = saved.dir().resolve(TOKENIZER);
-        if (!Files.isRegularFile(tok)) tok = run.resolve(TOKENIZER);
-        if (!Files.isRegularFile(tok)) throw new CramjetException(run + ": no " + TOKENIZER + " in the run or its checkpoint " + saved.dir().getFileName());
-        String what = Double.isFinite(saved.valLoss())
-                ? String.format(Locale.ROOT, "step %d, best validation loss %.4f", saved.step(), saved.valLoss())
-                : "step " + saved.step() + ", latest";
-        return new Source(saved.dir(), tok, what);
+        return out;
     }
 
     private static void requireModel(Path dir, String kind) {

@@ -4,6 +4,12 @@ import dev.cramjet.CramjetException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -18,8 +24,12 @@ public final class Main {
         m.put("tokenizer", TokenizerCommand::new);
         m.put("plan", PlanCommand::new);
         m.put("train", TrainCommand::new);
+        m.put("split", SplitCommand::new);
+        m.put("finetune", FinetuneCommand::new);
+        m.put("classify", ClassifyCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
+        m.put("logits", LogitsCommand::new);
         m.put("report", ReportCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);
@@ -54,10 +64,10 @@ public final class Main {
             System.err.println("cramjet " + argv[0] + ": " + e.getMessage());
             return 2;
         } catch (UncheckedIOException e) {
-            System.err.println("cramjet " + argv[0] + ": " + e.getCause().getMessage());
+            System.err.println("cramjet " + argv[0] + ": " + describe(e.getCause()));
             return 2;
         } catch (IOException e) {
-            System.err.println("cramjet " + argv[0] + ": I/O error: " + e.getMessage());
+            System.err.println("cramjet " + argv[0] + ": " + describe(e));
             return 2;
         } catch (Exception e) {
             // A bug, not bad input: keep the trace, it is what a bug report needs.
@@ -65,6 +75,20 @@ public final class Main {
             e.printStackTrace();
             return 1;
         }
+    }
+
+    /** An I/O failure as "PATH: what went wrong" where the JDK knows the path (its own message may lack the reason). */
+    static String describe(IOException e) {
+        if (!(e instanceof FileSystemException f)) return "I/O error: " + e.getMessage();
+        String reason = f.getReason() != null ? f.getReason() : switch (f) {
+            case NoSuchFileException x -> "no such file or directory";
+            case FileAlreadyExistsException x -> "already exists and is in the way (a file where a directory is needed?)";
+            case AccessDeniedException x -> "permission denied";
+            case DirectoryNotEmptyException x -> "directory not empty";
+            case NotDirectoryException x -> "not a directory";
+            default -> f.getClass().getSimpleName();
+        };
+        return f.getFile() + (f.getOtherFile() != null ? " (to " + f.getOtherFile() + ")" : "") + ": " + reason;
     }
 
     private static String help(Map<String, Supplier<Command>> commands) {

@@ -29,12 +29,15 @@ public final class PlanCommand implements Command {
     public String usage() {
         return """
                 usage: cramjet plan --data DIR --budget 6h [--context 256] [--batch 16] [--device cpu] [--bench 20s]
+                                    [--corpus-tokens N]
 
                 Measures this device's training throughput with a short benchmark (about --bench long, default 20s),
                 then proposes the model that spends the budget near compute-optimally: about 20 training tokens per
                 parameter (Chinchilla). If that needs more than 4 passes over DIR's training tokens, the data is
                 scarce and the plan takes a larger model on fewer tokens instead; it says how many epochs either
-                way. Prints the plan and the config to train it (save it and pass it to cramjet train --config).
+                way. --corpus-tokens N plans for a corpus of N training tokens instead of DIR's (DIR still gives
+                the vocabulary): what the budget buys before the data is collected. Prints the plan and the config
+                to train it (save it and pass it to cramjet train --config).
 
                 usage: cramjet plan --gpus N --interconnect nvlink|ib|pcie [--model gpt2-124m] [--gpu h100]
                                     [--layers L --heads H --width D --context T] [--batch 16]
@@ -57,14 +60,18 @@ public final class PlanCommand implements Command {
         int batch = args.integer("batch", 16);
         String device = args.string("device", "cpu");
         double bench = Budget.parseDuration(args.string("bench", "20s"), "--bench");
+        String assumed = args.string("corpus-tokens", null);
+        long corpusTokens = assumed == null ? 0 : Budget.parseCount(assumed, "--corpus-tokens");
         args.finish();
+        if (assumed != null && corpusTokens < 1) throw new CramjetException("--corpus-tokens must be positive, got " + assumed);
         if (context < 8 || batch < 1) throw new CramjetException("--context must be at least 8 and --batch at least 1");
 
         try (TrainData td = TrainData.open(data); Backend be = Backends.open(device)) {
-            td.checkFits(batch, context);
+            td.checkFits(batch, context, false);
             int vocab = td.tokenizer.vocabSize();
-            long tokens = td.train.tokens();
-            System.out.printf(Locale.ROOT, "device: %s%ndata: %,d training tokens, vocabulary %d%n", be.describe(), tokens, vocab);
+            long tokens = corpusTokens > 0 ? corpusTokens : td.train.tokens();
+            System.out.printf(Locale.ROOT, "device: %s%ndata: %,d training tokens%s, vocabulary %d%n", be.describe(), tokens,
+                    corpusTokens > 0 ? " (--corpus-tokens; " + data + " has " + String.format(Locale.ROOT, "%,d", td.train.tokens()) + ")" : "", vocab);
             // Measure at a mid-sized shape, plan, then measure again at the planned shape and plan once more:
             // small models use the device less well, so the second figure is the one that holds.
             int k = 6;

@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.function.Consumer;
 
 /**
  * `cramjet selftest --device cuda`: the parity suite (every backend op against the CPU reference, then ten
@@ -41,7 +42,7 @@ public final class SelftestCommand implements Command {
 
                 Runs every backend op on the device and on the CPU reference with the same random inputs and
                 prints the relative error ‖out − ref‖/‖ref‖ of each output against its bound (1e-3 for fp32
-                outputs, 1e-2 for bf16 ones; NaN fails). Outputs an op must overwrite are filled with NaN first,
+                outputs, 1e-2 for bf16 ones, 0 for Q8_0 blocks, which must match bit for bit; NaN fails). Outputs an op must overwrite are filled with NaN first,
                 so an element left unwritten fails too. Then trains the "micro" GPT for --steps steps (default 10)
                 on both and compares the loss curves (within 2% per step). Exit status 1 if anything fails.
 
@@ -68,11 +69,11 @@ public final class SelftestCommand implements Command {
             List<Parity.Result> results = new ArrayList<>(new Parity(reference, candidate, seed).runOps());
             double[][] curves = trainingCurves(reference, candidate, steps, seed);
             results.addAll(lossChecks(curves));
-            System.out.printf(Locale.ROOT, "%n%-34s %-16s %12s %10s  %s%n", "op", "output", "rel. error", "bound", "");
+            System.out.printf(Locale.ROOT, "%n%-46s %-16s %12s %10s  %s%n", "op", "output", "rel. error", "bound", "");
             int failed = 0;
             for (Parity.Result r : results) {
                 if (!r.passed()) failed++;
-                System.out.printf(Locale.ROOT, "%-34s %-16s %12.3e %10.0e  %s%n", r.op(), r.output(), r.relError(), r.bound(),
+                System.out.printf(Locale.ROOT, "%-46s %-16s %12.3e %10.0e  %s%n", r.op(), r.output(), r.relError(), r.bound(),
                         r.passed() ? "ok" : r.hasNaN() ? "FAIL (NaN/Inf)" : "FAIL");
             }
             if (steps > 0) {
@@ -130,10 +131,10 @@ public final class SelftestCommand implements Command {
             GPT model = new GPT(backends[k], cfg, batch, seq, seed);
             model.train(seed);
             AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
+            Consumer<Runnable> device = Backends.repeater(backends[k]);  // from the third step on, a CUDA graph
             for (int s = 0; s < steps; s++) {
                 model.zeroGrad();
-                curves[k][s] = model.forward(tokens[s], targets[s]);
-                model.backward();
+                curves[k][s] = model.trainStep(tokens[s], null, targets[s], 1, device);
                 opt.step(3e-3f);
             }
         }

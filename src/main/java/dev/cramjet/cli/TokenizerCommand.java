@@ -66,7 +66,9 @@ public final class TokenizerCommand implements Command {
         Path out = Path.of(args.required("out"));
         String specials = args.string("specials", null);
         args.finish();
-        for (Path p : inputs) if (!Files.isRegularFile(p)) throw new CramjetException(p + ": no such file");
+        for (Path p : inputs) {
+            if (!Files.isRegularFile(p)) throw new CramjetException(p + (Files.exists(p) ? ": not a regular file" : ": no such file"));
+        }
         List<String> sp = specials == null ? Tokenizer.DEFAULT_SPECIALS : Arrays.asList(specials.split(","));
         long t0 = System.nanoTime();
         Tokenizer t = new BpeTrainer((phase, done, total) -> {

@@ -91,10 +91,10 @@ public final class TrainCommand implements Command {
      */
     private static int launch(Args args, int nproc, String device, Path run) throws Exception {
         List<String> argv = new ArrayList<>(List.of("train"));
-        for (var e : args.options().entrySet()) {
-            if (e.getKey().equals("nproc") || e.getKey().equals("out")) continue;
-            argv.add("--" + e.getKey());
-            if (!e.getValue().equals("true")) argv.add(e.getValue());
+        for (String key : args.keys()) {
+            if (key.equals("nproc") || key.equals("out")) continue;
+            argv.add("--" + key);
+            if (args.given(key) != null) argv.add(args.given(key));
         }
         if (run != null) argv.addAll(List.of("--out", run.toString()));
         List<String> command = Launcher.javaCommand(Main.class.getName(), argv);
@@ -104,12 +104,7 @@ public final class TrainCommand implements Command {
     /** Every option that is a config key, in command-line spelling. */
     static Map<String, String> overrides(Args args) {
         Map<String, String> o = new LinkedHashMap<>();
-        for (var e : args.options().entrySet()) {
-            if (TrainConfig.isKey(e.getKey())) {
-                o.put(e.getKey(), e.getValue());
-                args.markRead(e.getKey());
-            }
-        }
+        for (String k : args.keys()) if (TrainConfig.isKey(k)) o.put(k, args.string(k, null));
         return o;
     }
 
@@ -118,8 +113,7 @@ public final class TrainCommand implements Command {
         System.out.printf(Locale.ROOT, "%nrun ended (%s) at step %d after %s: %,d tokens, final training loss %.4f%n",
                 o.reason(), o.step(), Budget.formatDuration(o.elapsed()), o.tokens(), o.loss());
         if (o.eval() != null) {
-            System.out.printf(Locale.ROOT, "validation: loss %.4f, perplexity %.2f, %.3f bits per byte%n",
-                    o.eval().loss(), o.eval().perplexity(), o.eval().bitsPerByte());
+            System.out.println("validation: " + o.eval().describe());
         }
         if (o.skipped() > 0 || o.rollbacks() > 0) {
             System.out.printf("non-finite steps skipped: %d, rollbacks: %d%n", o.skipped(), o.rollbacks());

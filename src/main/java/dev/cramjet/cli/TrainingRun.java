@@ -9,6 +9,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.cpu.Parallel;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
 import dev.cramjet.io.AtomicFile;
@@ -17,7 +18,7 @@ import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
-import dev.cramjet.report.Report;
+import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
@@ -66,11 +67,12 @@ final class TrainingRun {
      */
     public static void createRunDir(Path runDir, boolean force) throws IOException {
         if (Files.exists(runDir) && !isEmptyDir(runDir)) {
+            if (!Files.isDirectory(runDir)) throw new CramjetException(runDir + ": exists and is not a directory; choose another --out");
+            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
+                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); choose another --out");
+            }
             if (!force) {
                 throw new CramjetException(runDir + ": already exists; pass --resume " + runDir + " to continue it, or --force to start over (deletes it)");
-            }
-            if (!Files.exists(runDir.resolve(CONFIG)) && !Files.isDirectory(runDir.resolve("checkpoints"))) {
-                throw new CramjetException(runDir + ": exists and is not a run directory (no config.json); --force only replaces runs");
             }
             try (Stream<Path> s = Files.walk(runDir)) {
                 for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
@@ -104,15 +106,6 @@ final class TrainingRun {
         };
     }
 
-    /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
-    private static void refreshReport(Path runDir, ProgressLine progress) {
-        try {
-            Report.write(runDir);
-        } catch (IOException | RuntimeException e) {
-            progress.log("report not refreshed: " + e.getMessage());
-        }
-    }
-
     /** Reads a run's config.json and applies the overrides a resume may make (others are refused by name). */
     public static TrainConfig resumedConfig(Path runDir, Map<String, String> overrides) throws IOException {
         Path f = runDir.resolve(CONFIG);
@@ -137,7 +130,15 @@ final class TrainingRun {
              Backend be = Backends.open(cfg.device())) {
             GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
             int context = mc.blockSize();
-            data.checkFits(cfg.batch(), context);
+            data.checkFits(cfg.batch(), context, cfg.evalEvery() > 0 || cfg.evalMinutes() > 0 || cfg.patience() > 0);
+            if (resume) {
+                Tokenizer own = Tokenizer.load(runDir.resolve(TrainData.TOKENIZER));
+                if (!own.hash().equals(data.tokenizer.hash())) {
+                    throw new CramjetException(runDir + ": this run's tokenizer (" + own.hash() + ") differs from the data's in " + data.dir
+                            + " (" + data.tokenizer.hash() + "): the data was prepared again since the run began; resume on the data it"
+                            + " was trained on, or start a new run");
+                }
+            }
             Communicator comm = World.connect(launch, be, cfg.distTimeout());
             boolean leader = comm.rank() == 0;
             if (!resume && leader) {
@@ -151,7 +152,9 @@ final class TrainingRun {
                     (float) cfg.weightDecay(), (float) cfg.clip(), false);
             GptLearner learner = new GptLearner(model, new DataParallel(world, be, model.parameters(), settings, cfg.zero()));
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
-            Evaluator evaluator = new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
+            // A run without evaluation still measures the validation split at the end, when it has one.
+            Evaluator evaluator = !data.validationFits(cfg.batch(), context) ? null
+                    : new Evaluator(data.validation(cfg.batch(), context), cfg.batch(), context, evalTokens, data.tokenBytes());
             Trainer.Samples samples = samples(model, data.tokenizer, cfg);
             double peak = be.peakFlops();
             long params = model.parameterCount(false);
@@ -159,7 +162,7 @@ final class TrainingRun {
                 progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
                         cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
                 progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
-                        data.dir, data.train.tokens(), data.val.tokens(), cfg.batch(), context,
+                        data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context,
                         (long) cfg.accumulation(context, world.size()).target() * world.size()));
                 progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
                         be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
@@ -171,29 +174,23 @@ final class TrainingRun {
             }
 
             List<String> lastSamples = new ArrayList<>();
-            Trainer.Listener listener = !leader ? QUIET : new Trainer.Listener() {
+            RunProgress shown = new RunProgress(progress, runDir) {
                 @Override
-                public void step(Trainer.Status s) {
-                    progress.update(new ProgressLine.Status(s.step(), s.loss(), s.lr(), s.tokensPerSecond(), s.mfu(),
-                            s.elapsed(), s.remaining(), s.progress()));
-                }
-
-                @Override public void message(String line) { progress.log(line); }
-
-                @Override
-                public void evaluated(long step, Evaluator.Result r, List<String> texts) {
+                public void evaluated(long step, Validation r, List<String> texts) {
                     lastSamples.clear();
                     lastSamples.addAll(texts);
-                    refreshReport(runDir, progress);
+                    super.evaluated(step, r, texts);
                 }
             };
+            Trainer.Listener listener = leader ? shown : QUIET;
             Result result;
             try (MetricsLog metrics = leader ? new MetricsLog(runDir.resolve("metrics.jsonl")) : null) {
-                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator, learner,
-                        samples, runDir, metrics, Clock.SYSTEM, listener, peak, world);
+                Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()),
+                        evaluator == null ? null : world.validation(evaluator, learner), samples, runDir, metrics, Clock.SYSTEM,
+                        listener, peak, world);
                 if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest().orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from (checkpoints/ has none with a manifest)"));
+                    Checkpoints.Saved saved = trainer.checkpoints().latest(leader ? progress::log : m -> { }).orElseThrow(() ->
+                            new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
                     trainer.resume(saved);
                     if (leader) progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
                 }
@@ -201,7 +198,7 @@ final class TrainingRun {
                 Trainer.Outcome o = trainer.run();
                 if (leader) {
                     progress.finish();
-                    refreshReport(runDir, progress);
+                    shown.refresh();
                 }
                 result = new Result(o, mc, params, List.copyOf(lastSamples), runDir);
             }
@@ -217,6 +214,6 @@ final class TrainingRun {
 
         @Override public void message(String line) {}
 
-        @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) {}
+        @Override public void evaluated(long step, Validation r, List<String> samples) {}
     };
 }

@@ -38,8 +38,6 @@ public record ShardHeader(int width, long tokens, long documents, int vocabSize,
     /** The narrowest width that holds every id of a vocabulary of this size. */
     public static int widthFor(int vocabSize) { return vocabSize <= 65536 ? 2 : 4; }
 
-    public long fileBytes() { return BYTES + tokens * width; }
-
     public ByteBuffer encode() {
         ByteBuffer b = ByteBuffer.allocate(BYTES).order(ByteOrder.LITTLE_ENDIAN);
         byte[] hash = tokenizerHash.getBytes(StandardCharsets.UTF_8);
@@ -72,13 +70,14 @@ public record ShardHeader(int width, long tokens, long documents, int vocabSize,
             throw new CramjetException(file + ": corrupt token shard header (tokens " + tokens + ", documents " + docs
                     + ", vocabulary " + vocab + ", eot " + eot + ", hash length " + hashLen + ")");
         }
+        // Compared by division: a lying count times the width could overflow back to the real size.
+        if (tokens != (fileSize - BYTES) / width || (fileSize - BYTES) % width != 0) {
+            throw new CramjetException(file + ": truncated token shard: the header announces " + tokens + " tokens of "
+                    + width + " bytes, but the file has " + fileSize + " bytes (" + BYTES + " of header, then room for "
+                    + (fileSize - BYTES) / width + " tokens)");
+        }
         byte[] hash = new byte[hashLen];
         b.get(hash);
-        ShardHeader h = new ShardHeader(width, tokens, docs, vocab, eot, new String(hash, StandardCharsets.UTF_8));
-        if (h.fileBytes() != fileSize) {
-            throw new CramjetException(file + ": truncated token shard: the header announces " + tokens + " tokens ("
-                    + h.fileBytes() + " bytes) but the file has " + fileSize + " bytes");
-        }
-        return h;
+        return new ShardHeader(width, tokens, docs, vocab, eot, new String(hash, StandardCharsets.UTF_8));
     }
 }

@@ -12,11 +12,13 @@ import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.stream.LongStream;
 
 /**
  * A token shard mapped into memory (read-only; the OS pages it in on demand, so shards larger than RAM work).
  * The header is checked on open: magic, version, width, the file size it implies, and — when given — the
- * tokenizer hash, so a model is never fed tokens from a different vocabulary.
+ * tokenizer hash, so a model is never fed tokens from a different vocabulary; then every token id is checked
+ * against the header's vocabulary.
  */
 public final class ShardReader implements AutoCloseable {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -47,12 +49,38 @@ public final class ShardReader implements AutoCloseable {
             }
             Arena arena = Arena.ofShared();
             MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena).asSlice(ShardHeader.BYTES);
-            return new ShardReader(path, h, arena, seg);
+            ShardReader r = new ShardReader(path, h, arena, seg);
+            long bad = r.firstBadToken();
+            if (bad >= 0) {
+                long id = Integer.toUnsignedLong(r.get(bad));
+                r.close();
+                throw new CramjetException(path + ": token " + bad + " has id " + id + ", outside the vocabulary [0, "
+                        + h.vocabSize() + ") its header declares (a corrupted shard; re-run `cramjet prepare`)");
+            }
+            return r;
         } catch (NoSuchFileException e) {
             throw new CramjetException(path + ": no such token shard");
         } catch (IOException e) {
             throw new CramjetException(path + ": cannot read token shard: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The position of the first id outside the vocabulary, or -1. Every id is checked when a shard opens, because
+     * training samples windows at random and might never meet a single bad one; chunks run in parallel, since a
+     * shard can hold hundreds of millions of tokens.
+     */
+    private long firstBadToken() {
+        long n = size(), chunk = 1 << 20;
+        int vocab = header.vocabSize();
+        if (header.width() == 2 && vocab >= 65536) return -1;
+        long first = LongStream.range(0, (n + chunk - 1) / chunk).parallel().map(c -> {
+            for (long i = c * chunk, end = Math.min(n, i + chunk); i < end; i++) {
+                if (Integer.compareUnsigned(get(i), vocab) >= 0) return i;
+            }
+            return Long.MAX_VALUE;
+        }).min().orElse(Long.MAX_VALUE);
+        return first == Long.MAX_VALUE ? -1 : first;
     }
 
     public ShardHeader header() { return header; }

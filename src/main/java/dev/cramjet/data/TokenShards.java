@@ -30,15 +30,21 @@ public final class TokenShards implements AutoCloseable {
         this.shards = List.copyOf(shards);
     }
 
-    /** Opens {@code dir/SPLIT_NNN.bin} in order; {@code expectedHash} null skips the tokenizer check. */
-    public static TokenShards open(Path dir, String split, String expectedHash) {
-        List<Path> paths;
+    /** Whether {@code dir} holds shards of {@code split}. */
+    public static boolean exist(Path dir, String split) { return !paths(dir, split).isEmpty(); }
+
+    private static List<Path> paths(Path dir, String split) {
+        if (!Files.isDirectory(dir)) throw new CramjetException(dir + ": not a directory (expected a data directory made by `cramjet prepare`)");
         try (Stream<Path> s = Files.list(dir)) {
-            paths = s.filter(p -> p.getFileName().toString().matches(Pattern.quote(split) + "_[0-9]+\\.bin"))
-                    .sorted().toList();
+            return s.filter(p -> p.getFileName().toString().matches(Pattern.quote(split) + "_[0-9]+\\.bin")).sorted().toList();
         } catch (IOException e) {
             throw new CramjetException(dir + ": cannot list data directory: " + e.getMessage(), e);
         }
+    }
+
+    /** Opens {@code dir/SPLIT_NNN.bin} in order; {@code expectedHash} null skips the tokenizer check. */
+    public static TokenShards open(Path dir, String split, String expectedHash) {
+        List<Path> paths = paths(dir, split);
         if (paths.isEmpty()) {
             throw new CramjetException(dir + ": no " + split + "_NNN.bin token shards (run `cramjet prepare` to make them)");
         }

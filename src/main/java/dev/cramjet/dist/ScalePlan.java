@@ -1,7 +1,7 @@
 package dev.cramjet.dist;
 
 import dev.cramjet.CramjetException;
-import dev.cramjet.engine.cuda.CudaBackend;
+import dev.cramjet.engine.cuda.NominalPeak;
 import dev.cramjet.nn.GPTConfig;
 
 import java.util.ArrayList;
@@ -61,7 +61,7 @@ public final class ScalePlan {
                 default -> throw new CramjetException("--gpu: expected h100, h200, h800, a100, b200 or l4, got '" + name + "'");
             };
             String full = name.toUpperCase(Locale.ROOT);
-            return new Gpu(full + " " + (int) gb + "GB", CudaBackend.nominalBf16Tflops(full) * 1e12, gb * 1e9);
+            return new Gpu(full + " " + (int) gb + "GB", NominalPeak.bf16Tflops(full) * 1e12, gb * 1e9);
         }
     }
 

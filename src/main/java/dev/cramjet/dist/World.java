@@ -4,8 +4,11 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Tensor;
 import dev.cramjet.engine.cuda.CudaBackend;
 import dev.cramjet.engine.cuda.LibraryFinder;
+import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 
 import java.nio.file.Path;
+import java.util.function.Supplier;
 
 /**
  * The ranks of one run as training sees them: a communicator whose every collective marks this rank's
@@ -71,6 +74,22 @@ public final class World implements AutoCloseable {
 
     /** Rank 0: the one that writes metrics, samples, reports and the model. */
     public boolean leader() { return comm.rank() == 0; }
+
+    /**
+     * A language model's validation pass shared by the ranks: each evaluates its share of the batches (a heartbeat
+     * per batch, so a long evaluation does not look like a hang), and the sums are added across ranks. Every rank
+     * must call it at the same point; all get the same result.
+     */
+    public Supplier<Validation> validation(Evaluator evaluator, Evaluator.Model model) {
+        return () -> {
+            double[] sums = evaluator.sums(b -> {
+                heartbeat.beat();
+                return model.loss(b);
+            }, rank(), size());
+            if (size() > 1) comm.allReduce(sums);
+            return Evaluator.result(sums);
+        };
+    }
 
     /** After a run that ended normally: marks this rank finished, then leaves the communicator. */
     @Override

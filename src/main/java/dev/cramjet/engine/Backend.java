@@ -20,6 +20,9 @@ package dev.cramjet.engine;
  *     Gradients of <b>activations are overwritten</b>, except where an op's doc says "accumulated" — the norms'
  *     {@code din}, which is the residual stream's gradient: the model keeps one residual-gradient buffer, the skip
  *     connection passes it through untouched, and each norm backward adds its branch into it.</li>
+ * <li>Values an op reads on the device (mask lengths, pooling segments, token ids) may be validated there: a bad one
+ *     is reported as an error at the latest by the next synchronising call ({@link #download},
+ *     {@link #synchronize}).</li>
  * <li><b>Frozen parameters</b>: every parameter gradient of a backward op may be null; the op then skips that
  *     gradient's work (a frozen weight costs no weight-gradient GEMM, no gradient memory, no optimizer state) and
  *     still computes the activation gradients.</li>
@@ -133,7 +136,8 @@ public interface Backend extends AutoCloseable {
     /**
      * Backward of y = in·weightᵀ + bias:
      * din = dout·weight (overwritten), dweight += doutᵀ·in, dbias += Σ_rows dout. Each of din, dweight, dbias may be
-     * null and is then skipped (dweight null: a frozen weight). weight is in the compute type.
+     * null and is then skipped (dweight null: a frozen weight). weight is in the compute type: an int8 (Q8_0)
+     * weight is for inference only, so nothing can be trained below a frozen int8 layer.
      */
     void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight);
 

@@ -3,6 +3,8 @@ package dev.cramjet.engine;
 import dev.cramjet.CramjetException;
 
 import java.lang.reflect.InvocationTargetException;
+import java.util.Optional;
+import java.util.function.Consumer;
 
 /** Opens a backend by name: "cpu" always works; "cuda" is loaded reflectively so the CPU build never needs it. */
 public final class Backends {
@@ -14,6 +16,19 @@ public final class Backends {
             case "cuda" -> openCuda();
             default -> throw new CramjetException("unknown device '" + name + "' (expected cpu or cuda)");
         };
+    }
+
+    /** The device extras of a GPU backend (its name, memory, profiler, GEMM ceiling); empty for the CPU. */
+    public static Optional<Accelerator> accelerator(Backend backend) {
+        return backend instanceof Accelerator a ? Optional.of(a) : Optional.empty();
+    }
+
+    /**
+     * How to run device work that repeats alike (a training micro-step): a GPU's {@link Accelerator#repeat}, which
+     * replays it as a CUDA graph, or directly.
+     */
+    public static Consumer<Runnable> repeater(Backend backend) {
+        return accelerator(backend).<Consumer<Runnable>>map(a -> a::repeat).orElse(Runnable::run);
     }
 
     private static Backend openCuda() {

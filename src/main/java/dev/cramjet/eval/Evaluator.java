@@ -2,6 +2,10 @@ package dev.cramjet.eval;
 
 import dev.cramjet.data.Batch;
 
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
 /**
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
  * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
@@ -23,7 +27,21 @@ public final class Evaluator {
         boolean next(Batch batch);
     }
 
-    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) {}
+    public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) implements Validation {
+        @Override
+        public Map<String, Object> metrics() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("val_loss", loss);
+            m.put("val_ppl", perplexity);
+            m.put("val_bpb", bitsPerByte);
+            return m;
+        }
+
+        @Override
+        public String describe() {
+            return String.format(Locale.ROOT, "loss %.4f, perplexity %.2f, %.3f bits per byte", loss, perplexity, bitsPerByte);
+        }
+    }
 
     private final Source source;
     private final long maxTokens;

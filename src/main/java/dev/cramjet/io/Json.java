@@ -300,8 +300,9 @@ public final class Json {
 
     public static long integer(Object v, String what) {
         if (v instanceof Long l) return l;
-        if (v instanceof Double d && d == Math.rint(d)) return d.longValue();
-        throw new CramjetException(what + ": expected an integer, got " + kind(v));
+        // A double beyond ±2^63 would clamp silently to Long.MAX_VALUE: out of range, not an integer we can use.
+        if (v instanceof Double d && d == Math.rint(d) && Math.abs(d) < 0x1p63) return d.longValue();
+        throw new CramjetException(what + ": expected an integer, got " + (v instanceof Double d ? d.toString() : kind(v)));
     }
 
     public static double number(Object v, String what) {

@@ -204,7 +204,11 @@ public final class Safetensors {
             for (int i = 0; i < shape.length; i++) {
                 shape[i] = Json.integer(dims.get(i), what + " shape");
                 if (shape[i] < 0) throw bad("tensor '" + name + "' has a negative dimension");
-                numel = Math.multiplyExact(numel, shape[i]);
+                try {
+                    numel = Math.multiplyExact(numel, shape[i]);
+                } catch (ArithmeticException e) {
+                    throw bad("tensor '" + name + "' has shape " + Arrays.toString(shape) + " with more than 2^63 elements");
+                }
             }
             List<Object> offs = Json.array(require(m, "data_offsets", name), what + " data_offsets");
             if (offs.size() != 2) throw bad("tensor '" + name + "': data_offsets must be [begin, end]");
@@ -215,7 +219,7 @@ public final class Safetensors {
                 throw bad("tensor '" + name + "': data_offsets [" + begin + ", " + end + "] run past the end of the file"
                         + " (data section is " + (size - dataStart) + " bytes)");
             }
-            if (end - begin != numel * width) {
+            if (numel > Long.MAX_VALUE / width || end - begin != numel * width) {
                 throw bad("tensor '" + name + "': " + dtype + " " + Arrays.toString(shape) + " needs " + numel * width
                         + " bytes but data_offsets span " + (end - begin));
             }

@@ -31,8 +31,13 @@ public final class Head {
     private final Tensor pooled, dPooled, segments, targets, losses, logits;
     private final int[] hostSegments, hostTargets;
     private final float[] hostLosses;
-    /** What the last forward pass did, for the backward pass: rows through the head, targets among them. */
-    private int rows, valid = -1;
+    /**
+     * What the last forward pass did, for the backward pass: rows through the head, targets scored among them (-1:
+     * no targets), and valid = scored once the loss is computed (-1 until then, and after the backward pass).
+     */
+    private int rows, scored = -1, valid = -1;
+    /** The head reads the hidden rows themselves (no pooling). */
+    private boolean direct;
     private boolean gradInLogits;
 
     /**
@@ -67,38 +72,58 @@ public final class Head {
      * Returns the mean loss over the targets that are not ignored (NaN when there are none or no targets).
      */
     float forward(Tensor hidden, int[] targetIds, int[] lengths, boolean training) {
+        stage(targetIds, lengths, training);
+        compute(hidden);
+        return loss();
+    }
+
+    /** The host half of {@link #forward} before the device work: checks, the rows to read, uploads. */
+    void stage(int[] targetIds, int[] lengths, boolean training) {
         int expected = pooling == Pooling.ALL || pooling == Pooling.TARGETS ? batch * seq : batch;
         if (targetIds != null && targetIds.length != expected) {
             throw new CramjetException("targets: expected " + expected + " (" + (expected == batch ? "one per sequence" : "batch·seq")
                     + "), got " + targetIds.length);
         }
-        Tensor in = gather(hidden, targetIds, lengths);
+        gather(targetIds, lengths);
         valid = -1;
-        if (rows == 0) return Float.NaN;
-        Tensor z = Workspace.rows(logits, rows);
-        be.matmul(z, in, linear.weight.value(), linear.bias == null ? null : linear.bias.value(), Epilogue.NONE);
-        if (targetIds == null) return Float.NaN;
+        scored = -1;
+        if (rows == 0 || targetIds == null) return;
         int n = 0;
         for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) n++;
-        Tensor t = Workspace.rows(targets, rows);
-        be.upload(t, java.util.Arrays.copyOf(hostTargets, rows));
+        be.upload(Workspace.rows(targets, rows), java.util.Arrays.copyOf(hostTargets, rows));
         gradInLogits = training && n > 0;
-        Tensor l = Workspace.rows(losses, rows);
-        be.crossEntropy(l, z, t, classes, gradInLogits ? 1f / n : 0f);
-        float[] host = rows == hostLosses.length ? hostLosses : new float[rows];
-        be.download(l, host);
-        double sum = 0;
-        for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) sum += host[i];
-        valid = n;
-        return n == 0 ? Float.NaN : (float) (sum / n);
+        scored = n;
     }
 
-    /** The rows the head reads: hidden itself, or the pooled rows (segments uploaded); sets rows and hostTargets. */
-    private Tensor gather(Tensor hidden, int[] targetIds, int[] lengths) {
-        if (pooling == Pooling.ALL || (pooling == Pooling.TARGETS && targetIds == null)) {
+    /** The device half: pooling, the logits and, with targets, the loss (and dlogits in training). */
+    void compute(Tensor hidden) {
+        if (rows == 0) return;
+        Tensor in = direct ? hidden : Workspace.rows(pooled, rows);
+        if (!direct) be.pool(in, hidden, segments.view(0, rows, 2));
+        Tensor z = Workspace.rows(logits, rows);
+        be.matmul(z, in, linear.weight.value(), linear.bias == null ? null : linear.bias.value(), Epilogue.NONE);
+        if (scored < 0) return;
+        be.crossEntropy(Workspace.rows(losses, rows), z, Workspace.rows(targets, rows), classes, gradInLogits ? 1f / scored : 0f);
+        valid = scored;
+    }
+
+    /** The last forward pass's mean loss, brought back from the device (NaN without targets or scored rows). */
+    float loss() {
+        if (rows == 0 || scored <= 0) return Float.NaN;
+        float[] host = rows == hostLosses.length ? hostLosses : new float[rows];
+        be.download(Workspace.rows(losses, rows), host);
+        double sum = 0;
+        for (int i = 0; i < rows; i++) if (hostTargets[i] >= 0) sum += host[i];
+        return (float) (sum / scored);
+    }
+
+    /** The rows the head reads, on the host: sets direct, rows and hostTargets, and uploads the pooling segments. */
+    private void gather(int[] targetIds, int[] lengths) {
+        direct = pooling == Pooling.ALL || (pooling == Pooling.TARGETS && targetIds == null);
+        if (direct) {
             rows = batch * seq;
             if (targetIds != null) System.arraycopy(targetIds, 0, hostTargets, 0, rows);
-            return hidden;
+            return;
         }
         int s = 0;
         if (pooling == Pooling.TARGETS) {
@@ -117,11 +142,7 @@ public final class Head {
             }
         }
         rows = s;
-        if (s == 0) return null;
-        Tensor seg = segments.view(0, s, 2), out = Workspace.rows(pooled, s);
-        be.upload(seg, java.util.Arrays.copyOf(hostSegments, 2 * s));
-        be.pool(out, hidden, seg);
-        return out;
+        if (s > 0) be.upload(segments.view(0, s, 2), java.util.Arrays.copyOf(hostSegments, 2 * s));
     }
 
     /**

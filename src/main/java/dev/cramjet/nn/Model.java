@@ -10,6 +10,7 @@ import dev.cramjet.nn.Parameters.Param;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * A model built from the layers here: the shared {@link Transformer} trunk, causal or bidirectional, under a
@@ -125,6 +126,25 @@ public abstract sealed class Model permits GPT, Encoder {
         float loss = head.forward(h, targetIds, trunk.lengths(), training);
         forwardDone = targetIds != null;
         return loss;
+    }
+
+    /**
+     * {@link #forward(int[], int[], int[])} with targets then {@link #backward(int)}, with every host transfer at
+     * the two ends: the batch goes to the device first, then {@code device} is given the device work in between
+     * (forward, loss, backward) as one piece — a GPU backend replays it as a CUDA graph — and the loss comes back
+     * last. Returns the mean loss, as forward does.
+     */
+    public float trainStep(int[] tokenIds, int[] validLengths, int[] targetIds, int accumSteps, Consumer<Runnable> device) {
+        if (trunk.ws.dres == null) throw new IllegalStateException("trainStep on a model built to train nothing");
+        checkTargets(targetIds);
+        trunk.stage(tokenIds, validLengths, training ? cfg.dropout() : 0f, stepSeed);
+        head.stage(targetIds, trunk.lengths(), training);
+        device.accept(() -> {
+            head.compute(trunk.compute());
+            forwardDone = true;
+            backward(accumSteps);
+        });
+        return head.loss();
     }
 
     /** {@link #backward(int)} without gradient accumulation. */

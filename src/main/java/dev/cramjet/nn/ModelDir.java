@@ -6,17 +6,19 @@ import dev.cramjet.engine.Tensor;
 import dev.cramjet.nn.Parameters.Param;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.Manifest;
 import dev.cramjet.io.Safetensors;
+import dev.cramjet.io.TextFile;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Pattern;
@@ -217,21 +219,36 @@ public final class ModelDir {
     /** Reads {@code dir/config.json}: our "cramjet" object when present, else the Hugging Face GPT-2 or Llama keys. */
     public static GPTConfig readConfig(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(file + ": no such file (a model directory holds " + CONFIG + " and " + WEIGHTS + ")");
-        }
-        Map<String, Object> json = Json.object(Json.parse(text, file.toString()), file.toString());
+        if (!Files.exists(file)) throw new CramjetException(file + ": no such file (a model directory holds " + CONFIG + " and " + WEIGHTS + ")");
+        Map<String, Object> json = Json.object(Json.parse(TextFile.read(file, "model config"), file.toString()), file.toString());
         if (json.containsKey("cramjet")) {
-            return GPTConfig.fromJson(Json.object(json.get("cramjet"), file + ": cramjet"), file + ": cramjet");
+            GPTConfig cfg = GPTConfig.fromJson(Json.object(json.get("cramjet"), file + ": cramjet"), file + ": cramjet");
+            checkHfKeys(json, cfg, file);
+            return cfg;
         }
         Object type = json.get("model_type");
         if ("gpt2".equals(type)) return fromGpt2(json, file.toString());
         if ("llama".equals(type)) return fromLlama(json, file.toString());
         throw new CramjetException(file + ": model_type " + (type == null ? "is missing" : "'" + type + "' is not supported")
                 + " (expected \"gpt2\" or \"llama\", or a \"cramjet\" object)");
+    }
+
+    /**
+     * Refuses a config.json whose Hugging Face keys contradict its "cramjet" block: we would load one model and
+     * transformers another. Every key {@link #hfConfig} writes is compared, except torch_dtype (a converted copy
+     * may hold other weights' type); keys a tool added are not ours to judge.
+     */
+    private static void checkHfKeys(Map<String, Object> json, GPTConfig cfg, Path file) {
+        for (var e : hfConfig(cfg).entrySet()) {
+            String k = e.getKey();
+            if (k.equals("cramjet") || k.equals("torch_dtype") || !json.containsKey(k)) continue;
+            Object v = json.get(k), want = e.getValue();
+            boolean same = v instanceof Number a && want instanceof Number b ? a.doubleValue() == b.doubleValue() : Objects.equals(v, want);
+            if (!same) {
+                throw new CramjetException(file + ": \"" + k + "\" is " + Json.write(v) + " but the \"cramjet\" block implies "
+                        + Json.write(want) + " (a Hugging Face loader would read a different model)");
+            }
+        }
     }
 
     private static GPTConfig fromGpt2(Map<String, Object> j, String src) {
@@ -295,11 +312,64 @@ public final class ModelDir {
         return load(backend, dir, batch, seq, Model.Options.INFERENCE);
     }
 
-    /** Reads the configuration and weights of {@code dir} into a new model for (batch, seq), built as {@code options} says. */
+    /**
+     * Reads the configuration and weights of {@code dir} into a new model for (batch, seq), built as {@code options}
+     * says. When a manifest sits beside them (a checkpoint), both files are verified against it first; and the
+     * configuration is checked against the file's tensors before the model is allocated, so a config that lies
+     * about its size is named rather than allocated.
+     */
     public static GPT load(Backend backend, Path dir, int batch, int seq, Model.Options options) throws IOException {
-        GPT model = new GPT(backend, readConfig(dir), batch, seq, 0, options);
+        if (Files.exists(dir.resolve(Manifest.FILE))) Manifest.verify(dir, List.of(WEIGHTS, CONFIG));
+        GPTConfig cfg = readConfig(dir);
+        checkSize(cfg, dir.resolve(WEIGHTS));
+        GPT model = new GPT(backend, cfg, batch, seq, 0, options);
         loadWeights(model, dir.resolve(WEIGHTS));
         return model;
+    }
+
+    private static final Pattern LAYER_INDEX = Pattern.compile("(?:transformer\\.)?h\\.(\\d+)\\..*|model\\.layers\\.(\\d+)\\..*");
+
+    /**
+     * The layer count and the shapes that set the model's size — token embedding, position table, first MLP — in
+     * the file against the config, before anything is allocated (n_layer 100000 would otherwise ask for gigabytes).
+     */
+    private static void checkSize(GPTConfig cfg, Path file) throws IOException {
+        try (Safetensors.Reader r = Safetensors.open(file)) {
+            int layers = 0;
+            for (String n : r.tensors().keySet()) {
+                var m = LAYER_INDEX.matcher(n);
+                if (m.matches()) layers = Math.max(layers, 1 + Integer.parseInt(m.group(1) != null ? m.group(1) : m.group(2)));
+            }
+            if (layers != cfg.nLayer()) {
+                throw new CramjetException(file + ": holds " + layers + " layers, but " + CONFIG + " says n_layer " + cfg.nLayer());
+            }
+            Map<String, Integer> rows = new LinkedHashMap<>();
+            rows.put("wte.weight", cfg.paddedVocab());
+            if (cfg.positions() == GPTConfig.Positions.LEARNED) rows.put("wpe.weight", cfg.blockSize());
+            rows.put("h.0.mlp.fc.weight", cfg.fcWidth());
+            for (var e : rows.entrySet()) {
+                for (Piece pc : pieces(cfg, e.getKey(), e.getValue())) {
+                    Safetensors.Entry t = r.tensors().get(pc.hfName);
+                    if (t == null) t = r.tensors().get("transformer." + pc.hfName);
+                    if (t == null) throw new CramjetException(file + ": tensor '" + pc.hfName + "' is missing");
+                    long[] want = pieceShape(pc, new int[] {e.getValue(), cfg.nEmbd()});
+                    if (!java.util.Arrays.equals(t.shape(), want)) {
+                        throw new CramjetException(file + ": tensor '" + t.name() + "' has shape " + t.shapeString() + ", but " + CONFIG
+                                + " implies " + java.util.Arrays.toString(want) + " (vocab_size, n_embd, block_size and mlp_hidden set it)");
+                    }
+                }
+            }
+        }
+    }
+
+    /** Refuses NaN and infinities in {@code host[from, to)}, naming the tensor and the element. */
+    private static void requireFinite(float[] host, int from, int to, Path file, String tensor) {
+        for (int i = from; i < to; i++) {
+            if (!Float.isFinite(host[i])) {
+                throw new CramjetException(file + ": tensor '" + tensor + "' holds " + host[i] + " at element " + (i - from)
+                        + " (the weights are damaged, or training diverged before they were saved)");
+            }
+        }
     }
 
     private static long[] longs(int[] shape) {
@@ -362,6 +432,7 @@ public final class ModelDir {
                             for (int j = 0; j < cols; j++) host[(pc.from + i) * cols + j] = t[j * r0 + i];
                         }
                     }
+                    requireFinite(host, pc.from * cols, pc.to * cols, file, inFile);
                     used.add(pc.hfName);
                 }
                 model.backend().upload(p.value(), host);

@@ -99,6 +99,12 @@ final class Transformer {
      * (all T); dropout p with the micro-batch's seed.
      */
     Tensor forward(int[] tokenIds, int[] validLengths, float p, long microSeed) {
+        stage(tokenIds, validLengths, p, microSeed);
+        return compute();
+    }
+
+    /** The host half of {@link #forward}: checks and uploads of the tokens and lengths, the mask and dropout. */
+    void stage(int[] tokenIds, int[] validLengths, float p, long microSeed) {
         checkIds(tokenIds);
         be.upload(tokens, tokenIds);
         mask = causal ? Mask.CAUSAL : Mask.BIDIRECTIONAL;
@@ -115,8 +121,12 @@ final class Transformer {
         }
         dropout = p;
         seed = microSeed;
+    }
+
+    /** The device half: embeddings, blocks, final norm over what {@link #stage} uploaded; the normed hidden rows. */
+    Tensor compute() {
         embed.forward(res[0].reshape(batch, seq, c), tokens, 0);
-        if (p > 0) be.dropout(res[0], res[0], p, site(0));
+        if (dropout > 0) be.dropout(res[0], res[0], dropout, site(0));
         for (int l = 0; l < blocks.length; l++) blocks[l].forward(res[l], res[l + 1], mask, dropout(l));
         return lnF.forward(res[blocks.length]);
     }

@@ -7,10 +7,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Training progress for people watching. On a terminal: one live status line redrawn in place (carriage return),
- * fitted to the terminal's width, with step, loss, learning rate, tokens/s, MFU, elapsed time and a bar with the
- * time left. Anywhere else (a pipe, a log file, CI): a plain line every {@code every} seconds, so logs stay
- * readable and small.
+ * Progress for people watching: of training (step, loss, learning rate, tokens/s, MFU) or of any other long job
+ * (`cramjet prepare`'s stages). On a terminal: one live status line redrawn in place (carriage return), fitted to
+ * the terminal's width, with the fields, the elapsed time and a bar with the time left. Anywhere else (a pipe, a
+ * log file, CI): a plain line every {@code every} seconds, so logs stay readable and small.
  * <pre>
  * ProgressLine progress = ProgressLine.stdout();
  * for (...) {
@@ -24,13 +24,31 @@ import java.util.Locale;
  */
 public final class ProgressLine {
     /**
-     * One progress report. progress is the fraction of the run's budget spent, in [0, 1] (NaN when unknown);
+     * What one status line shows: {@code fields} in order of importance (when a terminal is too narrow they are
+     * dropped from the end, the first two always stay), the seconds elapsed, and the fraction of the job done in
+     * [0, 1] (NaN when unknown) with the seconds left (NaN: extrapolated from the fraction and the elapsed time).
+     */
+    public record Line(List<String> fields, double elapsedSeconds, double remainingSeconds, double progress) {}
+
+    /**
+     * One training report. progress is the fraction of the run's budget spent, in [0, 1] (NaN when unknown);
      * remainingSeconds is the time left (NaN when the budget is not wall-clock time: it is then extrapolated from
      * progress and elapsed time). lr, tokensPerSecond and mfu may be NaN when unknown and are then left out.
      * mfu is a fraction (0.41 = 41%).
      */
     public record Status(long step, double loss, double lr, double tokensPerSecond, double mfu,
-                         double elapsedSeconds, double remainingSeconds, double progress) {}
+                         double elapsedSeconds, double remainingSeconds, double progress) {
+        /** step, loss, tokens/s, lr, MFU — in the order they are dropped from the end when space is short. */
+        public Line line() {
+            List<String> f = new ArrayList<>();
+            f.add(String.format(Locale.ROOT, "step %,d", step));
+            f.add(String.format(Locale.ROOT, "loss %.4f", loss));
+            if (Double.isFinite(tokensPerSecond)) f.add(Report.compact(tokensPerSecond) + " tok/s");
+            if (Double.isFinite(lr)) f.add("lr " + (lr == 0 ? "0" : String.format(Locale.ROOT, "%.2e", lr).replace("e-0", "e-")));
+            if (Double.isFinite(mfu)) f.add(String.format(Locale.ROOT, "MFU %.1f%%", 100 * mfu));
+            return new Line(f, elapsedSeconds, remainingSeconds, progress);
+        }
+    }
 
     /** Bar cells when there is room: fixed, so the bar does not jump as the numbers beside it change length. */
     private static final int BAR = 24;
@@ -42,7 +60,7 @@ public final class ProgressLine {
     private final boolean terminal, unicode;
     private final int width;
     private final double every;
-    private Status last;
+    private Line last;
     private double lastShown = Double.NEGATIVE_INFINITY;
     private boolean lastPrinted, lineOpen;
 
@@ -61,16 +79,27 @@ public final class ProgressLine {
     }
 
     /** For standard output: live on an interactive terminal, plain lines every 10 s otherwise (pipes, CI). */
-    public static ProgressLine stdout() {
+    public static ProgressLine stdout() { return on(System.out, "stdout.encoding"); }
+
+    /**
+     * For standard error, where commands whose standard output is their result report progress. Java cannot ask
+     * whether standard error is a terminal, so this follows standard output (as the console does).
+     */
+    public static ProgressLine stderr() { return on(System.err, "stderr.encoding"); }
+
+    private static ProgressLine on(PrintStream out, String encoding) {
         var console = System.console();
         boolean terminal = console != null && console.isTerminal() && System.getenv("CI") == null
                 && !"dumb".equals(System.getenv("TERM"));
-        boolean unicode = StandardCharsets.UTF_8.name().equalsIgnoreCase(System.getProperty("stdout.encoding", ""));
-        return new ProgressLine(System.out, terminal, terminal ? terminalWidth() : 100, unicode, 10);
+        boolean unicode = StandardCharsets.UTF_8.name().equalsIgnoreCase(System.getProperty(encoding, ""));
+        return new ProgressLine(out, terminal, terminal ? terminalWidth() : 100, unicode, 10);
     }
 
+    /** Reports training progress; see {@link #update(Line)}. */
+    public void update(Status s) { update(s.line()); }
+
     /** Reports progress; shown now or later depending on the mode and how recently something was shown. */
-    public synchronized void update(Status s) {
+    public synchronized void update(Line s) {
         last = s;
         lastPrinted = false;
         double gap = terminal ? REDRAW_SECONDS : every;
@@ -97,7 +126,7 @@ public final class ProgressLine {
         out.flush();
     }
 
-    private void show(Status s) {
+    private void show(Line s) {
         lastShown = s.elapsedSeconds();
         lastPrinted = true;
         if (terminal) {
@@ -112,17 +141,18 @@ public final class ProgressLine {
     // ---- formatting ------------------------------------------------------------------------------------------
 
     /** The fraction of the run done and the seconds left, or null when the progress is unknown. */
-    private static double[] remaining(Status s) {
+    private static double[] remaining(Line s) {
         double p = s.progress();
         if (!(p >= 0)) return null;
         double left = s.remainingSeconds();
-        if (Double.isNaN(left)) left = p > 0 ? s.elapsedSeconds() * (1 - p) / p : Double.POSITIVE_INFINITY;
+        // Extrapolated from under a thousandth of the job, the time left is noise (it printed 925346306920 hours).
+        if (Double.isNaN(left)) left = p >= 1e-3 ? s.elapsedSeconds() * (1 - p) / p : Double.POSITIVE_INFINITY;
         return new double[] {Math.clamp(p, 0, 1), Math.max(0, left)};
     }
 
     /** The plain log line: every field, space-separated. */
-    String plainLine(Status s) {
-        List<String> f = fields(s);
+    String plainLine(Line s) {
+        List<String> f = new ArrayList<>(s.fields());
         f.add("elapsed " + clock(s.elapsedSeconds()));
         double[] r = remaining(s);
         if (r != null) f.add(String.format(Locale.ROOT, "left %s (%d%%)", clock(r[1]), (int) Math.floor(r[0] * 100)));
@@ -131,11 +161,11 @@ public final class ProgressLine {
 
     /**
      * The live line, at most width − 1 columns (the last column stays free so no terminal wraps): fields are
-     * dropped from the least important (MFU, then lr, then tokens/s) and the bar shrinks until it fits.
+     * dropped from the least important (the last) and the bar shrinks until it fits.
      */
-    String terminalLine(Status s) {
+    String terminalLine(Line s) {
         String sep = unicode ? " │ " : " | ";
-        List<String> f = fields(s);
+        List<String> f = new ArrayList<>(s.fields());
         double[] r = remaining(s);
         String time = clock(s.elapsedSeconds());
         String left = r == null ? "" : " " + clock(r[1]) + " left";
@@ -149,17 +179,6 @@ public final class ProgressLine {
             else if (r != null) return head.length() + left.length() <= max ? head + left : cut(head, max);
             else return cut(head, max);
         }
-    }
-
-    /** step, loss, tokens/s, lr, MFU — in the order they are dropped from the end when space is short. */
-    private List<String> fields(Status s) {
-        List<String> f = new ArrayList<>();
-        f.add(String.format(Locale.ROOT, "step %,d", s.step()));
-        f.add(String.format(Locale.ROOT, "loss %.4f", s.loss()));
-        if (Double.isFinite(s.tokensPerSecond())) f.add(Report.compact(s.tokensPerSecond()) + " tok/s");
-        if (Double.isFinite(s.lr())) f.add("lr " + (s.lr() == 0 ? "0" : String.format(Locale.ROOT, "%.2e", s.lr()).replace("e-0", "e-")));
-        if (Double.isFinite(s.mfu())) f.add(String.format(Locale.ROOT, "MFU %.1f%%", 100 * s.mfu()));
-        return f;
     }
 
     private String bar(double fraction, int cells) {

@@ -3,9 +3,9 @@ package dev.cramjet.report;
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -26,7 +26,8 @@ import java.util.Map;
  * nested keys are shown dotted), so it works on a finished run, a running one, or one that crashed.
  * The HTML has a summary (final and best losses, steps, tokens, time), the charts, throughput, the validation
  * results, the samples the trainer logged, its events (skipped steps, rollbacks, how the run ended) and the
- * configuration.
+ * configuration. A classifier's run adds its validation metrics curve ({@code plots/metrics.png}) and, once its
+ * {@code test_metrics.json} is written, the test scores and confusion matrix ({@code plots/confusion.png}).
  */
 public final class Report {
     private Report() {}
@@ -45,28 +46,52 @@ public final class Report {
         Path plots = runDir.resolve("plots");
         Path lossPng = plots.resolve("loss.png"), lrPng = plots.resolve("lr.png"), html = runDir.resolve("report.html");
 
-        byte[] loss = null, lr = null;
-        String plotError = null;
-        try {
-            loss = Plots.png(lossChart(metrics), WIDTH, HEIGHT);
-            lr = Plots.png(lrChart(metrics), WIDTH, HEIGHT);
-        } catch (CramjetException e) {
-            plotError = e.getMessage(); // no fonts on this machine: the report still has every number
+        Map<String, Object> test = readConfig(runDir.resolve("test_metrics.json"));
+        byte[] loss = null, lr = null, scores = null, confusion = null;
+        String plotError = plotsMissing(ModuleLayer.boot());
+        if (plotError == null) {
+            try {
+                loss = Plots.png(lossChart(metrics), WIDTH, HEIGHT);
+                lr = Plots.png(lrChart(metrics), WIDTH, HEIGHT);
+                if (metrics.evals().stream().anyMatch(e -> !e.others().isEmpty())) scores = Plots.png(metricsChart(metrics), WIDTH, HEIGHT);
+                if (test.containsKey("confusion")) confusion = confusionPng(test);
+            } catch (CramjetException e) {
+                plotError = e.getMessage(); // no fonts on this machine: the report still has every number
+            }
         }
         if (loss != null) {
             byte[] l = loss, r = lr;
             AtomicFile.writeStream(lossPng, out -> out.write(l));
             AtomicFile.writeStream(lrPng, out -> out.write(r));
         }
+        if (scores != null) {
+            byte[] s = scores;
+            AtomicFile.writeStream(plots.resolve("metrics.png"), out -> out.write(s));
+        }
+        if (confusion != null) {
+            byte[] c = confusion;
+            AtomicFile.writeStream(plots.resolve("confusion.png"), out -> out.write(c));
+        }
         String name = runDir.toAbsolutePath().normalize().getFileName().toString();
-        AtomicFile.writeString(html, html(name, metrics, config, loss, lr, plotError, Instant.now()));
+        AtomicFile.writeString(html, html(name, metrics, config, new Images(loss, lr, scores, confusion), test, plotError, Instant.now()));
         return new Written(loss == null ? null : lossPng, lr == null ? null : lrPng, html);
+    }
+
+    /**
+     * Why this runtime cannot draw charts, or null when it can. The GPU bundle's runtime leaves out java.desktop
+     * (AWT and ImageIO, a sixth of the bundle) to fit what may be sent to a GPU machine at once; Plots is only
+     * touched when the module is there, so a run on such a runtime still gets its report with every number.
+     */
+    static String plotsMissing(ModuleLayer layer) {
+        return layer.findModule("java.desktop").isPresent() ? null
+                : "this Java runtime has no java.desktop module (the GPU bundle leaves it out); "
+                  + "run `cramjet report RUN_DIR` with a full JDK to draw the PNG charts";
     }
 
     private static Map<String, Object> readConfig(Path file) throws IOException {
         if (!Files.exists(file)) return Map.of();
         String where = file.toString();
-        return Json.object(Json.parse(Files.readString(file, StandardCharsets.UTF_8), where), where);
+        return Json.object(Json.parse(TextFile.read(file, "run config"), where), where);
     }
 
     // ---- charts ----------------------------------------------------------------------------------------------
@@ -93,6 +118,33 @@ public final class Report {
         return new Plots.Chart("Loss", "step", "loss (nats/token)", true, series, "tokens", tokensPerStep(m));
     }
 
+    /** The classifier's validation metrics (accuracy, macro-F1, ROC-AUC …) against step. */
+    public static Plots.Chart metricsChart(Metrics m) {
+        java.util.LinkedHashSet<String> keys = new java.util.LinkedHashSet<>();
+        for (Metrics.Eval e : m.evals()) keys.addAll(e.others().keySet());
+        double[] step = m.evals().stream().mapToDouble(Metrics.Eval::step).toArray();
+        java.awt.Color[] colors = {Plots.BLUE, Plots.VERMILION, Plots.GREEN, Plots.PURPLE, Plots.ORANGE, Plots.SKY};
+        List<Plots.Series> series = new ArrayList<>();
+        int c = 0;
+        for (String k : keys) {
+            double[] y = m.evals().stream().mapToDouble(e -> e.others().getOrDefault(k, Double.NaN)).toArray();
+            series.add(new Plots.Series(k.substring(4).replace('_', ' '), step, y, colors[c++ % colors.length], Plots.Style.MARKERS));
+        }
+        return new Plots.Chart("Validation metrics", "step", "score", false, series);
+    }
+
+    private static byte[] confusionPng(Map<String, Object> test) throws IOException {
+        List<String> labels = new ArrayList<>();
+        for (Object o : Json.array(test.get("labels"), "test_metrics.json: labels")) labels.add(Json.string(o, "test_metrics.json: labels[]"));
+        List<Object> rows = Json.array(test.get("confusion"), "test_metrics.json: confusion");
+        long[][] m = new long[rows.size()][];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = Json.array(rows.get(i), "test_metrics.json: confusion[" + i + "]").stream()
+                    .mapToLong(v -> Json.integer(v, "test_metrics.json: confusion")).toArray();
+        }
+        return ConfusionPlot.png(labels, m, "Confusion matrix on the test split");
+    }
+
     /** Learning rate against step. */
     public static Plots.Chart lrChart(Metrics m) {
         double[] step = m.train().stream().mapToDouble(Metrics.Train::step).toArray();
@@ -115,7 +167,10 @@ public final class Report {
 
     // ---- HTML ------------------------------------------------------------------------------------------------
 
-    static String html(String name, Metrics m, Map<String, Object> config, byte[] lossPng, byte[] lrPng,
+    /** The report's PNGs; those a run does not have are null. */
+    record Images(byte[] loss, byte[] lr, byte[] metrics, byte[] confusion) {}
+
+    static String html(String name, Metrics m, Map<String, Object> config, Images images, Map<String, Object> test,
                        String plotError, Instant now) {
         StringBuilder h = new StringBuilder(64 * 1024);
         h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
@@ -128,16 +183,21 @@ public final class Report {
         summary(h, m);
 
         h.append("<h2>Loss</h2>\n");
-        if (lossPng != null) {
-            img(h, lossPng, "training and validation loss by step");
+        if (images.loss() != null) {
+            img(h, images.loss(), "training and validation loss by step");
+            if (images.metrics() != null) {
+                h.append("<h2>Validation metrics</h2>\n");
+                img(h, images.metrics(), "validation metrics by step");
+            }
             h.append("<h2>Learning rate</h2>\n");
-            img(h, lrPng, "learning rate by step");
+            img(h, images.lr(), "learning rate by step");
         } else {
             h.append("<p class=\"warn\">Charts unavailable: ").append(esc(plotError)).append("</p>\n");
         }
 
         throughput(h, m);
         evals(h, m);
+        test(h, test, images.confusion());
         samples(h, m);
         events(h, m);
         config(h, config);
@@ -208,12 +268,43 @@ public final class Report {
 
     private static void evals(StringBuilder h, Metrics m) {
         if (m.evals().isEmpty()) return;
-        h.append("<h2>Validation</h2>\n<table class=\"grid\">\n<tr><th>step</th><th>loss</th><th>perplexity</th><th>bits/byte</th></tr>\n");
+        java.util.LinkedHashSet<String> others = new java.util.LinkedHashSet<>();
+        for (Metrics.Eval e : m.evals()) others.addAll(e.others().keySet());
+        boolean lm = m.evals().stream().anyMatch(e -> Double.isFinite(e.valPpl()));
+        h.append("<h2>Validation</h2>\n<table class=\"grid\">\n<tr><th>step</th><th>loss</th>");
+        if (lm) h.append("<th>perplexity</th><th>bits/byte</th>");
+        for (String k : others) h.append("<th>").append(esc(k.substring(4).replace('_', ' '))).append("</th>");
+        h.append("</tr>\n");
         for (Metrics.Eval e : m.evals()) {
-            h.append("<tr><td>").append(count(e.step())).append("</td><td>").append(fixed(e.valLoss(), 4))
-             .append("</td><td>").append(fixed(e.valPpl(), 2)).append("</td><td>").append(fixed(e.valBpb(), 4)).append("</td></tr>\n");
+            h.append("<tr><td>").append(count(e.step())).append("</td><td>").append(fixed(e.valLoss(), 4)).append("</td>");
+            if (lm) h.append("<td>").append(fixed(e.valPpl(), 2)).append("</td><td>").append(fixed(e.valBpb(), 4)).append("</td>");
+            for (String k : others) h.append("<td>").append(fixed(e.others().getOrDefault(k, Double.NaN), 4)).append("</td>");
+            h.append("</tr>\n");
         }
         h.append("</table>\n");
+    }
+
+    /** A classifier's scores on the test split (test_metrics.json), with its confusion matrix. */
+    private static void test(StringBuilder h, Map<String, Object> test, byte[] confusion) {
+        if (!test.containsKey("accuracy")) return;
+        h.append("<h2>Test split</h2>\n<table class=\"kv\">\n");
+        if (test.get("checkpoint") instanceof String c) row(h, "checkpoint", c);
+        row(h, "examples", String.valueOf(test.get("examples")));
+        row(h, "accuracy", fixed(Json.number(test.get("accuracy"), "accuracy"), 4));
+        if (test.get("macro") instanceof Map<?, ?> mac && mac.get("f1") instanceof Number f) row(h, "macro-F1", fixed(f.doubleValue(), 4));
+        if (test.get("roc_auc") instanceof Number auc) row(h, "ROC-AUC", fixed(auc.doubleValue(), 4));
+        h.append("</table>\n");
+        if (test.get("per_class") instanceof Map<?, ?> per) {
+            h.append("<table class=\"grid\">\n<tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n");
+            for (var e : per.entrySet()) {
+                Map<String, Object> c = Json.object(e.getValue(), "per_class");
+                h.append("<tr><td>").append(esc(String.valueOf(e.getKey()))).append("</td><td>").append(fixed(Json.number(c.get("precision"), "precision"), 4))
+                 .append("</td><td>").append(fixed(Json.number(c.get("recall"), "recall"), 4)).append("</td><td>")
+                 .append(fixed(Json.number(c.get("f1"), "f1"), 4)).append("</td><td>").append(String.valueOf(c.get("support"))).append("</td></tr>\n");
+            }
+            h.append("</table>\n");
+        }
+        if (confusion != null) img(h, confusion, "confusion matrix on the test split");
     }
 
     private static void samples(StringBuilder h, Metrics m) {

@@ -4,7 +4,7 @@ import dev.cramjet.CramjetException;
 
 /**
  * Which cleaning steps run, and their settings. The defaults suit language-model pretraining: NFC, control
- * characters and HTML removed, whitespace tidied, documents of at least one character, boilerplate that deflates
+ * characters removed, documents that look like HTML turned into text, whitespace tidied, documents of at least one character, boilerplate that deflates
  * more than 6:1 dropped, exact and near (MinHash similarity ≥ 0.8) duplicates dropped.
  */
 public final class CleaningOptions {

@@ -2,16 +2,12 @@ package dev.cramjet.text;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
 import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
@@ -23,7 +19,8 @@ import java.util.zip.ZipException;
 
 /**
  * Streams documents out of corpus files, one file at a time, so a corpus larger than memory works (a single
- * .txt/.json/mail file is read whole; line formats are read line by line). Files ending in .gz are decompressed on
+ * .txt/.json/mail file is read whole; line formats are read line by line). A long plain text is cut into
+ * {@link Pieces} at paragraph breaks, so one book is a corpus of many documents. Files ending in .gz are decompressed on
  * the fly. Every bad document — invalid UTF-8, a binary file, a malformed JSON line, a missing field, an unreadable
  * file — goes to {@link BadInput} with a message naming the file and line or field and what was expected.
  */
@@ -37,8 +34,6 @@ public final class CorpusReader {
     private final Format format;
     private final FieldPath field;
     private final BadInput bad;
-    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
 
     private long files, documents, bytes;
 
@@ -107,22 +102,33 @@ public final class CorpusReader {
         byte[] raw = in.readAllBytes();
         bytes += raw.length;
         String where = path.toString();
-        int nul = indexOfNul(raw, 0, raw.length);
-        if (nul >= 0) {
-            bad.report(where + ": looks like a binary file (NUL byte at offset " + nul + "); expected text");
-            return true;
-        }
         boolean jsonFile = Format.detect(path) == Format.JSON;
-        if (f == Format.EMAIL && !jsonFile) return emit(new Document(Email.parse(raw).text(), where), sink);
+        if (f == Format.EMAIL && !jsonFile) {
+            int nul = indexOfNul(raw);
+            if (nul >= 0) {
+                bad.report(where + ": NUL byte at offset " + nul + " (a binary file?); expected a mail message");
+                return true;
+            }
+            return emit(new Document(Email.parse(raw).text(), where), sink);
+        }
         String text = decode(raw, 0, raw.length, where, 1);
         if (text == null) return true;
         return switch (f) {
-            case TXT -> emit(new Document(text, where), sink);
+            case TXT -> plainText(text, where, sink);
             case BROWN -> emit(new Document(Brown.untag(text), where), sink);
             case JSON -> readJson(text, where, false, sink);
             case EMAIL -> readJson(text, where, true, sink); // a message stored in a JSON field (spam-assassin's .json)
             default -> throw new IllegalStateException(f.toString());
         };
+    }
+
+    /** A plain text file: one document when short (or HTML, whose tags must stay whole), else its {@link Pieces}. */
+    private boolean plainText(String text, String where, Sink sink) {
+        if (text.length() <= Pieces.MAX_CHARS || Html.looksLike(text)) return emit(new Document(text, where), sink);
+        for (Pieces.Piece p : Pieces.cut(text)) {
+            if (!emit(new Document(p.text(), where + ":" + p.line()), sink)) return false;
+        }
+        return true;
     }
 
     /** The records of a JSON file; with {@code email}, each extracted text is a raw mail message to split. */
@@ -187,11 +193,6 @@ public final class CorpusReader {
 
     private boolean line(Path path, long line, byte[] buf, int from, int to, int column, FieldPath fp, Sink sink) {
         String where = path + ":" + line;
-        int nul = indexOfNul(buf, from, to);
-        if (nul >= 0) {
-            bad.report(where + ": NUL byte at column " + (nul - from + 1) + " (a binary file?); expected text");
-            return true;
-        }
         String text = decode(buf, from, to - from, where, 0);
         if (text == null || text.isBlank()) return true;
         if (fp != null) {
@@ -222,39 +223,18 @@ public final class CorpusReader {
         return sink.accept(d);
     }
 
-    private static int indexOfNul(byte[] b, int from, int to) {
-        for (int i = from; i < to; i++) if (b[i] == 0) return i;
+    private static int indexOfNul(byte[] b) {
+        for (int i = 0; i < b.length; i++) if (b[i] == 0) return i;
         return -1;
     }
 
-    /**
-     * Strict UTF-8 decoding; on failure reports where: the line (counted from {@code firstLine}, or the given
-     * location when {@code firstLine} is 0) and column of the bad byte. Returns null for a bad document.
-     */
+    /** Strict UTF-8 (see {@link TextFile#decode}); returns null for a bad document, reported to {@link BadInput}. */
     private String decode(byte[] b, int off, int len, String where, int firstLine) {
         try {
-            CharBuffer cb = utf8.reset().decode(ByteBuffer.wrap(b, off, len));
-            String s = cb.toString();
-            return s.startsWith("\uFEFF") ? s.substring(1) : s; // a byte-order mark is not text
-        } catch (CharacterCodingException e) {
-            int bad = firstBadByte(b, off, len);
-            int line = firstLine, col = 1;
-            for (int i = off; i < bad; i++) {
-                if (b[i] == '\n') { line++; col = 1; } else col++;
-            }
-            String at = firstLine > 0 ? where + ":" + line + ": invalid UTF-8 at column " + col
-                    : where + ": invalid UTF-8 at column " + col;
-            this.bad.report(at + String.format(" (byte 0x%02X); expected UTF-8 text", b[bad] & 0xff));
+            return TextFile.decode(b, off, len, where, firstLine);
+        } catch (CramjetException e) {
+            bad.report(e.getMessage() + "; expected UTF-8 text");
             return null;
         }
-    }
-
-    /** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
-    private static int firstBadByte(byte[] b, int off, int len) {
-        CharsetDecoder d = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(b, off, len);
-        CharBuffer out = CharBuffer.allocate(len + 1);
-        var r = d.decode(in, out, true);
-        return r.isError() ? in.position() : off + len - 1;
     }
 }

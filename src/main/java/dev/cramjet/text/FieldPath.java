@@ -11,8 +11,9 @@ import java.util.Map;
  * Which part of a JSON record is the document's text. Syntax: parts joined by '+' (each becomes one or more
  * lines), each part a list of alternatives separated by '|' (the first present one wins), each alternative a
  * dotted path ({@code meta.body}, {@code items.0.text}). Example for chinese-poetry, where Tang poems have a
- * {@code title} and Song lyrics a {@code rhythmic}: {@code title|rhythmic+paragraphs}. A value may be a string, a
- * number, or an array of those (its elements become lines).
+ * {@code title} and Song lyrics a {@code rhythmic}: {@code title|rhythmic+paragraphs}. A value must be a string
+ * or an array of strings (its elements become lines); a number is an error rather than the text "123", since it is
+ * almost always the wrong field (an id, a score).
  */
 public final class FieldPath {
     private final String spec;
@@ -47,13 +48,35 @@ public final class FieldPath {
             }
             int before = sb.length();
             if (before > 0) sb.append('\n');
-            if (!append(sb, v)) {
+            Object wrong = append(sb, v);
+            if (wrong != null) {
                 throw new MissingField(where + ": field '" + names(alternatives) + "' is " + Json.kind(v)
-                        + ", expected a string or an array of strings");
+                        + (wrong == v ? "" : " holding " + Json.kind(wrong)) + ", expected a string or an array of strings");
             }
             if (sb.length() == before + (before > 0 ? 1 : 0)) sb.setLength(before); // empty part adds no line
         }
         return sb.toString();
+    }
+
+    /**
+     * A class label: one value, a string, an integer or a boolean (datasets write {@code "stars": 5} and
+     * {@code "spam": true}); the first present alternative wins, and a '+' joins nothing here.
+     */
+    public String label(Object record, String where) throws MissingField {
+        if (parts.size() != 1) throw new CramjetException("--label-field '" + spec + "': a label is one field, not parts joined by '+'");
+        for (String[] path : parts.getFirst()) {
+            Object v = lookup(record, path);
+            switch (v) {
+                case null -> { continue; }
+                case String s -> { return s; }
+                case Long n -> { return n.toString(); }
+                case Boolean b -> { return b.toString(); }
+                default -> throw new MissingField(where + ": field '" + names(parts.getFirst()) + "' is " + Json.kind(v)
+                        + ", expected a label (a string, an integer or true/false)");
+            }
+        }
+        throw new MissingField(where + ": missing field '" + names(parts.getFirst()) + "' (expected a label"
+                + presentKeys(record) + ")");
     }
 
     private static Object lookup(Object v, String[] path) {
@@ -71,21 +94,19 @@ public final class FieldPath {
         return v;
     }
 
-    private static boolean append(StringBuilder sb, Object v) {
-        switch (v) {
-            case String s -> sb.append(s);
-            case Number n -> sb.append(n);
-            case List<?> l -> {
-                boolean first = true;
-                for (Object o : l) {
-                    if (!first) sb.append('\n');
-                    first = false;
-                    if (!(o instanceof String || o instanceof Number || o instanceof List<?>) || !append(sb, o)) return false;
-                }
-            }
-            default -> { return false; }
+    /** Appends a string or the lines of an array of them; returns the first value that is neither, or null. */
+    private static Object append(StringBuilder sb, Object v) {
+        if (v instanceof String s) {
+            sb.append(s);
+            return null;
         }
-        return true;
+        if (!(v instanceof List<?> l)) return v;
+        for (int i = 0; i < l.size(); i++) {
+            if (i > 0) sb.append('\n');
+            Object wrong = append(sb, l.get(i));
+            if (wrong != null) return wrong;
+        }
+        return null;
     }
 
     private static String names(List<String[]> alternatives) {

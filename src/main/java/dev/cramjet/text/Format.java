@@ -7,7 +7,10 @@ import java.util.Locale;
 
 /** How a corpus file is cut into documents. */
 public enum Format {
-    /** The whole file is one document. */
+    /**
+     * Plain text: a file of up to 2,000 characters (or an HTML file) is one document; a longer one is cut at
+     * paragraph breaks into documents of at most that size, so one book makes a corpus.
+     */
     TXT,
     /** Each non-blank line is one document; with a field N, only the N-th tab-separated column of it. */
     LINES,

@@ -49,12 +49,7 @@ public final class BpeTrainer {
 
     /** A tokenizer of exactly vocabSize ids (fewer if the corpus runs out of pairs to merge), the specials last. */
     public Tokenizer train(Iterable<String> documents, int vocabSize, List<String> specials) {
-        if (new HashSet<>(specials).size() != specials.size()) throw new CramjetException("special tokens repeat: " + specials);
-        for (String s : specials) if (s.isEmpty()) throw new CramjetException("a special token is the empty string");
-        if (vocabSize < 256 + specials.size() || vocabSize > 1 << 24) {
-            throw new CramjetException("vocabulary size " + vocabSize + " must be at least 256 bytes + "
-                    + specials.size() + " specials = " + (256 + specials.size()) + " (and at most 16777216)");
-        }
+        check(vocabSize, specials);
         PreTokenizer pre = PreTokenizer.of(PreTokenizer.CL100K);
         byte[][] specialBytes = specials.stream().map(s -> s.getBytes(StandardCharsets.UTF_8))
                 .sorted((a, b) -> Integer.compare(b.length, a.length)).toArray(byte[][]::new);
@@ -82,6 +77,16 @@ public final class BpeTrainer {
             specialIds.put(specials.get(k), id);
         }
         return new Tokenizer(tokens, left, right, result, specialIds, pre);
+    }
+
+    /** Refuses settings {@link #train} cannot honour, so a caller can check them before it reads a corpus. */
+    public static void check(int vocabSize, List<String> specials) {
+        if (new HashSet<>(specials).size() != specials.size()) throw new CramjetException("special tokens repeat: " + specials);
+        for (String s : specials) if (s.isEmpty()) throw new CramjetException("a special token is the empty string");
+        if (vocabSize < 256 + specials.size() || vocabSize > 1 << 24) {
+            throw new CramjetException("vocabulary size " + vocabSize + " must be at least 256 bytes + "
+                    + specials.size() + " specials = " + (256 + specials.size()) + " (and at most 16777216)");
+        }
     }
 
     // ---- phase 1: count pre-tokens in parallel ----------------------------------------------------------------

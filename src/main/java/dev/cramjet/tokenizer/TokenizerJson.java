@@ -2,12 +2,9 @@ package dev.cramjet.tokenizer;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 
-import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,17 +23,8 @@ import java.util.TreeMap;
 final class TokenizerJson {
     private TokenizerJson() {}
 
-    static Tokenizer read(Path path) throws IOException {
-        String text;
-        try {
-            byte[] raw = Files.readAllBytes(path);
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(raw)).toString();
-        } catch (NoSuchFileException e) {
-            throw new CramjetException(path + ": no such tokenizer file");
-        } catch (CharacterCodingException e) {
-            throw new CramjetException(path + ": not UTF-8 text, so not a tokenizer.json");
-        }
-        return parse(text, path.toString());
+    static Tokenizer read(Path path) {
+        return parse(TextFile.read(path, "tokenizer file"), path.toString());
     }
 
     static Tokenizer parse(String text, String source) {
@@ -129,7 +117,7 @@ final class TokenizerJson {
                         a = x;
                         b = y;
                     }
-                    default -> throw fail(at + " is " + Json.write(merges.get(k)) + "; expected \"a b\" or [\"a\", \"b\"]");
+                    case null, default -> throw fail(at + " is " + Json.write(merges.get(k)) + "; expected \"a b\" or [\"a\", \"b\"]");
                 }
                 left[k] = vocabId(vocab, a, at);
                 right[k] = vocabId(vocab, b, at);
@@ -143,7 +131,11 @@ final class TokenizerJson {
             checkType(root, "decoder", "ByteLevel");
             checkType(root, "post_processor", "ByteLevel");
             String pattern = preTokenizer(root.get("pre_tokenizer"));
-            return new Tokenizer(tokens, left, right, result, specialsById, PreTokenizer.of(pattern));
+            try {
+                return new Tokenizer(tokens, left, right, result, specialsById, PreTokenizer.of(pattern));
+            } catch (CramjetException e) {
+                throw fail(e.getMessage()); // the checks those constructors make do not know the file
+            }
         }
 
         /** The split pattern that pre_tokenizer describes, or an error when it is not one we reproduce exactly. */

@@ -6,14 +6,20 @@ import java.util.Map;
 
 /** The training data as the loop consumes it: micro-batches in a reproducible order whose position can be saved. */
 public interface Batches {
+    /**
+     * A micro-batch of this stream's shape for {@link #next} to fill, allocated once by the loop: language-model
+     * windows (a target per position, no padding) unless the stream says otherwise.
+     */
+    default Batch allocate(int batch, int seq) { return new Batch(batch, seq); }
+
     /** Fills the batch with the next micro-batch (a language model's targets are its tokens shifted by one). */
     void next(Batch batch);
 
     /** Where the stream stands (JSON-able), so a resumed run reads exactly the batches it would have read. */
     Map<String, Object> state();
 
-    /** Returns to a position from {@link #state}. */
-    void restore(Map<String, Object> state);
+    /** Returns to a position from {@link #state}; {@code where} names its source in errors. */
+    void restore(Map<String, Object> state, String where);
 
     /**
      * Moves past {@code count} micro-batches without reading them: how data-parallel ranks share one stream (rank

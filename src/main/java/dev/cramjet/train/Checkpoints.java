@@ -3,9 +3,10 @@ package dev.cramjet.train;
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.Manifest;
+import dev.cramjet.io.TextFile;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -13,27 +14,28 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.channels.FileChannel;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
  * A run's checkpoints: one directory per checkpoint, {@code step-000001200/}, holding the files the model and
- * optimizer write, {@code state.json} (step, data position, counters) and {@code manifest.json} — written last —
+ * optimizer write, {@code state.json} (step, data position, counters) and a {@link Manifest} — written last —
  * listing every file with its size and SHA-256.
  *
  * <p>Saving never leaves a half checkpoint where a reader would take it for a whole one: files are written into
  * {@code .partial-step-…/} (each through {@link AtomicFile}, so fsynced), hashed as read back from disk, the manifest
  * is written, and only then is the directory renamed to its final name. A directory without a manifest is
- * incomplete and ignored (and removed by the next save). Loading verifies every checksum. After each save the store
- * keeps the newest {@code keep} checkpoints plus the one with the best validation loss.
+ * incomplete (a save or a removal was cut short); it is skipped with a word and removed by the next save. Loading
+ * verifies every checksum and that the manifest, state.json and the directory name agree on the step;
+ * {@link #latest} falls back past a corrupted checkpoint to the newest valid one, saying which it skipped and why.
+ * After each save the store keeps the newest {@code keep} checkpoints plus the best: the lowest validation objective
+ * (the loss, unless the run monitors another metric; manifests that predate the objective rank by their loss).
  */
 public final class Checkpoints {
     /** Writes a checkpoint's payload files into a directory. */
@@ -43,12 +45,14 @@ public final class Checkpoints {
     }
 
     /** A complete, verified checkpoint. {@code valLoss} is NaN when none was measured. */
-    public record Saved(Path dir, long step, double valLoss, Map<String, Object> state) {}
+    /** A complete, verified checkpoint. {@code valLoss} and {@code objective} are NaN when none was measured. */
+    public record Saved(Path dir, long step, double valLoss, double objective, Map<String, Object> state) {}
 
-    public static final String MANIFEST = "manifest.json";
+    public static final String MANIFEST = Manifest.FILE;
     public static final String STATE = "state.json";
     private static final String PREFIX = "step-";
     private static final String PARTIAL = ".partial-";
+    private static final String FORMAT = "cramjet-checkpoint";
 
     private final Path root;
     private final int keep;
@@ -66,6 +70,11 @@ public final class Checkpoints {
      * checkpoints are untouched.
      */
     public Path save(long step, double valLoss, Map<String, Object> state, Payload payload) throws IOException {
+        return save(step, valLoss, valLoss, state, payload);
+    }
+
+    /** {@link #save} with a validation objective other than the loss (lower is better; NaN when none). */
+    public Path save(long step, double valLoss, double objective, Map<String, Object> state, Payload payload) throws IOException {
         Files.createDirectories(root);
         Path partial = partial(step);
         Path dest = dir(step);
@@ -74,21 +83,13 @@ public final class Checkpoints {
         try {
             payload.write(partial);
             AtomicFile.writeString(partial.resolve(STATE), Json.pretty(state));
-            Map<String, Object> files = new LinkedHashMap<>();
-            try (Stream<Path> s = Files.list(partial)) {
-                for (Path f : s.sorted().toList()) {
-                    String fn = f.getFileName().toString();
-                    if (!Files.isRegularFile(f) || fn.startsWith(".")) continue;
-                    files.put(fn, Map.of("bytes", Files.size(f), "sha256", sha256(f)));
-                }
-            }
-            Map<String, Object> manifest = new LinkedHashMap<>();
-            manifest.put("format", "cramjet-checkpoint");
-            manifest.put("version", 1L);
-            manifest.put("step", step);
-            manifest.put("val_loss", Double.isNaN(valLoss) ? null : valLoss);
-            manifest.put("files", files);
-            AtomicFile.writeString(partial.resolve(MANIFEST), Json.pretty(manifest));
+            Map<String, Object> fields = new LinkedHashMap<>();
+            fields.put("format", FORMAT);
+            fields.put("version", 1L);
+            fields.put("step", step);
+            fields.put("val_loss", Double.isNaN(valLoss) ? null : valLoss);
+            fields.put("objective", Double.isNaN(objective) ? null : objective);
+            Manifest.write(partial, fields);
             // Replacing a checkpoint of the same step (a rollback re-saving it): drop the old one's manifest first
             // so a crash in between leaves it incomplete rather than mixed.
             if (Files.exists(dest)) removeTree(dest);
@@ -117,95 +118,137 @@ public final class Checkpoints {
 
     /** Complete checkpoints (those with a manifest), oldest first. Nothing is verified yet. */
     public List<Path> list() throws IOException {
+        return steps().stream().filter(p -> Files.isRegularFile(p.resolve(MANIFEST))).toList();
+    }
+
+    /** Every step directory, complete or not, oldest first. */
+    private List<Path> steps() throws IOException {
         if (!Files.isDirectory(root)) return List.of();
         List<Path> out = new ArrayList<>();
         try (DirectoryStream<Path> s = Files.newDirectoryStream(root, PREFIX + "*")) {
-            for (Path p : s) if (Files.isRegularFile(p.resolve(MANIFEST))) out.add(p);
+            for (Path p : s) if (Files.isDirectory(p)) out.add(p);
         }
         out.sort(Comparator.comparing(p -> p.getFileName().toString()));
         return out;
     }
 
-    /** The newest complete checkpoint, verified; empty when there is none. */
-    public Optional<Saved> latest() throws IOException {
-        List<Path> all = list();
-        return all.isEmpty() ? Optional.empty() : Optional.of(load(all.getLast()));
+    /**
+     * The newest checkpoint that verifies; empty when there is none. Newer ones that are incomplete or fail
+     * verification are skipped, each with a line to {@code skipped} saying which and why.
+     */
+    public Optional<Saved> latest(Consumer<String> skipped) throws IOException {
+        List<Path> all = steps();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            Path p = all.get(i);
+            try {
+                return Optional.of(load(p));
+            } catch (CramjetException e) {
+                skipped.accept("skipped checkpoint " + p.getFileName() + ": " + e.getMessage());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Complete checkpoints, best first: by the validation objective their manifests record (lowest first), then
+     * those without one, newest first. Incomplete ones are left out with a line to {@code skipped}. Nothing is
+     * verified.
+     */
+    public List<Path> bestFirst(Consumer<String> skipped) throws IOException {
+        List<Path> out = new ArrayList<>();
+        for (Path p : steps()) {
+            if (Files.isRegularFile(p.resolve(MANIFEST))) out.add(p);
+            else skipped.accept("skipped checkpoint " + p.getFileName() + ": incomplete (no " + MANIFEST + ")");
+        }
+        out.sort(Comparator.comparingDouble((Path p) -> Double.isNaN(objective(p)) ? Double.POSITIVE_INFINITY : objective(p))
+                .thenComparing(p -> p.getFileName().toString(), Comparator.reverseOrder()));
+        return out;
+    }
+
+    /**
+     * The best checkpoint that verifies (see {@link #bestFirst}); the ones before it that fail verification are
+     * skipped, each with a line to {@code skipped}. Empty when none verifies.
+     */
+    public Optional<Saved> best(Consumer<String> skipped) throws IOException {
+        for (Path p : bestFirst(skipped)) {
+            try {
+                return Optional.of(load(p));
+            } catch (CramjetException e) {
+                skipped.accept("skipped checkpoint " + p.getFileName() + ": " + e.getMessage());
+            }
+        }
+        return Optional.empty();
     }
 
     /**
      * Reads and verifies one checkpoint directory: the manifest must be valid and every file it lists present with
-     * its recorded size and SHA-256. Errors name the file and what was expected.
+     * its recorded size and SHA-256, and the manifest, state.json and the directory's name must agree on the step.
+     * Errors name the file and what was expected.
      */
     public static Saved load(Path dir) throws IOException {
         Path mf = dir.resolve(MANIFEST);
         if (!Files.isDirectory(dir)) throw new CramjetException(dir + ": no such checkpoint directory");
         if (!Files.isRegularFile(mf)) {
-            throw new CramjetException(dir + ": incomplete checkpoint (no " + MANIFEST + "; it was probably interrupted while saving)");
+            throw new CramjetException(dir + ": incomplete checkpoint (no " + MANIFEST + "; a save or a removal was interrupted)");
         }
-        Map<String, Object> m = Json.object(Json.parse(Files.readString(mf), mf.toString()), mf.toString());
-        if (!"cramjet-checkpoint".equals(m.get("format"))) {
+        Map<String, Object> m = Manifest.read(dir);
+        if (!FORMAT.equals(m.get("format"))) {
             throw new CramjetException(mf + ": not a Cramjet checkpoint manifest (format is " + m.get("format") + ")");
         }
         Map<String, Object> files = Json.object(m.get("files"), mf + ": files");
-        for (var e : files.entrySet()) {
-            Path f = dir.resolve(e.getKey());
-            Map<String, Object> info = Json.object(e.getValue(), mf + ": files." + e.getKey());
-            if (!Files.isRegularFile(f)) throw new CramjetException(f + ": missing (listed in " + MANIFEST + ")");
-            long bytes = Json.integer(info.get("bytes"), mf + ": files." + e.getKey() + ".bytes");
-            if (Files.size(f) != bytes) {
-                throw new CramjetException(f + ": corrupted: " + Files.size(f) + " bytes, the manifest says " + bytes);
-            }
-            String expected = Json.string(info.get("sha256"), mf + ": files." + e.getKey() + ".sha256");
-            String actual = sha256(f);
-            if (!actual.equals(expected)) {
-                throw new CramjetException(f + ": corrupted: SHA-256 " + actual + " does not match the manifest's " + expected);
-            }
-        }
         if (!files.containsKey(STATE)) throw new CramjetException(mf + ": lists no " + STATE);
+        Manifest.verify(dir, null);
         Path sf = dir.resolve(STATE);
-        Map<String, Object> state = Json.object(Json.parse(Files.readString(sf), sf.toString()), sf.toString());
-        Object vl = m.get("val_loss");
-        return new Saved(dir, Json.integer(m.get("step"), mf + ": step"), vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"), state);
+        Map<String, Object> state = Json.object(Json.parse(TextFile.read(sf, "checkpoint state"), sf.toString()), sf.toString());
+        long step = Json.integer(m.get("step"), mf + ": step");
+        long stateStep = Json.integer(state.get("step"), sf + ": step");
+        if (stateStep != step) throw new CramjetException(sf + ": step " + stateStep + ", but " + MANIFEST + " says " + step);
+        String name = dir.getFileName().toString();
+        if (name.startsWith(PREFIX) && !name.equals(String.format("%s%09d", PREFIX, step))) {
+            throw new CramjetException(mf + ": step " + step + " does not match the directory's name " + name);
+        }
+        Object vl = m.get("val_loss"), ob = m.containsKey("objective") ? m.get("objective") : vl;
+        return new Saved(dir, step, vl == null ? Double.NaN : Json.number(vl, mf + ": val_loss"),
+                ob == null ? Double.NaN : Json.number(ob, mf + ": objective"), state);
     }
 
-    /** Keeps the newest {@code keep} complete checkpoints and the best; removes the rest and any partial ones. */
+    /**
+     * Keeps the newest {@code keep} complete checkpoints and the best; removes the rest, any partial ones, and
+     * step directories without a manifest (what a kill during an earlier removal leaves).
+     */
     void prune() throws IOException {
         List<Path> all = list();
         Path best = null;
-        double bestLoss = Double.POSITIVE_INFINITY;
+        double bestObjective = Double.POSITIVE_INFINITY;
         for (Path p : all) {
-            double vl = manifestValLoss(p);
-            if (vl < bestLoss) { bestLoss = vl; best = p; }
+            double o = objective(p);
+            if (o < bestObjective) { bestObjective = o; best = p; }
         }
         for (int i = 0; i < all.size() - keep; i++) {
             if (!all.get(i).equals(best)) removeTree(all.get(i));
         }
+        for (Path p : steps()) if (!Files.exists(p.resolve(MANIFEST))) removeTree(p);
         try (DirectoryStream<Path> s = Files.newDirectoryStream(root, PARTIAL + "*")) {
             for (Path p : s) removeTree(p);
         }
     }
 
-    private static double manifestValLoss(Path dir) {
-        try {
-            Object v = Json.object(Json.parse(Files.readString(dir.resolve(MANIFEST)), dir.toString()), dir.toString()).get("val_loss");
-            return v instanceof Number n ? n.doubleValue() : Double.NaN;
-        } catch (IOException | RuntimeException e) {
-            return Double.NaN;
-        }
+    /** The validation loss a checkpoint's manifest records (unverified), NaN when none or unreadable. */
+    public static double valLoss(Path dir) { return manifestNumber(dir, "val_loss"); }
+
+    /** The manifest's validation objective (its val_loss when it predates objectives), NaN when none or unreadable. */
+    private static double objective(Path dir) {
+        double o = manifestNumber(dir, "objective");
+        return Double.isNaN(o) ? valLoss(dir) : o;
     }
 
-    static String sha256(Path f) throws IOException {
-        MessageDigest md;
+    private static double manifestNumber(Path dir, String key) {
         try {
-            md = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+            Object v = Manifest.read(dir).get(key);
+            return v instanceof Number n ? n.doubleValue() : Double.NaN;
+        } catch (RuntimeException e) {
+            return Double.NaN;
         }
-        byte[] buf = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(f)) {
-            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
-        }
-        return HexFormat.of().formatHex(md.digest());
     }
 
     /** Deletes a directory tree, the manifest first so a half-deleted checkpoint reads as incomplete. */

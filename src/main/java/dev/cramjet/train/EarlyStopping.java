@@ -1,8 +1,8 @@
 package dev.cramjet.train;
 
 /**
- * Stops a run after {@code patience} evaluations in a row without a validation loss below the best so far
- * (patience 0 never stops). Its state travels in checkpoints so a resumed run counts on.
+ * Stops a run after {@code patience} evaluations in a row without a validation objective (the loss, or a metric
+ * made lower-is-better) below the best so far (patience 0 never stops). Its state travels in checkpoints so a resumed run counts on.
  */
 public final class EarlyStopping {
     private final int patience;
@@ -18,9 +18,9 @@ public final class EarlyStopping {
     public EarlyStopping(int patience) { this(patience, Double.POSITIVE_INFINITY, 0); }
 
     /** Records an evaluation; returns true if it is the best so far. */
-    public boolean update(double valLoss) {
-        if (valLoss < best) {
-            best = valLoss;
+    public boolean update(double objective) {
+        if (objective < best) {
+            best = objective;
             bad = 0;
             return true;
         }

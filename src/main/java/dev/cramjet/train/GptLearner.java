@@ -3,6 +3,7 @@ package dev.cramjet.train;
 import dev.cramjet.data.Batch;
 import dev.cramjet.dist.DataParallel;
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
@@ -11,6 +12,7 @@ import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.function.Consumer;
 
 /**
  * The GPT and its AdamW optimizer as a {@link Learner}, on one process or as one data-parallel rank (the
@@ -27,6 +29,8 @@ public final class GptLearner implements Learner, Evaluator.Model {
     private final GPT model;
     private final DataParallel step;
     private final Backend be;
+    /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
+    private final Consumer<Runnable> device;
 
     /** One process with its optimizer. */
     public GptLearner(GPT model, AdamWOptimizer optimizer) {
@@ -38,6 +42,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
         this.model = model;
         this.step = step;
         this.be = model.backend();
+        this.device = Backends.repeater(be);
     }
 
     public GPT model() { return model; }
@@ -49,9 +54,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
     @Override
     public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) {
         model.train(dropoutSeed);
-        float loss = model.forward(batch.tokens, batch.lengths, batch.targets);
-        model.backward(accumulation);
-        return loss;
+        return model.trainStep(batch.tokens, batch.lengths, batch.targets, accumulation, device);
     }
 
     @Override

@@ -61,7 +61,8 @@ public final class MetricsLog implements AutoCloseable {
     public static List<Map<String, Object>> read(Path file) throws IOException {
         List<Map<String, Object>> out = new ArrayList<>();
         if (!Files.exists(file)) return out;
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        // Decoded leniently: a line damaged by a crash fails to parse below and is dropped with the torn ones.
+        for (String line : new String(Files.readAllBytes(file), StandardCharsets.UTF_8).split("\n")) {
             if (line.isBlank()) continue;
             try {
                 out.add(Json.object(Json.parse(line, file.toString()), file.toString()));

@@ -2,9 +2,9 @@ package dev.cramjet.train;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.io.Json;
+import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.GPTConfig;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -110,11 +110,17 @@ public final class TrainConfig {
         return c;
     }
 
-    /** Reads a JSON config file and resolves it with overrides. */
-    public static TrainConfig load(Path file, Map<String, String> overrides) throws IOException {
-        if (!Files.isRegularFile(file)) throw new CramjetException(file + ": config file not found");
-        Map<String, Object> m = Json.object(Json.parse(Files.readString(file), file.toString()), file.toString());
-        return resolve(m, file.toString(), overrides);
+    /** Reads a JSON config file and resolves it with overrides; every error names the file. */
+    public static TrainConfig load(Path file, Map<String, String> overrides) {
+        if (!Files.exists(file)) throw new CramjetException(file + ": config file not found");
+        Map<String, Object> m = Json.object(Json.parse(TextFile.read(file, "config file"), file.toString()), file.toString());
+        try {
+            return resolve(m, file.toString(), overrides);
+        } catch (CramjetException e) {
+            if (e.getMessage().contains(file.toString())) throw e;
+            // A check across keys ("heads do not divide width") knows the keys, not where their values came from.
+            throw new CramjetException(file + (overrides.isEmpty() ? "" : " with the command line's keys") + ": " + e.getMessage(), e);
+        }
     }
 
     /** True when {@code name} (either spelling) is a config key. */
@@ -142,9 +148,9 @@ public final class TrainConfig {
                 case INT, COUNT -> {
                     long n = switch (value) {
                         case Long l -> l;
-                        case Double d when d == Math.rint(d) -> d.longValue();
+                        case Double d when d == Math.rint(d) && Math.abs(d) < 0x1p63 -> d.longValue();
                         case String s -> Budget.parseCount(s, where);
-                        default -> throw new CramjetException(where + " expects a whole number, got " + describe(value));
+                        case null, default -> throw new CramjetException(where + " expects a whole number, got " + describe(value));
                     };
                     if (n < 0) throw new CramjetException(where + " must not be negative, got " + n);
                     if (k.type == Type.INT && n > Integer.MAX_VALUE) throw new CramjetException(where + " is too large: " + n);
@@ -154,7 +160,7 @@ public final class TrainConfig {
                     double d = switch (value) {
                         case Number n -> n.doubleValue();
                         case String s -> Double.parseDouble(s);
-                        default -> throw new CramjetException(where + " expects a number, got " + describe(value));
+                        case null, default -> throw new CramjetException(where + " expects a number, got " + describe(value));
                     };
                     if (!Double.isFinite(d) || d < 0) throw new CramjetException(where + " must be a finite number >= 0, got " + d);
                     if (k.type == Type.FRACTION && d > 1) throw new CramjetException(where + " must be a fraction in [0, 1], got " + d);

@@ -18,7 +18,8 @@ import java.util.Map;
 /**
  * A prepared data directory ({@code cramjet prepare}) opened for training: the tokenizer, the train and validation
  * shards (checked against the tokenizer's hash, so shards from another tokenizer are refused by name), and checks
- * that one micro-batch fits in each split.
+ * that one micro-batch fits in each split. The validation split may be absent (prepared with --val-fraction 0):
+ * {@link #val} is then null, and only a run without evaluation can use the data.
  */
 public final class TrainData implements AutoCloseable {
     public static final String TOKENIZER = "tokenizer.json";
@@ -43,7 +44,7 @@ public final class TrainData implements AutoCloseable {
         Tokenizer tok = Tokenizer.load(tf);
         TokenShards train = TokenShards.open(dir, "train", tok.hash());
         try {
-            TokenShards val = TokenShards.open(dir, "val", tok.hash());
+            TokenShards val = TokenShards.exist(dir, "val") ? TokenShards.open(dir, "val", tok.hash()) : null;
             if (train.vocabSize() != tok.vocabSize()) {
                 throw new CramjetException(dir + ": shards declare a vocabulary of " + train.vocabSize() + ", the tokenizer has " + tok.vocabSize());
             }
@@ -54,18 +55,31 @@ public final class TrainData implements AutoCloseable {
         }
     }
 
-    /** Refuses a micro-batch that the training or validation split cannot fill. */
-    public void checkFits(int batch, int context) {
+    /**
+     * Refuses a micro-batch that the training split cannot fill, and — when the run evaluates — one that the
+     * validation split cannot fill, saying what to do instead.
+     */
+    public void checkFits(int batch, int context, boolean evaluating) {
         long need = (long) batch * (context + 1);
         long windows = new BatchSampler(train, 1, context, 0).windows();
         if (windows < batch) {
             throw new CramjetException("batch: " + batch + " sequences of " + context + " tokens need " + need
                     + " training tokens, but " + dir + " holds " + train.tokens() + " (" + windows + " windows); lower --batch or --context");
         }
-        if (new SequentialBatches(val, batch, context).windows() < batch) {
-            throw new CramjetException("batch: " + batch + " sequences of " + context + " tokens need " + need
-                    + " validation tokens, but " + dir + " holds " + val.tokens() + "; lower --batch or --context");
+        if (!evaluating || validationFits(batch, context)) return;
+        if (val == null) {
+            throw new CramjetException(dir + ": no validation shards (val_NNN.bin): it was prepared without a validation split"
+                    + " (--val-fraction 0, or too little text). Train without evaluation (--eval-minutes 0, and no --eval-every"
+                    + " or --patience), or run `cramjet prepare` again with --val-fraction above 0");
         }
+        throw new CramjetException("batch: " + batch + " sequences of " + context + " tokens need " + need
+                + " validation tokens, but " + dir + " holds " + val.tokens() + "; lower --batch or --context, or train without"
+                + " evaluation (--eval-minutes 0)");
+    }
+
+    /** Whether the validation split exists and fills at least one micro-batch. */
+    public boolean validationFits(int batch, int context) {
+        return val != null && new SequentialBatches(val, batch, context).windows() >= batch;
     }
 
     /** Training micro-batches in the sampler's seeded order; the position is the whole state. */
@@ -89,8 +103,7 @@ public final class TrainData implements AutoCloseable {
             }
 
             @Override
-            public void restore(Map<String, Object> m) {
-                String w = "checkpoint state: data";
+            public void restore(Map<String, Object> m, String w) {
                 s.restore(new BatchSampler.State(Json.integer(m.get("seed"), w + ".seed"), (int) Json.integer(m.get("batch"), w + ".batch"),
                         (int) Json.integer(m.get("seq"), w + ".seq"), Json.integer(m.get("windows"), w + ".windows"),
                         Json.integer(m.get("position"), w + ".position")));
@@ -119,6 +132,6 @@ public final class TrainData implements AutoCloseable {
     @Override
     public void close() {
         train.close();
-        val.close();
+        if (val != null) val.close();
     }
 }

@@ -5,7 +5,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
 import dev.cramjet.dist.Heartbeat;
 import dev.cramjet.dist.World;
-import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 
@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * The training loop. Each step accumulates gradients over micro-batches, checks that the loss and gradient norm are
@@ -22,6 +23,9 @@ import java.util.Map;
  * spent. Around that: evaluation (every N steps and/or minutes) with samples, early stopping, checkpoints (every N
  * minutes and/or steps, and at the end), and a stop request (SIGINT/SIGTERM) honoured at the next step boundary
  * with a checkpoint.
+ *
+ * <p>Without validation data (a null validation) the run never evaluates; the config must then ask for no
+ * evaluation, which {@code cli.TrainingRun} checks.
  *
  * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
  * checkpoint with the learning rate halved. The run starts with a step-0 checkpoint, so there is always one.
@@ -52,7 +56,7 @@ public final class Trainer {
         void message(String line);
 
         /** After an evaluation and its samples (and after its metrics line was written). */
-        void evaluated(long step, Evaluator.Result result, List<String> samples);
+        void evaluated(long step, Validation result, List<String> samples);
     }
 
     /** One step's figures. {@code remaining} is NaN without a wall-clock budget; {@code mfu} NaN without a peak. */
@@ -61,7 +65,7 @@ public final class Trainer {
 
     /** How a run ended: "budget", "early stop", "interrupted". */
     public record Outcome(String reason, long step, long tokens, double elapsed, double loss,
-                          Evaluator.Result eval, int skipped, int rollbacks) {}
+                          Validation eval, int skipped, int rollbacks) {}
 
     /** Rollbacks after which the run gives up rather than halving the learning rate again. */
     static final int MAX_ROLLBACKS = 4;
@@ -69,8 +73,7 @@ public final class Trainer {
     private final TrainConfig config;
     private final Learner learner;
     private final Batches batches;
-    private final Evaluator evaluator;
-    private final Evaluator.Model evalModel;
+    private final Supplier<? extends Validation> validation;
     private final Samples samples;
     private final Checkpoints checkpoints;
     private final MetricsLog metrics;
@@ -105,23 +108,24 @@ public final class Trainer {
     private double lastCheckpointAt;
 
     private long sessionStart;
-    private Evaluator.Result lastEval;
+    private Validation lastEval;
     private long lastEvalStep = -1;
     private long lastCheckpointStep = -1;
 
-    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
-                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
-                   Listener listener, double peakFlops) {
-        this(config, context, learner, batches, evaluator, evalModel, samples, runDir, metrics, clock, listener, peakFlops, null);
+    /** {@code validation} runs one validation pass (in evaluation mode) over the current weights. */
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Supplier<? extends Validation> validation,
+                   Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops) {
+        this(config, context, learner, batches, validation, samples, runDir, metrics, clock, listener, peakFlops, null);
     }
 
     /**
-     * One rank of a data-parallel run ({@code world} null: a single process). {@code metrics} may be null on the
-     * ranks other than 0, which write none.
+     * One rank of a data-parallel run ({@code world} null: a single process). Every rank calls {@code validation}
+     * at the same steps, so it may be a collective (each rank evaluating its share, see
+     * {@link World#validation}). {@code metrics} may be null on the ranks other than 0, which write none.
      */
-    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Evaluator evaluator,
-                   Evaluator.Model evalModel, Samples samples, Path runDir, MetricsLog metrics, Clock clock,
-                   Listener listener, double peakFlops, World world) {
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Supplier<? extends Validation> validation,
+                   Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops,
+                   World world) {
         this.world = world;
         this.rank = world == null ? 0 : world.rank();
         this.ranks = world == null ? 1 : world.size();
@@ -131,8 +135,7 @@ public final class Trainer {
         this.config = config;
         this.learner = learner;
         this.batches = batches;
-        this.evaluator = evaluator;
-        this.evalModel = evalModel;
+        this.validation = validation;
         this.samples = samples;
         this.runDir = runDir;
         this.metrics = metrics;
@@ -142,7 +145,7 @@ public final class Trainer {
         this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
         this.budget = config.budget();
         this.ramp = config.accumulation(context, ranks);
-        this.batch = new Batch(config.batch(), context);
+        this.batch = batches.allocate(config.batch(), context);
         this.early = new EarlyStopping(config.patience());
         this.schedule = config.schedule(lrScale);
     }
@@ -157,14 +160,14 @@ public final class Trainer {
     /** Continues from a checkpoint: weights, optimizer, data position and counters; drops later metrics lines. */
     public void resume(Checkpoints.Saved saved) throws IOException {
         learner.load(saved.dir());
-        restoreState(saved.state(), true);
+        restoreState(saved, true);
         if (leader) metrics.truncateAfter(step);
     }
 
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();
-        if (agreed(leader && checkpoints.list().isEmpty())) checkpoint(Double.NaN);
+        if (agreed(leader && checkpoints.list().isEmpty())) checkpoint(null);
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
@@ -240,11 +243,11 @@ public final class Trainer {
 
             boolean improved = false;
             if (evalDue(elapsed)) improved = evaluate();
-            if (checkpointDue(agreedElapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+            if (checkpointDue(agreedElapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval : null);
         }
 
-        if (!reason.equals("interrupted") && lastEvalStep != step) evaluate();
-        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval.loss() : Double.NaN);
+        if (validation != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
+        if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval : null);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));
         log(end);
@@ -288,18 +291,13 @@ public final class Trainer {
         return config.checkpointMinutes() > 0 && elapsed - lastCheckpointAt >= config.checkpointMinutes() * 60;
     }
 
-    /** Evaluates, writes samples, records the metrics line; returns true on a new best validation loss. */
+    /** Evaluates, writes samples, records the metrics line; returns true on a new best validation objective. */
     private boolean evaluate() throws IOException {
-        double[] sums = evaluator.sums(b -> {
-            heartbeat.beat();
-            return evalModel.loss(b);
-        }, rank, ranks);
-        if (ranks > 1) world.comm().allReduce(sums);
-        Evaluator.Result r = Evaluator.result(sums);
+        Validation r = validation.get();
         lastEval = r;
         lastEvalStep = step;
         lastEvalAt = agreedElapsed();
-        boolean improved = early.update(r.loss());
+        boolean improved = early.update(r.objective());
         List<String> texts = leader ? samples.generate() : List.of();
         if (!texts.isEmpty()) {
             StringBuilder sb = new StringBuilder();
@@ -307,27 +305,26 @@ public final class Trainer {
             AtomicFile.writeString(runDir.resolve("samples").resolve(String.format("step-%09d.txt", step)), sb.toString());
         }
         Map<String, Object> m = line("eval");
-        m.put("val_loss", r.loss());
-        m.put("val_ppl", r.perplexity());
-        m.put("val_bpb", r.bitsPerByte());
+        m.putAll(r.metrics());
         log(m);
         for (String text : texts) {
             Map<String, Object> sm = line("sample");
             sm.put("text", text);
             log(sm);
         }
-        listener.message(String.format(Locale.ROOT, "step %d: validation loss %.4f, perplexity %.2f, %.3f bits/byte%s",
-                step, r.loss(), r.perplexity(), r.bitsPerByte(), improved ? "" : " (no improvement: " + early.bad() + ")"));
+        listener.message(String.format(Locale.ROOT, "step %d: validation %s%s", step, r.describe(),
+                improved ? "" : " (no improvement: " + early.bad() + ")"));
         listener.evaluated(step, r, texts);
         return improved;
     }
 
     /**
-     * Saves a checkpoint. With several ranks: rank 0 prepares the partial directory, every rank writes its part
-     * into it between two barriers, rank 0 writes state.json and the manifest and renames it into place, and a
-     * third barrier holds everyone until the checkpoint is complete.
+     * Saves a checkpoint, with the validation of this step when there was one (it ranks the best checkpoint). With
+     * several ranks: rank 0 prepares the partial directory, every rank writes its part into it between two
+     * barriers, rank 0 writes state.json and the manifest and renames it into place, and a third barrier holds
+     * everyone until the checkpoint is complete.
      */
-    private void checkpoint(double valLoss) throws IOException {
+    private void checkpoint(Validation v) throws IOException {
         lastCheckpointAt = agreedElapsed();
         lastCheckpointStep = step;
         Checkpoints.Payload parts = d -> {
@@ -336,7 +333,7 @@ public final class Trainer {
             barrier();
         };
         Path dir = checkpoints.dir(step);
-        if (leader) dir = checkpoints.save(step, valLoss, state(), parts);
+        if (leader) dir = checkpoints.save(step, v == null ? Double.NaN : v.loss(), v == null ? Double.NaN : v.objective(), state(), parts);
         else parts.write(checkpoints.partial(step));
         barrier();
         if (leader) metrics.force();
@@ -349,10 +346,11 @@ public final class Trainer {
             throw new CramjetException("giving up at step " + step + ": " + badStreak + " non-finite steps in a row after "
                     + rollbacks + " rollbacks (learning rate now ×" + lrScale + "); try a lower --lr, --clip or --warmup");
         }
-        var saved = checkpoints.latest().orElseThrow(() -> new CramjetException("no checkpoint to roll back to in " + checkpoints.root()));
+        var saved = checkpoints.latest(listener::message)
+                .orElseThrow(() -> new CramjetException("no valid checkpoint to roll back to in " + checkpoints.root()));
         learner.load(saved.dir());
         long from = step;
-        restoreState(saved.state(), false);
+        restoreState(saved, false);
         rollbacks++;
         lrScale *= 0.5;
         schedule = config.schedule(lrScale);
@@ -392,7 +390,7 @@ public final class Trainer {
         s.put("lr_scale", lrScale);
         s.put("skipped", (long) skipped);
         s.put("rollbacks", (long) rollbacks);
-        s.put("best_val_loss", Double.isFinite(early.best()) ? early.best() : null);
+        s.put("best_objective", Double.isFinite(early.best()) ? early.best() : null);
         s.put("bad_evals", (long) early.bad());
         s.put("last_eval_at", lastEvalAt);
         s.put("last_checkpoint_at", lastCheckpointAt);
@@ -404,17 +402,19 @@ public final class Trainer {
      * Restores counters and data position from a checkpoint's state. A resume takes everything; a rollback keeps
      * the clock, the skip and rollback counts and the learning-rate scale, which describe this run's history.
      */
-    private void restoreState(Map<String, Object> s, boolean resume) {
-        String where = "checkpoint state";
+    private void restoreState(Checkpoints.Saved saved, boolean resume) {
+        Map<String, Object> s = saved.state();
+        String where = saved.dir().resolve(Checkpoints.STATE).toString();
         step = Json.integer(s.get("step"), where + ": step");
         tokensSeen = Json.integer(s.get("tokens"), where + ": tokens");
-        Object best = s.get("best_val_loss");
-        early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_val_loss"),
+        Object best = s.containsKey("best_objective") ? s.get("best_objective") : s.get("best_val_loss"); // older checkpoints
+        early = new EarlyStopping(config.patience(), best == null ? Double.POSITIVE_INFINITY : Json.number(best, where + ": best_objective"),
                 (int) Json.integer(s.get("bad_evals"), where + ": bad_evals"));
-        batches.restore(Json.object(s.get("data"), where + ": data"));
+        batches.restore(Json.object(s.get("data"), where + ": data"), where + ": data");
         if (resume) {
             elapsedBefore = Json.number(s.get("elapsed"), where + ": elapsed");
             lrScale = Json.number(s.get("lr_scale"), where + ": lr_scale");
+            if (!(lrScale > 0 && lrScale <= 1)) throw new CramjetException(where + ": lr_scale must be in (0, 1] (rollbacks halve it), got " + lrScale);
             schedule = config.schedule(lrScale);
             skipped = (int) Json.integer(s.get("skipped"), where + ": skipped");
             rollbacks = (int) Json.integer(s.get("rollbacks"), where + ": rollbacks");

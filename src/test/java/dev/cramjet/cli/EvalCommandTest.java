@@ -97,6 +97,25 @@ class EvalCommandTest {
         }
     }
 
+    /** Before, eval --text scored Latin-1 text and binaries that prepare rejects. */
+    @Test
+    void textMustBeUtf8AsForPrepare() throws IOException {
+        var tok = new dev.cramjet.tokenizer.BpeTrainer().train(java.util.List.of("some text to learn from"), 280,
+                dev.cramjet.tokenizer.Tokenizer.DEFAULT_SPECIALS);
+        try (Backend be = new CpuBackend()) {
+            ModelDir.save(new GPT(be, GPTConfig.gpt2(1, 2, 16, tok.vocabSize(), 16), 1, 8, 1), dir.resolve("m"));
+        }
+        tok.save(dir.resolve("m/tokenizer.json"));
+        Path latin1 = Files.write(dir.resolve("latin1.txt"), "ok\ncaf\u00e9 au lait".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        Cli r = Cli.run("eval", "--model", dir.resolve("m").toString(), "--text", latin1.toString());
+        assertEquals(new Cli(2, "", "cramjet eval: " + latin1 + ":2: invalid UTF-8 at column 4 (byte 0xE9); expected a text file in UTF-8\n"), r);
+        Path binary = Files.write(dir.resolve("image.gif"), new byte[] {'G', 'I', 'F', '8', 0, 1});
+        r = Cli.run("eval", "--model", dir.resolve("m").toString(), "--text", binary.toString());
+        assertEquals(new Cli(2, "", "cramjet eval: " + binary + ":1: NUL byte at column 5 (a binary file?); expected a text file in UTF-8\n"), r);
+        Files.writeString(dir.resolve("fine.txt"), "some text to learn from, and more text");
+        assertEquals(0, Cli.run("eval", "--model", dir.resolve("m").toString(), "--text", dir.resolve("fine.txt").toString()).rc());
+    }
+
     @Test
     void tokenFilesAreCheckedWithLineNumbers() throws IOException {
         Path f = dir.resolve("t.txt");

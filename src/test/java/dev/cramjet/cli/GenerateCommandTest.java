@@ -94,13 +94,35 @@ class GenerateCommandTest {
 
     @Test
     void aRunUsesItsBestCheckpoint() throws Exception {
-        GenerateCommand.Source s = GenerateCommand.fromRun(run);
-        assertEquals(run.resolve("checkpoints/step-000000200"), s.model());
-        assertEquals(run.resolve("tokenizer.json"), s.tokenizer());
-        assertTrue(s.what().contains("2.5000"), s.what());
+        List<GenerateCommand.Source> s = GenerateCommand.fromRun(run);
+        assertEquals(List.of("step-000000200", "step-000000100", "step-000000300"),
+                s.stream().map(x -> x.model().getFileName().toString()).toList(), "best loss first, then the unevaluated");
+        assertEquals(run.resolve("tokenizer.json"), s.getFirst().tokenizer());
+        assertTrue(s.getFirst().what().contains("2.5000"), s.getFirst().what());
         Out o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
         assertEquals(0, o.status(), o.stderr());
-        assertTrue(o.stderr().contains("step 200"), o.stderr());
+        assertTrue(o.stderr().contains("step-000000200"), o.stderr());
+    }
+
+    /** Before, a model.safetensors that failed its SHA-256 was used silently, and a corrupted best blocked --run. */
+    @Test
+    void aCheckpointThatFailsItsManifestIsRefusedByEvalAndSkippedByGenerate(@TempDir Path tmp) throws Exception {
+        Path copy = tmp.resolve("run");
+        try (var walk = Files.walk(run)) {
+            for (Path p : walk.toList()) Files.copy(p, copy.resolve(run.relativize(p).toString()));
+        }
+        Path best = copy.resolve("checkpoints/step-000000200"), weights = best.resolve("model.safetensors");
+        byte[] b = Files.readAllBytes(weights);
+        b[b.length - 3] ^= 1;
+        Files.write(weights, b);
+        Files.copy(copy.resolve("tokenizer.json"), best.resolve("tokenizer.json"));
+        Out eval = cramjet("eval", "--model", best.toString(), "--text", copy.resolve("tokenizer.json").toString());
+        assertEquals(2, eval.status(), eval.stdout());
+        assertTrue(eval.stderr().startsWith("cramjet eval: " + weights + ": corrupted: SHA-256"), eval.stderr());
+        Out gen = cramjet("generate", "--run", copy.toString(), "--max-tokens", "3", "--verbose");
+        assertEquals(0, gen.status(), gen.stderr());
+        assertTrue(gen.stderr().startsWith("cramjet generate: skipped checkpoint step-000000200: " + weights + ": corrupted: SHA-256"), gen.stderr());
+        assertTrue(gen.stderr().contains("(step-000000100, validation loss 3.0000)"), gen.stderr());
     }
 
     @Test

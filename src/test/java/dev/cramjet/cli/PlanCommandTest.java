@@ -1,7 +1,15 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.train.TinyData;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -33,5 +41,29 @@ class PlanCommandTest {
             double flops = PlanCommand.throughput(cpu, 2, 64, 16, 2, 0.05);
             assertTrue(flops > 1e6 && Double.isFinite(flops), "FLOP/s " + flops);
         }
+    }
+
+    /** --corpus-tokens plans for a corpus larger than the data at hand: no longer capped by the data's epochs. */
+    @Test
+    void plansForAnAssumedCorpusSize(@TempDir Path dir) throws Exception {
+        Path data = TinyData.make(Files.createDirectories(dir.resolve("data")));
+        String small = plan(data, "--budget", "1h"), large = plan(data, "--budget", "1h", "--corpus-tokens", "2G");
+        assertTrue(small.contains("data-limited"), small);
+        assertTrue(large.contains("2,000,000,000 training tokens (--corpus-tokens;") && !large.contains("data-limited"), large);
+    }
+
+    private static String plan(Path data, String... more) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            String[] base = {"plan", "--data", data.toString(), "--context", "16", "--batch", "2", "--bench", "0.2s"};
+            String[] argv = java.util.Arrays.copyOf(base, base.length + more.length);
+            System.arraycopy(more, 0, argv, base.length, more.length);
+            assertEquals(0, Main.run(argv));
+        } finally {
+            System.setOut(old);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
     }
 }

@@ -43,7 +43,7 @@ class StopSignalTest {
         }
         List<Map<String, Object>> lines = MetricsLog.read(run.resolve("metrics.jsonl"));
         long lastStep = lines.stream().filter(m -> m.get("type").equals("train")).mapToLong(m -> (Long) m.get("step")).max().orElseThrow();
-        assertEquals(lastStep, new Checkpoints(run.resolve("checkpoints"), 3).latest().orElseThrow().step());
+        assertEquals(lastStep, new Checkpoints(run.resolve("checkpoints"), 3).latest(m -> fail(m)).orElseThrow().step());
         assertTrue(lines.getLast().get("message").toString().equals("run ended: interrupted (SIGTERM)"), lines.getLast().toString());
         assertTrue(read(tmp.resolve("out.txt")).contains("continue with: cramjet train --resume"));
     }

@@ -83,23 +83,76 @@ class TrainCommandTest {
         byte[] b = Files.readAllBytes(weights);
         b[b.length - 1] ^= 1;
         Files.write(weights, b);
-        r = cli("train", "--resume", run.toString(), "--max-steps", "40");
-        assertEquals(2, r[0]);
-        assertTrue(((String) r[1]).contains(weights + ": corrupted: SHA-256"), (String) r[1]);
+        // The newest checkpoint is damaged: resume falls back to the one before, and says so.
+        Cli fallback = Cli.run("train", "--resume", run.toString(), "--max-steps", "40");
+        assertEquals(0, fallback.rc(), fallback.toString());
+        assertTrue(fallback.out().contains("skipped checkpoint step-000000030: " + weights + ": corrupted: SHA-256"), fallback.out());
+        assertTrue(fallback.out().contains("resuming from checkpoints/step-000000020 (step 20)"), fallback.out());
     }
 
     @Test
     void forceReplacesRunDirectoriesOnly() throws Exception {
         Path notARun = Files.createDirectories(tmp.resolve("precious"));
         Files.writeString(notARun.resolve("thesis.txt"), "years of work");
-        var e = assertThrows(dev.cramjet.CramjetException.class, () -> TrainingRun.createRunDir(notARun, true));
-        assertTrue(e.getMessage().contains("is not a run directory (no config.json); --force only replaces runs"), e.getMessage());
+        for (boolean force : new boolean[] {false, true}) {
+            var e = assertThrows(dev.cramjet.CramjetException.class, () -> TrainingRun.createRunDir(notARun, force));
+            assertEquals(notARun + ": exists and is not a run directory (no config.json); choose another --out", e.getMessage(),
+                    "neither --resume nor --force is offered for what is not a run");
+        }
         assertTrue(Files.exists(notARun.resolve("thesis.txt")));
         Path oldRun = Files.createDirectories(tmp.resolve("old-run/checkpoints/step-000000001"));
         Files.writeString(tmp.resolve("old-run/config.json"), "{}");
         TrainingRun.createRunDir(tmp.resolve("old-run"), true);
         assertFalse(Files.exists(oldRun));
         assertTrue(Files.isDirectory(tmp.resolve("old-run")));
+    }
+
+    /** Data prepared with --val-fraction 0: train without evaluation runs; with evaluation it says what to do. */
+    @Test
+    void trainsWithoutValidationDataWhenEvaluationIsOff() throws Exception {
+        Path noVal = Files.createDirectories(tmp.resolve("noval"));
+        TinyData.make(noVal);
+        Files.delete(noVal.resolve("val_000.bin"));
+        List<String> base = List.of("train", "--data", noVal.toString(), "--model", "micro", "--context", "16", "--batch", "4",
+                "--max-steps", "3", "--samples", "0", "--checkpoint-minutes", "0");
+        List<String> a = new ArrayList<>(base);
+        a.addAll(List.of("--out", tmp.resolve("noval-run").toString()));
+        Object[] r = cli(a.toArray(String[]::new));
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[1]).contains(noVal + ": no validation shards (val_NNN.bin): it was prepared without a validation split"
+                + " (--val-fraction 0, or too little text). Train without evaluation (--eval-minutes 0"), (String) r[1]);
+        assertFalse(Files.exists(tmp.resolve("noval-run/config.json")), "refused before the run began");
+        a = new ArrayList<>(base);
+        a.addAll(List.of("--out", tmp.resolve("noval-run2").toString(), "--eval-minutes", "0"));
+        r = cli(a.toArray(String[]::new));
+        assertEquals(0, r[0], (String) r[1]);
+        assertEquals(3, Checkpoints.load(tmp.resolve("noval-run2/checkpoints/step-000000003")).step());
+    }
+
+    /** Before, a data directory prepared again with another tokenizer surfaced as a tensor shape mismatch. */
+    @Test
+    void resumingOnDataPreparedAgainWithAnotherTokenizerSaysSo() throws Exception {
+        Path d = Files.createDirectories(tmp.resolve("reprepared"));
+        TinyData.make(d);
+        Path run = tmp.resolve("reprepared-run");
+        List<String> a = new ArrayList<>(List.of(train(run, "--max-steps", "2")));
+        a.set(a.indexOf(data.toString()), d.toString());
+        Object[] r = cli(a.toArray(String[]::new));
+        assertEquals(0, r[0], (String) r[1]);
+        dev.cramjet.tokenizer.Tokenizer other = new dev.cramjet.tokenizer.BpeTrainer().train(TinyData.poems(80, 5), 290,
+                dev.cramjet.tokenizer.Tokenizer.DEFAULT_SPECIALS);
+        other.save(d.resolve("tokenizer.json"));
+        for (String split : List.of("train", "val")) {
+            Files.delete(d.resolve(split + "_000.bin"));
+            var w = new dev.cramjet.data.ShardWriter(d, split, other.vocabSize(), other.eot(), other.hash(), 1 << 20);
+            for (String poem : TinyData.poems(300, split.equals("train") ? 1 : 2)) w.add(other.encode(poem));
+            w.finish();
+        }
+        r = cli("train", "--resume", run.toString(), "--max-steps", "4");
+        assertEquals(2, r[0]);
+        String own = dev.cramjet.tokenizer.Tokenizer.load(run.resolve("tokenizer.json")).hash();
+        assertTrue(((String) r[1]).contains(run + ": this run's tokenizer (" + own + ") differs from the data's in " + d
+                + " (" + other.hash() + "): the data was prepared again since the run began"), (String) r[1]);
     }
 
     @Test

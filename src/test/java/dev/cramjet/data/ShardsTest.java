@@ -82,6 +82,18 @@ class ShardsTest {
     }
 
     @Test
+    void aSingleIdOutsideTheVocabularyIsFoundWhenTheShardOpens() throws IOException {
+        writeDocs("train", 1000, 999, 5, 1000, "h");
+        Path p = dir.resolve("train_000.bin");
+        byte[] b = Files.readAllBytes(p);
+        ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putShort(ShardHeader.BYTES + 2 * 13, (short) 1000);
+        Files.write(p, b);
+        CramjetException e = assertThrows(CramjetException.class, () -> TokenShards.open(dir, "train", "h"));
+        assertEquals(p + ": token 13 has id 1000, outside the vocabulary [0, 1000) its header declares (a corrupted shard; "
+                + "re-run `cramjet prepare`)", e.getMessage());
+    }
+
+    @Test
     void headerValidationNamesTheFileAndTheProblem() throws IOException {
         writeDocs("train", 1000, 999, 5, 1000, "abc123");
         Path good = dir.resolve("train_000.bin");
@@ -97,7 +109,18 @@ class ShardsTest {
         Path truncated = dir.resolve("trunc.bin");
         Files.write(truncated, Arrays.copyOf(bytes, bytes.length - 3));
         e = assertThrows(CramjetException.class, () -> ShardReader.open(truncated, null));
-        assertTrue(e.getMessage().contains(truncated + ": truncated token shard: the header announces 20 tokens"), e.getMessage());
+        assertTrue(e.getMessage().contains(truncated + ": truncated token shard: the header announces 20 tokens of 2 bytes"), e.getMessage());
+
+        // A count whose product with the width overflows to the real size (width 4: + 2^62 tokens).
+        Path lying = dir.resolve("lying.bin");
+        writeDocs("wide", 100_000, 0, 3, 1000, "h32");
+        copy = Files.readAllBytes(dir.resolve("wide_000.bin"));
+        ByteBuffer lb = ByteBuffer.wrap(copy).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        lb.putLong(16, lb.getLong(16) + (1L << 62));
+        Files.write(lying, copy);
+        e = assertThrows(CramjetException.class, () -> ShardReader.open(lying, null));
+        assertTrue(e.getMessage().startsWith(lying + ": truncated token shard: the header announces 4611686018427387913 tokens of 4 bytes"),
+                e.getMessage());
 
         Path tiny = dir.resolve("tiny.bin");
         Files.write(tiny, Arrays.copyOf(bytes, 10));

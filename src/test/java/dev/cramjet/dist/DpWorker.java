@@ -3,6 +3,7 @@ package dev.cramjet.dist;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.optim.AdamWOptimizer;
@@ -53,12 +54,12 @@ public final class DpWorker {
 
                 @Override public void message(String line) {}
 
-                @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) {}
+                @Override public void evaluated(long step, Validation r, List<String> samples) {}
             };
             try (MetricsLog metrics = world.leader() ? new MetricsLog(run.resolve("metrics.jsonl")) : null) {
-                Trainer trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()), evaluator, learner, List::of,
+                Trainer trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()), world.validation(evaluator, learner), List::of,
                         run, metrics, Clock.SYSTEM, quiet, Double.NaN, world);
-                if (args[4].equals("resume")) trainer.resume(trainer.checkpoints().latest().orElseThrow());
+                if (args[4].equals("resume")) trainer.resume(trainer.checkpoints().latest(m -> { throw new IllegalStateException(m); }).orElseThrow());
                 trainer.run();
             }
             world.close();

@@ -253,4 +253,79 @@ class ModelDirTest {
         Files.delete(d.resolve("config.json"));
         rejects(d, "config.json", "no such file");
     }
+
+    /** Before: eval allocated 2,457,600,000 elements for n_layer 100000 and died with a stack trace. */
+    @Test
+    void aConfigThatContradictsTheTensorsIsNamedBeforeAnythingIsAllocated() throws IOException {
+        GPT g = new GPT(be, GPTConfig.preset("micro"), 1, 8, 1);
+        Path d = dir.resolve("m");
+        ModelDir.save(g, d);
+        Path cfg = d.resolve("config.json");
+        String good = Files.readString(cfg);
+        setBoth(cfg, good, "n_layer", 100000L);
+        rejects(d, d.resolve("model.safetensors") + ": holds 2 layers, but config.json says n_layer 100000");
+        Map<String, Object> json = Json.object(Json.parse(good, "c"), "c");
+        json.put("n_positions", 100000L);
+        json.put("n_ctx", 100000L);
+        Json.object(json.get("cramjet"), "c").put("block_size", 100000L);
+        Files.writeString(cfg, Json.pretty(json));
+        rejects(d, "tensor 'wpe.weight' has shape [64, 32], but config.json implies [100000, 32]");
+    }
+
+    /** Writes config.json with {@code key} set both at the top and in the "cramjet" block. */
+    @SuppressWarnings("unchecked")
+    private static void setBoth(Path cfg, String original, String key, Object value) throws IOException {
+        Map<String, Object> json = Json.object(Json.parse(original, "c"), "c");
+        json.put(key, value);
+        ((Map<String, Object>) json.get("cramjet")).put(key, value);
+        Files.writeString(cfg, Json.pretty(json));
+    }
+
+    /** Before, the top-level keys were ignored: we loaded the "cramjet" model, transformers another. */
+    @Test
+    void huggingFaceKeysThatContradictTheCramjetBlockAreRefused() throws IOException {
+        GPT g = new GPT(be, GPTConfig.preset("micro"), 1, 8, 1);
+        Path d = dir.resolve("m");
+        ModelDir.save(g, d);
+        Path cfg = d.resolve("config.json");
+        Map<String, Object> json = Json.object(Json.parse(Files.readString(cfg), "c"), "c");
+        json.put("n_layer", 12L);
+        Files.writeString(cfg, Json.pretty(json));
+        CramjetException e = assertThrows(CramjetException.class, () -> ModelDir.readConfig(d));
+        assertEquals(cfg + ": \"n_layer\" is 12 but the \"cramjet\" block implies 2 (a Hugging Face loader would read a different model)",
+                e.getMessage());
+        json.put("n_layer", 2.0);
+        json.put("torch_dtype", "bfloat16");
+        json.put("transformers_version", "4.40.0");
+        Files.writeString(cfg, Json.pretty(json));
+        assertEquals(2, ModelDir.readConfig(d).nLayer(), "equal numbers, our own dtype note and keys tools add are fine");
+    }
+
+    /** Before, eval printed "loss NaN" with exit 0. */
+    @Test
+    void weightsThatHoldNaNOrInfinityAreRefusedByTensor() throws IOException {
+        GPT g = new GPT(be, GPTConfig.preset("micro"), 1, 8, 1);
+        Parameters.Param ln = g.parameters().get("h.1.ln_2.weight");
+        float[] w = ModelDir.download(be, ln.value());
+        w[5] = Float.NaN;
+        be.upload(ln.value(), w);
+        Path d = dir.resolve("nan");
+        ModelDir.save(g, d);
+        rejects(d, d.resolve("model.safetensors") + ": tensor 'h.1.ln_2.weight' holds NaN at element 5");
+    }
+
+    /** A model directory with a manifest (a checkpoint) is verified: one flipped byte is named. */
+    @Test
+    void aManifestBesideTheWeightsIsVerified() throws IOException {
+        GPT g = new GPT(be, GPTConfig.preset("micro"), 1, 8, 1);
+        Path d = dir.resolve("ck");
+        ModelDir.save(g, d);
+        dev.cramjet.io.Manifest.write(d, Map.of("format", "test"));
+        ModelDir.load(be, d, 1, 8);
+        Path w = d.resolve("model.safetensors");
+        byte[] b = Files.readAllBytes(w);
+        b[b.length - 1] ^= 1;
+        Files.write(w, b);
+        rejects(d, w + ": corrupted: SHA-256");
+    }
 }

@@ -18,34 +18,36 @@ class ProgressLineTest {
     void plainLineHasEveryField() {
         ProgressLine p = new ProgressLine(System.out, false, 100, false, 10);
         assertEquals("step 1,234  loss 3.4522  45.21k tok/s  lr 6.00e-4  MFU 41.3%  elapsed 12:34  left 47:26 (20%)",
-                p.plainLine(MID));
+                p.plainLine(MID.line()));
         // Unknown progress and throughput: only what is known.
-        assertEquals("step 7  loss 9.0000  elapsed 0:03", p.plainLine(new ProgressLine.Status(7, 9, NaN, NaN, NaN, 3.2, NaN, NaN)));
-        assertEquals("step 0  loss 11.0000  lr 0  elapsed 0:00", p.plainLine(new ProgressLine.Status(0, 11, 0, NaN, NaN, 0, NaN, NaN)));
+        assertEquals("step 7  loss 9.0000  elapsed 0:03", p.plainLine(new ProgressLine.Status(7, 9, NaN, NaN, NaN, 3.2, NaN, NaN).line()));
+        assertEquals("step 0  loss 11.0000  lr 0  elapsed 0:00", p.plainLine(new ProgressLine.Status(0, 11, 0, NaN, NaN, 0, NaN, NaN).line()));
         // A step or token budget has no time left of its own: it is extrapolated (25% in 50 s leaves 150 s).
-        assertTrue(p.plainLine(new ProgressLine.Status(100, 5, NaN, NaN, NaN, 50, NaN, 0.25)).endsWith("left 2:30 (25%)"));
+        assertTrue(p.plainLine(new ProgressLine.Status(100, 5, NaN, NaN, NaN, 50, NaN, 0.25).line()).endsWith("left 2:30 (25%)"));
+        // ... but not from almost nothing: a job one document into millions has an unknown time left.
+        assertTrue(p.plainLine(new ProgressLine.Line(java.util.List.of("read+clean"), 2, NaN, 4e-16)).endsWith("left ? (0%)"));
     }
 
     @Test
     void terminalLineFitsTheWidthAndDropsMinorFieldsFirst() {
         ProgressLine wide = new ProgressLine(System.out, true, 140, true, 10);
-        String line = wide.terminalLine(MID);
+        String line = wide.terminalLine(MID.line());
         // 20.9% of 24 cells = 5.03 cells: five full blocks (5.03 rounds to 40 eighths).
         assertEquals("step 1,234 │ loss 3.4522 │ 45.21k tok/s │ lr 6.00e-4 │ MFU 41.3% │ 12:34 [█████"
                 + "░".repeat(19) + "] 47:26 left", line);
         ProgressLine later = new ProgressLine(System.out, true, 140, true, 10);
         // 55% of 24 cells = 13.2 cells: 13 full blocks and a fraction rounded to 2/8 (▎).
-        assertTrue(later.terminalLine(new ProgressLine.Status(5000, 3, 6e-4, 45_210, 0.4132, 1980, 1620, 0.55))
+        assertTrue(later.terminalLine(new ProgressLine.Status(5000, 3, 6e-4, 45_210, 0.4132, 1980, 1620, 0.55).line())
                 .contains("[" + "█".repeat(13) + "▎" + "░".repeat(10) + "]"));
         assertTrue(line.length() <= 139);
 
         ProgressLine narrow = new ProgressLine(System.out, true, 80, false, 10);
-        String n = narrow.terminalLine(MID);
+        String n = narrow.terminalLine(MID.line());
         assertTrue(n.length() <= 79, n);
         assertEquals("step 1,234 | loss 3.4522 | 45.21k tok/s | 12:34 [####--------------] 47:26 left", n);
 
         ProgressLine tiny = new ProgressLine(System.out, true, 40, false, 10);
-        String t = tiny.terminalLine(MID);
+        String t = tiny.terminalLine(MID.line());
         assertTrue(t.length() <= 39, t);
         assertTrue(t.startsWith("step 1,234 | loss 3.4522"), t);
     }

@@ -92,4 +92,12 @@ class ReportTest {
         assertTrue(e.getMessage().contains("metrics.jsonl: no such file"), e.getMessage());
         assertThrows(CramjetException.class, () -> Report.write(dir.resolve("missing")));
     }
+
+    @Test
+    void aRuntimeWithoutJavaDesktopSaysWhyItHasNoCharts() {
+        assertNull(Report.plotsMissing(ModuleLayer.boot()), "the test JVM has java.desktop");
+        String why = Report.plotsMissing(ModuleLayer.empty());
+        assertNotNull(why);
+        assertTrue(why.contains("java.desktop") && why.contains("cramjet report"), why);
+    }
 }

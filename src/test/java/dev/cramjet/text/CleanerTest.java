@@ -58,6 +58,19 @@ class CleanerTest {
         assertEquals("if a < b and c > d", Html.strip("if a < b and c > d"), "text that only looks a bit like tags survives");
     }
 
+    /** Before, every tag-shaped run went: "a<b && c>d" lost "b && c", "vector<int>" its type. */
+    @Test
+    void theHtmlStepLeavesCodeAndPlainTextAlone() {
+        String code = "#include <stdio.h>\nif (a<b && c>d) { std::vector<int> v; x = y & z; }\nList<String> names;";
+        String page = "<div class=\"post\">A &amp; B</div>";
+        Cleaner c = new Cleaner(none().html(true));
+        assertEquals(List.of(code, "\nA & B\n"), clean(c, code, page));
+        assertEquals(1, c.report().step("html").changed());
+        assertTrue(Html.looksLike("line one<br>line two"));
+        assertTrue(Html.looksLike("caf&eacute; &#233;"), "a numeric entity is HTML");
+        assertFalse(Html.looksLike("x < y and y > z, so a<b>c holds in C"));
+    }
+
     @Test
     void lengthLimitsDropAndCount() {
         Cleaner c = new Cleaner(none().minChars(3).maxChars(5));

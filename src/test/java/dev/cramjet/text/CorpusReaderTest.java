@@ -49,20 +49,82 @@ class CorpusReaderTest {
         write("corpus/sub/b.txt", "second");
         write("corpus/sub/c.md", "third");
         write("corpus/.hidden/d.txt", "hidden");
-        List<Path> all = Inputs.expand(List.of(dir.resolve("corpus").toString()));
+        List<Path> all = Inputs.expand(List.of(dir.resolve("corpus").toString()), false).files();
         assertEquals(List.of(dir.resolve("corpus/a.txt"), dir.resolve("corpus/sub/b.txt"), dir.resolve("corpus/sub/c.md")), all);
         List<Document> docs = read(null, null, all.toArray(Path[]::new));
         assertEquals(List.of("first file\n", "second", "third"), texts(docs), "BOM dropped, one document per file");
         assertEquals(dir.resolve("corpus/a.txt").toString(), docs.getFirst().source());
 
-        List<Path> globbed = Inputs.expand(List.of(dir + "/corpus/**/*.txt"));
+        List<Path> globbed = Inputs.expand(List.of(dir + "/corpus/**/*.txt"), false).files();
         assertEquals(List.of(dir.resolve("corpus/sub/b.txt")), globbed, "** needs at least one directory level");
-        assertEquals(2, Inputs.expand(List.of(dir + "/corpus/{a,sub/b}.txt")).size());
+        assertEquals(2, Inputs.expand(List.of(dir + "/corpus/{a,sub/b}.txt"), false).files().size());
 
-        CramjetException e = assertThrows(CramjetException.class, () -> Inputs.expand(List.of(dir + "/corpus/*.json")));
+        CramjetException e = assertThrows(CramjetException.class, () -> Inputs.expand(List.of(dir + "/corpus/*.json"), false));
         assertTrue(e.getMessage().endsWith("matches no files"), e.getMessage());
-        e = assertThrows(CramjetException.class, () -> Inputs.expand(List.of(dir + "/missing.txt")));
+        e = assertThrows(CramjetException.class, () -> Inputs.expand(List.of(dir + "/missing.txt"), false));
         assertEquals(dir + "/missing.txt: no such file or directory", e.getMessage());
+    }
+
+    /** A book of short and long paragraphs, as a novel has them. */
+    private static String book(int paragraphs) {
+        java.util.Random r = new java.util.Random(7);
+        String[] words = "whale ship sea captain harpoon deck storm sail white voyage crew".split(" ");
+        StringBuilder sb = new StringBuilder("CHAPTER 1\n\n");
+        for (int p = 0; p < paragraphs; p++) {
+            int n = r.nextInt(10) == 0 ? 3 : 20 + r.nextInt(150);
+            for (int w = 0; w < n; w++) sb.append(w == 0 ? "" : w % 12 == 0 ? "\n" : " ").append(words[r.nextInt(words.length)]);
+            sb.append(".\n\n");
+        }
+        return sb.toString();
+    }
+
+    @Test
+    void aLongPlainTextIsCutAtParagraphBreaksIntoDocumentsOfAtMost2000Characters() throws IOException {
+        String text = book(400);
+        Path p = write("book.txt", text);
+        List<Document> docs = read(null, null, p);
+        assertTrue(docs.size() > text.length() / 2000, docs.size() + " documents");
+        String[] lines = text.split("\n", -1);
+        for (Document d : docs) {
+            assertTrue(d.text().length() <= 2000, d.source());
+            int line = Integer.parseInt(d.source().substring(d.source().lastIndexOf(':') + 1));
+            assertEquals(lines[line - 1], d.text().lines().findFirst().orElseThrow(), "the source names the first line");
+            assertTrue(text.startsWith(d.text(), text.indexOf(d.text())), "a piece is a slice of the text");
+            assertTrue(d.text().endsWith("."), "cut at a paragraph break: " + d.source());
+        }
+        assertEquals(text, String.join("\n\n", texts(docs)) + "\n\n", "the pieces and the blank lines between them are the whole text");
+        assertEquals(p + ":1", docs.getFirst().source());
+
+        // No blank lines at all (a Chinese novel: one paragraph per line): cut at line ends.
+        String lined = "　　天下大势，分久必合，合久必分。".repeat(20) + "\n";
+        List<Document> chinese = read(null, null, write("三国.txt", lined.repeat(30)));
+        assertTrue(chinese.size() > 1);
+        for (Document d : chinese) assertTrue(d.text().endsWith("合久必分。") && d.text().length() <= 2000, d.source());
+        assertEquals(lined.repeat(30), String.join("\n", texts(chinese)) + "\n");
+        // One line without spaces: after a sentence end; without one, never inside a surrogate pair.
+        List<Document> oneLine = read(null, null, write("one-line.txt", "天下大势，分久必合。".repeat(500)));
+        for (Document d : oneLine) assertTrue(d.text().endsWith("。"), d.text());
+        List<Document> emoji = read(null, null, write("emoji.txt", "\uD83D\uDE00".repeat(3000)));
+        assertEquals("\uD83D\uDE00".repeat(3000), String.join("", texts(emoji)));
+        for (Document d : emoji) assertFalse(Character.isHighSurrogate(d.text().charAt(d.text().length() - 1)));
+        // An HTML file stays whole: its tags and script blocks must not be cut apart.
+        String html = "<html><body>" + "<p>paragraph</p>\n\n".repeat(300) + "</body></html>";
+        assertEquals(List.of(html), texts(read(null, null, write("page.html", html))));
+    }
+
+    @Test
+    void aDirectoryWalkReadsTextFormatsOnlyUnlessTheFormatIsGiven() throws IOException {
+        write("mixed/notes.txt", "text");
+        write("mixed/ca01", "Brown files have no extension");
+        write("mixed/figure.png", new byte[] {(byte) 0x89, 'P', 'N', 'G', 0});
+        Inputs.Found found = Inputs.expand(List.of(dir.resolve("mixed").toString()), false);
+        assertEquals(List.of(dir.resolve("mixed/ca01"), dir.resolve("mixed/notes.txt")), found.files());
+        assertEquals(List.of(dir.resolve("mixed/figure.png")), found.skipped());
+        assertEquals(3, Inputs.expand(List.of(dir.resolve("mixed").toString()), true).files().size());
+        write("pictures/a.png", new byte[] {0});
+        CramjetException e = assertThrows(CramjetException.class, () -> Inputs.expand(List.of(dir.resolve("pictures").toString()), false));
+        assertEquals(dir.resolve("pictures") + ": matches no files of a text format (found " + dir.resolve("pictures/a.png")
+                + "; give --format to read them)", e.getMessage());
     }
 
     @Test
@@ -156,7 +218,7 @@ class CorpusReaderTest {
         assertMessage(Format.TXT, null, lines, lines + ":2: invalid UTF-8 at column 5 (byte 0xE9)");
 
         Path binary = write("image.txt", new byte[]{'G', 'I', 'F', 0, 1, 2});
-        assertMessage(null, null, binary, binary + ": looks like a binary file (NUL byte at offset 3); expected text");
+        assertMessage(null, null, binary, binary + ":1: NUL byte at column 4 (a binary file?); expected UTF-8 text");
 
         Path jsonl = write("bad.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"oops}\n");
         assertMessage(null, null, jsonl, jsonl + ":2: invalid JSON at column 16: unterminated string");
@@ -166,6 +228,10 @@ class CorpusReaderTest {
                 missing + "[1]: missing field 'paragraphs' (expected a string or an array of strings; the record has keys [title])");
         Path typed = write("typed.jsonl", "{\"text\": {\"a\": 1}}\n");
         assertMessage(null, null, typed, typed + ":1: field 'text' is an object, expected a string or an array of strings");
+        Path number = write("number.jsonl", "{\"text\": 123}\n");
+        assertMessage(null, null, number, number + ":1: field 'text' is a number, expected a string or an array of strings");
+        Path numbers = write("numbers.jsonl", "{\"text\": [\"a\", 2]}\n");
+        assertMessage(null, null, numbers, numbers + ":1: field 'text' is an array holding a number, expected a string or an array of strings");
 
         Path notGzip = write("broken.txt.gz", new byte[0]);
         Files.write(notGzip, "plain".getBytes(StandardCharsets.UTF_8));

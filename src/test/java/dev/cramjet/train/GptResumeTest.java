@@ -2,6 +2,7 @@ package dev.cramjet.train;
 
 import dev.cramjet.engine.cpu.CpuBackend;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.LoRA;
@@ -53,8 +54,8 @@ class GptResumeTest {
             learner = new GptLearner(model, new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults()));
             metrics = new MetricsLog(dir.resolve("metrics.jsonl"));
             int t = mc.blockSize();
-            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()),
-                    new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes()), learner,
+            Evaluator evaluator = new Evaluator(td.validation(cfg.batch(), t), cfg.batch(), t, cfg.evalTokens(), td.tokenBytes());
+            trainer = new Trainer(cfg, t, learner, td.batches(cfg.batch(), t, cfg.seed()), () -> evaluator.run(learner),
                     List::of, dir, metrics, Clock.SYSTEM, this, Double.NaN);
         }
 
@@ -67,7 +68,7 @@ class GptResumeTest {
 
         @Override public void message(String line) { }
 
-        @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { }
+        @Override public void evaluated(long step, Validation r, List<String> samples) { }
 
         @Override
         public void close() throws IOException {
@@ -105,7 +106,7 @@ class GptResumeTest {
             lrs.addAll(r.lrs);
         }
         try (Run r = new Run(tmp.resolve("split" + options.hashCode()), cfg, options)) {
-            r.trainer.resume(r.trainer.checkpoints().latest().orElseThrow());
+            r.trainer.resume(r.trainer.checkpoints().latest(m -> fail(m)).orElseThrow());
             assertEquals("budget", r.trainer.run().reason());
             resumed.addAll(r.losses);
             lrs.addAll(r.lrs);

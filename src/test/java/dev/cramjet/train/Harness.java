@@ -1,6 +1,7 @@
 package dev.cramjet.train;
 
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.eval.Validation;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,7 +41,7 @@ final class Harness implements Trainer.Listener {
         int[] bytes = new int[VOCAB];
         Arrays.fill(bytes, 2);
         Evaluator evaluator = new Evaluator(ListBatches.validation(VAL), config.batch(), CONTEXT, config.evalTokens(), bytes);
-        this.trainer = new Trainer(config, CONTEXT, learner, batches, evaluator, evalModel, () -> List.of("sample at " + learner.t),
+        this.trainer = new Trainer(config, CONTEXT, learner, batches, () -> evaluator.run(evalModel), () -> List.of("sample at " + learner.t),
                 run, metrics, clock, this, 1e9);
     }
 
@@ -62,7 +63,7 @@ final class Harness implements Trainer.Listener {
 
     @Override public void message(String line) { messages.add(line); }
 
-    @Override public void evaluated(long step, Evaluator.Result r, List<String> samples) { evals.add(r); }
+    @Override public void evaluated(long step, Validation r, List<String> samples) { evals.add((Evaluator.Result) r); }
 
     float[] losses() {
         float[] l = new float[steps.size()];

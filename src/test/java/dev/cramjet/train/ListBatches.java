@@ -4,6 +4,7 @@ import dev.cramjet.data.Batch;
 import dev.cramjet.Hash;
 import dev.cramjet.engine.Rng;
 import dev.cramjet.eval.Evaluator;
+import dev.cramjet.io.Json;
 
 import java.util.Map;
 
@@ -42,7 +43,7 @@ final class ListBatches implements Batches {
 
     @Override public Map<String, Object> state() { return Map.of("counter", counter); }
 
-    @Override public void restore(Map<String, Object> state) { counter = (Long) state.get("counter"); }
+    @Override public void restore(Map<String, Object> state, String where) { counter = Json.integer(state.get("counter"), where + ".counter"); }
 
     /** Consecutive batches from the start of {@code data}: a validation split. */
     static Evaluator.Source validation(int[] data) {

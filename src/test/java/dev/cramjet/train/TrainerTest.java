@@ -47,7 +47,7 @@ class TrainerTest {
 
         // A new process: fresh weights and data stream, everything else from the checkpoint.
         var second = new Harness(tmp.resolve("b"), Harness.config(cfg), new ManualClock());
-        second.trainer.resume(second.trainer.checkpoints().latest().orElseThrow());
+        second.trainer.resume(second.trainer.checkpoints().latest(m -> fail(m)).orElseThrow());
         second.trainer.run();
 
         float[] resumed = new float[40];

@@ -82,11 +82,14 @@ final class CublasLt {
     }
 
     /** The shape and types a plan is built for; pointer alignments matter because the algorithm depends on them. */
-    private record Key(int transA, int transB, long m, long n, long k, long lda, long ldb, long ldd, int abType,
+    record Key(int transA, int transB, long m, long n, long k, long lda, long ldb, long ldd, int abType,
                        int dType, int epilogue, int alignA, int alignB, int alignC, int alignD) {}
 
     /** Descriptors and the chosen algorithm; {@code algo} is null when cuBLASLt has no kernel for the key. */
-    private record Plan(long desc, long layoutA, long layoutB, long layoutD, MemorySegment algo) {}
+    record Plan(Key key, long desc, long layoutA, long layoutB, long layoutD, MemorySegment algo) {}
+
+    /** Where products go while a graph region records them (see {@link Graphs}); null until the backend sets it. */
+    Graphs graphs;
 
     /**
      * D[m,n] (column-major, leading dimension ldd) = op(A)·op(B) + beta·C, then the epilogue. C, when beta ≠ 0,
@@ -105,19 +108,28 @@ final class CublasLt {
             plans.put(key, plan);
         }
         if (plan.algo == null) return false;
-        if (bias != 0) setDesc(plan.desc, DESC_BIAS_POINTER, bias);
-        if (aux != 0) setDesc(plan.desc, DESC_AUX_POINTER, aux);
-        MemorySegment beta = accumulate ? one : zero;
-        long cPtr = accumulate ? c : d;
+        Graphs.Gemm g = new Graphs.Gemm(this, plan, stream, workspace, a, b, accumulate, c, d, bias, aux);
+        if (graphs != null && graphs.deferring()) graphs.defer(g);
+        else enqueue(g);
+        return true;
+    }
+
+    /** Queues a product whose plan is chosen: the epilogue's pointers go into the plan's descriptor, then the GEMM. */
+    void enqueue(Graphs.Gemm g) {
+        Plan plan = g.plan();
+        if (g.bias() != 0) setDesc(plan.desc, DESC_BIAS_POINTER, g.bias());
+        if (g.aux() != 0) setDesc(plan.desc, DESC_AUX_POINTER, g.aux());
+        MemorySegment beta = g.accumulate() ? one : zero;
+        long cPtr = g.accumulate() ? g.c() : g.d();
         int r;
         try {
-            r = (int) matmul.invokeExact(handle, plan.desc, one.address(), a, plan.layoutA, b, plan.layoutB, beta.address(),
-                    cPtr, plan.layoutD, d, plan.layoutD, plan.algo.address(), workspace, WORKSPACE_BYTES, stream);
+            r = (int) matmul.invokeExact(handle, plan.desc, one.address(), g.a(), plan.layoutA, g.b(), plan.layoutB, beta.address(),
+                    cPtr, plan.layoutD, g.d(), plan.layoutD, plan.algo.address(), g.workspace(), WORKSPACE_BYTES, g.stream());
         } catch (Throwable t) {
             throw rethrow(t);
         }
-        check(r, "cublasLtMatmul(m=" + m + ", n=" + n + ", k=" + k + ", epilogue " + epilogue + ")");
-        return true;
+        Key k = plan.key;
+        check(r, "cublasLtMatmul(m=" + k.m + ", n=" + k.n + ", k=" + k.k + ", epilogue " + k.epilogue + ")");
     }
 
     private Plan plan(Key key) {
@@ -149,7 +161,7 @@ final class CublasLt {
                 int r = (int) heuristic.invokeExact(handle, desc, la, lb, ld, ld, pref, 1, result.address(), count.address());
                 boolean found = r == 0 && count.get(INT, 0) > 0 && result.get(INT, 72) == 0;
                 // result's first 64 bytes are the cublasLtMatmulAlgo_t that cublasLtMatmul takes by pointer
-                return new Plan(desc, la, lb, ld, found ? result : null);
+                return new Plan(key, desc, la, lb, ld, found ? result : null);
             } finally {
                 check(callP(prefDestroy, pref), "cublasLtMatmulPreferenceDestroy");
             }

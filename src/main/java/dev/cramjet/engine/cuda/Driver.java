@@ -27,6 +27,7 @@ final class Driver {
     static final int ATTR_MAX_SHARED_OPTIN = 97;
     static final int FUNC_MAX_DYNAMIC_SHARED = 8;
     static final int STREAM_NON_BLOCKING = 1;
+    static final int STREAM_CAPTURE_THREAD_LOCAL = 1;
     static final int HOST_ALLOC_PORTABLE = 1;
 
     final NativeLib lib;
@@ -36,7 +37,13 @@ final class Driver {
             cuMemHostAlloc, cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD8Async,
             cuMemsetD16Async, cuMemsetD32Async, cuMemGetInfo, cuModuleLoadData, cuModuleGetFunction, cuModuleUnload,
             cuFuncSetAttribute, cuLaunchKernel, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime,
-            cuEventDestroy, cuGetErrorName;
+            cuEventDestroy, cuGetErrorName, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch,
+            cuGraphExecDestroy, cuGraphDestroy;
+    /**
+     * Where stream work goes while a graph region records it (see {@link Graphs}); null until the backend sets it.
+     * Calls that cannot be recorded (host transfers, synchronisations, allocations, events) flush it first.
+     */
+    Graphs graphs;
 
     private Driver(NativeLib lib) {
         this.lib = lib;
@@ -75,6 +82,17 @@ final class Driver {
         cuEventSynchronize = lib.status("cuEventSynchronize", PTR);
         cuEventElapsedTime = lib.fn(FunctionDescriptor.of(INT, PTR, PTR, PTR), "cuEventElapsedTime_v2", "cuEventElapsedTime");
         cuEventDestroy = lib.status("cuEventDestroy_v2", PTR);
+        cuStreamBeginCapture = lib.status("cuStreamBeginCapture_v2", PTR, INT);
+        cuStreamEndCapture = lib.status("cuStreamEndCapture", PTR, PTR);
+        cuGraphInstantiate = lib.status("cuGraphInstantiateWithFlags", PTR, PTR, SIZE);
+        cuGraphLaunch = lib.status("cuGraphLaunch", PTR, PTR);
+        cuGraphExecDestroy = lib.status("cuGraphExecDestroy", PTR);
+        cuGraphDestroy = lib.status("cuGraphDestroy", PTR);
+    }
+
+    /** Runs the work a graph region recorded before a call that cannot be recorded. */
+    private void flushGraphs() {
+        if (graphs != null) graphs.flush();
     }
 
     /** Loads libcuda (system loader first: the driver lives where the loader finds it) and calls cuInit. */
@@ -215,11 +233,15 @@ final class Driver {
 
     void destroyStream(long stream) { check(callPtr(cuStreamDestroy, stream), "cuStreamDestroy_v2"); }
 
-    void synchronize(long stream) { check(callPtr(cuStreamSynchronize, stream), "cuStreamSynchronize"); }
+    void synchronize(long stream) {
+        flushGraphs();
+        check(callPtr(cuStreamSynchronize, stream), "cuStreamSynchronize");
+    }
 
     // ---- memory ----------------------------------------------------------------------------------------------
 
     long malloc(long bytes) {
+        flushGraphs();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(PTR);
             int r = (int) cuMemAlloc.invokeExact(out.address(), bytes);
@@ -232,7 +254,10 @@ final class Driver {
         }
     }
 
-    void free(long pointer) { check(callPtr(cuMemFree, pointer), "cuMemFree_v2"); }
+    void free(long pointer) {
+        flushGraphs();
+        check(callPtr(cuMemFree, pointer), "cuMemFree_v2");
+    }
 
     /** Page-locked host memory, so async copies from it overlap with kernels. */
     MemorySegment hostAlloc(long bytes) {
@@ -248,6 +273,7 @@ final class Driver {
     void hostFree(MemorySegment host) { check(callPtr(cuMemFreeHost, host.address()), "cuMemFreeHost"); }
 
     void copyHtoD(long dst, long src, long bytes, long stream) {
+        flushGraphs();
         try {
             check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2");
         } catch (Throwable t) {
@@ -256,6 +282,7 @@ final class Driver {
     }
 
     void copyDtoH(long dst, long src, long bytes, long stream) {
+        flushGraphs();
         try {
             check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync_v2");
         } catch (Throwable t) {
@@ -264,6 +291,10 @@ final class Driver {
     }
 
     void copyDtoD(long dst, long src, long bytes, long stream) {
+        if (graphs != null && graphs.deferring()) {
+            graphs.defer(new Graphs.Copy(dst, src, bytes, stream));
+            return;
+        }
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync_v2");
         } catch (Throwable t) {
@@ -272,6 +303,10 @@ final class Driver {
     }
 
     void memset8(long dst, byte value, long count, long stream) {
+        if (graphs != null && graphs.deferring()) {
+            graphs.defer(new Graphs.Memset(1, dst, value & 0xff, count, stream));
+            return;
+        }
         try {
             check((int) cuMemsetD8Async.invokeExact(dst, value, count, stream), "cuMemsetD8Async");
         } catch (Throwable t) {
@@ -280,6 +315,10 @@ final class Driver {
     }
 
     void memset16(long dst, short value, long count, long stream) {
+        if (graphs != null && graphs.deferring()) {
+            graphs.defer(new Graphs.Memset(2, dst, value & 0xffff, count, stream));
+            return;
+        }
         try {
             check((int) cuMemsetD16Async.invokeExact(dst, value, count, stream), "cuMemsetD16Async");
         } catch (Throwable t) {
@@ -288,6 +327,10 @@ final class Driver {
     }
 
     void memset32(long dst, int value, long count, long stream) {
+        if (graphs != null && graphs.deferring()) {
+            graphs.defer(new Graphs.Memset(4, dst, value, count, stream));
+            return;
+        }
         try {
             check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
         } catch (Throwable t) {
@@ -356,6 +399,7 @@ final class Driver {
     }
 
     void record(long event, long stream) {
+        flushGraphs();
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
         } catch (Throwable t) {
@@ -363,7 +407,10 @@ final class Driver {
         }
     }
 
-    void eventSynchronize(long event) { check(callPtr(cuEventSynchronize, event), "cuEventSynchronize"); }
+    void eventSynchronize(long event) {
+        flushGraphs();
+        check(callPtr(cuEventSynchronize, event), "cuEventSynchronize");
+    }
 
     /** Milliseconds between two recorded, completed events. */
     float elapsedMillis(long start, long end) {
@@ -377,6 +424,52 @@ final class Driver {
     }
 
     void destroyEvent(long event) { check(callPtr(cuEventDestroy, event), "cuEventDestroy_v2"); }
+
+    // ---- graphs ----------------------------------------------------------------------------------------------
+
+    /** Starts capturing the work queued on {@code stream} (this thread's unsafe calls are refused meanwhile). */
+    void beginCapture(long stream) {
+        try {
+            check((int) cuStreamBeginCapture.invokeExact(stream, STREAM_CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture_v2");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Ends the capture: the graph of what was queued. */
+    long endCapture(long stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(PTR);
+            check((int) cuStreamEndCapture.invokeExact(stream, out.address()), "cuStreamEndCapture");
+            return out.get(PTR, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    long instantiate(long graph) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(PTR);
+            check((int) cuGraphInstantiate.invokeExact(out.address(), graph, 0L), "cuGraphInstantiateWithFlags");
+            return out.get(PTR, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void graphLaunch(long exec, long stream) {
+        try {
+            check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void destroyGraphExec(long exec) { check(callPtr(cuGraphExecDestroy, exec), "cuGraphExecDestroy"); }
+
+    void destroyGraph(long graph) {
+        if (graph != 0) check(callPtr(cuGraphDestroy, graph), "cuGraphDestroy");
+    }
 
     /** A failed CUDA call: the message names the call and the error. */
     static final class CudaException extends CramjetException {

@@ -23,9 +23,10 @@ import java.util.TreeMap;
  */
 final class Kernels {
     /** Kernel source files (without .cu), in the order `cramjet doctor` and the compile test list them. */
-    static final List<String> FILES = List.of("elementwise", "embedding", "norm", "rope", "attention", "loss", "optim");
-    static final String HEADER = "common.cuh";
-    private static final int MAX_ARGS = 32;
+    static final List<String> FILES = List.of("elementwise", "rows", "norm", "quant", "rope", "attention", "loss", "optim");
+    /** The headers kernel files include: conventions and helpers, and the tensor-core primitives. */
+    static final List<String> HEADERS = List.of("common.cuh", "mma.cuh");
+    static final int MAX_ARGS = 32;
 
     private final Driver cu;
     private final Nvrtc nvrtc;
@@ -73,7 +74,8 @@ final class Kernels {
         String key = file + List.of(defines);
         Long module = modules.get(key);
         if (module != null) return module;
-        Map<String, String> headers = new TreeMap<>(Map.of(HEADER, source(HEADER)));
+        Map<String, String> headers = new TreeMap<>();
+        for (String h : HEADERS) headers.put(h, source(h));
         byte[] cubin = nvrtc.compile(file, source(file + ".cu"), headers, arch, List.of(defines), cacheDir);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment image = a.allocate(cubin.length + 1L, 16);
@@ -133,13 +135,15 @@ final class Kernels {
         return this;
     }
 
+    // 32-bit arguments fill their whole 8-byte slot (the kernel reads the low half), so a slot's bytes are exactly
+    // its argument and recorded launches compare by value.
     Kernels i32(int v) {
-        values.set(ValueLayout.JAVA_INT, 8L * slot(), v);
+        values.setAtIndex(ValueLayout.JAVA_LONG, slot(), v & 0xffffffffL);
         return this;
     }
 
     Kernels f32(float v) {
-        values.set(ValueLayout.JAVA_FLOAT, 8L * slot(), v);
+        values.setAtIndex(ValueLayout.JAVA_LONG, slot(), Float.floatToRawIntBits(v) & 0xffffffffL);
         return this;
     }
 
@@ -155,6 +159,13 @@ final class Kernels {
         if (sharedBytes > 48 * 1024 && sharedLimit.getOrDefault(function, 0) < sharedBytes) {
             cu.setMaxDynamicShared(function, sharedBytes);
             sharedLimit.put(function, sharedBytes);
+        }
+        Graphs graphs = cu.graphs;
+        if (graphs != null && graphs.deferring()) {
+            long[] args = new long[count];
+            MemorySegment.copy(values, ValueLayout.JAVA_LONG, 0, args, 0, count);
+            graphs.defer(new Graphs.Launch(function, gridX, gridY, blockX, blockY, sharedBytes, args, name));
+            return;
         }
         cu.launch(function, gridX, gridY, 1, blockX, blockY, 1, sharedBytes, stream, pointers.address(), name);
     }

@@ -1,6 +1,13 @@
 // Shared by every Cramjet kernel file. No CUDA headers are included: NVRTC on a bare GPU box has no include
-// directory, so bf16 is handled here as raw 16-bit patterns (the top half of an IEEE fp32), converted with the same
-// round-to-nearest-even the Java side uses for uploads. All arithmetic is fp32.
+// directory, so bf16 and fp16 are handled here as raw 16-bit patterns, converted with the same round-to-nearest-even
+// the Java side uses. All arithmetic is fp32.
+//
+// Conventions of every kernel file: tensors are row-major and contiguous; shapes are named as in
+// dev.cramjet.engine.Backend (B batch, T sequence, C channels, N = B·T rows, H heads, hs = C/H, OC output channels);
+// activations are bf16, statistics, log-sum-exps, losses and optimizer state fp32, token ids int32. A kernel whose
+// gradient type is a template parameter exists as NAME_bf16 and NAME_f32. Bad input that only the device can see
+// (a token, target, length or segment out of range) sets an ERR_* bit in the flag the host reads at its next
+// synchronising call, and the kernel writes something harmless instead.
 #pragma once
 
 typedef unsigned short bf16;
@@ -148,6 +155,55 @@ __device__ __forceinline__ float blockSum(float v) {
 // Device-side error flags, read by the host at its next synchronising call (download, synchronize).
 #define ERR_TOKEN_RANGE 1
 #define ERR_TARGET_RANGE 2
+#define ERR_LENGTH_RANGE 4
+#define ERR_SEGMENT_RANGE 8
+
+// fp16 bits -> fp32 (exact, subnormals included).
+__device__ __forceinline__ float h2f(unsigned short h) {
+    unsigned sign = ((unsigned) h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f) return __uint_as_float(sign | 0x7f800000u | (m << 13));                // Inf, NaN
+    if (e == 0) return __uint_as_float(sign | __float_as_uint((float) m * 5.9604644775390625e-8f));  // m·2^-24
+    return __uint_as_float(sign | ((e + 112) << 23) | (m << 13));
+}
+
+// fp32 -> fp16 bits, round to nearest even (overflow to Inf, subnormals rounded too): Java's Float.floatToFloat16,
+// so Q8_0 scales agree with the CPU backend bit for bit. NaN stays a (quiet) NaN.
+__device__ __forceinline__ unsigned short f2h(float f) {
+    unsigned x = __float_as_uint(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (unsigned short) (sign | 0x7e00u);
+    if (ax >= 0x477ff000u) return (unsigned short) (sign | 0x7c00u);  // >= 65520 (65504 + half an ulp): Inf
+    if (ax >= 0x38800000u) {                                          // normal fp16: rebias, round at bit 13
+        unsigned r = ax - 0x38000000u;
+        r += 0xfffu + ((r >> 13) & 1u);
+        return (unsigned short) (sign | (r >> 13));
+    }
+    int shift = 126 - (int) (ax >> 23);                               // subnormal fp16: value / 2^-24 = m >> shift
+    if (shift > 24) return (unsigned short) sign;                     // below 2^-25: rounds to zero
+    unsigned m = (ax & 0x7fffffu) | 0x800000u, k = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (k & 1u))) k++;
+    return (unsigned short) (sign | k);
+}
+
+// Q8_0 weights, ggml's block_q8_0: 32 consecutive values of a row as one fp16 scale d and 32 int8 quants,
+// value = d·q, 34 bytes with no padding (so blocks are only 2-byte aligned: read them as 16-bit words).
+// q[j] holds quants 2j (low byte) and 2j + 1 (high byte), little-endian as ggml stores them.
+struct Q8Block {
+    unsigned short d;
+    unsigned short q[16];
+};
+
+__device__ __forceinline__ float q8Quant(unsigned short pair, int high) {
+    return (float) (signed char) (high ? pair >> 8 : pair & 0xffu);
+}
+
+// Eight values [i, i+8) of a Q8_0 tensor (i a multiple of 8, n whole blocks) as fp32.
+__device__ __forceinline__ void load8(const Q8Block* p, long i, long n, float* out) {
+    const Q8Block& b = p[i / 32];
+    float d = h2f(b.d);
+    int j = (int) (i % 32) / 2;
+#pragma unroll
+    for (int k = 0; k < 8; k++) out[k] = d * q8Quant(b.q[j + k / 2], k & 1);
+}
 
 // Dropout's counter-based RNG, bit for bit the Java dev.cramjet.engine.Rng: SplitMix64's finaliser over
 // seed + index * golden ratio; the top 24 bits give a uniform in [0, 1); element i is kept when uniform >= p.

@@ -1,5 +1,6 @@
-// Elementwise ops: dtype conversion, add, scale, GELU, SwiGLU, dropout and the residual-plus-dropout epilogue.
-// Every kernel is a grid-stride loop over 8 elements per thread (16-byte loads for bf16).
+// Elementwise ops: dtype conversion, add, scale, GELU, the gated linear units, dropout and the residual-plus-dropout
+// epilogue, and the column sums that reduce parameter gradients. Most kernels are grid-stride loops over 8 elements
+// per thread (16-byte loads for bf16).
 #include "common.cuh"
 
 extern "C" __global__ void convert_f32_bf16(bf16* out, const float* in, long n) {
@@ -76,25 +77,39 @@ extern "C" __global__ void gelu_backward(bf16* din, const bf16* pre, const bf16*
     }
 }
 
-// SwiGLU over rows of in = [gate | up] (2H wide): out = silu(gate)·up, silu(g) = g·σ(g).
-extern "C" __global__ void swiglu_forward(bf16* out, const bf16* in, long rows, int H) {
+// The gate activation of a gated linear unit and its derivative, by kind (dev.cramjet.engine.Glu, numbered by the
+// host): GLU_SWIGLU act = silu(g) = g·σ(g), act' = σ(g)·(1 + g·(1 − σ(g))); GLU_GEGLU act = gelu(g), act' = gelu'(g).
+#define GLU_SWIGLU 0
+#define GLU_GEGLU 1
+
+__device__ __forceinline__ float gluGate(int kind, float g, float* grad) {
+    if (kind == GLU_GEGLU) {
+        *grad = geluGrad(g);
+        return gelu(g);
+    }
+    float sig = 1.0f / (1.0f + expf(-g));
+    *grad = sig * (1.0f + g * (1.0f - sig));
+    return g * sig;
+}
+
+// Over rows of in = [gate | up] (2H wide): out = act(gate)·up.
+extern "C" __global__ void glu_forward(bf16* out, const bf16* in, long rows, int H, int kind) {
     FOR_EACH(e, rows * H) {
         long r = e / H, c = e - r * H;
-        float g = bf2f(in[r * 2 * H + c]), u = bf2f(in[r * 2 * H + H + c]);
-        float sig = 1.0f / (1.0f + expf(-g));
-        out[e] = f2bf(g * sig * u);
+        float grad, g = bf2f(in[r * 2 * H + c]), u = bf2f(in[r * 2 * H + H + c]);
+        out[e] = f2bf(gluGate(kind, g, &grad) * u);
     }
 }
 
-// d gate = dout·up·σ(g)·(1 + g·(1 − σ(g))),  d up = dout·silu(g).
-extern "C" __global__ void swiglu_backward(bf16* din, const bf16* dout, const bf16* in, long rows, int H) {
+// d gate = dout·up·act'(gate),  d up = dout·act(gate).
+extern "C" __global__ void glu_backward(bf16* din, const bf16* dout, const bf16* in, long rows, int H, int kind) {
     FOR_EACH(e, rows * H) {
         long r = e / H, c = e - r * H;
         long gi = r * 2 * H + c, ui = gi + H;
-        float g = bf2f(in[gi]), u = bf2f(in[ui]), d = bf2f(dout[e]);
-        float sig = 1.0f / (1.0f + expf(-g));
-        din[gi] = f2bf(d * u * sig * (1.0f + g * (1.0f - sig)));
-        din[ui] = f2bf(d * g * sig);
+        float grad, g = bf2f(in[gi]), u = bf2f(in[ui]), d = bf2f(dout[e]);
+        float act = gluGate(kind, g, &grad);
+        din[gi] = f2bf(d * u * grad);
+        din[ui] = f2bf(d * act);
     }
 }
 
@@ -140,18 +155,18 @@ extern "C" __global__ void colsum_partial(float* partial, const bf16* x, int row
     }
 }
 
-// Second stage: out[c] += Σ_k partial[k·stride + c] over the chunks, in a fixed order (deterministic).
+// Second stage: out[c] += Σ_k partial[k·cols + c] over the chunks, in a fixed order (deterministic).
 template <typename G>
-__device__ void colsumFinishBody(G* out, const float* partial, int chunks, int cols, long stride) {
+__device__ void colsumFinishBody(G* out, const float* partial, int chunks, int cols) {
     FOR_EACH(c, (long) cols) {
         float s = 0.0f;
-        for (int k = 0; k < chunks; k++) s += partial[k * stride + c];
+        for (int k = 0; k < chunks; k++) s += partial[(long) k * cols + c];
         st(out, c, ld(out, c) + s);
     }
 }
-extern "C" __global__ void colsum_finish_bf16(bf16* out, const float* partial, int chunks, int cols, long stride) {
-    colsumFinishBody(out, partial, chunks, cols, stride);
+extern "C" __global__ void colsum_finish_bf16(bf16* out, const float* partial, int chunks, int cols) {
+    colsumFinishBody(out, partial, chunks, cols);
 }
-extern "C" __global__ void colsum_finish_f32(float* out, const float* partial, int chunks, int cols, long stride) {
-    colsumFinishBody(out, partial, chunks, cols, stride);
+extern "C" __global__ void colsum_finish_f32(float* out, const float* partial, int chunks, int cols) {
+    colsumFinishBody(out, partial, chunks, cols);
 }

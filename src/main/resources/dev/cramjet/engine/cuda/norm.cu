@@ -41,12 +41,15 @@ extern "C" __global__ void layernorm_forward(bf16* out, float* mean, float* rstd
 
 // LayerNorm backward with x̂ = (x − μ)·r, g = dout·w:
 //   din += r·(g − mean(g) − x̂·mean(g·x̂)),  dweight += Σ_rows dout·x̂,  dbias += Σ_rows dout.
-// The parameter gradients are summed per block in shared memory (2·C floats) and written to
-// partial[block·2C + c] (weight) and partial[block·2C + C + c] (bias); colsum_finish adds them up.
-extern "C" __global__ void layernorm_backward(bf16* din, float* partial, const bf16* dout, const bf16* in,
-                                              const bf16* weight, const float* mean, const float* rstd, int N, int C) {
-    DYNAMIC_SHARED(float, acc);  // [2C]
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) acc[c] = 0.0f;
+// The parameter gradients are summed per block in shared memory (weight at [0, C), bias at [C, 2C)) and written to
+// partialW[block·C + c] and partialB[block·C + c]; colsum_finish adds them up. A null partial is a frozen
+// parameter: its sums are skipped (both null: no shared memory at all).
+extern "C" __global__ void layernorm_backward(bf16* din, float* partialW, float* partialB, const bf16* dout,
+                                              const bf16* in, const bf16* weight, const float* mean, const float* rstd,
+                                              int N, int C) {
+    DYNAMIC_SHARED(float, acc);  // [2C] when either partial is wanted
+    if (partialW || partialB)
+        for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) acc[c] = 0.0f;
     __syncthreads();
     int lane = threadIdx.x & 31;
     float x[8], g[8], w[8], d[8];
@@ -78,14 +81,17 @@ extern "C" __global__ void layernorm_backward(bf16* din, float* partial, const b
                 if (c + k >= C) break;
                 float xhat = (x[k] - mu) * r;
                 d[k] += r * (g[k] * w[k] - meanG - xhat * meanGX);
-                atomicAdd(&acc[c + k], g[k] * xhat);
-                atomicAdd(&acc[C + c + k], g[k]);
+                if (partialW) atomicAdd(&acc[c + k], g[k] * xhat);
+                if (partialB) atomicAdd(&acc[C + c + k], g[k]);
             }
             store8(din + row * C, c, C, d);
         }
     }
     __syncthreads();
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) partial[(long) blockIdx.x * 2 * C + c] = acc[c];
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        if (partialW) partialW[(long) blockIdx.x * C + c] = acc[c];
+        if (partialB) partialB[(long) blockIdx.x * C + c] = acc[C + c];
+    }
 }
 
 // RMSNorm: r = 1/√(mean(x²) + eps), out = x·r·w. rstd is saved per row.
@@ -114,11 +120,12 @@ extern "C" __global__ void rmsnorm_forward(bf16* out, float* rstd, const bf16* i
 }
 
 // RMSNorm backward with x̂ = x·r, g = dout·w: din += r·(g − x̂·mean(g·x̂)), dweight += Σ_rows dout·x̂.
-// Per-block sums go to partial[block·C + c].
+// Per-block sums go to partial[block·C + c]; a null partial (frozen weight) skips them.
 extern "C" __global__ void rmsnorm_backward(bf16* din, float* partial, const bf16* dout, const bf16* in,
                                             const bf16* weight, const float* rstd, int N, int C) {
-    DYNAMIC_SHARED(float, acc);  // [C]
-    for (int c = threadIdx.x; c < C; c += blockDim.x) acc[c] = 0.0f;
+    DYNAMIC_SHARED(float, acc);  // [C] when partial is wanted
+    if (partial)
+        for (int c = threadIdx.x; c < C; c += blockDim.x) acc[c] = 0.0f;
     __syncthreads();
     int lane = threadIdx.x & 31;
     float x[8], g[8], w[8], d[8];
@@ -146,11 +153,12 @@ extern "C" __global__ void rmsnorm_backward(bf16* din, float* partial, const bf1
                 if (c + k >= C) break;
                 float xhat = x[k] * r;
                 d[k] += r * (g[k] * w[k] - xhat * meanGX);
-                atomicAdd(&acc[c + k], g[k] * xhat);
+                if (partial) atomicAdd(&acc[c + k], g[k] * xhat);
             }
             store8(din + row * C, c, C, d);
         }
     }
     __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) partial[(long) blockIdx.x * C + c] = acc[c];
+    if (partial)
+        for (int c = threadIdx.x; c < C; c += blockDim.x) partial[(long) blockIdx.x * C + c] = acc[c];
 }

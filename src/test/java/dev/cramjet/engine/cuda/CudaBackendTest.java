@@ -7,8 +7,6 @@ import dev.cramjet.engine.cpu.CpuBackend;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,15 +24,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * present, the parity suite: every op against the CPU backend (SelftestCommandTest trains on both).
  */
 class CudaBackendTest {
-    private static boolean driverLoadable() {
-        try {
-            SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
-            return true;
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
-    }
-
     static Backend openCudaOrSkip() {
         try {
             return new CudaBackend();
@@ -46,7 +35,7 @@ class CudaBackendTest {
 
     @Test
     void withoutADriverTheConstructorSaysWhatIsMissingAndWhereItLooked() {
-        Assumptions.assumeFalse(driverLoadable(), "a CUDA driver is installed here");
+        Assumptions.assumeFalse(CudaDriver.installed(), "a CUDA driver is installed here");
         CramjetException e = assertThrows(CramjetException.class, CudaBackend::new);
         assertTrue(e.getMessage().contains("libcuda.so") && e.getMessage().contains("NVIDIA driver"), e.getMessage());
         assertTrue(e.getMessage().contains("Looked in") && e.getMessage().contains("libcuda.so.1"), e.getMessage());
@@ -84,12 +73,27 @@ class CudaBackendTest {
     }
 
     @Test
-    void nominalPeakByDeviceName() {
-        assertEquals(989, CudaBackend.nominalBf16Tflops("NVIDIA H100 80GB HBM3"));
-        assertEquals(756, CudaBackend.nominalBf16Tflops("NVIDIA H100 PCIe"));
-        assertEquals(989, CudaBackend.nominalBf16Tflops("NVIDIA H200"));
-        assertEquals(312, CudaBackend.nominalBf16Tflops("NVIDIA A100-SXM4-80GB"));
-        assertTrue(Double.isNaN(CudaBackend.nominalBf16Tflops("Some Future GPU")));
+    void nominalPeakByTheWholeModelName() {
+        assertEquals(989, NominalPeak.bf16Tflops("NVIDIA H100 80GB HBM3"));
+        assertEquals(756, NominalPeak.bf16Tflops("NVIDIA H100 PCIe"));
+        assertEquals(835, NominalPeak.bf16Tflops("NVIDIA H100 NVL"));
+        assertEquals(989, NominalPeak.bf16Tflops("NVIDIA H200"));
+        assertEquals(835, NominalPeak.bf16Tflops("NVIDIA H200 NVL"));
+        assertEquals(989, NominalPeak.bf16Tflops("NVIDIA GH200 480GB"));
+        assertEquals(312, NominalPeak.bf16Tflops("NVIDIA A100-SXM4-80GB"));
+        assertEquals(312, NominalPeak.bf16Tflops("NVIDIA A100 80GB PCIe"), "the A100's PCIe card has the same peak");
+        assertEquals(70, NominalPeak.bf16Tflops("NVIDIA A10G"), "an A10G is not an A10");
+        assertEquals(125, NominalPeak.bf16Tflops("NVIDIA A10"));
+        assertEquals(362, NominalPeak.bf16Tflops("NVIDIA L40S"), "an L40S is not an L40");
+        assertEquals(181, NominalPeak.bf16Tflops("NVIDIA L40"));
+        assertEquals(121, NominalPeak.bf16Tflops("NVIDIA L4"));
+        assertEquals(165, NominalPeak.bf16Tflops("NVIDIA GeForce RTX 4090"));
+        assertEquals(364, NominalPeak.bf16Tflops("NVIDIA RTX 6000 Ada Generation"));
+        assertEquals(155, NominalPeak.bf16Tflops("NVIDIA RTX A6000"));
+        assertTrue(Double.isNaN(NominalPeak.bf16Tflops("NVIDIA RTX A4000")), "a model not in the table");
+        assertTrue(Double.isNaN(NominalPeak.bf16Tflops("NVIDIA H1000")), "no prefix matches");
+        assertTrue(Double.isNaN(NominalPeak.bf16Tflops("Some Future GPU")));
+        assertTrue(Double.isNaN(NominalPeak.bf16Tflops("")));
     }
 
     @Test
@@ -128,16 +132,18 @@ class CudaBackendTest {
         try (Backend a = new CpuBackend(); Backend b = new CpuBackend()) {
             Parity parity = new Parity(a, b, 7);
             List<Parity.Result> results = parity.runOps();
-            assertEquals(70, results.size(), "every output of every op compared");
+            assertEquals(116, results.size(), "every output of every op compared");
             for (Parity.Result r : results) assertTrue(r.passed() && r.relError() == 0, r.toString());
         }
     }
 
     @Test
     void cacheDirectoryFollowsTheEnvironment() {
-        Path dir = CudaBackend.cacheDir();
-        Map<String, String> env = System.getenv();
-        if (env.containsKey("CRAMJET_CACHE")) assertEquals(Path.of(env.get("CRAMJET_CACHE"), "cuda"), dir);
-        else assertTrue(dir.endsWith(Path.of("cramjet", "cuda")), dir.toString());
+        String home = "/home/u";
+        assertEquals(Path.of("/c", "cuda"), CudaBackend.cacheDir(Map.of("CRAMJET_CACHE", "/c", "XDG_CACHE_HOME", "/x"), home));
+        assertEquals(Path.of("/x", "cramjet", "cuda"), CudaBackend.cacheDir(Map.of("CRAMJET_CACHE", " ", "XDG_CACHE_HOME", "/x"), home),
+                "a blank CRAMJET_CACHE counts as unset");
+        assertEquals(Path.of(home, ".cache", "cramjet", "cuda"), CudaBackend.cacheDir(Map.of("XDG_CACHE_HOME", ""), home));
+        assertEquals(Path.of(home, ".cache", "cramjet", "cuda"), CudaBackend.cacheDir(Map.of(), home));
     }
 }

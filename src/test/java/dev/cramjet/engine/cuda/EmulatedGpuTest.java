@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole CUDA backend, kernels included, on the CPU: every kernel file is compiled for the host by g++ against
- * emulation.h (block threads as OS threads, barriers for __syncthreads and warp shuffles), the fake driver runs
+ * emulation.h (a block's threads as user-space contexts taking turns at barriers: __syncthreads, warp shuffles and
+ * the tensor-core instructions, whose fragments follow the PTX ISA), the fake driver runs
  * launches through it and computes cuBLASLt's GEMMs with their epilogues. The parity suite and a short training
  * run then compare it with the CPU backend, so kernel logic (indexing, tiling, masking, reductions, the online
  * softmax, argument order) is checked without a GPU. What it cannot check: GPU-only behaviour such as memory
@@ -47,12 +48,7 @@ class EmulatedGpuTest {
     static void build() throws Exception {
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/gcc")) && Files.isExecutable(Path.of("/usr/bin/g++")),
                 "gcc/g++ not installed");
-        try {
-            SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
-            Assumptions.abort("a real CUDA driver is installed");
-        } catch (IllegalArgumentException expected) {
-            // no driver: emulate
-        }
+        Assumptions.assumeFalse(CudaDriver.installed(), "a real CUDA driver is installed");
         Path res = Path.of(EmulatedGpuTest.class.getResource("/dev/cramjet/engine/cuda/emulation.h").toURI()).getParent();
         Path kernels = Nvcc.kernelDir();
         Path so = dir.resolve("libfake.so");
@@ -64,7 +60,7 @@ class EmulatedGpuTest {
         // One host module per kernel file (attention per head size the tests use), built two at a time.
         List<String[]> modules = new ArrayList<>();
         for (String file : Kernels.FILES) {
-            if (file.equals("attention")) for (String hs : List.of("16", "64")) modules.add(new String[] {file, hs});
+            if (file.equals("attention")) for (String hs : List.of("16", "64", "128")) modules.add(new String[] {file, hs});
             else modules.add(new String[] {file, null});
         }
         ExecutorService pool = Executors.newFixedThreadPool(2);
@@ -140,7 +136,7 @@ class EmulatedGpuTest {
             List<Parity.Result> results = new Parity(cpu, cuda, 42).runOps();
             List<Parity.Result> failed = results.stream().filter(r -> !r.passed()).toList();
             assertTrue(failed.isEmpty(), "outside their bounds:\n" + String.join("\n", failed.stream().map(Object::toString).toList()));
-            assertEquals(70, results.size());
+            assertEquals(116, results.size());
         }
     }
 

@@ -25,6 +25,7 @@ long fake_launches(void) { return launches; }
 uint64_t fake_arg(int i) { return lastArgs[i]; }
 int fake_grid(int i) { return lastGrid[i]; }
 int fake_block(int i) { return lastBlock[i]; }
+int fake_shared(void) { return lastShared; }
 long fake_gemms(void) { return gemms; }
 long fake_live_allocations(void) { return liveAllocations; }
 
@@ -35,12 +36,54 @@ void fake_emulate(const char* dir) { strncpy(emulationDir, dir, sizeof emulation
 typedef int (*EmuLaunch)(const char*, unsigned, unsigned, unsigned, unsigned, unsigned, void**);
 typedef struct { EmuLaunch launch; char name[128]; } EmuFunction;
 
+/* ---- stream capture: while capturing, queued operations are recorded into a graph instead of running; a graph
+   launch runs them again in order (cuBLASLt products with the descriptor, alpha and beta as they were) ---- */
+typedef struct {
+    int kind; /* 0 launch, 1 memset, 2 device copy, 3 cuBLASLt product */
+    void* f; unsigned geometry[5]; uint64_t args[32];
+    void* dst; const void* src; unsigned value; size_t count; int width;
+    void* gemm[16]; unsigned char desc[64]; float alpha, beta;
+} Op;
+typedef struct { int n, cap; Op* ops; } Graph;
+/* The graph being captured, shared by the three copies of this object (driver, NVRTC, cuBLASLt) through the
+   process environment, since each copy has its own statics. */
+static Graph* captured(void) {
+    const char* v = getenv("FAKE_CUDA_CAPTURE");
+    return v ? (Graph*) (uintptr_t) strtoull(v, 0, 16) : 0;
+}
+#define capturing captured()
+static long graphLaunches;
+long fake_graph_launches(void) { return graphLaunches; }
+static Op* record(int kind) {
+    if (capturing->n == capturing->cap) {
+        capturing->cap = capturing->cap ? 2 * capturing->cap : 64;
+        capturing->ops = realloc(capturing->ops, capturing->cap * sizeof(Op));
+    }
+    Op* op = &capturing->ops[capturing->n++];
+    memset(op, 0, sizeof(Op));
+    op->kind = kind;
+    return op;
+}
+static int memsetAny(void* dst, unsigned v, size_t n, int width) {
+    if (capturing) {
+        Op* op = record(1);
+        op->dst = dst; op->value = v; op->count = n; op->width = width;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (width == 1) ((unsigned char*) dst)[i] = (unsigned char) v;
+        else if (width == 2) ((unsigned short*) dst)[i] = (unsigned short) v;
+        else ((unsigned*) dst)[i] = v;
+    }
+    return 0;
+}
+
 /* ---- driver ---- */
 int cuInit(unsigned flags) { return 0; }
 int cuDriverGetVersion(int* v) { *v = 12040; return 0; }
 int cuDeviceGetCount(int* n) { *n = 1; return 0; }
 int cuDeviceGet(int* d, int ordinal) { *d = ordinal; return ordinal == 0 ? 0 : 101; }
-int cuDeviceGetName(char* name, int len, int dev) { strncpy(name, "Fake H100 80GB HBM3", len); return 0; }
+int cuDeviceGetName(char* name, int len, int dev) { strncpy(name, "NVIDIA H100 80GB HBM3", len); return 0; }
 int cuDeviceTotalMem_v2(size_t* bytes, int dev) { *bytes = 80ull << 30; return 0; }
 int cuDeviceGetAttribute(int* v, int attr, int dev) {
     *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 132 : 0;
@@ -63,16 +106,18 @@ int cuMemHostAlloc(void** p, size_t bytes, unsigned flags) { return posix_memali
 int cuMemFreeHost(void* p) { free(p); return 0; }
 int cuMemcpyHtoDAsync_v2(void* dst, const void* src, size_t n, void* s) { memcpy(dst, src, n); return 0; }
 int cuMemcpyDtoHAsync_v2(void* dst, const void* src, size_t n, void* s) { memcpy(dst, src, n); return 0; }
-int cuMemcpyDtoDAsync_v2(void* dst, const void* src, size_t n, void* s) { memmove(dst, src, n); return 0; }
-int cuMemsetD8Async(void* dst, unsigned char v, size_t n, void* s) { memset(dst, v, n); return 0; }
-int cuMemsetD16Async(void* dst, unsigned short v, size_t n, void* s) {
-    for (size_t i = 0; i < n; i++) ((unsigned short*) dst)[i] = v;
+int cuMemcpyDtoDAsync_v2(void* dst, const void* src, size_t n, void* s) {
+    if (capturing) {
+        Op* op = record(2);
+        op->dst = dst; op->src = src; op->count = n;
+        return 0;
+    }
+    memmove(dst, src, n);
     return 0;
 }
-int cuMemsetD32Async(void* dst, unsigned v, size_t n, void* s) {
-    for (size_t i = 0; i < n; i++) ((unsigned*) dst)[i] = v;
-    return 0;
-}
+int cuMemsetD8Async(void* dst, unsigned char v, size_t n, void* s) { return memsetAny(dst, v, n, 1); }
+int cuMemsetD16Async(void* dst, unsigned short v, size_t n, void* s) { return memsetAny(dst, v, n, 2); }
+int cuMemsetD32Async(void* dst, unsigned v, size_t n, void* s) { return memsetAny(dst, v, n, 4); }
 int cuMemGetInfo_v2(size_t* free, size_t* total) { *free = 70ull << 30; *total = 80ull << 30; return 0; }
 int cuModuleLoadData(void** m, const void* image) {
     if (memcmp(image, "EMU:", 4) == 0) {
@@ -94,6 +139,13 @@ int cuModuleUnload(void* m) { return 0; }
 int cuFuncSetAttribute(void* f, int attr, int v) { return 0; }
 int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shared, void* stream, void** params, void** extra) {
+    if (capturing) {
+        Op* op = record(0);
+        op->f = f;
+        op->geometry[0] = gx; op->geometry[1] = gy; op->geometry[2] = bx; op->geometry[3] = by; op->geometry[4] = shared;
+        for (int i = 0; i < 32; i++) op->args[i] = *(uint64_t*) params[i];
+        return 0;
+    }
     launches++;
     lastGrid[0] = gx; lastGrid[1] = gy; lastGrid[2] = gz;
     lastBlock[0] = bx; lastBlock[1] = by; lastBlock[2] = bz;
@@ -109,7 +161,60 @@ int cuEventSynchronize(void* e) { return 0; }
 int cuEventElapsedTime(float* ms, void* a, void* b) { *ms = 1.5f; return 0; }
 int cuEventDestroy_v2(void* e) { free(e); return 0; }
 int cuGetErrorName(int code, const char** name) {
-    *name = code == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : code == 200 ? "CUDA_ERROR_INVALID_IMAGE" : "CUDA_ERROR_UNKNOWN";
+    *name = code == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : code == 200 ? "CUDA_ERROR_INVALID_IMAGE"
+            : code == 901 ? "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED" : "CUDA_ERROR_UNKNOWN";
+    return 0;
+}
+
+int cuStreamBeginCapture_v2(void* s, int mode) {
+    if (capturing) return 900; /* CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED */
+    char v[32];
+    snprintf(v, sizeof v, "%llx", (unsigned long long) (uintptr_t) calloc(1, sizeof(Graph)));
+    setenv("FAKE_CUDA_CAPTURE", v, 1);
+    return 0;
+}
+static int refuseCapture;
+void fake_refuse_capture(int on) { refuseCapture = on; }
+int cuStreamEndCapture(void* s, void** graph) {
+    if (!capturing) return 901;
+    Graph* g = capturing;
+    unsetenv("FAKE_CUDA_CAPTURE");
+    if (refuseCapture) { /* as the driver does when something in the capture was not capturable */
+        free(g->ops);
+        free(g);
+        *graph = 0;
+        return 901; /* CUDA_ERROR_STREAM_CAPTURE_INVALIDATED */
+    }
+    *graph = g;
+    return 0;
+}
+int cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long flags) { *exec = graph; return 0; }
+int cuGraphExecDestroy(void* exec) { return 0; }
+int cuGraphDestroy(void* graph) { free(((Graph*) graph)->ops); free(graph); return 0; }
+int cublasLtMatmul(void* h, void* d, const void* alpha, const void* a, void* ad, const void* b, void* bd,
+                   const void* beta, const void* c, void* cd, void* dd, void* ddesc, const void* algo, void* ws,
+                   size_t wsSize, void* stream);
+int cuGraphLaunch(void* exec, void* stream) {
+    Graph* g = exec;
+    graphLaunches++;
+    for (int i = 0; i < g->n; i++) {
+        Op* op = &g->ops[i];
+        if (op->kind == 0) {
+            void* params[32];
+            for (int k = 0; k < 32; k++) params[k] = &op->args[k];
+            int r = cuLaunchKernel(op->f, op->geometry[0], op->geometry[1], 1, op->geometry[2], op->geometry[3], 1,
+                                   op->geometry[4], stream, params, 0);
+            if (r) return r;
+        } else if (op->kind == 1) {
+            memsetAny(op->dst, op->value, op->count, op->width);
+        } else if (op->kind == 2) {
+            memmove(op->dst, op->src, op->count);
+        } else {
+            void** x = op->gemm;
+            cublasLtMatmul(x[0], op->desc, &op->alpha, x[3], x[4], x[5], x[6], &op->beta, x[8], x[9], x[10], x[11], x[12],
+                           x[13], (size_t) x[14], x[15]);
+        }
+    }
     return 0;
 }
 
@@ -199,6 +304,16 @@ int cublasLtMatmulAlgoGetHeuristic(void* h, void* d, void* a, void* b, void* c, 
 int cublasLtMatmul(void* h, void* d, const void* alpha, const void* a, void* ad, const void* b, void* bd,
                    const void* beta, const void* c, void* cd, void* dd, void* ddesc, const void* algo, void* ws,
                    size_t wsSize, void* stream) {
+    if (capturing) {
+        Op* op = record(3);
+        void* x[16] = {h, d, (void*) alpha, (void*) a, ad, (void*) b, bd, (void*) beta, (void*) c, cd, dd, ddesc,
+                       (void*) algo, ws, (void*) wsSize, stream};
+        memcpy(op->gemm, x, sizeof x);
+        memcpy(op->desc, d, sizeof(Desc));
+        op->alpha = *(const float*) alpha;
+        op->beta = *(const float*) beta;
+        return 0;
+    }
     gemms++;
     const Desc* desc = d;
     const Layout *A = ad, *B = bd, *C = cd, *D = ddesc;

@@ -1,0 +1,211 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.CramjetException;
+import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.Backends;
+import dev.cramjet.eval.Bleu;
+import dev.cramjet.eval.ChrF;
+import dev.cramjet.eval.ExactMatch;
+import dev.cramjet.infer.Generator;
+import dev.cramjet.infer.Sampler;
+import dev.cramjet.io.AtomicFile;
+import dev.cramjet.io.Json;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.ModelDir;
+import dev.cramjet.text.BadInput;
+import dev.cramjet.text.FieldPath;
+import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.tune.Classifier;
+import dev.cramjet.tune.Evaluation;
+import dev.cramjet.tune.Example;
+import dev.cramjet.tune.LabelledReader;
+import dev.cramjet.tune.NaiveBayes;
+import dev.cramjet.tune.TaskData;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code cramjet eval --task classify|generate}: a model (or the Naive Bayes baseline) scored on labelled data or
+ * on prompt → reference pairs, printed as a table and written as JSON with {@code --out}.
+ */
+final class TaskEval {
+    private TaskEval() {}
+
+    static final String USAGE = """
+
+            task evaluation:
+              cramjet eval --task classify (--model DIR | --run RUN | --baseline naive-bayes) --data TASK|FILE
+                           [--split test] [--text-field F] [--label-field F] [--batch B] [--out FILE] [--json]
+                the classifier (a fine-tuned model directory, or a fine-tuning run's best checkpoint) on a task
+                directory's split (default test) or a labelled .jsonl/.json/.csv/.tsv file: accuracy, precision,
+                recall and F1 per class with macro and weighted averages, the confusion matrix, ROC-AUC for two
+                classes. --baseline naive-bayes fits multinomial Naive Bayes on the task's train split instead.
+              cramjet eval --task generate --model DIR --data FILE [--prompt-field prompt] [--reference-field
+                           reference] [--max-tokens 128] [--tokenize 13a|zh|none] [--out FILE] [--json]
+                greedy continuations of each record's prompt against its reference (a string or a list): corpus
+                BLEU (sacreBLEU's defaults), chrF2, chrF++ and exact match. A continuation ends at end-of-text
+                or at the first line break.
+            """;
+
+    static int run(Args args, String task) throws IOException {
+        return switch (task) {
+            case "classify" -> classify(args);
+            case "generate" -> generate(args);
+            default -> throw new CramjetException("--task: unknown task '" + task + "'; expected classify or generate");
+        };
+    }
+
+    private static int classify(Args args) throws IOException {
+        String modelArg = args.string("model", null), runArg = args.string("run", null), baseline = args.string("baseline", null);
+        String data = args.required("data"), split = args.string("split", "test");
+        String textField = args.string("text-field", "text"), labelField = args.string("label-field", "label");
+        int batch = args.integer("batch", 16);
+        String device = args.string("device", "cpu"), out = args.string("out", null);
+        boolean json = args.flag("json");
+        args.finish();
+        if ((modelArg != null ? 1 : 0) + (runArg != null ? 1 : 0) + (baseline != null ? 1 : 0) != 1) {
+            throw new CramjetException("give exactly one of --model DIR, --run RUN and --baseline naive-bayes");
+        }
+        if (baseline != null && !baseline.equals("naive-bayes")) throw new CramjetException("--baseline: only naive-bayes is known, got '" + baseline + "'");
+        if (!TaskData.SPLITS.contains(split)) throw new CramjetException("--split must be one of " + TaskData.SPLITS + ", got '" + split + "'");
+        Path dataPath = Path.of(data);
+        boolean taskDir = Files.isDirectory(dataPath) && TaskData.isTaskDir(dataPath);
+        TaskData task = taskDir ? TaskData.read(dataPath) : null;
+        List<Example> examples = taskDir ? task.splits.get(split)
+                : new LabelledReader(textField, labelField, new BadInput(false)).read(List.of(data));
+        if (examples.isEmpty()) throw new CramjetException(data + ": no examples to evaluate" + (taskDir ? " in its " + split + " split" : ""));
+        List<String> texts = examples.stream().map(Example::text).toList();
+
+        Evaluation r;
+        String what;
+        long t0 = System.nanoTime();
+        if (baseline != null) {
+            if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what Naive Bayes learns from)");
+            int[] trainLabels = classIds(task.labels, task.train());
+            NaiveBayes nb = new NaiveBayes(task.train().stream().map(Example::text).toList(), trainLabels, task.labels.size());
+            float[][] p = new float[texts.size()][];
+            for (int i = 0; i < p.length; i++) p[i] = nb.probabilities(texts.get(i));
+            r = Evaluation.of(task.labels, classIds(task.labels, examples), p);
+            what = "multinomial Naive Bayes fitted on " + task.train().size() + " training examples";
+        } else {
+            Path dir = modelArg != null ? Path.of(modelArg) : FinetuneCommand.bestCheckpoint(Path.of(runArg));
+            try (Backend be = Backends.open(device)) {
+                Classifier c = Classifier.load(be, dir, batch);
+                if (task != null && !task.labels.equals(c.spec.labels())) {
+                    throw new CramjetException(dir + ": the classifier's labels " + c.spec.labels() + " differ from the task's " + task.labels);
+                }
+                r = Evaluation.run(c, c.encode(texts).tokens(), classIds(c.spec.labels(), examples), Evaluation.Monitor.LOSS);
+            }
+            what = dir.toString();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("classifier", what);
+        m.put("data", taskDir ? data + " (" + split + ")" : data);
+        m.put("seconds", seconds);
+        m.putAll(r.toJson());
+        if (out != null) AtomicFile.writeString(Path.of(out), Json.pretty(m));
+        PrintStream o = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        if (json) {
+            o.println(Json.write(m));
+        } else {
+            o.printf(Locale.ROOT, "%s on %s: %,d examples in %.1f s%n%n", what, m.get("data"), examples.size(), seconds);
+            o.print(r.metrics.table());
+            o.printf(Locale.ROOT, "%nloss %.4f%s%n", r.loss(), Double.isNaN(r.auc()) ? ""
+                    : String.format(Locale.ROOT, ", ROC-AUC (%s positive) %.4f", r.metrics.labels().get(1), r.auc()));
+        }
+        return 0;
+    }
+
+    private static int[] classIds(List<String> labels, List<Example> examples) {
+        int[] ids = new int[examples.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = labels.indexOf(examples.get(i).label());
+            if (ids[i] < 0) throw new CramjetException(examples.get(i).source() + ": label '" + examples.get(i).label() + "' is not one of " + labels);
+        }
+        return ids;
+    }
+
+    private static int generate(Args args) throws IOException {
+        Path dir = Path.of(args.required("model"));
+        Path data = Path.of(args.required("data"));
+        FieldPath prompt = FieldPath.parse(args.string("prompt-field", "prompt"));
+        String refField = args.string("reference-field", "reference");
+        int maxTokens = args.integer("max-tokens", 128);
+        Bleu.Tokenize tokenize = Bleu.Tokenize.parse(args.string("tokenize", "13a"));
+        String device = args.string("device", "cpu"), out = args.string("out", null);
+        boolean json = args.flag("json");
+        args.finish();
+        List<String> prompts = new ArrayList<>();
+        List<List<String>> refs = new ArrayList<>();
+        String[] lines = Files.readString(data).split("\n");
+        for (int i = 0; i < lines.length; i++) {
+            if (lines[i].isBlank()) continue;
+            String where = data + ":" + (i + 1);
+            Map<String, Object> rec = Json.object(Json.parse(lines[i], where), where);
+            try {
+                prompts.add(prompt.extract(rec, where));
+            } catch (FieldPath.MissingField e) {
+                throw new CramjetException(e.getMessage());
+            }
+            Object r = rec.get(refField);
+            List<String> rs = new ArrayList<>();
+            if (r instanceof List<?> l) for (Object x : l) rs.add(Json.string(x, where + ": " + refField + "[]"));
+            else if (r != null) rs.add(Json.string(r, where + ": " + refField));
+            if (rs.isEmpty()) throw new CramjetException(where + ": missing field '" + refField + "' (a string or a list of strings)");
+            refs.add(rs);
+        }
+        if (prompts.isEmpty()) throw new CramjetException(data + ": no records");
+        Path tokFile = dir.resolve(Classifier.TOKENIZER);
+        if (!Files.isRegularFile(tokFile)) throw new CramjetException(dir + ": no " + Classifier.TOKENIZER);
+        Tokenizer tok = Tokenizer.load(tokFile);
+        List<String> hyps = new ArrayList<>();
+        long t0 = System.nanoTime();
+        try (Backend be = Backends.open(device)) {
+            GPT model = ModelDir.load(be, dir, 1, 1);
+            Generator g = new Generator(model, tok, true);
+            for (String p : prompts) {
+                String text = g.generate(p, maxTokens, new Sampler(new Sampler.Settings(0, 0, 1, 1, 0), tok.vocabSize()), null).text();
+                int nl = text.indexOf('\n', text.isEmpty() || text.charAt(0) != '\n' ? 0 : 1);
+                hyps.add((nl < 0 ? text : text.substring(0, nl)).strip());
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Bleu.Score bleu = Bleu.corpus(hyps, refs, Bleu.Settings.DEFAULT.tokenize(tokenize));
+        double chrf = ChrF.corpus(hyps, refs, ChrF.Settings.CHRF), chrfpp = ChrF.corpus(hyps, refs, ChrF.Settings.CHRF_PLUS_PLUS);
+        double em = ExactMatch.corpus(hyps, refs);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", dir.toString());
+        m.put("data", data.toString());
+        m.put("examples", (long) hyps.size());
+        m.put("seconds", seconds);
+        m.put("bleu", bleu.score());
+        m.put("bleu_signature", "tok:" + args.string("tokenize", "13a") + "|smooth:exp|case:mixed");
+        m.put("bleu_detail", bleu.toString());
+        m.put("chrf", chrf);
+        m.put("chrf++", chrfpp);
+        m.put("exact_match", em);
+        if (out != null) {
+            Map<String, Object> full = new LinkedHashMap<>(m);
+            full.put("hypotheses", hyps);
+            AtomicFile.writeString(Path.of(out), Json.pretty(full));
+        }
+        PrintStream o = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        if (json) {
+            o.println(Json.write(m));
+        } else {
+            o.printf(Locale.ROOT, "%s on %s: %,d prompts in %.1f s%n  %s%n  chrF2 = %.2f   chrF2++ = %.2f   exact match = %.4f%n",
+                    dir, data, hyps.size(), seconds, bleu, chrf, chrfpp, em);
+        }
+        return 0;
+    }
+}

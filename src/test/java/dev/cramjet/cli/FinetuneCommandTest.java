@@ -1,0 +1,167 @@
+package dev.cramjet.cli;
+
+import dev.cramjet.engine.Rng;
+import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.io.Json;
+import dev.cramjet.io.Safetensors;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.ModelDir;
+import dev.cramjet.tokenizer.BpeTrainer;
+import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.train.MetricsLog;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * finetune --task classify, classify and eval --task classify end to end on a generated task: "weather" and
+ * "cooking" sentences drawn from two word lists that share filler words, over a small random base model.
+ */
+class FinetuneCommandTest {
+    @TempDir
+    static Path dir;
+    static Path base, data;
+
+    private static final String[] WEATHER = {"rain", "storm", "cloud", "sunny", "wind", "snow", "cold", "forecast"};
+    private static final String[] COOKING = {"bake", "salt", "oven", "butter", "pasta", "sauce", "onion", "recipe"};
+    private static final String[] FILLER = {"the", "today", "we", "saw", "a", "lot", "of", "and", "very", "is"};
+
+    static String sentence(String[] topic, long seed) {
+        StringBuilder sb = new StringBuilder();
+        for (int w = 0; w < 12; w++) {
+            String[] from = Rng.uniform(seed, w) < 0.4f ? topic : FILLER;
+            if (!sb.isEmpty()) sb.append(' ');
+            sb.append(from[(int) (Rng.uniform(seed + 99, w) * from.length)]);
+        }
+        return sb.toString();
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        List<String> texts = new ArrayList<>();
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < 240; i++) {
+            boolean w = i % 2 == 0;
+            String t = sentence(w ? WEATHER : COOKING, i);
+            texts.add(t);
+            jsonl.append(Json.write(Map.of("text", t, "label", w ? "weather" : "cooking"))).append('\n');
+        }
+        data = Files.writeString(dir.resolve("data.jsonl"), jsonl);
+        Tokenizer tok = new BpeTrainer().train(texts, 300, Tokenizer.DEFAULT_SPECIALS);
+        try (CpuBackend cpu = new CpuBackend()) {
+            GPT m = new GPT(cpu, GPTConfig.gpt2(2, 2, 32, tok.vocabSize(), 32), 1, 1, 5);
+            base = dir.resolve("base");
+            ModelDir.save(m, base);
+            tok.save(base.resolve("tokenizer.json"));
+        }
+    }
+
+    static Cli cramjet(String... argv) { return Cli.run(argv); }
+
+    private static String[] finetune(Path run, String... extra) {
+        List<String> a = new ArrayList<>(List.of("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(),
+                "--out", run.toString(), "--batch", "8", "--lr", "3e-3", "--eval-every", "20", "--eval-minutes", "0", "--near-dup", "0"));
+        a.addAll(Arrays.asList(extra));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void fineTunesClassifiesAndEvaluates() throws Exception {
+        Path run = dir.resolve("run");
+        Cli o = cramjet(finetune(run, "--max-steps", "60"));
+        assertEquals(0, o.rc(), o.err() + o.out());
+        assertTrue(o.out().contains("test split ("), o.out());
+        Map<String, Object> test = Json.object(Json.parse(Files.readString(run.resolve("test_metrics.json")), "t"), "t");
+        double accuracy = Json.number(test.get("accuracy"), "accuracy");
+        assertTrue(accuracy >= 0.9, "an easy task is learned: " + accuracy);
+        assertEquals(List.of("cooking", "weather"), test.get("labels"));
+        assertTrue(Files.readString(run.resolve("report.html")).contains("Confusion") || Files.exists(run.resolve("plots/confusion.png")));
+        assertTrue(MetricsLog.read(run.resolve("metrics.jsonl")).stream().anyMatch(m -> m.containsKey("val_macro_f1")));
+
+        Cli c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today",
+                "we bake pasta with butter and onion sauce in the oven");
+        assertEquals(0, c.rc(), c.err());
+        String[] lines = c.out().strip().split("\n");
+        assertEquals(2, lines.length, c.out());
+        assertEquals("weather", Json.object(Json.parse(lines[0], "l"), "l").get("label"), c.out() + o.out());
+        assertEquals("cooking", Json.object(Json.parse(lines[1], "l"), "l").get("label"));
+        assertTrue(c.err().contains("texts/s"), c.err());
+
+        Cli e = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--json");
+        assertEquals(0, e.rc(), e.err());
+        assertEquals(accuracy, Json.number(Json.object(Json.parse(e.out(), "e"), "e").get("accuracy"), "a"), 1e-12,
+                "eval scores the best checkpoint as the run did");
+        Cli nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
+        assertEquals(0, nb.rc(), nb.err());
+        assertTrue(nb.out().contains("macro avg"), nb.out());
+    }
+
+    @Test
+    void headOnlyAndLoraLeaveTheBaseWeightsAsTheyWere() throws Exception {
+        for (String mode : List.of("head", "lora")) {
+            Path run = dir.resolve("run-" + mode);
+            Cli o = cramjet(finetune(run, "--max-steps", "6", "--train", mode));
+            assertEquals(0, o.rc(), o.err() + o.out());
+            Path ck = Files.list(run.resolve("checkpoints")).filter(p -> p.getFileName().toString().startsWith("step-000000006")).findFirst().orElseThrow();
+            try (Safetensors.Reader before = Safetensors.open(base.resolve("model.safetensors"));
+                 Safetensors.Reader after = Safetensors.open(ck.resolve("model.safetensors"))) {
+                for (String name : before.tensors().keySet()) {
+                    assertArrayEquals(before.read(name), after.read(name), mode + ": base tensor " + name + " changed");
+                }
+                assertTrue(after.tensors().containsKey("score.weight"));
+                assertEquals(mode.equals("lora"), after.tensors().containsKey("h.0.attn.qkv.lora_A.weight"), after.tensors().keySet().toString());
+            }
+            assertTrue(Files.isRegularFile(ck.resolve("classifier.json")));
+        }
+    }
+
+    /** Ten steps, then a resume to twenty, match twenty straight steps bit for bit (constant learning rate, dropout on). */
+    @Test
+    void resumeIsExact() throws Exception {
+        String[] flat = {"--min-lr-ratio", "1", "--warmup", "0", "--eval-every", "0", "--patience", "0", "--class-weights", "balanced"};
+        Path a = dir.resolve("resume-a"), b = dir.resolve("resume-b");
+        List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
+        first.addAll(Arrays.asList(flat));
+        assertEquals(0, cramjet(first.toArray(String[]::new)).rc());
+        Cli r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
+        assertEquals(0, r.rc(), r.err() + r.out());
+        List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
+        straight.addAll(Arrays.asList(flat));
+        assertEquals(0, cramjet(straight.toArray(String[]::new)).rc());
+        assertEquals(losses(b), losses(a));
+        assertEquals(20, losses(a).size());
+    }
+
+    private static List<Double> losses(Path run) throws Exception {
+        return MetricsLog.read(run.resolve("metrics.jsonl")).stream().filter(m -> "train".equals(m.get("type")))
+                .map(m -> Json.number(m.get("loss"), "loss")).toList();
+    }
+
+    @Test
+    void badInputIsOneLineNamingTheFileAndLine() throws Exception {
+        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"text\":\"fine\",\"label\":\"a\"}\n{\"text\":\"no label\"}\n");
+        Cli o = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", bad.toString(), "--out", dir.resolve("bad-run").toString());
+        assertEquals(2, o.rc());
+        assertTrue(o.err().contains(bad + ":2: missing field 'label'"), o.err());
+        assertFalse(Files.exists(dir.resolve("bad-run")), "nothing written for bad input");
+        Cli t = cramjet("finetune", "--task", "translate", "--model", base.toString());
+        assertEquals(2, t.rc());
+        assertTrue(t.err().contains("unknown task 'translate'"), t.err());
+        Cli w = cramjet("finetune", "--task", "classify", "--model", base.toString(), "--data", data.toString(), "--width", "64");
+        assertEquals(2, w.rc());
+        assertTrue(w.err().contains("--width: a fine-tune takes the base model's shape"), w.err());
+        Cli r = cramjet("finetune", "--resume", dir.resolve("some-run").toString(), "--pooling", "mean");
+        assertEquals(2, r.rc());
+        assertTrue(r.err().contains("--pooling: cannot change when resuming"), r.err());
+    }
+}

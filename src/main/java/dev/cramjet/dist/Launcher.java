@@ -151,13 +151,24 @@ public final class Launcher {
         }
     }
 
-    /** {@code override} if set, else {@code name} on the PATH. */
-    static String find(String name, String override) {
+    /**
+     * {@code override} if set, else {@code name} on the PATH with its links resolved: Open MPI derives its
+     * installation prefix from the path it was started by, and Debian's /bin/mpirun (a link through
+     * /etc/alternatives to /usr/bin/orterun, and first on the PATH Maven gives its tests) would make it "/", which
+     * mpirun refuses ("a prefix … that only contained slashes").
+     */
+    static String find(String name, String override) { return find(name, override, System.getenv("PATH")); }
+
+    static String find(String name, String override, String path) {
         if (override != null && !override.isBlank()) return override;
-        String path = System.getenv("PATH");
         for (String dir : path == null ? new String[0] : path.split(File.pathSeparator)) {
             Path p = Path.of(dir, name);
-            if (Files.isExecutable(p)) return p.toString();
+            if (!Files.isExecutable(p)) continue;
+            try {
+                return p.toRealPath().toString();
+            } catch (IOException e) {
+                return p.toString();
+            }
         }
         throw new CramjetException("--nproc on the CPU starts the ranks with Open MPI's " + name + ", which is not on the PATH:"
                 + " install Open MPI (scripts/setup-openmpi.sh, or apt-get install openmpi-bin) or set CRAMJET_MPIRUN");

@@ -52,4 +52,17 @@ class LauncherTest {
         assertEquals(List.of("/usr/bin/mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", "java", "-cp", "x"),
                 Launcher.mpirun("/usr/bin/mpirun", 2, List.of("java", "-cp", "x")));
     }
+
+    @Test
+    void mpirunIsFoundThroughItsLinksSoOpenMpiSeesItsRealPrefix() throws Exception {
+        Path real = Files.createDirectories(dir.resolve("usr/bin")).resolve("orterun");
+        Files.writeString(real, "#!/bin/sh\n");
+        assertTrue(real.toFile().setExecutable(true));
+        Path bin = Files.createDirectories(dir.resolve("bin"));
+        Files.createSymbolicLink(bin.resolve("mpirun"), real);
+        String path = dir.resolve("nothing-here") + java.io.File.pathSeparator + bin;
+        assertEquals(real.toRealPath().toString(), Launcher.find("mpirun", null, path));
+        assertEquals("/opt/x/mpirun", Launcher.find("mpirun", "/opt/x/mpirun", path));
+        assertThrows(dev.cramjet.CramjetException.class, () -> Launcher.find("mpirun", null, dir.resolve("nothing-here").toString()));
+    }
 }

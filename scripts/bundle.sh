@@ -19,14 +19,16 @@ echo "bundle: building the jar…"
 mvn -B -q -Dstyle.color=never -DskipTests package
 jar=target/cramjet.jar
 
-# The modules the code needs, as jdeps sees them, plus the incubator Vector API the launcher adds at run time
-# (jdeps cannot see a module that is only named on the command line).
+# The modules the code needs, as jdeps sees them (jdk.httpserver among them: `cramjet serve` runs on the JDK's own
+# HTTP server), plus the incubator Vector API the launcher adds at run time (jdeps cannot see a module that is only
+# named on the command line).
 modules=$(jdeps --multi-release 25 --ignore-missing-deps --print-module-deps --add-modules jdk.incubator.vector "$jar")
 modules="$modules,jdk.incubator.vector"
 # java.desktop (AWT, ImageIO) only draws the PNG charts and is a sixth of the runtime (about 10 MiB with its
 # native libraries); without it a report says so and keeps every number (report.Report.plotsMissing), so the
 # bundle stays well under what can be sent to a GPU machine at once.
 modules=$(echo "$modules" | tr , '\n' | grep -vx java.desktop | paste -sd, -)
+case ",$modules," in *,jdk.httpserver,*) ;; *) echo "bundle: jdeps did not list jdk.httpserver, which serve needs" >&2; exit 1 ;; esac
 echo "bundle: modules $modules"
 
 out=build/bundle

@@ -5,12 +5,15 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
+import dev.cramjet.infer.DecodeBench;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
+import dev.cramjet.serve.ServeBench;
 
 import java.io.IOException;
 import java.util.LinkedHashMap;
@@ -45,6 +48,10 @@ public final class BenchCommand implements Command {
         return """
                 usage: cramjet bench [--preset tiny|small|gpt2-124m|gpt2-medium|micro] [--steps N] [--device cpu|cuda]
                                      [--batch B] [--seq T] [--decode N] [--json]
+                       cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
+                                     [--weights fp32,int8] [--device cpu|cuda] [--json]
+                       cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
+                       cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -58,9 +65,17 @@ public final class BenchCommand implements Command {
                 (4 for gpt2-124m and larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger),
                 --decode 64. --json prints one JSON object per line.
 
-                usage: cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
+                --serve measures the serving engine (continuous batching, as `cramjet serve` runs it) instead: for
+                each weight type and each number of concurrent streams, that many requests at once, each a prompt of
+                --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
+                whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
+                each level's aggregate over the single-stream rate.
 
-                Data parallel on the CPU: training steps of N ranks under mpirun (cores/N threads each, micro-batch
+                With --model, only generation, of a saved model (a model directory, or a GGUF file whose Q8_0 weights
+                run as int8): a P-token prompt (default 64) and N decoded tokens (default 128), R timed repeats
+                (default 3) after a warm-up — the Cramjet side of scripts/bench-llama.sh's comparison with llama.cpp.
+
+                With --nproc, data parallel on the CPU: training steps of N ranks under mpirun (cores/N threads each, micro-batch
                 B each) against one process on all cores and one on cores/N threads, with the step split into
                 compute, gradient exchange and optimizer; --zero shards the optimizer state (ZeRO-1).
                 """;
@@ -69,6 +84,8 @@ public final class BenchCommand implements Command {
     @Override
     public int run(Args args) throws Exception {
         if (args.has("nproc") || args.has("dp")) return DataParallelBench.run(args);
+        if (args.flag("serve")) return serve(args);
+        if (args.has("model")) return savedModel(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
         boolean json = args.flag("json");
@@ -155,6 +172,83 @@ public final class BenchCommand implements Command {
         return 0;
     }
 
+    /** `bench --serve`: the serving engine at several numbers of concurrent streams, per weight type. */
+    private static int serve(Args args) throws InterruptedException {
+        String preset = args.string("preset", "gpt2-124m"), device = args.string("device", "cpu");
+        boolean json = args.flag("json");
+        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64);
+        String streamsArg = args.string("streams", "1,4,16,64"), weightsArg = args.string("weights", "fp32,int8");
+        args.finish();
+        GPTConfig cfg = GPTConfig.preset(preset);
+        if (prompt < 1 || tokens < 2 || prompt + tokens > cfg.blockSize()) {
+            throw new dev.cramjet.CramjetException("--prompt-tokens " + prompt + " and --decode " + tokens
+                    + " must be >= 1 and >= 2 and fit the context of " + cfg.blockSize());
+        }
+        int[] levels;
+        try {
+            levels = java.util.Arrays.stream(streamsArg.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+        } catch (NumberFormatException e) {
+            throw new dev.cramjet.CramjetException("--streams expects numbers separated by commas, got '" + streamsArg + "'");
+        }
+        for (int c : levels) if (c < 1) throw new dev.cramjet.CramjetException("--streams: each level must be at least 1, got " + c);
+        for (String w : weightsArg.split(",")) {
+            DType type = switch (w.trim()) {
+                case "fp32" -> null;
+                case "int8" -> DType.Q8_0;
+                default -> throw new dev.cramjet.CramjetException("--weights: fp32 or int8, got '" + w + "'");
+            };
+            try (Backend be = Backends.open(device)) {
+                GPT model = new GPT(be, cfg, 1, 1, 1, Model.Options.INFERENCE.weights(type));
+                String label = type == null ? be.computeType().name().toLowerCase(Locale.ROOT) : "int8";
+                emit(json, Map.of("bench", "serve_setup", "device", be.describe(), "preset", preset, "weights", label,
+                        "prompt_tokens", (long) prompt, "decode_tokens", (long) tokens),
+                        String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
+                                preset, label, be.describe(), prompt, tokens));
+                double[] single = {Double.NaN};
+                ServeBench.run(model, levels, prompt, tokens, 64, l -> {
+                    if (l.streams() == 1) single[0] = l.aggregateTokensPerSecond();
+                    Map<String, Object> m = new LinkedHashMap<>(l.json());
+                    m.put("bench", "serve");
+                    m.put("weights", label);
+                    m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
+                    emit(json, m, String.format(Locale.ROOT,
+                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s",
+                            l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
+                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99()));
+                });
+            }
+        }
+        return 0;
+    }
+
+    /** Generation speed of a saved model, weights as stored: one line per repeat. */
+    private static int savedModel(Args args) throws IOException {
+        java.nio.file.Path path = java.nio.file.Path.of(args.required("model"));
+        int prompt = args.integer("prompt", PROMPT), decode = args.integer("decode", 128), repeats = args.integer("repeats", 3);
+        String device = args.string("device", "cpu");
+        boolean json = args.flag("json");
+        args.finish();
+        if (repeats < 1) throw new dev.cramjet.CramjetException("--repeats must be at least 1, got " + repeats);
+        try (Backend be = Backends.open(device)) {
+            GPT model = ModelFiles.load(be, path, 1, 1);
+            String weights = model.parameter("h.0.mlp.fc.weight").value().dtype().name();
+            for (int r = 0; r < repeats; r++) {
+                DecodeBench b = DecodeBench.run(model, prompt, decode, 2 + r);
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("bench", "generate");
+                m.put("model", path.toString());
+                m.put("weights", weights);
+                m.put("prompt_tokens", (long) prompt);
+                m.put("prefill_tokens_per_s", b.prefillTokensPerSecond());
+                m.put("decode_tokens", (long) decode);
+                m.put("decode_tokens_per_s", b.decodeTokensPerSecond());
+                emit(json, m, String.format(Locale.ROOT, "generate %s (%s weights): prefill %.0f tokens/s, decode %.1f tokens/s",
+                        path, weights, b.prefillTokensPerSecond(), b.decodeTokensPerSecond()));
+            }
+        }
+        return 0;
+    }
+
     /** Prompt length of the generation figures. */
     private static final int PROMPT = 64;
 
@@ -168,20 +262,8 @@ public final class BenchCommand implements Command {
             GPT model = new GPT(be, cfg, 1, 1, 1, Model.Options.INFERENCE.weights(weights));
             int prompt = Math.min(PROMPT, cfg.blockSize() - tokens - 1);
             if (prompt < 1) throw new dev.cramjet.CramjetException("--decode " + tokens + " leaves no room for a prompt in a context of " + cfg.blockSize());
-            SplittableRandom rng = new SplittableRandom(2);
-            int[] ids = new int[prompt];
-            for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(cfg.vocabSize());
-            GPT.Session session = model.session(prompt + tokens + 1);
-            session.next(ids);                               // warm-up: the same work, compiled
-            session.reset();
-            long t0 = System.nanoTime();
-            session.next(ids);
-            long t1 = System.nanoTime();
-            session.next(new int[] {1});
-            long t2 = System.nanoTime();
-            for (int i = 0; i < tokens; i++) session.next(new int[] {rng.nextInt(cfg.vocabSize())});
-            long t3 = System.nanoTime();
-            double prefill = prompt / ((t1 - t0) / 1e9), decode = tokens / ((t3 - t2) / 1e9);
+            DecodeBench b = DecodeBench.run(model, prompt, tokens, 2);
+            double prefill = b.prefillTokensPerSecond(), decode = b.decodeTokensPerSecond();
             long bytes = 0;
             for (Parameters.Param p : model.parameterList()) if (!p.name().equals("wpe.weight")) bytes += p.value().bytes();
             String type = weights == null ? be.computeType().name().toLowerCase(Locale.ROOT) : "int8 (Q8_0)";

@@ -9,7 +9,7 @@ import dev.cramjet.io.Json;
 import dev.cramjet.io.TextFile;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
-import dev.cramjet.nn.ModelDir;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.tokenizer.Tokenizer;
 
 import java.io.IOException;
@@ -32,15 +32,15 @@ public final class EvalCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet eval --model DIR (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
+                usage: cramjet eval --model PATH (--tokens FILE|DIR | --text FILE) [--split val] [--batch B] [--seq T]
                                     [--max-tokens N] [--device cpu|cuda] [--json]
 
-                Prints the mean cross-entropy (nats per token) and perplexity of the model in DIR (config.json +
-                model.safetensors) on a token stream:
+                Prints the mean cross-entropy (nats per token) and perplexity of the model at PATH (a directory with
+                config.json + model.safetensors, or a GGUF file, int8 weights included) on a token stream:
                   --tokens FILE   a token shard (from `cramjet prepare`) or a text file of whitespace-separated ids
                   --tokens DIR    the shards SPLIT_NNN.bin of a data directory (--split, default val), in order
-                  --text FILE     UTF-8 text, encoded with DIR/tokenizer.json
-                Shards are checked against DIR/tokenizer.json when the model directory has one. The stream is cut
+                  --text FILE     UTF-8 text, encoded with the model's tokenizer (tokenizer.json, or the GGUF's own)
+                Shards are checked against the model's tokenizer when it has one. The stream is cut
                 into consecutive windows of T tokens (default: the model's block size), B windows per forward pass
                 (default 4); --max-tokens evaluates only the first N tokens.
                 """ + TaskEval.USAGE;
@@ -57,7 +57,7 @@ public final class EvalCommand implements Command {
         String device = args.string("device", "cpu");
         long maxTokens = args.longValue("max-tokens", Integer.MAX_VALUE - 8);
         boolean json = args.flag("json");
-        GPTConfig cfg = ModelDir.readConfig(dir);
+        GPTConfig cfg = ModelFiles.config(dir);
         int seq = args.integer("seq", cfg.blockSize());
         args.finish();
         if ((tokensArg == null) == (textArg == null)) throw new CramjetException("give exactly one of --tokens and --text");
@@ -65,17 +65,10 @@ public final class EvalCommand implements Command {
         if (maxTokens < 2) throw new CramjetException("--max-tokens must be at least 2, got " + maxTokens);
 
         Path source = Path.of(tokensArg != null ? tokensArg : textArg);
-        int[] stream = tokensArg != null ? readTokens(source, dir, split, maxTokens, cfg.vocabSize()) : encodeText(source, dir, maxTokens);
-        for (int i = 0; i < stream.length; i++) {
-            if (stream[i] >= cfg.vocabSize()) {
-                throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
-                        + cfg.vocabSize() + ")");
-            }
-        }
-        if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
+        int[] stream = heldOut(dir, tokensArg, textArg, split, maxTokens, cfg.vocabSize());
 
         try (Backend be = Backends.open(device)) {
-            GPT model = ModelDir.load(be, dir, batch, seq);
+            GPT model = ModelFiles.load(be, dir, batch, seq);
             Result r = evaluate(model, stream);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", dir.toString());
@@ -88,6 +81,23 @@ public final class EvalCommand implements Command {
                     Math.exp(r.loss), r.targets));
         }
         return 0;
+    }
+
+    /**
+     * The token stream of --tokens (shards or ids, checked against the model's tokenizer) or --text (encoded with
+     * it), at most {@code max} tokens, every id inside the vocabulary and at least two of them.
+     */
+    static int[] heldOut(Path model, String tokensArg, String textArg, String split, long max, int vocab) throws IOException {
+        Path source = Path.of(tokensArg != null ? tokensArg : textArg);
+        int[] stream = tokensArg != null ? readTokens(source, model, split, max, vocab) : encodeText(source, model, max);
+        for (int i = 0; i < stream.length; i++) {
+            if (stream[i] >= vocab) {
+                throw new CramjetException(source + ": token " + i + " has id " + stream[i] + ", outside the model's vocabulary [0, "
+                        + vocab + ")");
+            }
+        }
+        if (stream.length < 2) throw new CramjetException(source + ": needs at least 2 tokens, has " + stream.length);
+        return stream;
     }
 
     /** Mean loss over {@code targets} predicted tokens. */
@@ -125,8 +135,8 @@ public final class EvalCommand implements Command {
 
     /** Tokens from a shard file, a directory of shards, or a text file of ids; at most {@code max}. */
     static int[] readTokens(Path source, Path modelDir, String split, long max, int vocab) throws IOException {
-        Path tokenizer = modelDir.resolve("tokenizer.json");
-        String hash = Files.isRegularFile(tokenizer) ? Tokenizer.load(tokenizer).hash() : null;
+        Tokenizer tokenizer = ModelFiles.tokenizer(modelDir);
+        String hash = tokenizer == null ? null : tokenizer.hash();
         if (Files.isDirectory(source)) {
             try (TokenShards shards = TokenShards.open(source, split, hash)) {
                 int n = (int) Math.min(max, shards.tokens());
@@ -163,12 +173,12 @@ public final class EvalCommand implements Command {
     private static final byte[] SHARD_MAGIC = "CRAMJTOK".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private static int[] encodeText(Path file, Path modelDir, long max) throws IOException {
-        Path tokenizer = modelDir.resolve("tokenizer.json");
-        if (!Files.isRegularFile(tokenizer)) {
-            throw new CramjetException(tokenizer + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
+        Tokenizer tokenizer = ModelFiles.tokenizer(modelDir);
+        if (tokenizer == null) {
+            throw new CramjetException(modelDir.resolve(ModelFiles.TOKENIZER) + ": no such file (--text needs the model's tokenizer; use --tokens instead)");
         }
         // Strict UTF-8, as prepare reads corpora: a binary or Latin-1 file is named, not scored.
-        int[] ids = Tokenizer.load(tokenizer).encode(TextFile.read(file, "text file"));
+        int[] ids = tokenizer.encode(TextFile.read(file, "text file"));
         return ids.length > max ? Arrays.copyOf(ids, (int) max) : ids;
     }
 

@@ -5,8 +5,10 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.infer.Generator;
 import dev.cramjet.infer.Sampler;
+import dev.cramjet.io.ModelFiles;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Checkpoints;
@@ -19,6 +21,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.ToIntFunction;
 
 /** `cramjet generate`: continues a prompt with a trained model, streaming the text as it is generated. */
 public final class GenerateCommand implements Command {
@@ -32,7 +35,8 @@ public final class GenerateCommand implements Command {
         return """
                 usage: cramjet generate (--model DIR | --run DIR) [--prompt TEXT] [options]
 
-                  --model DIR              a model directory: model.safetensors, config.json, tokenizer.json
+                  --model PATH             a model directory (model.safetensors, config.json, tokenizer.json) or a
+                                           GGUF file (its tokenizer embedded; int8 Q8_0 weights run as int8)
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
                   --prompt TEXT            the text to continue (default: none, start from <|endoftext|>)
@@ -68,23 +72,11 @@ public final class GenerateCommand implements Command {
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
-            Source src = null;
-            Tokenizer tokenizer = null;
-            GPTConfig cfg = null;
-            GPT model = null;
-            // A run's checkpoints best first; one that fails verification gives way to the next, with a word.
-            for (int i = 0; model == null; i++) {
-                src = sources.get(i);
-                try {
-                    tokenizer = Tokenizer.load(src.tokenizer());
-                    cfg = ModelDir.readConfig(src.model());
-                    // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
-                    model = ModelDir.load(backend, src.model(), 1, cached ? 1 : cfg.blockSize());
-                } catch (CramjetException e) {
-                    if (i == sources.size() - 1) throw e;
-                    System.err.println("cramjet generate: skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());
-                }
-            }
+            Loaded loaded = load(backend, sources, "generate", cfg -> cached ? 1 : cfg.blockSize(), Model.Options.INFERENCE);
+            Source src = loaded.source();
+            GPTConfig cfg = loaded.config();
+            GPT model = loaded.model();
+            Tokenizer tokenizer = loaded.tokenizer();
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
                         src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
@@ -111,10 +103,34 @@ public final class GenerateCommand implements Command {
         return 0;
     }
 
-    /** Where the weights and configuration are, where the tokenizer is, and a few words on which model it is. */
+    /** Where the weights and configuration are, where the tokenizer is (null: embedded in a GGUF), and a few words on which model it is. */
     record Source(Path model, Path tokenizer, String what) {}
 
-    static Source modelDir(Path dir) {
+    /** A model ready to run, with the source it came from. */
+    record Loaded(Source source, Tokenizer tokenizer, GPTConfig config, GPT model) {}
+
+    /**
+     * The first of {@code sources} that loads: a run's checkpoints come best first, and one that fails verification
+     * gives way to the next with a word on standard error. {@code seq} sizes the activation arena from the config
+     * (the KV-cache path runs through its own buffers, so one row will do).
+     */
+    static Loaded load(Backend backend, List<Source> sources, String command, ToIntFunction<GPTConfig> seq, Model.Options options)
+            throws IOException {
+        for (int i = 0; ; i++) {
+            Source src = sources.get(i);
+            try {
+                Tokenizer tokenizer = src.tokenizer() == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(src.tokenizer());
+                GPTConfig cfg = ModelFiles.config(src.model());
+                return new Loaded(src, tokenizer, cfg, ModelFiles.load(backend, src.model(), 1, seq.applyAsInt(cfg), options));
+            } catch (CramjetException e) {
+                if (i == sources.size() - 1) throw e;
+                System.err.println("cramjet " + command + ": skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    static Source modelDir(Path dir) throws IOException {
+        if (ModelFiles.isGguf(dir)) return new Source(dir, null, "GGUF file");
         requireModel(dir, "model directory");
         Path tok = dir.resolve(TOKENIZER);
         if (!Files.isRegularFile(tok)) throw new CramjetException(dir + ": no " + TOKENIZER + " (a model directory holds "

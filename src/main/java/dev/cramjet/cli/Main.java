@@ -30,7 +30,13 @@ public final class Main {
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
         m.put("logits", LogitsCommand::new);
+        m.put("quantize", QuantizeCommand::new);
+        m.put("prune", PruneCommand::new);
+        m.put("export", ExportCommand::new);
+        m.put("import", ImportCommand::new);
         m.put("report", ReportCommand::new);
+        m.put("serve", ServeCommand::new);
+        m.put("dashboard", DashboardCommand::new);
         m.put("bench", BenchCommand::new);
         m.put("doctor", DoctorCommand::new);
         m.put("selftest", SelftestCommand::new);
@@ -68,6 +74,11 @@ public final class Main {
             return 2;
         } catch (IOException e) {
             System.err.println("cramjet " + argv[0] + ": " + describe(e));
+            return 2;
+        } catch (OutOfMemoryError e) {
+            // A model, batch or context bigger than the heap: the user's to change, so one line says how.
+            System.err.printf(java.util.Locale.ROOT, "cramjet %s: out of memory (the Java heap is %.1f GiB): choose a smaller model, "
+                    + "batch or context, or give Java more memory (CRAMJET_JAVA_OPTS=-Xmx…)%n", argv[0], Runtime.getRuntime().maxMemory() / 1073741824.0);
             return 2;
         } catch (Exception e) {
             // A bug, not bad input: keep the trace, it is what a bug report needs.

@@ -234,13 +234,14 @@ public final class DataParallel {
         for (Path f : files) {
             try (Safetensors.Reader r = Safetensors.open(f)) {
                 Map<String, String> meta = r.metadata();
-                int step = (int) number(f, meta, "step", null);
+                long step = number(f, meta, "step", null);
+                if (step > Integer.MAX_VALUE) throw new CramjetException(f + ": optimizer step " + step + " is beyond what the optimizer counts (2^31 - 1)");
                 long first = number(f, meta, "first", "0");
                 long fileTotal = number(f, meta, "total", Long.toString(r.entry("m").numel()));
                 if (fileTotal != total) {
                     throw new CramjetException(f + ": optimizer state for " + fileTotal + " trained elements, the model trains " + total);
                 }
-                pieces.add(new Piece(f, first, r.entry("m").numel(), step));
+                pieces.add(new Piece(f, first, r.entry("m").numel(), (int) step));
             }
         }
         pieces.sort(Comparator.comparingLong(Piece::first));
@@ -262,7 +263,7 @@ public final class DataParallel {
 
     private static long number(Path f, Map<String, String> meta, String key, String fallback) {
         String v = meta.getOrDefault(key, fallback);
-        if (v == null || !v.matches("\\d+")) throw new CramjetException(f + ": metadata has no valid " + key + " (got " + v + ")");
+        if (v == null || !v.matches("\\d{1,18}")) throw new CramjetException(f + ": metadata has no valid " + key + " (got " + v + ")");
         return Long.parseLong(v);
     }
 }

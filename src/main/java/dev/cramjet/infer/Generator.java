@@ -100,7 +100,7 @@ public final class Generator {
         Stop stop = Stop.MAX_TOKENS;
         int generated = 0;
         while (generated < maxTokens) {
-            int id = sampler.sample(logits, context, length);
+            int id = sampler.sample(logits, context, promptIds.length, length);
             if (id == tokenizer.eot()) { stop = Stop.END_OF_TEXT; break; }
             context[length++] = id;
             generated++;

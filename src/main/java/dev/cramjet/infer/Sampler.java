@@ -1,6 +1,7 @@
 package dev.cramjet.infer;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -13,6 +14,8 @@ import java.util.SplittableRandom;
  * <li>repetition penalty (CTRL, Keskar et al. 2019): for each distinct token already in the context, a positive
  *     logit is divided by the penalty and a negative one multiplied by it, so a penalty &gt; 1 always makes a seen
  *     token less likely;</li>
+ * <li>presence and frequency penalties (OpenAI's definition): logit[j] −= frequency·c[j] + presence·[c[j] &gt; 0],
+ *     c[j] being how often j occurs in the generated part of the context;</li>
  * <li>temperature 0 is greedy: the arg-max, ties going to the lowest token id, no randomness;</li>
  * <li>top-k keeps the k largest logits, found in one pass with a k-element min-heap (O(V log k) at worst,
  *     about V comparisons in practice, since few tokens beat the heap's weakest member; no sort);</li>
@@ -23,7 +26,8 @@ import java.util.SplittableRandom;
  * <li>one draw from a {@link SplittableRandom} seeded once, so a seed reproduces a whole generation.</li>
  * </ol>
  * Candidates are ordered by (logit descending, id ascending), a strict total order, so every choice is
- * deterministic. All scratch space is allocated once for the vocabulary size; {@link #sample} allocates nothing.
+ * deterministic, and the exponentials and lane sums are {@link Lanes}' (StrictMath in scalar tails), which give the
+ * same bits in every JIT tier: a seed reproduces a generation in a fresh process and in a long-running server. All scratch space is allocated once for the vocabulary size; {@link #sample} allocates nothing.
  * Not thread-safe: one sampler per generation.
  */
 public final class Sampler {
@@ -31,9 +35,15 @@ public final class Sampler {
 
     /**
      * Sampling settings. temperature ≥ 0 (0 = greedy); topK ≥ 0 (0 = off); topP in (0, 1] (1 = off);
-     * repetitionPenalty &gt; 0 (1 = off).
+     * repetitionPenalty &gt; 0 (1 = off); presencePenalty and frequencyPenalty in [−2, 2] (0 = off).
      */
-    public record Settings(double temperature, int topK, double topP, double repetitionPenalty, long seed) {
+    public record Settings(double temperature, int topK, double topP, double repetitionPenalty, double presencePenalty,
+                           double frequencyPenalty, long seed) {
+        /** Without presence and frequency penalties. */
+        public Settings(double temperature, int topK, double topP, double repetitionPenalty, long seed) {
+            this(temperature, topK, topP, repetitionPenalty, 0, 0, seed);
+        }
+
         public Settings {
             if (!(temperature >= 0) || Double.isInfinite(temperature)) {
                 throw new CramjetException("temperature must be a finite number >= 0, got " + temperature);
@@ -43,10 +53,17 @@ public final class Sampler {
             if (!(repetitionPenalty > 0) || Double.isInfinite(repetitionPenalty)) {
                 throw new CramjetException("repetition penalty must be a finite number > 0 (1 turns it off), got " + repetitionPenalty);
             }
+            if (!(Math.abs(presencePenalty) <= 2)) throw new CramjetException("presence penalty must be in [-2, 2], got " + presencePenalty);
+            if (!(Math.abs(frequencyPenalty) <= 2)) throw new CramjetException("frequency penalty must be in [-2, 2], got " + frequencyPenalty);
         }
 
         /** Greedy decoding: temperature 0, no filtering, no penalty. */
         public static Settings greedy() { return new Settings(0, 0, 1, 1, 0); }
+
+        /** The same settings with another seed. */
+        public Settings seed(long newSeed) {
+            return new Settings(temperature, topK, topP, repetitionPenalty, presencePenalty, frequencyPenalty, newSeed);
+        }
     }
 
     private final Settings settings;
@@ -60,6 +77,8 @@ public final class Sampler {
     private final int[] ids;
     /** seen[id] == stamp marks id as already penalised in this call, so repeats in the context count once. */
     private final int[] seen;
+    /** How often each id occurs in the generated tokens (valid where seen[id] == stamp). */
+    private final int[] counts;
     private int stamp;
 
     public Sampler(Settings settings, int vocab) {
@@ -71,6 +90,7 @@ public final class Sampler {
         this.weight = new float[vocab];
         this.ids = new int[vocab];
         this.seen = new int[vocab];
+        this.counts = new int[vocab];
     }
 
     public Settings settings() { return settings; }
@@ -78,12 +98,16 @@ public final class Sampler {
     /** The number of logit columns it samples from: token ids are in [0, vocab). */
     public int vocab() { return vocab; }
 
+    /** {@link #sample(float[], int[], int, int)} with the whole context generated. */
+    public int sample(float[] logits, int[] context, int length) { return sample(logits, context, 0, length); }
+
     /**
      * The next token given the logits (at least {@code vocab} long; columns past the vocabulary, such as padding,
-     * are ignored) and the context so far, {@code context[0, length)}, used by the repetition penalty.
+     * are ignored) and the context so far, {@code context[0, length)}, read by the repetition penalty, of which
+     * {@code context[generated, length)} was generated, read by the presence and frequency penalties.
      * The logits are not modified.
      */
-    public int sample(float[] logits, int[] context, int length) {
+    public int sample(float[] logits, int[] context, int generated, int length) {
         if (logits.length < vocab) {
             throw new IllegalArgumentException("logits have " + logits.length + " columns, vocabulary is " + vocab);
         }
@@ -92,6 +116,7 @@ public final class Sampler {
             work[i] = Float.isNaN(l) ? Float.NEGATIVE_INFINITY : l;
         }
         if (settings.repetitionPenalty() != 1) penalise(context, length);
+        if (settings.presencePenalty() != 0 || settings.frequencyPenalty() != 0) penaliseGenerated(context, generated, length);
         if (settings.temperature() == 0) return argmax();
 
         int n = vocab;
@@ -125,10 +150,7 @@ public final class Sampler {
     }
 
     private void penalise(int[] context, int length) {
-        if (++stamp == 0) { // wrapped after 2^32 calls: clear the marks once
-            java.util.Arrays.fill(seen, 0);
-            stamp = 1;
-        }
+        nextStamp();
         float r = (float) settings.repetitionPenalty();
         for (int i = 0; i < length; i++) {
             int id = context[i];
@@ -136,6 +158,30 @@ public final class Sampler {
             seen[id] = stamp;
             float l = work[id];
             work[id] = l > 0 ? l / r : l * r;
+        }
+    }
+
+    private void penaliseGenerated(int[] context, int from, int length) {
+        nextStamp();
+        for (int i = from; i < length; i++) {
+            int id = context[i];
+            if (id < 0 || id >= vocab) continue;
+            if (seen[id] != stamp) { seen[id] = stamp; counts[id] = 0; }
+            counts[id]++;
+        }
+        float presence = (float) settings.presencePenalty(), frequency = (float) settings.frequencyPenalty();
+        for (int i = from; i < length; i++) {
+            int id = context[i];
+            if (id < 0 || id >= vocab || counts[id] == 0) continue;
+            work[id] -= frequency * counts[id] + presence;
+            counts[id] = 0;                           // each distinct id once
+        }
+    }
+
+    private void nextStamp() {
+        if (++stamp == 0) { // wrapped after 2^32 calls: clear the marks once
+            java.util.Arrays.fill(seen, 0);
+            stamp = 1;
         }
     }
 
@@ -199,7 +245,7 @@ public final class Sampler {
         double total = 0;
         for (int i = 0; i < n; i++) {
             int id = ids[i];
-            float w = (float) Math.exp((work[id] - max) * invT);
+            float w = (float) StrictMath.exp((work[id] - max) * invT);
             weight[id] = w;
             total += w;
         }
@@ -217,17 +263,56 @@ public final class Sampler {
         float invT = (float) (1 / settings.temperature());
         FloatVector vsum = FloatVector.zero(S);
         for (i = 0; i < upper; i += S.length()) {
-            FloatVector w = FloatVector.fromArray(S, work, i).sub(max).mul(invT).lanewise(VectorOperators.EXP);
+            FloatVector w = Lanes.exp(FloatVector.fromArray(S, work, i).sub(max).mul(invT));
             w.intoArray(weight, i);
             vsum = vsum.add(w);
         }
-        double total = vsum.reduceLanes(VectorOperators.ADD);
+        double total = Lanes.sum(vsum);
         for (; i < n; i++) {
-            float w = (float) Math.exp((work[i] - max) * invT);
+            float w = (float) StrictMath.exp((work[i] - max) * invT);
             weight[i] = w;
             total += w;
         }
         return total;
+    }
+
+    /**
+     * The log-probability of {@code token} under the model's own distribution, log softmax(logits) over the
+     * vocabulary (before penalties, temperature and filtering: what the model thinks, whatever the settings), and
+     * the {@code top} most likely tokens with theirs, most likely first, into topIds and topLogprobs. Call it after
+     * {@link #sample}: it reuses the sampler's scratch. Allocates nothing.
+     */
+    public double logprob(float[] logits, int token, int top, int[] topIds, double[] topLogprobs) {
+        if (token < 0 || token >= vocab) throw new IllegalArgumentException("token " + token + " is outside [0, " + vocab + ")");
+        if (top < 0 || top > Math.min(topIds.length, topLogprobs.length) || top > vocab) {
+            throw new IllegalArgumentException("cannot return " + top + " top tokens");
+        }
+        for (int i = 0; i < vocab; i++) {
+            float l = logits[i];
+            work[i] = Float.isNaN(l) ? Float.NEGATIVE_INFINITY : l;
+        }
+        int upper = S.loopBound(vocab), i = 0;
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (; i < upper; i += S.length()) vmax = vmax.max(FloatVector.fromArray(S, work, i));
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; i < vocab; i++) max = Math.max(max, work[i]);
+        FloatVector vsum = FloatVector.zero(S);
+        for (i = 0; i < upper; i += S.length()) vsum = vsum.add(Lanes.exp(FloatVector.fromArray(S, work, i).sub(max)));
+        double sum = Lanes.sum(vsum);
+        for (; i < vocab; i++) sum += StrictMath.exp(work[i] - max);
+        double lse = max + StrictMath.log(sum);
+        if (top > 0) {
+            selectTop(top);
+            // The heap holds the top tokens weakest first at its root: sort its few entries by rank.
+            for (int a = 1; a < top; a++) {
+                for (int b = a; b > 0 && before(ids[b], ids[b - 1]); b--) swap(b, b - 1);
+            }
+            for (int k = 0; k < top; k++) {
+                topIds[k] = ids[k];
+                topLogprobs[k] = work[ids[k]] - lse;
+            }
+        }
+        return work[token] - lse;
     }
 
     /**
@@ -290,7 +375,7 @@ public final class Sampler {
                 FloatVector w = FloatVector.fromArray(S, weight, i);
                 vsum = vsum.add(w, w.compare(VectorOperators.GE, tau));
             }
-            double sum = vsum.reduceLanes(VectorOperators.ADD);
+            double sum = Lanes.sum(vsum);
             for (; i < vocab; i++) if (weight[i] >= tau) sum += weight[i];
             if (sum >= mass) break;
             tau *= 0.25f;

@@ -63,16 +63,54 @@ public final class Attention {
     }
 
     /**
-     * Decoding n new tokens of B sequences at positions [pos, pos + n): x [B·n, C] normed, out = residual + the
-     * attention branch (in place when out is residual). Keys and values go into the cache.
+     * A decoding step's entries: entry e is {@code count[e]} rows from row {@code first[e]}, the tokens of slot
+     * {@code slot[e]} at positions [pos[e], pos[e] + count[e]). Filled by {@link GPT.Batch}, read by the layers.
      */
-    void decode(Tensor out, Tensor x, Tensor residual, Cache cache, int pos, Workspace session) {
-        int b = cache.k().dim(0), n = x.rows() / b;
-        Tensor q = session.qkv.view(0, b, n, 3 * c), att = session.att.view(0, b, n, c);
-        qkv.forward(q.reshape(b * n, 3 * c), x, Epilogue.NONE, session.rank);
-        if (ropeTheta > 0) be.rope(q, heads, ropeTheta, pos);
-        be.attentionCached(att, q, cache.k(), cache.v(), pos, heads);
-        proj.forward(out, att.reshape(b * n, c), new Epilogue.Residual(residual, 0f, 0), session.rank);
+    static final class Step {
+        final int[] slot, pos, first, count;
+        private int entries, rows;
+
+        Step(int capacity) {
+            slot = new int[capacity];
+            pos = new int[capacity];
+            first = new int[capacity];
+            count = new int[capacity];
+        }
+
+        /** Appends an entry of n rows; returns its index. */
+        int add(int s, int position, int n) {
+            slot[entries] = s;
+            pos[entries] = position;
+            first[entries] = rows;
+            count[entries] = n;
+            rows += n;
+            return entries++;
+        }
+
+        int entries() { return entries; }
+
+        int rows() { return rows; }
+
+        void clear() { entries = rows = 0; }
+    }
+
+    /**
+     * Decoding a step: x [rows, C] normed, out = residual + the attention branch (in place when out is residual).
+     * The projections run over all the step's rows at once; RoPE and attention run per entry, on its rows and its
+     * slot's cache ({@code caches[slot]}, B = 1) at its own position, which also receives its keys and values.
+     */
+    void decode(Tensor out, Tensor x, Tensor residual, Cache[] caches, Step step, Workspace session) {
+        int n = x.rows();
+        Tensor q = Workspace.rows(session.qkv, n), att = Workspace.rows(session.att, n);
+        qkv.forward(q, x, Epilogue.NONE, session.rank);
+        for (int e = 0; e < step.entries(); e++) {
+            int first = step.first[e], count = step.count[e], pos = step.pos[e];
+            Tensor qe = q.view((long) first * 3 * c, 1, count, 3 * c);
+            if (ropeTheta > 0) be.rope(qe, heads, ropeTheta, pos);
+            Cache cache = caches[step.slot[e]];
+            be.attentionCached(att.view((long) first * c, 1, count, c), qe, cache.k(), cache.v(), pos, heads);
+        }
+        proj.forward(out, att, new Epilogue.Residual(residual, 0f, 0), session.rank);
     }
 
     /** An empty cache for B sequences of up to tmax positions. */

@@ -42,9 +42,9 @@ public final class Block {
         norm1.backward(dres, attn.backward(dres, norm1.forward(x), mask, d.p(), d.attention()), x);
     }
 
-    /** Decoding: x [B·n, C] updated in place through both branches, keys and values into the cache. */
-    void decode(Tensor x, Attention.Cache cache, int pos, Workspace session) {
-        attn.decode(x, norm1.decode(x, session), x, cache, pos, session);
+    /** Decoding a step: x [rows, C] updated in place through both branches, keys and values into the slots' caches. */
+    void decode(Tensor x, Attention.Cache[] caches, Attention.Step step, Workspace session) {
+        attn.decode(x, norm1.decode(x, session), x, caches, step, session);
         mlp.decode(x, norm2.decode(x, session), x, session);
     }
 

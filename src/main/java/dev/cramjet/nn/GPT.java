@@ -55,67 +55,187 @@ public final class GPT extends Model {
     public Session session(int maxTokens) { return new Session(maxTokens); }
 
     /**
-     * Incremental decoding through the same blocks: each {@link #next} call runs only the new tokens, attending
-     * to the cached keys and values of everything before them. Buffers are allocated once per session (reuse it
-     * with {@link #reset}). Dropout is always off.
+     * A decoding batch: {@code slots} independent sequences of up to {@code context} positions each, of which a
+     * step runs up to {@code rows} new tokens in all (see {@link Batch}).
+     */
+    public Batch batch(int slots, int context, int rows) { return new Batch(slots, context, rows); }
+
+    /**
+     * Incremental decoding of one sequence: each {@link #next} call runs only the new tokens, attending to the
+     * cached keys and values of everything before them — a one-slot {@link Batch}. Buffers are allocated once per
+     * session (reuse it with {@link #reset}). Dropout is always off.
      */
     public final class Session {
-        private final int max, c;
-        private final Tensor tok, x, logitRow;
-        private final Workspace scratch;
-        private final Attention.Cache[] caches;
-        private final float[] hostLogits;
-        private int pos;
+        private final Batch one;
 
-        private Session(int maxTokens) {
-            if (maxTokens < 1 || maxTokens > cfg.blockSize()) {
-                throw new CramjetException("session length must be in [1, block_size = " + cfg.blockSize() + "], got " + maxTokens);
-            }
-            if (head().pooling() != Head.Pooling.ALL && head().pooling() != Head.Pooling.TARGETS) {
-                throw new CramjetException("a classifier does not generate text: sessions need the language-model head");
-            }
-            max = maxTokens;
-            c = cfg.nEmbd();
-            LoRA.Spec lora = options.lora();
-            scratch = new Workspace(be, maxTokens, c, cfg.mlpHidden(), cfg.fcWidth(), cfg.mlp() == GPTConfig.Mlp.GELU,
-                    lora == null ? 0 : lora.rank(), 0, false, true);
-            tok = be.alloc(DType.I32, maxTokens);
-            x = be.alloc(be.computeType(), maxTokens, c);
-            logitRow = be.alloc(be.computeType(), 1, cfg.paddedVocab());
-            hostLogits = new float[cfg.paddedVocab()];
-            caches = new Attention.Cache[trunk.blocks.length];
-            for (int l = 0; l < caches.length; l++) caches[l] = trunk.blocks[l].attn.cache(1, maxTokens);
-        }
+        private Session(int maxTokens) { one = new Batch(1, maxTokens, maxTokens); }
 
         /** Tokens processed so far (the position the next token will take). */
-        public int position() { return pos; }
+        public int position() { return one.position(0); }
 
         /** Forgets the cached tokens; the buffers are kept. */
-        public void reset() { pos = 0; }
+        public void reset() { one.reset(0); }
 
         /** Runs {@code newTokens} at positions [position, position + n) and returns the last one's logits [V]. */
         public float[] next(int[] newTokens) {
-            int n = newTokens.length;
-            if (n == 0) throw new IllegalArgumentException("next() needs at least one token");
-            if (pos + n > max) {
-                throw new CramjetException("generation session is full: " + pos + " + " + n + " tokens exceed its "
-                        + max + " positions");
+            if (newTokens.length == 0) throw new IllegalArgumentException("next() needs at least one token");
+            one.add(0, newTokens, 0, newTokens.length);
+            one.run();
+            return java.util.Arrays.copyOf(one.logits(0), cfg.vocabSize());
+        }
+    }
+
+    /**
+     * Continuous batching: many sequences ("slots"), each with its own position and per-layer KV cache, decoded
+     * together. A step is a list of entries — some tokens of one slot at that slot's position: one token of a
+     * sequence being generated, or a chunk of a prompt — added with {@link #add}, then {@link #run} passes all of
+     * them through the model in one forward: every matmul (the memory-bound part of decoding: each weight is read
+     * once per step, not once per sequence) runs over all the step's rows; RoPE and attention run per entry on its
+     * rows and its slot's cache at its own position. Sequences join and leave between steps ({@link #reset}).
+     *
+     * <p>Each entry's result is the logits of its last token. The rows of one entry are computed exactly as a
+     * {@link Session} would compute them, up to the rounding a matmul's row count may change (on the CPU, the
+     * reduction order differs below and above 16 rows). Buffers are allocated once; a step allocates nothing but
+     * checks its input. Not thread-safe: one thread drives the batch.
+     */
+    public final class Batch {
+        private final int slots, context, rows, c, vp;
+        private final Tensor tok, x, segments, gathered, logitRows;
+        private final Workspace scratch;
+        /** caches[layer][slot]: each slot's keys and values, [1, context, C] views of one [slots, context, C] pair. */
+        private final Attention.Cache[][] caches;
+        private final int[] positions, hostTokens, hostSegments;
+        /** Each entry's logits row [Vp], downloaded by {@link #run}. */
+        private final float[][] hostLogits;
+        /** The step being built: entry e runs hostTokens[first[e], first[e] + count[e]) for slot[e]. */
+        private final Attention.Step step;
+
+        private Batch(int slots, int context, int rows) {
+            if (context < 1 || context > cfg.blockSize()) {
+                throw new CramjetException("session length must be in [1, block_size = " + cfg.blockSize() + "], got " + context);
             }
-            for (int id : newTokens) {
-                if (id < 0 || id >= cfg.vocabSize()) {
-                    throw new CramjetException("token id " + id + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            if (slots < 1) throw new CramjetException("a decoding batch needs at least one slot, got " + slots);
+            if (rows < 1) throw new CramjetException("a decoding step needs room for at least one token, got " + rows);
+            if (head().pooling() != Head.Pooling.ALL && head().pooling() != Head.Pooling.TARGETS) {
+                throw new CramjetException("a classifier does not generate text: sessions need the language-model head");
+            }
+            this.slots = slots;
+            this.context = context;
+            this.rows = rows;
+            c = cfg.nEmbd();
+            vp = cfg.paddedVocab();
+            int entries = Math.min(slots, rows);
+            LoRA.Spec lora = options.lora();
+            scratch = new Workspace(be, rows, c, cfg.mlpHidden(), cfg.fcWidth(),
+                    cfg.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(), 0, false, true);
+            tok = be.alloc(DType.I32, rows);
+            x = be.alloc(be.computeType(), rows, c);
+            segments = be.alloc(DType.I32, entries, 2);
+            gathered = be.alloc(be.computeType(), entries, c);
+            logitRows = be.alloc(be.computeType(), entries, vp);
+            hostLogits = new float[entries][vp];
+            hostTokens = new int[rows];
+            hostSegments = new int[2 * entries];
+            positions = new int[slots];
+            step = new Attention.Step(entries);
+            caches = new Attention.Cache[trunk.blocks.length][slots];
+            for (int l = 0; l < caches.length; l++) {
+                Attention.Cache all = trunk.blocks[l].attn.cache(slots, context);
+                for (int s = 0; s < slots; s++) {
+                    caches[l][s] = new Attention.Cache(all.k().slice(s).reshape(1, context, c),
+                            all.v().slice(s).reshape(1, context, c));
                 }
             }
-            Tensor t = tok.view(0, 1, n), xs = x.view(0, n, c);
-            be.upload(t, newTokens);
-            trunk.embed.forward(xs.reshape(1, n, c), t, pos);
-            for (int l = 0; l < caches.length; l++) trunk.blocks[l].decode(xs, caches[l], pos, scratch);
-            // Only the last token's logits are needed.
-            Tensor h = trunk.lnF.decode(xs.view((long) (n - 1) * c, 1, c), scratch);
-            be.matmul(logitRow, h, lmHead.weight.value(), null, Epilogue.NONE);
-            be.download(logitRow, hostLogits);
-            pos += n;
-            return Arrays.copyOf(hostLogits, cfg.vocabSize());
+        }
+
+        public int slots() { return slots; }
+
+        /** Positions each slot holds. */
+        public int context() { return context; }
+
+        /** Tokens one step can run, over all its entries. */
+        public int rows() { return rows; }
+
+        /** Tokens the step being built holds so far. */
+        public int queued() { return step.rows(); }
+
+        /** Tokens slot {@code s} holds (the position its next token takes). */
+        public int position(int s) { return positions[checkSlot(s)]; }
+
+        /** Empties slot {@code s} for a new sequence (its buffers are kept). */
+        public void reset(int s) { positions[checkSlot(s)] = 0; }
+
+        /**
+         * Adds an entry to the next step: {@code ids[from, to)} for slot {@code s} at its position. A slot appears
+         * at most once per step. Returns the entry's index, which {@link #logits} takes after {@link #run}.
+         */
+        public int add(int s, int[] ids, int from, int to) {
+            checkSlot(s);
+            int n = to - from;
+            if (n < 1) throw new IllegalArgumentException("an entry needs at least one token, got [" + from + ", " + to + ")");
+            if (step.rows() + n > rows) {
+                throw new CramjetException("a decoding step holds " + rows + " tokens: " + step.rows() + " + " + n + " do not fit");
+            }
+            if (positions[s] + n > context) {
+                throw new CramjetException("generation session is full: " + positions[s] + " + " + n
+                        + " tokens exceed its " + context + " positions");
+            }
+            for (int e = 0; e < step.entries(); e++) {
+                if (step.slot[e] == s) throw new IllegalArgumentException("slot " + s + " is already in this step");
+            }
+            int vocab = cfg.vocabSize();
+            for (int i = from; i < to; i++) {
+                if (ids[i] < 0 || ids[i] >= vocab) {
+                    throw new CramjetException("token id " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
+                }
+            }
+            System.arraycopy(ids, from, hostTokens, step.rows(), n);
+            return step.add(s, positions[s], n);
+        }
+
+        /**
+         * Runs the step: every entry's tokens through the model in one forward, their keys and values into their
+         * slots' caches, each slot's position advanced. Returns the number of entries, whose logits are ready.
+         */
+        public int run() {
+            int n = step.rows(), entries = step.entries();
+            if (entries == 0) throw new IllegalStateException("run() on an empty step");
+            Tensor t = tok.view(0, n), xs = x.view(0, n, c);
+            be.upload(tok, hostTokens);
+            for (int e = 0; e < entries; e++) {
+                int first = step.first[e], count = step.count[e];
+                trunk.embed.forward(xs.view((long) first * c, 1, count, c), t.view(first, 1, count), step.pos[e]);
+                hostSegments[2 * e] = first + count - 1;
+                hostSegments[2 * e + 1] = 1;
+            }
+            for (int l = 0; l < trunk.blocks.length; l++) trunk.blocks[l].decode(xs, caches[l], step, scratch);
+            // Only each entry's last token needs logits: gather those rows, then the final norm and the head.
+            Tensor seg = segments.view(0, entries, 2), last = gathered.view(0, entries, c);
+            be.upload(segments, hostSegments);
+            be.pool(last, xs, seg);
+            Tensor h = trunk.lnF.decode(last, scratch), out = logitRows.view(0, entries, vp);
+            be.matmul(out, h, lmHead.weight.value(), null, Epilogue.NONE);
+            for (int e = 0; e < entries; e++) be.download(out.slice(e), hostLogits[e]);
+            for (int e = 0; e < entries; e++) positions[step.slot[e]] += step.count[e];
+            step.clear();
+            return entries;
+        }
+
+        /** Drops the entries added since the last {@link #run} (the caller gave up on the step). */
+        public void clear() { step.clear(); }
+
+        /**
+         * Entry {@code e}'s logits from the last {@link #run}: [Vp], columns past the vocabulary being padding. The
+         * batch's own buffer, overwritten by the next run.
+         */
+        public float[] logits(int e) {
+            if (e < 0 || e >= hostLogits.length) throw new IllegalArgumentException("entry " + e + " is not in [0, " + hostLogits.length + ")");
+            return hostLogits[e];
+        }
+
+        private int checkSlot(int s) {
+            if (s < 0 || s >= slots) throw new IllegalArgumentException("slot " + s + " is not in [0, " + slots + ")");
+            return s;
         }
     }
 }

@@ -405,7 +405,9 @@ public final class ModelDir {
                         throw new CramjetException(file + ": tensor '" + inFile + "' has shape " + e.shapeString() + ", expected "
                                 + java.util.Arrays.toString(shape) + " for this model");
                     }
-                    model.backend().upload(p.value(), r.read(inFile));
+                    float[] host = r.read(inFile);
+                    requireFinite(host, 0, host.length, file, inFile);
+                    model.backend().upload(p.value(), host);
                     used.add(p.name());
                     continue;
                 }

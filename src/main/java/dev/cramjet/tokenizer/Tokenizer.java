@@ -205,15 +205,36 @@ public final class Tokenizer {
         return h;
     }
 
-    // ---- views for the tokenizer.json writer -------------------------------------------------------------------
+    // ---- views for the file formats that spell a tokenizer out (tokenizer.json, GGUF) ----------------------------
 
-    PreTokenizer preTokenizer() { return pre; }
+    /** GPT-4's cl100k pre-tokenizer pattern, the one tokenizers trained here use. */
+    public static final String CL100K_PATTERN = PreTokenizer.CL100K;
+    /** GPT-2's pre-tokenizer pattern (a tokenizer.json whose ByteLevel pre-tokenizer has use_regex=true). */
+    public static final String GPT2_PATTERN = PreTokenizer.GPT2;
 
-    int mergeCount() { return mergeLeft.length; }
+    /** The pre-tokenizer's pattern, in tokenizer.json's regex dialect. */
+    public String pattern() { return pre.pattern(); }
 
-    int mergeLeft(int rank) { return mergeLeft[rank]; }
+    public int mergeCount() { return mergeLeft.length; }
 
-    int mergeRight(int rank) { return mergeRight[rank]; }
+    /**
+     * Token id as tokenizer.json and GGUF spell it: a special as its text, any other token as its bytes in GPT-2's
+     * byte alphabet ({@code Ġ} for the space byte).
+     */
+    public String spelling(int id) {
+        byte[] bytes = token(id);
+        for (Map.Entry<String, Integer> e : specials.entrySet()) if (e.getValue() == id) return e.getKey();
+        return ByteLevel.encode(bytes);
+    }
+
+    /** Merge {@code rank} spelled "left right", the way tokenizer.json and GGUF list merges. */
+    public String mergeSpelling(int rank) { return spelling(mergeLeft[rank]) + " " + spelling(mergeRight[rank]); }
+
+    /**
+     * A tokenizer from the object a tokenizer.json holds (as {@link dev.cramjet.io.Json} parses it): formats that
+     * carry a byte-level BPE vocabulary in other shapes (GGUF) build that object and get tokenizer.json's checks.
+     */
+    public static Tokenizer fromJson(Map<String, Object> root, String source) { return TokenizerJson.read(root, source); }
 
     // ---- encoding ----------------------------------------------------------------------------------------------
 

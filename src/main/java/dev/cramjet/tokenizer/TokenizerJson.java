@@ -28,10 +28,10 @@ final class TokenizerJson {
     }
 
     static Tokenizer parse(String text, String source) {
-        Map<String, Object> root = Json.object(Json.parse(text, source), source);
-        Reader r = new Reader(source);
-        return r.read(root);
+        return read(Json.object(Json.parse(text, source), source), source);
     }
+
+    static Tokenizer read(Map<String, Object> root, String source) { return new Reader(source).read(root); }
 
     private record Reader(String source) {
         Tokenizer read(Map<String, Object> root) {
@@ -224,7 +224,7 @@ final class TokenizerJson {
         root.put("normalizer", null);
         Map<String, Object> split = new LinkedHashMap<>();
         split.put("type", "Split");
-        split.put("pattern", Map.of("Regex", t.preTokenizer().pattern()));
+        split.put("pattern", Map.of("Regex", t.pattern()));
         split.put("behavior", "Isolated");
         split.put("invert", false);
         root.put("pre_tokenizer", Map.of("type", "Sequence", "pretokenizers", List.of(split, byteLevel(false))));
@@ -239,19 +239,13 @@ final class TokenizerJson {
         model.put("fuse_unk", false);
         model.put("byte_fallback", false);
         Map<String, Object> vocab = new LinkedHashMap<>();
-        for (int id = 0; id < t.vocabSize(); id++) vocab.put(spelling(t, id), id);
+        for (int id = 0; id < t.vocabSize(); id++) vocab.put(t.spelling(id), id);
         model.put("vocab", vocab);
         List<Object> merges = new ArrayList<>(t.mergeCount());
-        for (int r = 0; r < t.mergeCount(); r++) merges.add(spelling(t, t.mergeLeft(r)) + " " + spelling(t, t.mergeRight(r)));
+        for (int r = 0; r < t.mergeCount(); r++) merges.add(t.mergeSpelling(r));
         model.put("merges", merges);
         root.put("model", model);
         return Json.pretty(root);
-    }
-
-    private static String spelling(Tokenizer t, int id) {
-        byte[] bytes = t.token(id);
-        for (Map.Entry<String, Integer> e : t.specials().entrySet()) if (e.getValue() == id) return e.getKey();
-        return ByteLevel.encode(bytes);
     }
 
     /** As a pre-tokenizer (use_regex=false: the Split before it has done the splitting) or as the decoder. */

@@ -119,6 +119,67 @@ class SamplerTest {
     }
 
     @Test
+    void presenceAndFrequencyPenaltiesSubtractFromGeneratedTokensOnly() {
+        // Context {1, 0, 0 | 0, 2}: the prompt is {1, 0, 0}; generated 0 once, 2 once. Logit 0 → 3 − 1·1 − 0.5 = 1.5,
+        // logit 2 → 2.2 − 1 − 0.5 = 0.7; token 1 (only in the prompt) keeps 2.0 and wins.
+        Sampler s = new Sampler(new Sampler.Settings(0, 0, 1, 1, 0.5, 1.0, 0), 3);
+        int[] context = {1, 0, 0, 0, 2};
+        assertEquals(1, s.sample(new float[] {3f, 2f, 2.2f}, context, 3, 5));
+        // Frequency counts repeats: generated {0, 0, 0} takes 3 × 0.4 off token 0 (3 → 1.8 < 2).
+        Sampler f = new Sampler(new Sampler.Settings(0, 0, 1, 1, 0, 0.4, 0), 3);
+        assertEquals(0, f.sample(new float[] {3f, 2f, 0f}, new int[] {0, 0}, 0, 2));
+        assertEquals(1, f.sample(new float[] {3f, 2f, 0f}, new int[] {0, 0, 0}, 0, 3));
+        // Negative values encourage repetition.
+        Sampler neg = new Sampler(new Sampler.Settings(0, 0, 1, 1, -1.5, 0, 0), 3);
+        assertEquals(2, neg.sample(new float[] {3f, 2f, 2f}, new int[] {2}, 0, 1));
+        assertThrows(CramjetException.class, () -> new Sampler.Settings(1, 0, 1, 1, 2.5, 0, 0));
+        assertThrows(CramjetException.class, () -> new Sampler.Settings(1, 0, 1, 1, 0, Double.NaN, 0));
+    }
+
+    @Test
+    void logprobsAreTheModelsLogSoftmaxWithTheTopTokensInOrder() {
+        float[] logits = randomLogits(5000, 4);
+        double[] p = softmax(logits, 1);
+        Sampler s = new Sampler(new Sampler.Settings(0.7, 40, 0.9, 1.3, 1), logits.length);
+        int token = s.sample(logits, new int[] {3, 4}, 2);
+        int[] ids = new int[5];
+        double[] lp = new double[5];
+        assertEquals(Math.log(p[token]), s.logprob(logits, token, 5, ids, lp), 1e-5);
+        Integer[] order = new Integer[logits.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+        for (int k = 0; k < 5; k++) {
+            assertEquals(order[k], ids[k], "rank " + k);
+            assertEquals(Math.log(p[order[k]]), lp[k], 1e-5, "rank " + k);
+        }
+    }
+
+    @Test
+    void drawsAndLogprobsHaveTheSameBitsInTheInterpreterAndOnceCompiled() {
+        // The first calls run interpreted (the Vector API's per-lane fallbacks); after many, C2's intrinsics. A seed
+        // must give the same text either way, so nothing the sampler computes may depend on the tier.
+        float[] logits = randomLogits(2000, 6);
+        Sampler.Settings set = new Sampler.Settings(1.3, 0, 0.95, 1.1, 0.3, 0.2, 99);
+        long[] cold = fingerprint(set, logits);
+        for (int i = 0; i < 3000; i++) fingerprint(set, logits);
+        assertArrayEquals(cold, fingerprint(set, logits));
+    }
+
+    /** Twenty draws and every logprob computed along the way, as bits. */
+    private static long[] fingerprint(Sampler.Settings set, float[] logits) {
+        Sampler s = new Sampler(set, logits.length);
+        int[] context = new int[20], ids = new int[3];
+        double[] lp = new double[3];
+        long[] out = new long[40];
+        for (int i = 0; i < 20; i++) {
+            context[i] = s.sample(logits, context, 0, i);
+            out[2 * i] = context[i];
+            out[2 * i + 1] = Double.doubleToRawLongBits(s.logprob(logits, context[i], 3, ids, lp)) ^ Double.doubleToRawLongBits(lp[2]);
+        }
+        return out;
+    }
+
+    @Test
     void aSeedReproducesTheSequenceAndAnotherSeedDoesNot() {
         float[] logits = randomLogits(1000, 2);
         int[] a = draws(new Sampler(new Sampler.Settings(1, 50, 0.9, 1.1, 7), 1000), logits);

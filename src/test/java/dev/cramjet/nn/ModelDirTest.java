@@ -312,6 +312,18 @@ class ModelDirTest {
         Path d = dir.resolve("nan");
         ModelDir.save(g, d);
         rejects(d, d.resolve("model.safetensors") + ": tensor 'h.1.ln_2.weight' holds NaN at element 5");
+
+        // An adapter saved beside the base is held to the same rule.
+        Model.Options lora = Model.Options.INFERENCE.lora(new LoRA.Spec(2, 4f, java.util.EnumSet.of(LoRA.Target.QKV)));
+        GPT a = new GPT(be, GPTConfig.preset("micro"), 1, 8, 1, lora);
+        Parameters.Param b = a.parameters().get("h.0.attn.qkv.lora_B.weight");
+        float[] v = ModelDir.download(be, b.value());
+        v[3] = Float.POSITIVE_INFINITY;
+        be.upload(b.value(), v);
+        Path ad = dir.resolve("nan-adapter");
+        ModelDir.save(a, ad);
+        CramjetException e = assertThrows(CramjetException.class, () -> ModelDir.load(be, ad, 1, T, lora));
+        assertTrue(e.getMessage().contains("tensor 'h.0.attn.qkv.lora_B.weight' holds Infinity at element 3"), e.getMessage());
     }
 
     /** A model directory with a manifest (a checkpoint) is verified: one flipped byte is named. */

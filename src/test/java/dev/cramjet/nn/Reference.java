@@ -7,12 +7,12 @@ import java.util.Map;
  * {@link GPT} and the backend: GPT-2 names with Conv1D (in, out) weights when {@code gpt2} is set, Llama names
  * with (out, in) weights and separate q/k/v and gate/up otherwise. Returns logits [T][V] for one sequence.
  */
-final class Reference {
+public final class Reference {
     private final GPTConfig cfg;
     private final Map<String, float[]> w;
     private final boolean gpt2;
 
-    Reference(GPTConfig cfg, Map<String, float[]> weights, boolean gpt2) {
+    public Reference(GPTConfig cfg, Map<String, float[]> weights, boolean gpt2) {
         this.cfg = cfg;
         this.w = weights;
         this.gpt2 = gpt2;
@@ -26,7 +26,7 @@ final class Reference {
 
     private float[] opt(String name) { return w.get(name); }
 
-    double[][] logits(int[] tokens) {
+    public double[][] logits(int[] tokens) {
         int n = tokens.length, c = cfg.nEmbd(), v = cfg.vocabSize();
         String emb = gpt2 ? "wte.weight" : "model.embed_tokens.weight";
         String pos = gpt2 ? "wpe.weight" : "model.embed_positions.weight";

@@ -1,19 +1,17 @@
 package dev.cramjet.tokenizer;
 
+import dev.cramjet.Node;
 import dev.cramjet.io.Json;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -28,8 +26,8 @@ class TokenizerCompatTest {
 
     @BeforeAll
     static void findNode() throws Exception {
-        node = onPath("node");
-        modules = Path.of(".cache/node/node_modules").toAbsolutePath();
+        node = Node.onPath("node");
+        modules = Node.MODULES;
         script = Path.of(TokenizerCompatTest.class.getResource("/tokenizer/hf.js").toURI());
     }
 
@@ -110,19 +108,7 @@ class TokenizerCompatTest {
         return Json.array(Json.parse(out, "hf.js output"), "hf.js output");
     }
 
-    static String run(List<String> command) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(false);
-        pb.environment().put("NODE_PATH", modules.toString());
-        Path err = Files.createTempFile("hf", ".err");
-        pb.redirectError(err.toFile());
-        Process p = pb.start();
-        byte[] out = p.getInputStream().readAllBytes();
-        if (!p.waitFor(120, TimeUnit.SECONDS)) p.destroyForcibly();
-        String stderr = Files.readString(err);
-        Files.delete(err);
-        assertEquals(0, p.exitValue(), () -> "node failed: " + stderr);
-        return new String(out, StandardCharsets.UTF_8);
-    }
+    static String run(List<String> command) throws Exception { return Node.run(command, 120); }
 
     static List<Long> ids(Object v) {
         List<Long> l = new ArrayList<>();
@@ -134,13 +120,5 @@ class TokenizerCompatTest {
         List<Long> l = new ArrayList<>();
         for (int id : ids) l.add((long) id);
         return l;
-    }
-
-    static Path onPath(String name) {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            Path p = Path.of(d, name);
-            if (Files.isExecutable(p)) return p;
-        }
-        return null;
     }
 }

@@ -1,5 +1,7 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.CramjetException;
+
 import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
@@ -74,7 +76,11 @@ public final class CpuBackend implements Backend {
             n *= d;
         }
         if (n > Integer.MAX_VALUE - 16) {
-            throw new IllegalArgumentException("alloc: " + n + " elements exceed a Java array " + Arrays.toString(shape));
+            // Reached by a configuration too big for this backend (a model's parameters live in one buffer), so it
+            // is the user's to change: one clear line, not a trace.
+            throw new CramjetException(String.format(java.util.Locale.ROOT,
+                    "the CPU backend holds at most %,d elements in one buffer, and this needs %,d (shape %s): "
+                    + "choose a smaller model, batch or context", Integer.MAX_VALUE - 16, n, Arrays.toString(shape)));
         }
         if (dtype == DType.Q8_0 && (shape.length == 0 || shape[shape.length - 1] % Q8.BLOCK != 0)) {
             throw new IllegalArgumentException("alloc: a Q8_0 tensor's rows must be whole blocks of 32, got " + Arrays.toString(shape));

@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -478,11 +479,11 @@ final class FlashAttention {
             FloatVector sum = FloatVector.zero(S);
             int i = 0;
             for (int bound = S.loopBound(n); i < bound; i += L) {
-                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
+                FloatVector e = Lanes.exp(FloatVector.fromArray(S, x, off + i).sub(shift));
                 if (store) e.intoArray(x, off + i);
                 sum = sum.add(e);
             }
-            float total = VectorMath.sum(sum);
+            float total = Lanes.sum(sum);
             for (; i < n; i++) {
                 float e = (float) StrictMath.exp(x[off + i] - shift);
                 if (store) x[off + i] = e;
@@ -506,7 +507,7 @@ final class FlashAttention {
                 mOld.intoArray(st, w * TILE + i);
                 FloatVector sum = FloatVector.zero(S);
                 for (int j = 0; j <= w; j++) {
-                    FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, j * TILE + i).sub(mNew));
+                    FloatVector p = Lanes.exp(FloatVector.fromArray(S, st, j * TILE + i).sub(mNew));
                     p.intoArray(st, j * TILE + i);
                     sum = sum.add(p.mul(j < w ? 1f : 0f));
                 }
@@ -526,7 +527,7 @@ final class FlashAttention {
                 FloatVector lv = FloatVector.fromArray(S, lse, lseOff + i), dv = FloatVector.fromArray(S, dd, dOff + i);
                 for (int j = 0; j < w; j++) {
                     int at = j * TILE + i;
-                    FloatVector p = VectorMath.exp(FloatVector.fromArray(S, st, at).sub(lv));
+                    FloatVector p = Lanes.exp(FloatVector.fromArray(S, st, at).sub(lv));
                     p.intoArray(st, at);
                     p.mul(FloatVector.fromArray(S, dst, at).sub(dv)).intoArray(dst, at);
                 }
@@ -544,7 +545,7 @@ final class FlashAttention {
             for (int bound = S.loopBound(n); i < bound; i += L) {
                 acc = FloatVector.fromArray(S, a, ai + i).fma(FloatVector.fromArray(S, b, bi + i), acc);
             }
-            float sum = VectorMath.sum(acc);
+            float sum = Lanes.sum(acc);
             for (; i < n; i++) sum += a[ai + i] * b[bi + i];
             return sum;
         }

@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
@@ -116,8 +117,8 @@ public final class Gemm {
             s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
             s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
         }
-        // VectorMath.sum, not reduceLanes: decoding must give the same bits in every JIT tier.
-        float r0 = VectorMath.sum(s0), r1 = VectorMath.sum(s1), r2 = VectorMath.sum(s2), r3 = VectorMath.sum(s3);
+        // Lanes.sum, not reduceLanes: decoding must give the same bits in every JIT tier.
+        float r0 = Lanes.sum(s0), r1 = Lanes.sum(s1), r2 = Lanes.sum(s2), r3 = Lanes.sum(s3);
         for (; p < k; p++) {
             float x = a[ai + p];
             r0 += x * b[b0 + p];

@@ -1,11 +1,12 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector loops over spans of arrays, and the ways the CPU ops split work over {@link Parallel}'s threads. Horizontal
- * sums go through {@link VectorMath#sum} so results never depend on how the JIT compiled them.
+ * sums go through {@link Lanes#sum} so results never depend on how the JIT compiled them.
  */
 final class Loops {
     private Loops() {}
@@ -68,7 +69,7 @@ final class Loops {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = VectorMath.sum(acc);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -81,7 +82,7 @@ final class Loops {
             FloatVector d = FloatVector.fromArray(S, x, off + i).sub(c);
             acc = d.fma(d, acc);
         }
-        float s = VectorMath.sum(acc);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += (x[off + i] - c) * (x[off + i] - c);
         return s;
     }

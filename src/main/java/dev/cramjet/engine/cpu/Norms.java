@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 
@@ -81,7 +82,7 @@ final class Norms {
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                     gv.add(FloatVector.fromArray(S, part, c + i)).intoArray(part, c + i);
                 }
-                float a = VectorMath.sum(aSum), b = VectorMath.sum(bSum);
+                float a = Lanes.sum(aSum), b = Lanes.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = (x[xi + j] - m) * s, dn = g[gi + j] * w[wo + j];
                     a += dn;
@@ -156,7 +157,7 @@ final class Norms {
                     bSum = gv.mul(FloatVector.fromArray(S, w, wo + i)).fma(xh, bSum);
                     gv.fma(xh, FloatVector.fromArray(S, part, i)).intoArray(part, i);
                 }
-                float b = VectorMath.sum(bSum);
+                float b = Lanes.sum(bSum);
                 for (int j = i; j < c; j++) {
                     float xh = x[xi + j] * s;
                     b += g[gi + j] * w[wo + j] * xh;

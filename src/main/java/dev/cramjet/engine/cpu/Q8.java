@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.Lanes;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -139,7 +140,7 @@ final class Q8 {
     /**
      * c[ci + t] (+)= Σ_p a[ai + p]·W[t, p] for the first {@code cols} of four rows of W starting at quant index w0
      * (rows past {@code cols} repeat the last and are dropped). Each block's dot product is summed in a vector and
-     * scaled by its d; the lanes are summed once at the end, in VectorMath's fixed order.
+     * scaled by its d; the lanes are summed once at the end, in Lanes.sum's fixed order.
      */
     private static void dot4(float[] a, int ai, byte[] q, float[] d, int w0, int k, int cols, float[] c, int ci,
                              boolean accumulate) {
@@ -159,10 +160,10 @@ final class Q8 {
             s2 = b2.fma(FloatVector.broadcast(S, d[(r2 + p) / BLOCK]), s2);
             s3 = b3.fma(FloatVector.broadcast(S, d[(r3 + p) / BLOCK]), s3);
         }
-        c[ci] = (accumulate ? c[ci] : 0) + VectorMath.sum(s0);
-        if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + VectorMath.sum(s1);
-        if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + VectorMath.sum(s2);
-        if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + VectorMath.sum(s3);
+        c[ci] = (accumulate ? c[ci] : 0) + Lanes.sum(s0);
+        if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + Lanes.sum(s1);
+        if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + Lanes.sum(s2);
+        if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + Lanes.sum(s3);
     }
 
     /** L quants from index i as floats. */

@@ -1,0 +1,129 @@
+package dev.cramjet.serve;
+
+import dev.cramjet.infer.Sampler;
+import dev.cramjet.nn.GPT;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.LinkedHashMap;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The serving benchmark behind {@code cramjet bench --serve}: the {@link Engine} (continuous batching, the same code
+ * the HTTP server drives, without the sockets) under 1, 4, 16 and 64 concurrent streams. Every stream has a prompt
+ * of random ids and generates exactly {@code tokens} tokens (end of text is disabled: a random model would stop at
+ * random), sampling over the model's whole vocabulary at temperature 1. All streams of a level are submitted at
+ * once, with one slot each, so the level measures what c simultaneous users get:
+ * <ul>
+ * <li>aggregate tokens/s: all tokens generated ÷ the wall-clock time from submission until the last stream ends
+ *     (prompt processing included);</li>
+ * <li>per-stream decode tokens/s: a stream's tokens after its first ÷ the time from its first token to its last;</li>
+ * <li>time to first token, p50 and p99 over the level's streams (and rounds): submission to the first token, which
+ *     includes waiting for the prompts submitted alongside it.</li>
+ * </ul>
+ */
+public final class ServeBench {
+    private ServeBench() {}
+
+    /** One level's figures. */
+    public record Level(int streams, int rounds, long tokens, double seconds, double aggregateTokensPerSecond,
+                        double decodeTokensPerSecond, double ttftP50, double ttftP99) {
+        public Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("streams", (long) streams);
+            m.put("rounds", (long) rounds);
+            m.put("tokens", tokens);
+            m.put("seconds", seconds);
+            m.put("aggregate_tokens_per_s", aggregateTokensPerSecond);
+            m.put("decode_tokens_per_s_per_stream", decodeTokensPerSecond);
+            m.put("ttft_p50_s", ttftP50);
+            m.put("ttft_p99_s", ttftP99);
+            return m;
+        }
+    }
+
+    /**
+     * Runs each level in {@code levels} after a short warm-up (so the JIT has compiled the kernels), {@code rounds}
+     * times for a level of one stream (to have more than one first-token time), once otherwise; reports each level
+     * to {@code out} as it finishes.
+     */
+    public static List<Level> run(GPT model, int[] levels, int prompt, int tokens, int chunk, Consumer<Level> out)
+            throws InterruptedException {
+        int vocab = model.config().vocabSize();
+        // Token bytes are never looked at by anyone here; end of text is -1, which the sampler never draws.
+        Engine.Vocabulary v = new Engine.Vocabulary(vocab, -1, id -> ("t" + id).getBytes(StandardCharsets.UTF_8));
+        SplittableRandom rng = new SplittableRandom(42);
+        measure(model, v, 2, prompt, 4, chunk, 1, rng);                                   // warm-up
+        List<Level> all = new ArrayList<>();
+        for (int c : levels) {
+            Level l = measure(model, v, c, prompt, tokens, chunk, c == 1 ? 4 : 1, rng);
+            all.add(l);
+            out.accept(l);
+        }
+        return all;
+    }
+
+    private static Level measure(GPT model, Engine.Vocabulary v, int streams, int prompt, int tokens, int chunk, int rounds,
+                                 SplittableRandom rng) throws InterruptedException {
+        double[] ttft = new double[streams * rounds];
+        double decodeSum = 0, seconds = 0;
+        long generated = 0;
+        try (Engine engine = new Engine(model, v, streams, prompt + tokens, chunk, 0)) {
+            for (int r = 0; r < rounds; r++) {
+                long[] first = new long[streams], last = new long[streams];
+                int[] count = new int[streams];
+                CountDownLatch done = new CountDownLatch(streams);
+                List<Engine.Job> jobs = new ArrayList<>();
+                for (int s = 0; s < streams; s++) {
+                    int[] ids = new int[prompt];
+                    for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(v.size());
+                    jobs.add(new Engine.Job(ids, tokens, new Sampler.Settings(1, 0, 1, 1, rng.nextLong()), List.of(),
+                            new int[0], -1, s));
+                }
+                Engine.Sink sink = new Engine.Sink() {
+                    @Override
+                    public void text(int index, String piece, List<Engine.TokenLogprob> logprobs) {
+                        long now = System.nanoTime();
+                        if (count[index]++ == 0) first[index] = now;
+                        last[index] = now;
+                    }
+
+                    @Override
+                    public void end(int index, String reason, int promptTokens, int completionTokens) {
+                        count[index] = completionTokens;
+                        done.countDown();
+                    }
+
+                    @Override
+                    public void fail(ApiError error) { throw new IllegalStateException("benchmark request failed: " + error.getMessage()); }
+                };
+                long t0 = System.nanoTime();
+                engine.submit(jobs, sink, Long.MAX_VALUE);
+                if (!done.await(30, TimeUnit.MINUTES)) throw new IllegalStateException("benchmark level did not finish");
+                long t1 = System.nanoTime();
+                seconds += (t1 - t0) / 1e9;
+                for (int s = 0; s < streams; s++) {
+                    generated += count[s];
+                    ttft[r * streams + s] = (first[s] - t0) / 1e9;
+                    decodeSum += (count[s] - 1) / ((last[s] - first[s]) / 1e9);
+                }
+            }
+        }
+        Arrays.sort(ttft);
+        return new Level(streams, rounds, generated, seconds, generated / seconds, decodeSum / (streams * rounds),
+                quantile(ttft, 0.5), quantile(ttft, 0.99));
+    }
+
+    /** The q-quantile of sorted values, linearly interpolated. */
+    private static double quantile(double[] sorted, double q) {
+        double pos = q * (sorted.length - 1);
+        int lo = (int) Math.floor(pos), hi = Math.min(sorted.length - 1, lo + 1);
+        return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+    }
+}

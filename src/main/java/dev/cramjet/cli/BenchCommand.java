@@ -10,6 +10,7 @@ import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.LoRA;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
@@ -32,7 +33,8 @@ import java.util.stream.Collectors;
  * bf16 GEMM ceiling against the data sheet's peak, the device time of one training step per op family, and the
  * peak device memory. Then generation at batch 1 through the KV cache with the weights in the compute type and in
  * int8 (Q8_0): decoding reads every weight once per token, so it is bound by memory traffic and its figure is
- * tokens/s and the weight bytes streamed per second.
+ * tokens/s and the weight bytes streamed per second. With {@code --finetune}: a full fine-tune against LoRA on the
+ * same model and batch — step time and memory.
  */
 public final class BenchCommand implements Command {
     /** The matmul shape reported as the kernel figure: GPT-2 124M's MLP up-projection for 1536 tokens. */
@@ -48,6 +50,7 @@ public final class BenchCommand implements Command {
         return """
                 usage: cramjet bench [--preset tiny|small|gpt2-124m|gpt2-medium|micro] [--steps N] [--device cpu|cuda]
                                      [--batch B] [--seq T] [--decode N] [--json]
+                       cramjet bench --finetune [--lora-rank 16] [--preset …] [--batch B] [--seq T] [--steps N] [--json]
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
                                      [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
@@ -64,6 +67,12 @@ public final class BenchCommand implements Command {
                 (decode tokens/s and the weight bytes read per second; 0 skips it). Defaults: --preset tiny, batch 8
                 (4 for gpt2-124m and larger), seq = the preset's block size, --steps 5 (2 for gpt2-124m and larger),
                 --decode 64. --json prints one JSON object per line.
+
+                --finetune compares fine-tuning the whole model with LoRA of rank --lora-rank (alpha 2r) on every
+                attention and MLP matrix, the base frozen: training-step time and tokens/s on the same batch, the
+                memory the backend holds (weights, gradients, optimizer state, activations — all allocated before
+                the first step) and the process's peak resident memory after each (LoRA runs first, so each peak is
+                its own).
 
                 --serve measures the serving engine (continuous batching, as `cramjet serve` runs it) instead: for
                 each weight type and each number of concurrent streams, that many requests at once, each a prompt of
@@ -95,20 +104,18 @@ public final class BenchCommand implements Command {
         int seq = args.integer("seq", cfg.blockSize());
         int steps = args.integer("steps", large ? 2 : 5);
         int decode = args.integer("decode", 64);
+        boolean finetune = args.flag("finetune");
+        int rank = args.integer("lora-rank", 16);
         args.finish();
         if (steps < 1) throw new dev.cramjet.CramjetException("--steps must be at least 1, got " + steps);
         if (decode < 0) throw new dev.cramjet.CramjetException("--decode must be at least 0, got " + decode);
+        if (finetune) return finetune(device, preset, cfg, batch, seq, steps, rank, json);
 
         try (Backend be = Backends.open(device)) {
             GPT model = new GPT(be, cfg, batch, seq, 1);
             AdamWOptimizer opt = new AdamWOptimizer(model.backend(), model.parameters(), AdamWOptimizer.Settings.defaults());
-            SplittableRandom rng = new SplittableRandom(1);
             int n = batch * seq;
-            int[] x = new int[n], y = new int[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = rng.nextInt(cfg.vocabSize());
-                y[i] = rng.nextInt(cfg.vocabSize());
-            }
+            int[] x = randomTokens(cfg, n, 1), y = randomTokens(cfg, n, 2);
             long params = model.parameterCount(false);
             double flopsPerToken = 6.0 * params + 12.0 * cfg.nLayer() * cfg.nEmbd() * seq;
 
@@ -170,6 +177,68 @@ public final class BenchCommand implements Command {
                     String.format(Locale.ROOT, "int8 decodes %.2f× as fast as fp32", int8 / fp32));
         }
         return 0;
+    }
+
+    /**
+     * Full fine-tuning against LoRA on every attention and MLP matrix of a frozen base, each in a backend of its
+     * own on the same random batch: seconds per step, tokens/s, backend bytes, and the process's peak RSS after it.
+     */
+    private static int finetune(String device, String preset, GPTConfig cfg, int batch, int seq, int steps, int rank, boolean json) {
+        int n = batch * seq;
+        int[] x = randomTokens(cfg, n, 1), y = randomTokens(cfg, n, 2);
+        LoRA.Spec spec = new LoRA.Spec(rank, 2f * rank, java.util.EnumSet.allOf(LoRA.Target.class));
+        double[] seconds = new double[2];
+        long[] held = new long[2], peak = new long[2];
+        String device0 = null;
+        String[] names = {"lora", "full"};
+        for (int k = 0; k < 2; k++) {
+            Model.Options options = k == 0 ? Model.Options.TRAIN.lora(spec).training(Parameters.Group.ADAPTER) : Model.Options.TRAIN;
+            try (Backend be = Backends.open(device)) {
+                device0 = be.describe();
+                GPT model = new GPT(be, cfg, batch, seq, 1, options);
+                AdamWOptimizer opt = new AdamWOptimizer(be, model.parameters(), AdamWOptimizer.Settings.defaults());
+                seconds[k] = time(be, steps, s -> {
+                    model.train(s);
+                    model.zeroGrad();
+                    model.forward(x, y);
+                    model.backward();
+                    opt.step(1e-4f);
+                });
+                held[k] = be.allocatedBytes();
+                peak[k] = ProcessStats.peakResidentBytes();
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("bench", "finetune");
+                m.put("method", names[k]);
+                m.put("preset", preset);
+                m.put("batch", (long) batch);
+                m.put("seq", (long) seq);
+                m.put("trained_params", model.parameters().trainableCount());
+                m.put("seconds_per_step", seconds[k]);
+                m.put("tokens_per_s", n / seconds[k]);
+                m.put("backend_bytes", held[k]);
+                m.put("vm_hwm_bytes", peak[k]);
+                emit(json, m, String.format(Locale.ROOT, "%-26s %,12d trained parameters: %8.1f ms/step %8.0f tokens/s, backend %.2f GB, peak RSS %.2f GB",
+                        k == 0 ? "LoRA r=" + rank + " (attention + MLP)" : "full fine-tune", model.parameters().trainableCount(),
+                        seconds[k] * 1e3, n / seconds[k], held[k] / 1e9, peak[k] / 1e9));
+            }
+        }
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("bench", "finetune_ratio");
+        r.put("device", device0);
+        r.put("lora_speedup", seconds[1] / seconds[0]);
+        r.put("lora_backend_fraction", (double) held[0] / held[1]);
+        r.put("lora_rss_fraction", (double) peak[0] / peak[1]);
+        emit(json, r, String.format(Locale.ROOT, "%s, %s batch %d × seq %d: LoRA steps %.2f× as fast, holds %.0f%% of the backend memory and peaks at %.0f%% of the resident memory of a full fine-tune",
+                device0, preset, batch, seq, seconds[1] / seconds[0], 100.0 * held[0] / held[1], 100.0 * peak[0] / peak[1]));
+        return 0;
+    }
+
+    /** n token ids drawn uniformly from the vocabulary. */
+    private static int[] randomTokens(GPTConfig cfg, int n, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = rng.nextInt(cfg.vocabSize());
+        return ids;
     }
 
     /** `bench --serve`: the serving engine at several numbers of concurrent streams, per weight type. */

@@ -11,6 +11,7 @@ import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.tune.PeftFiles;
 import dev.cramjet.train.Checkpoints;
 
 import java.io.IOException;
@@ -33,12 +34,14 @@ public final class GenerateCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: cramjet generate (--model DIR | --run DIR) [--prompt TEXT] [options]
+                usage: cramjet generate (--model DIR | --run DIR | --adapter DIR) [--prompt TEXT] [options]
 
                   --model PATH             a model directory (model.safetensors, config.json, tokenizer.json) or a
                                            GGUF file (its tokenizer embedded; int8 Q8_0 weights run as int8)
                   --run DIR                a training run: its checkpoint with the lowest validation loss, else its
                                            latest (the tokenizer is the checkpoint's or else the run's)
+                  --adapter DIR            a PEFT adapter (LoRA, prompt or prefix tuning) over the model; alone, over
+                                           the base its adapter_config.json names
                   --prompt TEXT            the text to continue (default: none, start from <|endoftext|>)
                   --max-tokens N           generate at most N tokens (default 200); stops earlier at <|endoftext|>
                   --temperature T          0 = greedy, always the most likely token (default 0.8)
@@ -55,7 +58,7 @@ public final class GenerateCommand implements Command {
 
     @Override
     public int run(Args args) throws Exception {
-        String modelArg = args.string("model", null), runArg = args.string("run", null);
+        String modelArg = args.string("model", null), runArg = args.string("run", null), adapterArg = args.string("adapter", null);
         String prompt = args.string("prompt", "");
         int maxTokens = args.integer("max-tokens", 200);
         Sampler.Settings settings = new Sampler.Settings(args.number("temperature", 0.8), args.integer("top-k", 50),
@@ -65,21 +68,20 @@ public final class GenerateCommand implements Command {
         String device = args.string("device", "cpu");
         args.finish();
         if (!args.positionals().isEmpty()) throw new CramjetException("unexpected argument '" + args.positionals().getFirst() + "' (see --help)");
-        if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run DIR");
         if (maxTokens < 0) throw new CramjetException("--max-tokens must be >= 0, got " + maxTokens);
 
-        List<Source> sources = modelArg != null ? List.of(modelDir(Path.of(modelArg))) : fromRun(Path.of(runArg));
+        Models.Chosen chosen = Models.choose(modelArg, runArg, adapterArg);
         // UTF-8 whatever the locale says: generated text goes to files and pipes as often as to a terminal.
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Backend backend = Backends.open(device)) {
-            Loaded loaded = load(backend, sources, "generate", cfg -> cached ? 1 : cfg.blockSize(), Model.Options.INFERENCE);
-            Source src = loaded.source();
+            // The cached path runs through the session's own buffers, so the model's activation arena can be one row.
+            Loaded loaded = load(backend, chosen, "generate", cfg -> cached ? 1 : cfg.blockSize(), Model.Options.INFERENCE);
             GPTConfig cfg = loaded.config();
             GPT model = loaded.model();
             Tokenizer tokenizer = loaded.tokenizer();
             if (verbose) {
                 System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %d layers, %d wide, context %d; %s%n",
-                        src.model(), src.what(), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
+                        loaded.source().model(), chosen.what(loaded.source()), model.parameterCount(), cfg.nLayer(), cfg.nEmbd(), cfg.blockSize(),
                         cached ? "KV cache" : "no cache");
                 System.err.println("device: " + backend.describe());
             }
@@ -110,18 +112,23 @@ public final class GenerateCommand implements Command {
     record Loaded(Source source, Tokenizer tokenizer, GPTConfig config, GPT model) {}
 
     /**
-     * The first of {@code sources} that loads: a run's checkpoints come best first, and one that fails verification
-     * gives way to the next with a word on standard error. {@code seq} sizes the activation arena from the config
-     * (the KV-cache path runs through its own buffers, so one row will do).
+     * The first of the chosen sources that loads, with the chosen adapter over it: a run's checkpoints come best
+     * first, and one that fails verification gives way to the next with a word on standard error. {@code seq} sizes
+     * the activation arena from the config (the KV-cache path runs through its own buffers, so one row will do).
      */
-    static Loaded load(Backend backend, List<Source> sources, String command, ToIntFunction<GPTConfig> seq, Model.Options options)
+    static Loaded load(Backend backend, Models.Chosen chosen, String command, ToIntFunction<GPTConfig> seq, Model.Options options)
             throws IOException {
+        List<Source> sources = chosen.candidates();
         for (int i = 0; ; i++) {
             Source src = sources.get(i);
             try {
-                Tokenizer tokenizer = src.tokenizer() == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(src.tokenizer());
+                Path tok = chosen.tokenizer(src);
+                Tokenizer tokenizer = tok == null ? ModelFiles.tokenizer(src.model()) : Tokenizer.load(tok);
                 GPTConfig cfg = ModelFiles.config(src.model());
-                return new Loaded(src, tokenizer, cfg, ModelFiles.load(backend, src.model(), 1, seq.applyAsInt(cfg), options));
+                int n = seq.applyAsInt(cfg);
+                GPT model = chosen.adapter() == null ? ModelFiles.load(backend, src.model(), 1, n, options)
+                        : PeftFiles.load(backend, src.model(), chosen.adapter(), 1, n);
+                return new Loaded(src, tokenizer, cfg, model);
             } catch (CramjetException e) {
                 if (i == sources.size() - 1) throw e;
                 System.err.println("cramjet " + command + ": skipped checkpoint " + src.model().getFileName() + ": " + e.getMessage());

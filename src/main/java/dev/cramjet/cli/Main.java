@@ -27,8 +27,10 @@ public final class Main {
         m.put("split", SplitCommand::new);
         m.put("finetune", FinetuneCommand::new);
         m.put("classify", ClassifyCommand::new);
+        m.put("merge", MergeCommand::new);
         m.put("eval", EvalCommand::new);
         m.put("generate", GenerateCommand::new);
+        m.put("chat", ChatCommand::new);
         m.put("logits", LogitsCommand::new);
         m.put("quantize", QuantizeCommand::new);
         m.put("prune", PruneCommand::new);

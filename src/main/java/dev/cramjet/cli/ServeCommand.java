@@ -74,7 +74,8 @@ public final class ServeCommand implements Command {
         String id = name != null ? name : Path.of(modelArg != null ? modelArg : runArg).toAbsolutePath().normalize().getFileName().toString();
 
         try (Backend backend = Backends.open(device)) {
-            GenerateCommand.Loaded loaded = GenerateCommand.load(backend, sources, "serve", cfg -> 1, Model.Options.INFERENCE.weights(storage));
+            GenerateCommand.Loaded loaded = GenerateCommand.load(backend, new Models.Chosen(sources, null), "serve", cfg -> 1,
+                    Model.Options.INFERENCE.weights(storage));
             GenerateCommand.Source src = loaded.source();
             Tokenizer tokenizer = loaded.tokenizer();
             GPTConfig cfg = loaded.config();

@@ -6,6 +6,7 @@ import dev.cramjet.dist.Launcher;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.Budget;
 import dev.cramjet.train.TrainConfig;
+import dev.cramjet.train.Trainer;
 
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -108,8 +109,10 @@ public final class TrainCommand implements Command {
         return o;
     }
 
-    static void print(TrainingRun.Result r) {
-        var o = r.outcome();
+    static void print(TrainingRun.Result r) { print(r.outcome(), r.runDir(), "cramjet train --resume "); }
+
+    /** The end of a run: how it ended, its last validation figures, where it is, and how to continue it. */
+    static void print(Trainer.Outcome o, Path runDir, String resume) {
         System.out.printf(Locale.ROOT, "%nrun ended (%s) at step %d after %s: %,d tokens, final training loss %.4f%n",
                 o.reason(), o.step(), Budget.formatDuration(o.elapsed()), o.tokens(), o.loss());
         if (o.eval() != null) {
@@ -118,7 +121,7 @@ public final class TrainCommand implements Command {
         if (o.skipped() > 0 || o.rollbacks() > 0) {
             System.out.printf("non-finite steps skipped: %d, rollbacks: %d%n", o.skipped(), o.rollbacks());
         }
-        System.out.println("run directory: " + r.runDir() + " (report.html, plots/, checkpoints/, samples/)");
-        if (o.reason().equals("interrupted")) System.out.println("continue with: cramjet train --resume " + r.runDir());
+        System.out.println("run directory: " + runDir + " (report.html, plots/, checkpoints/, samples/)");
+        if (o.reason().equals("interrupted")) System.out.println("continue with: " + resume + runDir);
     }
 }

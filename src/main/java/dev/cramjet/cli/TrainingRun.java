@@ -20,7 +20,6 @@ import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
-import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.MetricsLog;
@@ -173,34 +172,21 @@ final class TrainingRun {
                 }
             }
 
-            List<String> lastSamples = new ArrayList<>();
-            RunProgress shown = new RunProgress(progress, runDir) {
-                @Override
-                public void evaluated(long step, Validation r, List<String> texts) {
-                    lastSamples.clear();
-                    lastSamples.addAll(texts);
-                    super.evaluated(step, r, texts);
-                }
-            };
+            RunProgress shown = new RunProgress(progress, runDir);
             Trainer.Listener listener = leader ? shown : QUIET;
             Result result;
             try (MetricsLog metrics = leader ? new MetricsLog(runDir.resolve("metrics.jsonl")) : null) {
                 Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()),
                         evaluator == null ? null : world.validation(evaluator, learner), samples, runDir, metrics, Clock.SYSTEM,
                         listener, peak, world);
-                if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest(leader ? progress::log : m -> { }).orElseThrow(() ->
-                            new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
-                    trainer.resume(saved);
-                    if (leader) progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
-                }
+                if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 if (leader) {
                     progress.finish();
                     shown.refresh();
                 }
-                result = new Result(o, mc, params, List.copyOf(lastSamples), runDir);
+                result = new Result(o, mc, params, shown.lastSamples(), runDir);
             }
             // Left only after a normal end: a failing rank exits instead, and its launcher stops the others.
             world.close();

@@ -87,7 +87,7 @@ public final class World implements AutoCloseable {
                 return model.loss(b);
             }, rank(), size());
             if (size() > 1) comm.allReduce(sums);
-            return Evaluator.result(sums);
+            return evaluator.result(sums);
         };
     }
 

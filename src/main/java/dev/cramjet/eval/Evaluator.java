@@ -1,6 +1,7 @@
 package dev.cramjet.eval;
 
 import dev.cramjet.data.Batch;
+import dev.cramjet.tokenizer.Tokenizer;
 
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -8,12 +9,13 @@ import java.util.Map;
 
 /**
  * Loss, perplexity and bits per byte over the validation split. Every evaluation reads the same first
- * {@code maxTokens} validation tokens, so numbers from different steps compare. Bits per byte,
+ * {@code maxTokens} validation positions, so numbers from different steps compare. Only scored targets count
+ * (a fine-tune's prompts and padding carry ignored targets): the loss is the mean over them, and bits per byte,
  * loss·tokens / (ln 2 · bytes), with bytes the UTF-8 length of the target tokens' text, compares models with
  * different tokenizers.
  */
 public final class Evaluator {
-    /** Mean cross-entropy (nats) of one batch in evaluation mode: no dropout, no gradients. */
+    /** Mean cross-entropy (nats) over the scored targets of one batch in evaluation mode: no dropout, no gradients. */
     @FunctionalInterface
     public interface Model {
         float loss(Batch batch);
@@ -27,6 +29,7 @@ public final class Evaluator {
         boolean next(Batch batch);
     }
 
+    /** An evaluation's figures: the mean loss over {@code tokens} scored targets, its perplexity, bits per byte (NaN when unknown). */
     public record Result(double loss, double perplexity, double bitsPerByte, long tokens, long bytes) implements Validation {
         @Override
         public Map<String, Object> metrics() {
@@ -39,7 +42,8 @@ public final class Evaluator {
 
         @Override
         public String describe() {
-            return String.format(Locale.ROOT, "loss %.4f, perplexity %.2f, %.3f bits per byte", loss, perplexity, bitsPerByte);
+            String s = String.format(Locale.ROOT, "loss %.4f, perplexity %.2f", loss, perplexity);
+            return Double.isFinite(bitsPerByte) ? s + String.format(Locale.ROOT, ", %.3f bits per byte", bitsPerByte) : s;
         }
     }
 
@@ -49,16 +53,35 @@ public final class Evaluator {
     private final Batch batch;
 
     /**
+     * Language-model windows of batch × context tokens.
+     *
      * @param tokenBytes UTF-8 bytes each token id stands for (0 for special tokens such as end-of-text)
      */
     public Evaluator(Source source, int batch, int context, long maxTokens, int[] tokenBytes) {
-        if (maxTokens < (long) batch * context) {
-            throw new IllegalArgumentException("eval-tokens " + maxTokens + " is less than one batch of " + (long) batch * context);
+        this(source, new Batch(batch, context), maxTokens, tokenBytes);
+    }
+
+    /**
+     * Batches of the given shape (padded ones too), filled by {@code source}.
+     *
+     * @param tokenBytes UTF-8 bytes per token id, or null when the targets are not tokens (bits per byte is NaN)
+     */
+    public Evaluator(Source source, Batch batch, long maxTokens, int[] tokenBytes) {
+        if (maxTokens < batch.tokens.length) {
+            throw new IllegalArgumentException("eval-tokens " + maxTokens + " is less than one batch of " + batch.tokens.length);
         }
         this.source = source;
         this.maxTokens = maxTokens;
         this.tokenBytes = tokenBytes;
-        this.batch = new Batch(batch, context);
+        this.batch = batch;
+    }
+
+    /** UTF-8 bytes per token id, 0 for special tokens (they stand for no text): bits per byte's denominator. */
+    public static int[] tokenBytes(Tokenizer tokenizer) {
+        int[] b = new int[tokenizer.vocabSize()];
+        for (int id = 0; id < b.length; id++) b[id] = tokenizer.token(id).length;
+        for (int id : tokenizer.specials().values()) b[id] = 0;
+        return b;
     }
 
     public Result run(Model model) { return result(sums(model, 0, 1)); }
@@ -71,21 +94,28 @@ public final class Evaluator {
     public double[] sums(Model model, int rank, int ranks) {
         source.reset();
         double nats = 0;
-        long n = 0, bytes = 0, read = 0;
+        long read = 0, n = 0, bytes = 0;
         int size = batch.tokens.length;
-        for (long i = 0; read + size <= maxTokens && source.next(batch); i++, read += size) {
+        for (long i = 0; read + size <= maxTokens && source.next(batch); i++) {
+            read += size;
             if (i % ranks != rank) continue;
-            nats += (double) model.loss(batch) * size;
-            n += size;
-            for (int t : batch.targets) bytes += tokenBytes[t];
+            int scored = 0;
+            for (int t : batch.targets) {
+                if (t < 0) continue;
+                scored++;
+                if (tokenBytes != null) bytes += tokenBytes[t];
+            }
+            if (scored == 0) continue;
+            nats += (double) model.loss(batch) * scored;
+            n += scored;
         }
         return new double[] {nats, n, bytes};
     }
 
-    /** Loss, perplexity and bits per byte from {nats, tokens, bytes}. */
-    public static Result result(double[] sums) {
+    /** Loss, perplexity and bits per byte from {nats, tokens, bytes}, summed over the ranks that shared the pass. */
+    public Result result(double[] sums) {
         double nats = sums[0], n = sums[1], bytes = sums[2];
-        if (n == 0) throw new IllegalStateException("the validation split holds less than one batch");
+        if (n == 0) throw new IllegalStateException("the validation split holds no scored target in its first " + maxTokens + " positions");
         double loss = nats / n;
         return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), (long) n, (long) bytes);
     }

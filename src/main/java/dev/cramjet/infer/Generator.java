@@ -23,7 +23,8 @@ import java.util.function.Consumer;
  *     context cannot change the logits read at its last position. Within the block size both ways compute the same
  *     function, so at temperature 0 they produce the same tokens (the test of the KV cache).</li>
  * </ul>
- * An empty prompt starts from the end-of-text token, the way GPT-2 samples unconditionally. Not thread-safe.
+ * An empty prompt starts from the end-of-text token, the way GPT-2 samples unconditionally. A model with a
+ * prompt's virtual tokens (prompt or prefix tuning) has them in front of every context, both ways. Not thread-safe.
  * Backends allocate without freeing, so make one generator per model and reuse it (a trainer sampling at every
  * evaluation holds one). The cached way leaves the model's own training buffers and dropout setting untouched;
  * the uncached way switches the model to eval mode.
@@ -48,7 +49,10 @@ public final class Generator {
     private final GPT model;
     private final Tokenizer tokenizer;
     private final GPT.Session session;
+    /** The longest context of real tokens. */
     private final int block;
+    /** Virtual tokens in front of every context (uncached mode puts placeholders there). */
+    private final int virtual;
     /** Uncached mode: the padded token window fed to the full forward pass. */
     private final int[] window;
 
@@ -64,17 +68,21 @@ public final class Generator {
             throw new CramjetException("the tokenizer has " + tokenizer.vocabSize() + " tokens but the model only "
                     + vocab + ": they do not belong together");
         }
+        virtual = model.virtualTokens();
         if (cached) {
-            block = model.config().blockSize();
-            session = model.session(block);
+            session = model.session(model.config().blockSize());
+            block = session.capacity();
             window = null;
         } else {
             if (model.batch() != 1) throw new IllegalArgumentException("uncached generation needs a batch-1 model, got batch " + model.batch());
-            block = model.seq();
+            block = model.seq() - virtual;
             session = null;
-            window = new int[block];
+            window = new int[model.seq()];
         }
     }
+
+    /** The longest context of real tokens the model sees (prompt and generated text together). */
+    public int capacity() { return block; }
 
     /**
      * Generates up to {@code maxTokens} tokens after {@code prompt}, passing text to {@code out} as soon as it forms
@@ -82,12 +90,20 @@ public final class Generator {
      * normally the tokenizer's: a model may have more output rows than the tokenizer has tokens, never fewer.
      */
     public Result generate(String prompt, int maxTokens, Sampler sampler, Consumer<String> out) {
+        return generate(prompt.isEmpty() ? new int[] {tokenizer.eot()} : tokenizer.encode(prompt), maxTokens, sampler, out);
+    }
+
+    /**
+     * Generates after the token ids {@code promptIds} (at least one), e.g. a conversation laid out by a chat
+     * template; otherwise as {@link #generate(String, int, Sampler, Consumer)}.
+     */
+    public Result generate(int[] promptIds, int maxTokens, Sampler sampler, Consumer<String> out) {
         if (maxTokens < 0) throw new CramjetException("max tokens must be >= 0, got " + maxTokens);
+        if (promptIds.length == 0) throw new IllegalArgumentException("generation needs at least one prompt token");
         if (sampler.vocab() > tokenizer.vocabSize()) {
             throw new IllegalArgumentException("the sampler draws from " + sampler.vocab() + " ids but the tokenizer has "
                     + tokenizer.vocabSize() + " tokens");
         }
-        int[] promptIds = prompt.isEmpty() ? new int[] {tokenizer.eot()} : tokenizer.encode(prompt);
         int[] context = Arrays.copyOf(promptIds, promptIds.length + maxTokens);
         int length = promptIds.length;
         Utf8Stream utf8 = new Utf8Stream();
@@ -139,12 +155,12 @@ public final class Generator {
         return session.next(Arrays.copyOfRange(context, length - block / 2 - 1, length));
     }
 
-    /** The full forward pass over the last {@code block} tokens; the logits at the last of them. */
+    /** The full forward pass over the last {@code block} tokens (after the virtual ones); the logits at the last of them. */
     private float[] forwardLast(int[] context, int length) {
         int n = Math.min(length, block);
-        System.arraycopy(context, length - n, window, 0, n);
-        Arrays.fill(window, n, block, 0); // after the context: never attended to by position n - 1
+        System.arraycopy(context, length - n, window, virtual, n);
+        Arrays.fill(window, virtual + n, window.length, 0); // after the context: never attended to by position n - 1
         model.forward(window, null);
-        return model.logitsAt(n - 1);
+        return model.logitsAt(virtual + n - 1);
     }
 }

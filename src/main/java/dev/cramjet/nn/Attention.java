@@ -6,11 +6,15 @@ import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 import dev.cramjet.nn.Parameters.Group;
+import dev.cramjet.nn.Parameters.Init;
+import dev.cramjet.nn.Parameters.Kind;
+import dev.cramjet.nn.Parameters.Param;
 
 /**
  * Multi-head self-attention: qkv = x·Wqkvᵀ (+ RoPE on q and k), y = attention(qkv) under a {@link Mask}, then the
  * output projection, whose epilogue adds the residual stream (with dropout). Keeps qkv after RoPE, y and the
- * log-sum-exps for the backward pass; decoding writes k and v into a {@link Cache} instead.
+ * log-sum-exps for the backward pass; decoding writes k and v into a {@link Cache} instead. With prefix tuning
+ * ({@link Prompt}) the qkv rows of the first n positions of every sequence are the learned prefix.
  */
 public final class Attention {
     private final Backend be;
@@ -19,12 +23,17 @@ public final class Attention {
     private final float ropeTheta;   // 0: no RoPE
     private final Tensor qkvOut, y, lse;
     private final Workspace ws;
+    /** Prefix tuning: the virtual positions' qkv rows [n, 3C] (null: none). */
+    final Param prefix;
+    /** Off while the prefix is being initialised from the qkv the layer computes for real tokens. */
+    private boolean writePrefix = true;
 
     /** The keys and values of the positions decoded so far: [B, Tmax, C] each. */
     public record Cache(Tensor k, Tensor v) {}
 
+    /** @param prefix prefix-tuning virtual tokens (0: none) */
     Attention(Backend be, Parameters ps, Workspace ws, String name, int batch, int seq, int c, int heads, boolean bias,
-              float ropeTheta, double projStd) {
+              float ropeTheta, double projStd, int prefix) {
         this.be = be;
         this.ws = ws;
         this.c = c;
@@ -34,6 +43,8 @@ public final class Attention {
         this.ropeTheta = ropeTheta;
         this.qkv = new Linear(be, ps, name + ".qkv", Group.BASE, c, 3 * c, bias, 0.02);
         this.proj = new Linear(be, ps, name + ".proj", Group.BASE, c, c, bias, projStd);
+        this.prefix = prefix == 0 ? null
+                : ps.add(name + ".prefix", Group.ADAPTER, Kind.EMBEDDING, new Init.Normal(1, (long) prefix * 3 * c), false, prefix, 3 * c);
         DType dt = be.computeType();
         qkvOut = be.alloc(dt, batch, seq, 3 * c);
         y = be.alloc(dt, batch, seq, c);
@@ -44,6 +55,7 @@ public final class Attention {
     void forward(Tensor out, Tensor x, Tensor residual, Mask mask, float p, long seed) {
         qkv.forward(qkvOut, x, Epilogue.NONE, null);
         if (ropeTheta > 0) be.rope(qkvOut, heads, ropeTheta, 0);
+        if (prefix != null && writePrefix) for (int b = 0; b < batch; b++) be.copy(virtualRows(qkvOut, b, seq), prefix.value());
         be.attention(y, lse, qkvOut, heads, mask);
         proj.forward(out, y.reshape(batch * seq, c), new Epilogue.Residual(residual, p, seed), null);
     }
@@ -57,6 +69,13 @@ public final class Attention {
         proj.backward(ws.dAtt, dy, y.reshape(batch * seq, c), ws.adapterIn, ws.adapterRank);
         Tensor dqkv = ws.dQkv.reshape(batch, seq, 3 * c);
         be.attentionBackward(dqkv, ws.dAtt.reshape(batch, seq, c), qkvOut, y, lse, heads, mask);
+        if (prefix != null) {
+            for (int b = 0; b < batch; b++) {
+                Tensor rows = virtualRows(dqkv, b, seq);
+                if (prefix.grad() != null) be.add(prefix.grad(), prefix.grad(), rows);
+                be.zero(rows);                            // the prefix is a parameter: nothing flows below it
+            }
+        }
         if (ropeTheta > 0) be.ropeBackward(dqkv, heads, ropeTheta);
         qkv.backward(ws.dTmp, ws.dQkv, x, ws.adapterIn, ws.adapterRank);
         return ws.dTmp;
@@ -97,7 +116,8 @@ public final class Attention {
     /**
      * Decoding a step: x [rows, C] normed, out = residual + the attention branch (in place when out is residual).
      * The projections run over all the step's rows at once; RoPE and attention run per entry, on its rows and its
-     * slot's cache ({@code caches[slot]}, B = 1) at its own position, which also receives its keys and values.
+     * slot's cache ({@code caches[slot]}, B = 1) at its own position, which also receives its keys and values. A
+     * prefix-tuned layer's entry at position 0 starts with the virtual tokens: their rows take the learned prefix.
      */
     void decode(Tensor out, Tensor x, Tensor residual, Cache[] caches, Step step, Workspace session) {
         int n = x.rows();
@@ -107,10 +127,23 @@ public final class Attention {
             int first = step.first[e], count = step.count[e], pos = step.pos[e];
             Tensor qe = q.view((long) first * 3 * c, 1, count, 3 * c);
             if (ropeTheta > 0) be.rope(qe, heads, ropeTheta, pos);
+            if (prefix != null && pos == 0) be.copy(virtualRows(q.view((long) first * 3 * c, count, 3 * c), 0, count), prefix.value());
             Cache cache = caches[step.slot[e]];
             be.attentionCached(att.view((long) first * c, 1, count, c), qe, cache.k(), cache.v(), pos, heads);
         }
         proj.forward(out, att, new Epilogue.Residual(residual, 0f, 0), session.rank);
+    }
+
+    /** Whether the training forward writes the prefix (off: the layer's own qkv stays, for {@link #keepPrefix}). */
+    void writePrefix(boolean on) { writePrefix = on; }
+
+    /** Takes the qkv rows the last forward computed at the virtual positions of sequence 0 as the prefix. */
+    void keepPrefix() { be.copy(prefix.value(), virtualRows(qkvOut, 0, seq)); }
+
+    /** The qkv rows [n, 3C] of the virtual positions of sequence b in a [B, T, 3C] buffer. */
+    private Tensor virtualRows(Tensor qkvs, int b, int t) {
+        int n = prefix.shape()[0];
+        return qkvs.view((long) b * t * 3 * c, n, 3 * c);
     }
 
     /** An empty cache for B sequences of up to tmax positions. */
@@ -118,5 +151,5 @@ public final class Attention {
         return new Cache(be.alloc(be.computeType(), b, tmax, c), be.alloc(be.computeType(), b, tmax, c));
     }
 
-    boolean trainable() { return qkv.trainable() || proj.trainable(); }
+    boolean trainable() { return qkv.trainable() || proj.trainable() || (prefix != null && prefix.trainable()); }
 }

@@ -13,6 +13,6 @@ public final class Encoder extends Model {
     public Encoder(Backend backend, GPTConfig config, int batch, int seq, long seed, Options options) {
         super(backend, config, batch, seq, options, false);
         complete(options.classes() > 0 ? classifier() : new Head(be, new Linear(be, trunk.embed.tokens, null),
-                options.pooling(), cfg.vocabSize(), batch, seq, !options.trainable().isEmpty()), seed);
+                options.pooling(), cfg.vocabSize(), batch, seq, options.trainable()), seed);
     }
 }

@@ -46,12 +46,15 @@ public final class GPT extends Model {
                 : new Linear(be, params.add("lm_head.weight", Group.BASE, Kind.MATRIX,
                         new Init.Normal(0.02, (long) vocab * c), true, cfg.paddedVocab(), c), null);
         complete(options.classes() > 0 ? classifier()
-                : new Head(be, lmHead, options.pooling(), vocab, batch, seq, !options.trainable().isEmpty()), seed);
+                : new Head(be, lmHead, options.pooling(), vocab, batch, seq, options.trainable()), seed);
     }
 
     // ---- inference with a KV cache ---------------------------------------------------------------------------
 
-    /** A batch-1 generation session holding up to {@code maxTokens} positions of keys and values per layer. */
+    /**
+     * A batch-1 generation session holding up to {@code maxTokens} positions of keys and values per layer (a
+     * prompt's virtual tokens take the first of them).
+     */
     public Session session(int maxTokens) { return new Session(maxTokens); }
 
     /**
@@ -63,25 +66,37 @@ public final class GPT extends Model {
     /**
      * Incremental decoding of one sequence: each {@link #next} call runs only the new tokens, attending to the
      * cached keys and values of everything before them — a one-slot {@link Batch}. Buffers are allocated once per
-     * session (reuse it with {@link #reset}). Dropout is always off.
+     * session (reuse it with {@link #reset}). Dropout is always off. With a {@link Prompt}, the virtual tokens
+     * take the first positions, as the training forward has them at the start of every sequence.
      */
     public final class Session {
         private final Batch one;
+        private final int virtual;
 
-        private Session(int maxTokens) { one = new Batch(1, maxTokens, maxTokens); }
+        private Session(int maxTokens) {
+            virtual = trunk.virtual;
+            if (maxTokens < 1 + virtual) {
+                throw new CramjetException("session length must be at least " + (1 + virtual) + " (" + virtual
+                        + " positions hold the virtual tokens), got " + maxTokens);
+            }
+            one = new Batch(1, maxTokens, maxTokens);
+        }
 
-        /** Tokens processed so far (the position the next token will take). */
-        public int position() { return one.position(0); }
+        /** Real tokens processed so far (the virtual ones not counted). */
+        public int position() { return Math.max(0, one.position(0) - virtual); }
+
+        /** How many real tokens the session holds. */
+        public int capacity() { return one.context() - virtual; }
 
         /** Forgets the cached tokens; the buffers are kept. */
         public void reset() { one.reset(0); }
 
-        /** Runs {@code newTokens} at positions [position, position + n) and returns the last one's logits [V]. */
+        /** Runs {@code newTokens} after the tokens so far and returns the last one's logits [V]. */
         public float[] next(int[] newTokens) {
             if (newTokens.length == 0) throw new IllegalArgumentException("next() needs at least one token");
             one.add(0, newTokens, 0, newTokens.length);
             one.run();
-            return java.util.Arrays.copyOf(one.logits(0), cfg.vocabSize());
+            return Arrays.copyOf(one.logits(0), cfg.vocabSize());
         }
     }
 
@@ -159,7 +174,7 @@ public final class GPT extends Model {
         /** Tokens the step being built holds so far. */
         public int queued() { return step.rows(); }
 
-        /** Tokens slot {@code s} holds (the position its next token takes). */
+        /** Positions slot {@code s} holds, virtual tokens included (the position its next token takes). */
         public int position(int s) { return positions[checkSlot(s)]; }
 
         /** Empties slot {@code s} for a new sequence (its buffers are kept). */
@@ -171,8 +186,10 @@ public final class GPT extends Model {
          */
         public int add(int s, int[] ids, int from, int to) {
             checkSlot(s);
-            int n = to - from;
-            if (n < 1) throw new IllegalArgumentException("an entry needs at least one token, got [" + from + ", " + to + ")");
+            if (to - from < 1) throw new IllegalArgumentException("an entry needs at least one token, got [" + from + ", " + to + ")");
+            // A slot's first entry starts with the virtual tokens (prompt or prefix tuning): placeholder ids, as the
+            // embedding and the attention take those positions' rows from the adapter.
+            int virtual = positions[s] == 0 ? trunk.virtual : 0, n = virtual + to - from;
             if (step.rows() + n > rows) {
                 throw new CramjetException("a decoding step holds " + rows + " tokens: " + step.rows() + " + " + n + " do not fit");
             }
@@ -189,7 +206,8 @@ public final class GPT extends Model {
                     throw new CramjetException("token id " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
                 }
             }
-            System.arraycopy(ids, from, hostTokens, step.rows(), n);
+            Arrays.fill(hostTokens, step.rows(), step.rows() + virtual, 0);
+            System.arraycopy(ids, from, hostTokens, step.rows() + virtual, n - virtual);
             return step.add(s, positions[s], n);
         }
 

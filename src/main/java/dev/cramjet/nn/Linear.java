@@ -46,7 +46,7 @@ public final class Linear {
      * training, scratch when decoding); unused without an adapter.
      */
     void forward(Tensor y, Tensor x, Epilogue epilogue, Tensor rank) {
-        if (adapter == null) {
+        if (adapter == null || !adapter.enabled()) {
             be.matmul(y, x, weight.value(), bias(), epilogue);
             return;
         }
@@ -77,7 +77,7 @@ public final class Linear {
         if (dx != null || weight.trainable() || (bias != null && bias.trainable())) {
             be.matmulBackward(dx, weight.grad(), bias == null ? null : bias.grad(), dy, x, weight.value());
         }
-        if (adapter != null) adapter.backward(dx, dy, x, scratchIn.view(0, x.rows(), in), scratchRank);
+        if (adapter != null && adapter.enabled()) adapter.backward(dx, dy, x, scratchIn.view(0, x.rows(), in), scratchRank);
     }
 
     private Tensor bias() { return bias == null ? null : bias.value(); }

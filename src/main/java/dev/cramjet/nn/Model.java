@@ -26,14 +26,16 @@ public abstract sealed class Model permits GPT, Encoder {
     /**
      * How a model is built beyond its shape: the parameter groups it trains (none for inference: no gradients, no
      * backward buffers), the storage of its weight matrices (null: the compute type; Q8_0 for int8 inference), an
-     * optional LoRA adapter, and its head: the language-model head over every position ({@code ALL}) or only the
-     * targeted ones ({@code TARGETS}), or a classifier over {@code classes} labels pooling each sequence.
+     * optional LoRA adapter, an optional {@link Prompt} (virtual tokens: prompt or prefix tuning), and its head: the
+     * language-model head over every position ({@code ALL}) or only the targeted ones ({@code TARGETS}), or a
+     * classifier over {@code classes} labels pooling each sequence.
      */
-    public record Options(Set<Group> trainable, DType weights, LoRA.Spec lora, Head.Pooling pooling, int classes) {
+    public record Options(Set<Group> trainable, DType weights, LoRA.Spec lora, Prompt.Spec prompt, Head.Pooling pooling,
+                          int classes) {
         /** Trains every group: pretraining. */
-        public static final Options TRAIN = new Options(EnumSet.allOf(Group.class), null, null, Head.Pooling.ALL, 0);
+        public static final Options TRAIN = new Options(EnumSet.allOf(Group.class), null, null, null, Head.Pooling.ALL, 0);
         /** Trains nothing: evaluation and generation. */
-        public static final Options INFERENCE = new Options(Set.of(), null, null, Head.Pooling.ALL, 0);
+        public static final Options INFERENCE = new Options(Set.of(), null, null, null, Head.Pooling.ALL, 0);
 
         public Options {
             trainable = trainable.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(trainable));
@@ -44,17 +46,20 @@ public abstract sealed class Model permits GPT, Encoder {
             }
         }
 
-        public Options training(Group... groups) { return new Options(Set.of(groups), weights, lora, pooling, classes); }
+        public Options training(Group... groups) { return new Options(Set.of(groups), weights, lora, prompt, pooling, classes); }
 
-        public Options weights(DType type) { return new Options(trainable, type, lora, pooling, classes); }
+        public Options weights(DType type) { return new Options(trainable, type, lora, prompt, pooling, classes); }
 
-        public Options lora(LoRA.Spec spec) { return new Options(trainable, weights, spec, pooling, classes); }
+        public Options lora(LoRA.Spec spec) { return new Options(trainable, weights, spec, prompt, pooling, classes); }
+
+        /** Virtual tokens in front of every sequence (prompt or prefix tuning); the base must stay frozen. */
+        public Options prompt(Prompt.Spec spec) { return new Options(trainable, weights, lora, spec, pooling, classes); }
 
         /** Only positions with a target go through the language-model head. */
-        public Options sparse() { return new Options(trainable, weights, lora, Head.Pooling.TARGETS, 0); }
+        public Options sparse() { return new Options(trainable, weights, lora, prompt, Head.Pooling.TARGETS, 0); }
 
         /** A classifier head over {@code n} labels, reading each sequence as {@code pooling} says. */
-        public Options classify(int n, Head.Pooling how) { return new Options(trainable, weights, lora, how, n); }
+        public Options classify(int n, Head.Pooling how) { return new Options(trainable, weights, lora, prompt, how, n); }
     }
 
     final Backend be;
@@ -73,6 +78,9 @@ public abstract sealed class Model permits GPT, Encoder {
         if (seq <= 0 || seq > config.blockSize()) {
             throw new CramjetException("sequence length must be in [1, block_size = " + config.blockSize() + "], got " + seq);
         }
+        if (options.prompt() != null && options.trainable().contains(Group.BASE)) {
+            throw new CramjetException("prompt and prefix tuning train the virtual tokens alone: the base must stay frozen");
+        }
         this.be = backend;
         this.cfg = config;
         this.options = options;
@@ -81,7 +89,7 @@ public abstract sealed class Model permits GPT, Encoder {
         Workspace ws = new Workspace(backend, batch * seq, c, config.mlpHidden(), config.fcWidth(),
                 config.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(),
                 lora == null ? 0 : Math.max(c, config.mlpHidden()), !options.trainable().isEmpty(), false);
-        trunk = new Transformer(backend, params, ws, config, batch, seq, causal, lora);
+        trunk = new Transformer(backend, params, ws, config, batch, seq, causal, lora, options.prompt());
     }
 
     /** Takes the head, then allocates every parameter and initialises it from {@code seed}: the model is ready. */
@@ -97,7 +105,7 @@ public abstract sealed class Model permits GPT, Encoder {
     /** A pooled classifier head over {@code options.classes()} labels ("score", in the HEAD group). */
     Head classifier() {
         Linear score = new Linear(be, params, "score", Group.HEAD, cfg.nEmbd(), options.classes(), true, 0.02);
-        return new Head(be, score, options.pooling(), options.classes(), batch(), seq(), !options.trainable().isEmpty());
+        return new Head(be, score, options.pooling(), options.classes(), batch(), seq(), options.trainable());
     }
 
     /** Dropout on for the next forward/backward pair, masks drawn from {@code seed} (use a new seed per micro-batch). */
@@ -121,9 +129,9 @@ public abstract sealed class Model permits GPT, Encoder {
      * Returns the mean cross-entropy over the targets not ignored (NaN when there are none, or no targets).
      */
     public float forward(int[] tokenIds, int[] validLengths, int[] targetIds) {
-        Tensor h = trunk.forward(tokenIds, validLengths, training ? cfg.dropout() : 0f, stepSeed);
+        Tensor h = trunk.forward(tokenIds, validLengths, training, stepSeed);
         if (targetIds != null) checkTargets(targetIds);
-        float loss = head.forward(h, targetIds, trunk.lengths(), training);
+        float loss = head.forward(h, targetIds, trunk.lengths(), training, trunk.ws.dTmp);
         forwardDone = targetIds != null;
         return loss;
     }
@@ -137,10 +145,10 @@ public abstract sealed class Model permits GPT, Encoder {
     public float trainStep(int[] tokenIds, int[] validLengths, int[] targetIds, int accumSteps, Consumer<Runnable> device) {
         if (trunk.ws.dres == null) throw new IllegalStateException("trainStep on a model built to train nothing");
         checkTargets(targetIds);
-        trunk.stage(tokenIds, validLengths, training ? cfg.dropout() : 0f, stepSeed);
+        trunk.stage(tokenIds, validLengths, training, stepSeed);
         head.stage(targetIds, trunk.lengths(), training);
         device.accept(() -> {
-            head.compute(trunk.compute());
+            head.compute(trunk.compute(), trunk.ws.dTmp);
             forwardDone = true;
             backward(accumSteps);
         });
@@ -162,6 +170,37 @@ public abstract sealed class Model permits GPT, Encoder {
         head.backward(trunk.ws.dTmp, trunk.ws.normOut, accumSteps);
         trunk.backward(trunk.ws.dTmp);
     }
+
+    /**
+     * Adds the gradient of Σ_b weights[b]·NLL_b for the last forward pass with targets, NLL_b being sequence b's
+     * summed loss ({@link #sequenceLosses}): the gradient of any objective over whole sequences, given its
+     * derivative by each sequence's log-likelihood (DPO's, for instance). Overwrites the logits.
+     */
+    public void backward(float[] weights) {
+        if (trunk.ws.dres == null) throw new IllegalStateException("backward() on a model built to train nothing");
+        if (!forwardDone) throw new IllegalStateException("backward() needs a forward pass with targets first");
+        forwardDone = false;
+        head.backward(trunk.ws.dTmp, trunk.ws.normOut, weights);
+        trunk.backward(trunk.ws.dTmp);
+    }
+
+    /**
+     * Each sequence's summed loss over its targets in the last forward pass with targets: for a language model the
+     * negative log-likelihood −Σ log p(target) of the tokens it scores (0 for a sequence scoring none).
+     */
+    public double[] sequenceLosses() { return head.sequenceLosses(); }
+
+    /** Switches the LoRA adapters on (the default) or off: off, the model is its base alone. */
+    public void lora(boolean on) { trunk.lora(on); }
+
+    /**
+     * Starts the virtual tokens (prompt or prefix tuning) as the real tokens {@code ids} would be at their
+     * positions: their embeddings, or the keys and values the base computes for them.
+     */
+    public void initPrompt(int[] ids) { trunk.initPrompt(ids); }
+
+    /** The virtual tokens at the start of every sequence (prompt or prefix tuning), 0 without a prompt. */
+    public int virtualTokens() { return trunk.virtual; }
 
     public void zeroGrad() { params.zeroGrad(be); }
 

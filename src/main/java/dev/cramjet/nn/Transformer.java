@@ -13,8 +13,12 @@ import dev.cramjet.engine.Tensor;
  * mask the padding of sequences shorter than T. It keeps the residual stream at each block's input; the backward
  * pass stops below the lowest layer with trainable parameters.
  *
- * <p>Dropout sites: 0 is the embedding, 1 + 2l and 2 + 2l are block l's attention and MLP branches; a site's
- * seed is a pure function of the micro-batch's seed, so the backward pass redraws the forward's masks.
+ * <p>Dropout sites: 0 is the embedding, 1 + 2l and 2 + 2l are block l's attention and MLP branches, then one per
+ * LoRA adapter (its input dropout); a site's seed is a pure function of the micro-batch's seed, so the backward
+ * pass redraws the forward's masks.
+ *
+ * <p>With a {@link Prompt}, positions [0, n) of every sequence are virtual tokens: the embedding (prompt tuning)
+ * or every attention's qkv (prefix tuning) takes them from the prompt's parameters.
  */
 final class Transformer {
     final Backend be;
@@ -24,6 +28,9 @@ final class Transformer {
     final Block[] blocks;
     final Norm lnF;
     final Workspace ws;
+    /** Virtual tokens at the start of every sequence (0: no prompt). */
+    final int virtual;
+    private final java.util.List<LoRA> adapters = new java.util.ArrayList<>();
     private final boolean causal;
     private final Tensor tokens, lengths;
     /** The residual stream entering each block, and the final one [B·T, C]. */
@@ -39,7 +46,7 @@ final class Transformer {
 
     /** Declares the trunk's parameters in {@code params} (allocate them, then call {@link #ready}). */
     Transformer(Backend be, Parameters params, Workspace ws, GPTConfig cfg, int batch, int seq, boolean causal,
-                LoRA.Spec lora) {
+                LoRA.Spec lora, Prompt.Spec prompt) {
         this.be = be;
         this.cfg = cfg;
         this.ws = ws;
@@ -49,8 +56,14 @@ final class Transformer {
         this.c = cfg.nEmbd();
         this.causal = causal;
         int layers = cfg.nLayer();
+        this.virtual = prompt == null ? 0 : prompt.tokens();
+        if (virtual >= seq) {
+            throw new CramjetException(virtual + " virtual tokens leave no room in sequences of " + seq + " positions");
+        }
+        int input = prompt != null && prompt.kind() == Prompt.Kind.INPUT ? virtual : 0;
+        int prefix = prompt != null && prompt.kind() == Prompt.Kind.PREFIX ? virtual : 0;
         embed = new Embedding(be, params, cfg.vocabSize(), cfg.paddedVocab(), c,
-                cfg.positions() == GPTConfig.Positions.LEARNED ? cfg.blockSize() : 0);
+                cfg.positions() == GPTConfig.Positions.LEARNED ? cfg.blockSize() : 0, input);
         double residualStd = 0.02 / Math.sqrt(2.0 * layers);   // GPT-2: projections into the stream scaled by depth
         float theta = cfg.positions() == GPTConfig.Positions.ROPE ? cfg.ropeTheta() : 0f;
         blocks = new Block[layers];
@@ -58,7 +71,7 @@ final class Transformer {
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
             Norm n1 = new Norm(be, params, ws, p + "ln_1", cfg.norm(), c, cfg.bias(), cfg.normEps());
-            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, cfg.nHead(), cfg.bias(), theta, residualStd);
+            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, cfg.nHead(), cfg.bias(), theta, residualStd, prefix);
             Norm n2 = new Norm(be, params, ws, p + "ln_2", cfg.norm(), c, cfg.bias(), cfg.normEps());
             Mlp mlp = new Mlp(be, params, ws, p + "mlp", cfg.mlp(), c, cfg.mlpHidden(), cfg.bias(), residualStd);
             blocks[l] = new Block(n1, attn, n2, mlp, mids.slice(l));
@@ -82,9 +95,39 @@ final class Transformer {
                 case MLP_FC -> b.mlp.fc;
                 case MLP_PROJ -> b.mlp.proj;
             };
-            layer.adapt(new LoRA(be, params, ws, prefix + t.layer, layer.in, layer.out, lora.rank(), lora.alpha()));
+            LoRA adapter = new LoRA(be, params, ws, prefix + t.layer, layer.in, layer.out, lora);
+            layer.adapt(adapter);
+            adapters.add(adapter);
         }
     }
+
+    /**
+     * Starts the virtual tokens as the tokens {@code ids} [n]: prompt tuning copies their embeddings (PEFT's
+     * SAMPLE_VOCAB and TEXT inits); prefix tuning takes the keys and values every layer computes for them at
+     * positions [0, n) (Li &amp; Liang's initialisation from real words, which trains more stably than noise).
+     */
+    void initPrompt(int[] ids) {
+        if (virtual == 0) throw new IllegalStateException("this model has no virtual tokens");
+        if (ids.length != virtual) throw new IllegalArgumentException("expected " + virtual + " token ids, got " + ids.length);
+        checkIds(java.util.Arrays.copyOf(ids, rows));
+        if (embed.prompt != null) {
+            Tensor table = embed.prompt.value(), wte = embed.tokens.value();
+            for (int i = 0; i < virtual; i++) be.copy(table.view((long) i * c, c), wte.view((long) ids[i] * c, c));
+            return;
+        }
+        int[] tokenIds = new int[rows];
+        System.arraycopy(ids, 0, tokenIds, 0, virtual);
+        for (Block b : blocks) b.attn.writePrefix(false);
+        try {
+            forward(tokenIds, null, false, 0);
+            for (Block b : blocks) b.attn.keepPrefix();
+        } finally {
+            for (Block b : blocks) b.attn.writePrefix(true);
+        }
+    }
+
+    /** Switches every LoRA adapter on or off. */
+    void lora(boolean on) { for (LoRA a : adapters) a.enable(on); }
 
     /** After the parameters are allocated: which layers the backward pass must reach. */
     void ready() {
@@ -96,23 +139,25 @@ final class Transformer {
 
     /**
      * Hidden states [B·T, C] (the workspace's norm output) for tokens [B·T]; {@code validLengths} [B] or null
-     * (all T); dropout p with the micro-batch's seed.
+     * (all T); in training, dropout (the config's, and the adapters') with masks from the micro-batch's seed.
      */
-    Tensor forward(int[] tokenIds, int[] validLengths, float p, long microSeed) {
-        stage(tokenIds, validLengths, p, microSeed);
+    Tensor forward(int[] tokenIds, int[] validLengths, boolean training, long microSeed) {
+        stage(tokenIds, validLengths, training, microSeed);
         return compute();
     }
 
     /** The host half of {@link #forward}: checks and uploads of the tokens and lengths, the mask and dropout. */
-    void stage(int[] tokenIds, int[] validLengths, float p, long microSeed) {
+    void stage(int[] tokenIds, int[] validLengths, boolean training, long microSeed) {
+        float p = training ? cfg.dropout() : 0f;
         checkIds(tokenIds);
         be.upload(tokens, tokenIds);
         mask = causal ? Mask.CAUSAL : Mask.BIDIRECTIONAL;
         if (validLengths != null) {
             if (validLengths.length != batch) throw new CramjetException("lengths: expected " + batch + " (one per sequence), got " + validLengths.length);
             for (int b = 0; b < batch; b++) {
-                if (validLengths[b] < 1 || validLengths[b] > seq) {
-                    throw new CramjetException("length " + validLengths[b] + " of sequence " + b + " is not in [1, " + seq + "]");
+                if (validLengths[b] < 1 + virtual || validLengths[b] > seq) {
+                    throw new CramjetException("length " + validLengths[b] + " of sequence " + b + " is not in [" + (1 + virtual) + ", " + seq + "]"
+                            + (virtual > 0 ? " (it counts the " + virtual + " virtual tokens)" : ""));
                 }
             }
             System.arraycopy(validLengths, 0, hostLengths, 0, batch);
@@ -121,6 +166,7 @@ final class Transformer {
         }
         dropout = p;
         seed = microSeed;
+        for (int i = 0; i < adapters.size(); i++) adapters.get(i).dropout(training, site(1 + 2 * blocks.length + i));
     }
 
     /** The device half: embeddings, blocks, final norm over what {@link #stage} uploaded; the normed hidden rows. */

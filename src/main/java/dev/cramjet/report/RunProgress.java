@@ -5,16 +5,18 @@ import dev.cramjet.train.Trainer;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * A training run as people watch it: the live progress line, the trainer's log lines, and the run's report
- * rewritten after every evaluation. Pretraining and fine-tuning runs share it; a run that wants more from an
- * evaluation (the samples) overrides {@link #evaluated} and calls it.
+ * rewritten after every evaluation, whose samples it keeps for the run's summary. Pretraining and fine-tuning
+ * runs share it.
  */
 public class RunProgress implements Trainer.Listener {
     private final ProgressLine progress;
     private final Path runDir;
+    private final List<String> lastSamples = new ArrayList<>();
 
     public RunProgress(ProgressLine progress, Path runDir) {
         this.progress = progress;
@@ -28,7 +30,15 @@ public class RunProgress implements Trainer.Listener {
 
     @Override public void message(String line) { progress.log(line); }
 
-    @Override public void evaluated(long step, Validation result, List<String> samples) { refresh(); }
+    @Override
+    public void evaluated(long step, Validation result, List<String> samples) {
+        lastSamples.clear();
+        lastSamples.addAll(samples);
+        refresh();
+    }
+
+    /** The samples of the last evaluation (none before one). */
+    public List<String> lastSamples() { return List.copyOf(lastSamples); }
 
     /** Rewrites the plots and report.html; a failure there is reported and never stops training. */
     public void refresh() {

@@ -2,19 +2,22 @@ package dev.cramjet.serve;
 
 import dev.cramjet.tokenizer.Tokenizer;
 
-import java.util.Arrays;
+import dev.cramjet.tune.ChatTemplate.Role;
+
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * How a conversation becomes the prompt a model continues. This is the one place that knows it: when the post-training
- * work defines the template its models are fine-tuned on, it replaces {@link #encode} and {@link #stops}.
+ * How a conversation becomes the prompt a model continues, for the API's chat requests.
  *
- * <p>The default, for a tokenizer that has the special tokens {@code <|system|>}, {@code <|user|>} and
- * {@code <|assistant|>} (every tokenizer trained here does): each message is its role's token, its text and
- * {@code <|endoftext|>}; the prompt ends with {@code <|assistant|>}, so the model writes the assistant's turn and ends
- * it with {@code <|endoftext|>}, which stops generation (so does a role token, which would start another turn):
+ * <p>For a tokenizer that has the special tokens {@code <|system|>}, {@code <|user|>} and {@code <|assistant|>}
+ * (every tokenizer trained here does) it is the template models are fine-tuned on, {@link dev.cramjet.tune.ChatTemplate}
+ * ({@code DEFAULT}, what {@code cramjet finetune} trains and {@code cramjet chat} uses): each message is its role's
+ * token and a newline, its text and {@code <|endoftext|>}; the prompt ends with the assistant's opening, so the model
+ * writes the assistant's turn and ends it with {@code <|endoftext|>}, which stops generation (so does a role token,
+ * which would start another turn):
  * <pre>
- *   &lt;|system|&gt;You are terse.&lt;|endoftext|&gt;&lt;|user|&gt;Hi&lt;|endoftext|&gt;&lt;|assistant|&gt;
+ *   &lt;|system|&gt;\nYou are terse.&lt;|endoftext|&gt;&lt;|user|&gt;\nHi&lt;|endoftext|&gt;&lt;|assistant|&gt;\n
  * </pre>
  * A tokenizer without them (GPT-2's has only {@code <|endoftext|>}) gets plain text, "System: …", "User: …",
  * "Assistant: …" on lines of their own, ending "Assistant:", and generation stops where the model starts the next
@@ -39,23 +42,16 @@ record ChatTemplate(Tokenizer tokenizer, Integer system, Integer user, Integer a
             for (Message m : messages) sb.append(label(m.role())).append(": ").append(m.content()).append('\n');
             return tokenizer.encodeOrdinary(sb.append("Assistant:").toString());
         }
-        int[] ids = new int[16];
-        int n = 0;
+        List<dev.cramjet.tune.ChatTemplate.Message> turns = new ArrayList<>(messages.size());
         for (Message m : messages) {
-            int[] text = tokenizer.encodeOrdinary(m.content());
-            if (n + text.length + 3 > ids.length) ids = Arrays.copyOf(ids, 2 * (n + text.length + 3));
-            ids[n++] = switch (m.role()) {
-                case "system", "developer" -> system;
-                case "user" -> user;
-                default -> assistant;
+            Role role = switch (m.role()) {
+                case "system", "developer" -> Role.SYSTEM;
+                case "user" -> Role.USER;
+                default -> Role.ASSISTANT;
             };
-            System.arraycopy(text, 0, ids, n, text.length);
-            n += text.length;
-            ids[n++] = tokenizer.eot();
+            turns.add(new dev.cramjet.tune.ChatTemplate.Message(role, m.content()));
         }
-        if (n + 1 > ids.length) ids = Arrays.copyOf(ids, n + 1);
-        ids[n++] = assistant;
-        return Arrays.copyOf(ids, n);
+        return dev.cramjet.tune.ChatTemplate.DEFAULT.encode(tokenizer, turns, true).ids();
     }
 
     /** Stop sequences the template adds to every chat request (besides end of text). */

@@ -8,7 +8,8 @@ import java.util.Map;
 public interface Batches {
     /**
      * A micro-batch of this stream's shape for {@link #next} to fill, allocated once by the loop: language-model
-     * windows (a target per position, no padding) unless the stream says otherwise.
+     * windows (a target per position, no padding) unless the stream says otherwise (a fine-tune's padded
+     * sequences with lengths, or preference pairs as twice the rows).
      */
     default Batch allocate(int batch, int seq) { return new Batch(batch, seq); }
 

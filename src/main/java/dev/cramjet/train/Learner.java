@@ -37,4 +37,10 @@ public interface Learner {
 
     /** Training FLOPs per token (6·N plus attention), for MFU. */
     double flopsPerToken();
+
+    /**
+     * Figures of the last step beyond its loss (a preference learner's reward margin and accuracy), logged with it
+     * by name; none by default.
+     */
+    default java.util.Map<String, Double> metrics() { return java.util.Map.of(); }
 }

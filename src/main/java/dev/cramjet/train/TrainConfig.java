@@ -271,6 +271,15 @@ public final class TrainConfig {
         return new BatchRamp(target, batchRamp());
     }
 
+    /**
+     * Optimizer steps for {@code epochs} passes over {@code examples} sequences (a fine-tune's budget when none is
+     * given): batch × accumulation sequences a step, rounded up, at least one.
+     */
+    public long stepsFor(double epochs, long examples, int context) {
+        long perStep = (long) batch() * accumulation(context).target();
+        return Math.max(1, (long) Math.ceil(epochs * examples / (double) perStep));
+    }
+
     /** The model shape: the preset's, with the config's overrides and the tokenizer's vocabulary. */
     public GPTConfig modelConfig(int vocab) {
         Map<String, Object> changes = new LinkedHashMap<>();

@@ -122,12 +122,7 @@ public final class TrainData implements AutoCloseable {
     }
 
     /** UTF-8 bytes per token id, 0 for special tokens (they stand for no text), for bits per byte. */
-    public int[] tokenBytes() {
-        int[] b = new int[tokenizer.vocabSize()];
-        for (int id = 0; id < b.length; id++) b[id] = tokenizer.token(id).length;
-        for (int id : tokenizer.specials().values()) b[id] = 0;
-        return b;
-    }
+    public int[] tokenBytes() { return Evaluator.tokenBytes(tokenizer); }
 
     @Override
     public void close() {

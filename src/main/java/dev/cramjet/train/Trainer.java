@@ -164,6 +164,18 @@ public final class Trainer {
         if (leader) metrics.truncateAfter(step);
     }
 
+    /**
+     * Continues from the newest checkpoint that verifies (an error naming the run when there is none), saying
+     * which; returns it.
+     */
+    public Checkpoints.Saved resumeLatest() throws IOException {
+        Checkpoints.Saved saved = checkpoints.latest(listener::message).orElseThrow(() ->
+                new CramjetException(runDir + ": no valid checkpoint to resume from in checkpoints/"));
+        resume(saved);
+        listener.message("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
+        return saved;
+    }
+
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();
@@ -171,7 +183,6 @@ public final class Trainer {
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
-        long microTokens = batch.tokens.length;
         while (true) {
             double elapsed = elapsed();
             boolean stop = stopRequest != null;
@@ -194,22 +205,26 @@ public final class Trainer {
             heartbeat.step(step);
             learner.zeroGrad();
             double sum = 0;
+            long stepTokens = 0;
             if (ranks > 1) batches.skip((long) rank * accum);
             for (int micro = 0; micro < accum; micro++) {
                 heartbeat.beat();
                 batches.next(batch);
+                stepTokens += realTokens(batch);
                 sum += learner.trainMicroBatch(batch, dropoutSeed(step, rank * accum + micro), accum * ranks);
             }
-            if (ranks > 1) {
+            if (ranks > 1) {                    // the step's loss and tokens are all the ranks'
                 batches.skip((long) (ranks - 1 - rank) * accum);
-                one[0] = sum;
-                world.comm().allReduce(one);
-                sum = one[0];
+                header[0] = sum;
+                header[1] = stepTokens;
+                world.comm().allReduce(header);
+                sum = header[0];
+                stepTokens = (long) header[1];
             }
             float stepLoss = (float) (sum / (accum * ranks));
             float norm = learner.gradNorm();
             step++;
-            tokensSeen += (long) accum * ranks * microTokens;
+            tokensSeen += stepTokens;
             if (!Float.isFinite(stepLoss) || !Float.isFinite(norm)) {
                 skipped++;
                 badStreak++;
@@ -223,7 +238,7 @@ public final class Trainer {
             loss = stepLoss;
 
             double seconds = (clock.nanos() - t0) / 1e9;
-            double r = (double) accum * ranks * microTokens / Math.max(seconds, 1e-9);
+            double r = stepTokens / Math.max(seconds, 1e-9);
             rate = Double.isNaN(rate) ? r : 0.9 * rate + 0.1 * r;
             double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / (peakFlops * ranks) : Double.NaN;
             elapsed = agreedElapsed();
@@ -236,6 +251,7 @@ public final class Trainer {
                 if (!Double.isNaN(mfu)) m.put("mfu", mfu);
                 m.put("accum", (long) accum);
                 if (ranks > 1) m.put("ranks", (long) ranks);
+                m.putAll(learner.metrics());
                 log(m);
             }
             listener.step(new Status(step, tokensSeen, stepLoss, lr, norm, rate, mfu, elapsed,
@@ -279,6 +295,14 @@ public final class Trainer {
     /** Appends a metrics line: rank 0 keeps the log. */
     private void log(Map<String, Object> line) throws IOException {
         if (leader) metrics.append(line);
+    }
+
+    /** The tokens a micro-batch holds: every position, or the valid ones of padded sequences (padding is not data). */
+    private static long realTokens(Batch b) {
+        if (b.lengths == null) return b.tokens.length;
+        long n = 0;
+        for (int len : b.lengths) n += len;
+        return n;
     }
 
     private boolean evalDue(double elapsed) {

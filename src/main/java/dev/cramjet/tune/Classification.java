@@ -52,29 +52,8 @@ public final class Classification {
     public static final String SETTINGS = "finetune.json", TEST_METRICS = "test_metrics.json", TASK = "task";
 
     /** Which parameters train. */
-    public enum Train {
-        ALL, HEAD, LORA;
-
-        public static Train parse(String s) {
-            return switch (s) {
-                case "all" -> ALL;
-                case "head" -> HEAD;
-                case "lora" -> LORA;
-                default -> throw new CramjetException("--train must be all, head or lora, got '" + s + "'");
-            };
-        }
-
-        Set<Group> groups() {
-            return switch (this) {
-                case ALL -> EnumSet.allOf(Group.class);
-                case HEAD -> EnumSet.of(Group.HEAD);
-                case LORA -> EnumSet.of(Group.ADAPTER, Group.HEAD);
-            };
-        }
-    }
-
     /** The task-specific choices, saved as finetune.json so a resume rebuilds the same model. */
-    public record Settings(Path base, Train train, Head.Pooling pooling, Classifier.Truncation truncation,
+    public record Settings(Path base, Method train, Head.Pooling pooling, Classifier.Truncation truncation,
                            Evaluation.Monitor monitor, boolean balanced, int loraRank, double loraAlpha) {
         public Map<String, Object> toJson() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -95,7 +74,7 @@ public final class Classification {
             if (!Files.isRegularFile(f)) throw new CramjetException(runDir + ": no " + SETTINGS + " (not a fine-tuning run)");
             String w = f.toString();
             Map<String, Object> m = Json.object(Json.parse(Files.readString(f), w), w);
-            return new Settings(Path.of(Json.string(m.get("base"), w + ": base")), Train.parse(Json.string(m.get("train"), w + ": train")),
+            return new Settings(Path.of(Json.string(m.get("base"), w + ": base")), Method.of(Json.string(m.get("train"), w + ": train"), Method.CLASSIFIER),
                     Classifier.pooling(Json.string(m.get("pooling"), w + ": pooling")),
                     Classifier.Truncation.parse(Json.string(m.get("truncation"), w + ": truncation")),
                     Evaluation.Monitor.parse(Json.string(m.get("monitor"), w + ": monitor")),
@@ -104,12 +83,16 @@ public final class Classification {
         }
 
         LoRA.Spec lora() {
-            return train != Train.LORA ? null : new LoRA.Spec(loraRank, (float) loraAlpha, EnumSet.allOf(LoRA.Target.class));
+            return train != Method.LORA ? null : new LoRA.Spec(loraRank, (float) loraAlpha, EnumSet.allOf(LoRA.Target.class));
         }
     }
 
     /** What a finished run reports: how training ended and the best checkpoint's test scores. */
-    public record Result(Trainer.Outcome outcome, Checkpoints.Saved best, Evaluation test, int truncated, int examples) {}
+    /** {@code adapter}: the best checkpoint's LoRA and head as a PEFT adapter directory (null unless --train lora). */
+    public record Result(Trainer.Outcome outcome, Checkpoints.Saved best, Evaluation test, int truncated, int examples, Path adapter) {}
+
+    /** Where a LoRA classifier's PEFT adapter goes in the run directory. */
+    public static final String ADAPTER = "adapter";
 
     private Classification() {}
 
@@ -143,7 +126,7 @@ public final class Classification {
         if (val.labels.length == 0) throw new CramjetException(runDir.resolve(TASK) + ": the validation split is empty; raise --val-fraction");
 
         try (Backend be = Backends.open(cfg.device())) {
-            Model.Options options = Model.Options.TRAIN.lora(s.lora()).classify(task.labels.size(), s.pooling()).training(s.train().groups().toArray(Group[]::new));
+            Model.Options options = Model.Options.TRAIN.lora(s.lora()).classify(task.labels.size(), s.pooling()).training(s.train().classifierGroups().toArray(Group[]::new));
             GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed(), options);
             if (!resume) ModelDir.loadWeights(model, base.resolve(ModelDir.WEIGHTS));
             var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
@@ -153,7 +136,7 @@ public final class Classification {
             Classifier classifier = new Classifier(model, tokenizer, spec);
             progress.log(String.format(Locale.ROOT, "model: %s, %d layers, width %d, context %d: %.2fM parameters, %.2fM trained (%s), pooling %s",
                     base, mc.nLayer(), mc.nEmbd(), context, model.parameterCount() / 1e6, model.parameters().trainableCount() / 1e6,
-                    s.train().name().toLowerCase(Locale.ROOT), s.pooling().name().toLowerCase(Locale.ROOT)));
+                    s.train().key(), s.pooling().name().toLowerCase(Locale.ROOT)));
             double[] weights = s.balanced() ? ClassBatches.balanced(train.labels, task.labels.size()) : null;
             ClassBatches batches = new ClassBatches(train.seqs, train.labels, task.labels.size(), weights, cfg.seed());
             RunProgress listener = new RunProgress(progress, runDir);
@@ -161,12 +144,7 @@ public final class Classification {
                 Trainer trainer = new Trainer(cfg, context, learner, batches,
                         () -> Evaluation.run(classifier, val.seqs, val.labels, s.monitor()), List::of, runDir, metrics,
                         Clock.SYSTEM, listener, be.peakFlops());
-                if (resume) {
-                    Checkpoints.Saved saved = trainer.checkpoints().latest(progress::log).orElseThrow(() ->
-                            new CramjetException(runDir + ": no complete checkpoint to resume from"));
-                    trainer.resume(saved);
-                    progress.log("resuming from " + runDir.relativize(saved.dir()) + " (step " + saved.step() + ")");
-                }
+                if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
                 progress.finish();
@@ -180,8 +158,14 @@ public final class Classification {
                     out.putAll(scored.toJson());
                     AtomicFile.writeString(runDir.resolve(TEST_METRICS), Json.pretty(out));
                 }
+                Path adapter = null;
+                if (s.train() == Method.LORA) {
+                    // PEFT's form of the same classifier: LoRA plus the head as modules_to_save (task SEQ_CLS).
+                    adapter = runDir.resolve(ADAPTER);
+                    PeftFiles.save(adapter, model, p -> ModelDir.download(be, gpt.optimizer().weights(p)), base.toAbsolutePath().normalize().toString());
+                }
                 listener.refresh();
-                return new Result(o, best, scored, truncated, examples);
+                return new Result(o, best, scored, truncated, examples, adapter);
             }
         }
     }

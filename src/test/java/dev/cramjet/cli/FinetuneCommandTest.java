@@ -122,6 +122,13 @@ class FinetuneCommandTest {
                 assertEquals(mode.equals("lora"), after.tensors().containsKey("h.0.attn.qkv.lora_A.weight"), after.tensors().keySet().toString());
             }
             assertTrue(Files.isRegularFile(ck.resolve("classifier.json")));
+            Path adapter = run.resolve("adapter/adapter_config.json");
+            assertEquals(mode.equals("lora"), Files.isRegularFile(adapter), "a LoRA classifier is also a PEFT adapter");
+            if (mode.equals("lora")) {
+                Map<String, Object> conf = Json.object(Json.parse(Files.readString(adapter), "a"), "a");
+                assertEquals("SEQ_CLS", conf.get("task_type"));
+                assertEquals(List.of("score"), conf.get("modules_to_save"));
+            }
         }
     }
 

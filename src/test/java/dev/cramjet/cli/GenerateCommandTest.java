@@ -11,9 +11,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -53,43 +50,29 @@ class GenerateCommandTest {
         }
     }
 
-    private record Out(int status, String stdout, String stderr) {}
-
-    private static Out cramjet(String... argv) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int status = Main.run(argv);
-            return new Out(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli cramjet(String... argv) { return Cli.run(argv); }
 
     @Test
     void generatesFromAModelDirectoryAndTheUncachedPathAgrees() {
-        Out cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        Cli cached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--verbose");
-        assertEquals(0, cached.status(), cached.stderr());
-        assertTrue(cached.stdout().startsWith("Once upon"), cached.stdout());
-        assertTrue(cached.stdout().length() > "Once upon\n".length(), cached.stdout());
-        assertTrue(cached.stderr().contains("tokens/s"), cached.stderr());
-        assertTrue(cached.stderr().contains("KV cache"), cached.stderr());
-        Out uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
+        assertEquals(0, cached.rc(), cached.err());
+        assertTrue(cached.out().startsWith("Once upon"), cached.out());
+        assertTrue(cached.out().length() > "Once upon\n".length(), cached.out());
+        assertTrue(cached.err().contains("tokens/s"), cached.err());
+        assertTrue(cached.err().contains("KV cache"), cached.err());
+        Cli uncached = cramjet("generate", "--model", modelDir.toString(), "--prompt", "Once upon", "--max-tokens", "20",
                 "--temperature", "0", "--no-cache");
-        assertEquals(0, uncached.status(), uncached.stderr());
-        assertEquals(cached.stdout(), uncached.stdout());
+        assertEquals(0, uncached.rc(), uncached.err());
+        assertEquals(cached.out(), uncached.out());
     }
 
     @Test
     void aSeedReproducesSampledText() {
         String[] argv = {"generate", "--model", modelDir.toString(), "--max-tokens", "15", "--seed", "5", "--top-k", "20"};
-        Out a = cramjet(argv);
-        assertEquals(0, a.status(), a.stderr());
-        assertEquals(a.stdout(), cramjet(argv).stdout());
+        Cli a = cramjet(argv);
+        assertEquals(0, a.rc(), a.err());
+        assertEquals(a.out(), cramjet(argv).out());
     }
 
     @Test
@@ -99,9 +82,9 @@ class GenerateCommandTest {
                 s.stream().map(x -> x.model().getFileName().toString()).toList(), "best loss first, then the unevaluated");
         assertEquals(run.resolve("tokenizer.json"), s.getFirst().tokenizer());
         assertTrue(s.getFirst().what().contains("2.5000"), s.getFirst().what());
-        Out o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
-        assertEquals(0, o.status(), o.stderr());
-        assertTrue(o.stderr().contains("step-000000200"), o.stderr());
+        Cli o = cramjet("generate", "--run", run.toString(), "--prompt", "Once", "--max-tokens", "5", "--verbose");
+        assertEquals(0, o.rc(), o.err());
+        assertTrue(o.err().contains("step-000000200"), o.err());
     }
 
     /** Before, a model.safetensors that failed its SHA-256 was used silently, and a corrupted best blocked --run. */
@@ -116,31 +99,31 @@ class GenerateCommandTest {
         b[b.length - 3] ^= 1;
         Files.write(weights, b);
         Files.copy(copy.resolve("tokenizer.json"), best.resolve("tokenizer.json"));
-        Out eval = cramjet("eval", "--model", best.toString(), "--text", copy.resolve("tokenizer.json").toString());
-        assertEquals(2, eval.status(), eval.stdout());
-        assertTrue(eval.stderr().startsWith("cramjet eval: " + weights + ": corrupted: SHA-256"), eval.stderr());
-        Out gen = cramjet("generate", "--run", copy.toString(), "--max-tokens", "3", "--verbose");
-        assertEquals(0, gen.status(), gen.stderr());
-        assertTrue(gen.stderr().startsWith("cramjet generate: skipped checkpoint step-000000200: " + weights + ": corrupted: SHA-256"), gen.stderr());
-        assertTrue(gen.stderr().contains("(step-000000100, validation loss 3.0000)"), gen.stderr());
+        Cli eval = cramjet("eval", "--model", best.toString(), "--text", copy.resolve("tokenizer.json").toString());
+        assertEquals(2, eval.rc(), eval.out());
+        assertTrue(eval.err().startsWith("cramjet eval: " + weights + ": corrupted: SHA-256"), eval.err());
+        Cli gen = cramjet("generate", "--run", copy.toString(), "--max-tokens", "3", "--verbose");
+        assertEquals(0, gen.rc(), gen.err());
+        assertTrue(gen.err().startsWith("cramjet generate: skipped checkpoint step-000000200: " + weights + ": corrupted: SHA-256"), gen.err());
+        assertTrue(gen.err().contains("(step-000000100, validation loss 3.0000)"), gen.err());
     }
 
     @Test
     void badInvocationsAreClearErrors(@TempDir Path empty) throws Exception {
-        Out neither = cramjet("generate", "--prompt", "x");
-        assertEquals(2, neither.status());
-        assertTrue(neither.stderr().contains("give exactly one of --model DIR or --run DIR"), neither.stderr());
-        Out noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
-        assertEquals(2, noTokenizer.status());
-        assertTrue(noTokenizer.stderr().contains("no tokenizer.json"), noTokenizer.stderr());
-        Out noCheckpoints = cramjet("generate", "--run", empty.toString());
-        assertTrue(noCheckpoints.stderr().contains("no complete checkpoint"), noCheckpoints.stderr());
-        Out badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
-        assertTrue(badDevice.stderr().contains("unknown device 'tpu'"), badDevice.stderr());
-        Out badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
-        assertTrue(badTemp.stderr().contains("temperature must be"), badTemp.stderr());
+        Cli neither = cramjet("generate", "--prompt", "x");
+        assertEquals(2, neither.rc());
+        assertTrue(neither.err().contains("give exactly one of --model DIR or --run DIR"), neither.err());
+        Cli noTokenizer = cramjet("generate", "--model", run.resolve("checkpoints/step-000000100").toString());
+        assertEquals(2, noTokenizer.rc());
+        assertTrue(noTokenizer.err().contains("no tokenizer.json"), noTokenizer.err());
+        Cli noCheckpoints = cramjet("generate", "--run", empty.toString());
+        assertTrue(noCheckpoints.err().contains("no complete checkpoint"), noCheckpoints.err());
+        Cli badDevice = cramjet("generate", "--model", modelDir.toString(), "--device", "tpu");
+        assertTrue(badDevice.err().contains("unknown device 'tpu'"), badDevice.err());
+        Cli badTemp = cramjet("generate", "--model", modelDir.toString(), "--temperature", "-1");
+        assertTrue(badTemp.err().contains("temperature must be"), badTemp.err());
         Files.createDirectories(empty.resolve("m"));
-        Out noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
-        assertTrue(noWeights.stderr().contains("no model.safetensors"), noWeights.stderr());
+        Cli noWeights = cramjet("generate", "--model", empty.resolve("m").toString());
+        assertTrue(noWeights.err().contains("no model.safetensors"), noWeights.err());
     }
 }

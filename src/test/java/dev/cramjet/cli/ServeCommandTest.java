@@ -4,16 +4,20 @@ import dev.cramjet.serve.TinyModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,14 +52,23 @@ class ServeCommandTest {
             assertEquals(200, health.statusCode(), () -> health.body() + "\n" + read(log));
             // A long stream, then SIGTERM while it runs: it still ends with [DONE].
             String body = "{\"prompt\": \"Once upon\", \"max_tokens\": 100, \"stream\": true, \"seed\": 1}";
-            CompletableFuture<HttpResponse<String>> stream = http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+            HttpResponse<InputStream> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
                     .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-            Thread.sleep(200);
-            p.destroy();                                                    // SIGTERM
-            HttpResponse<String> r = stream.get(60, TimeUnit.SECONDS);
+                    HttpResponse.BodyHandlers.ofInputStream());
             assertEquals(200, r.statusCode());
-            assertTrue(r.body().endsWith("data: [DONE]\n\n"), r.body());
+            var lines = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
+            StringBuilder got = new StringBuilder();
+            // SIGTERM once the first token has streamed, so the request is surely running (not still queued) when the
+            // server starts draining, however slow a loaded machine is.
+            for (String line; (line = lines.readLine()) != null; ) {
+                got.append(line).append('\n');
+                if (line.startsWith("data: {")) break;
+            }
+            p.destroy();                                                    // SIGTERM
+            StringWriter rest = new StringWriter();
+            lines.transferTo(rest);
+            got.append(rest);
+            assertTrue(got.toString().endsWith("data: [DONE]\n\n"), got.toString());
             assertTrue(p.waitFor(40, TimeUnit.SECONDS), "serve exits within its grace period");
             String out = Files.readString(log);
             assertTrue(out.contains("cramjet serve: stopping"), out);

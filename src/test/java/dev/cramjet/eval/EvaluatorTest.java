@@ -39,4 +39,30 @@ class EvaluatorTest {
         assertEquals(8, capped.run(b -> 1f).tokens());
         assertEquals(8, capped.run(b -> 1f).tokens());
     }
+
+    @Test
+    void onlyScoredTargetsCount() {
+        // Half of each batch is ignored (a fine-tune's prompt); the mean is over the rest, and so are the bytes.
+        Evaluator.Source half = new Evaluator.Source() {
+            int served;
+
+            @Override public void reset() { served = 0; }
+
+            @Override
+            public boolean next(Batch b) {
+                if (served == 3) return false;
+                java.util.Arrays.fill(b.targets, 1);
+                b.targets[0] = b.targets[1] = -1;
+                served++;
+                return true;
+            }
+        };
+        Evaluator e = new Evaluator(half, new Batch(2, 2, 4, true), 1000, new int[] {1, 3});
+        Evaluator.Result r = e.run(b -> 2f);
+        assertEquals(6, r.tokens());
+        assertEquals(18, r.bytes());
+        assertEquals(2.0, r.loss(), 1e-12);
+        assertTrue(Double.isNaN(new Evaluator(half, new Batch(2, 2, 4, true), 1000, null).run(b -> 2f).bitsPerByte()),
+                "no token bytes, no bits per byte");
+    }
 }

@@ -13,14 +13,14 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class GPTTest {
+public class GPTTest {
     private final Backend be = new CpuBackend();
 
     @AfterEach
     void close() { be.close(); }
 
     /** A micro model; {@code variant} picks one of four option mixes that together cover every switch both ways. */
-    static GPTConfig micro(int variant) {
+    public static GPTConfig micro(int variant) {
         Map<String, Object> m = switch (variant) {
             case 0 -> Map.of("positions", "learned", "norm", "layer", "mlp", "gelu", "tied_embeddings", true, "bias", true, "dropout", 0.2);
             case 1 -> Map.of("positions", "rope", "norm", "rms", "mlp", "swiglu", "tied_embeddings", false, "bias", false);
@@ -33,7 +33,7 @@ class GPTTest {
     }
 
     /** Replaces the init with larger random values so every path carries a sizeable gradient. */
-    static float[] randomize(Model g, long seed) {
+    public static float[] randomize(Model g, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] all = new float[(int) g.parameterCount()];
         for (Parameters.Param p : g.parameterList()) {
@@ -47,7 +47,7 @@ class GPTTest {
         return all;
     }
 
-    static int[] ids(SplittableRandom r, int n, int vocab) {
+    public static int[] ids(SplittableRandom r, int n, int vocab) {
         int[] t = new int[n];
         for (int i = 0; i < n; i++) t[i] = r.nextInt(vocab);
         return t;

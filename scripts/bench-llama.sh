@@ -6,11 +6,13 @@
 # its defaults otherwise (F16 KV cache, flash attention "auto"); Cramjet keeps its KV cache in fp32.
 #
 # usage: scripts/bench-llama.sh MODEL_DIR [ROUNDS] [PROMPT] [DECODE]     (defaults 5, 64, 128)
+# THREADS=N (default: all cores) sets both engines' threads; one thread is the steadier figure on a shared machine,
+# where llama.cpp's threads, which wait for each other at every op, lose the most to a stolen core.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 model=${1:?usage: scripts/bench-llama.sh MODEL_DIR [ROUNDS] [PROMPT] [DECODE]}
 rounds=${2:-5} prompt=${3:-64} decode=${4:-128}
-threads=$(nproc)
+threads=${THREADS:-$(nproc)}
 nlc="$root/.cache/node/node_modules/node-llama-cpp"
 [ -d "$nlc" ] || { echo "bench-llama: node-llama-cpp is not installed; run scripts/setup-node-llama-cpp.sh" >&2; exit 2; }
 work=$(mktemp -d)
@@ -20,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 vocab=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$model/config.json', 'utf8')).vocab_size)")
 for r in $(seq "$rounds"); do
   for t in f32 q8_0; do
-    "$root/cramjet" bench --model "$work/$t.gguf" --prompt "$prompt" --decode "$decode" --repeats 1 --json \
+    CRAMJET_JAVA_OPTS="${CRAMJET_JAVA_OPTS:-} -Dcramjet.threads=$threads" "$root/cramjet" bench --model "$work/$t.gguf" --prompt "$prompt" --decode "$decode" --repeats 1 --json \
       | sed "s/^{/{\"engine\":\"cramjet\",\"type\":\"$t\",/"
     NODE_LLAMA_CPP="$nlc" node "$root/src/test/resources/io/llama.mjs" bench "$work/$t.gguf" "$threads" "$prompt" "$decode" 1 "$vocab" \
       | sed "s/^{/{\"engine\":\"llama.cpp\",\"type\":\"$t\",/"

@@ -57,14 +57,22 @@ public final class ModelFiles {
         return isGguf(path) ? GgufModel.load(be, path, batch, seq, true) : ModelDir.load(be, directory(path), batch, seq);
     }
 
-    /** The model's tokenizer: the directory's tokenizer.json, or the one a GGUF file embeds; null when a directory has none. */
+    /**
+     * The model's tokenizer: the one a GGUF file embeds, the directory's tokenizer.json or, for a training checkpoint
+     * (RUN/checkpoints/step-N, which does not repeat its run's tokenizer), RUN/tokenizer.json; null when there is none.
+     */
     public static Tokenizer tokenizer(Path path) throws IOException {
         if (isGguf(path)) {
             try (Gguf.Reader r = Gguf.open(path)) {
                 return GgufModel.tokenizer(r);
             }
         }
-        Path file = directory(path).resolve(TOKENIZER);
+        Path dir = directory(path).toAbsolutePath().normalize(), file = dir.resolve(TOKENIZER);
+        Path parent = dir.getParent();
+        if (!Files.isRegularFile(file) && parent != null && parent.getFileName() != null
+                && parent.getFileName().toString().equals("checkpoints") && parent.getParent() != null) {
+            file = parent.getParent().resolve(TOKENIZER);
+        }
         return Files.isRegularFile(file) ? Tokenizer.load(file) : null;
     }
 

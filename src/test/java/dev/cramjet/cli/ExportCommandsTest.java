@@ -184,6 +184,24 @@ class ExportCommandsTest {
         ok("import", "--from", f32.toString(), "--out", imported.toString(), "--force");
     }
 
+    /** A training checkpoint exports as it is: its tokenizer is its run's (RUN/tokenizer.json), not in the checkpoint. */
+    @Test
+    void exportsATrainingCheckpointWithItsRunsTokenizer() throws IOException {
+        Path run = dir.resolve("run"), checkpoint = run.resolve("checkpoints/step-000000007");
+        Files.createDirectories(checkpoint);
+        for (String f : new String[] {"config.json", "model.safetensors"}) Files.copy(TrainedModels.gpt2().resolve(f), checkpoint.resolve(f));
+        Run missing = run("export", "--model", checkpoint.toString(), "--format", "gguf", "--out", dir.resolve("no.gguf").toString());
+        assertEquals(2, missing.status);
+        assertTrue(missing.err.contains("no tokenizer.json"), missing.err);
+        assertFalse(Files.exists(dir.resolve("no.gguf")));
+
+        Files.copy(TrainedModels.gpt2().resolve("tokenizer.json"), run.resolve("tokenizer.json"));
+        Path out = dir.resolve("step7.gguf");
+        ok("export", "--model", checkpoint.toString(), "--format", "gguf", "--out", out.toString());
+        String text = TrainedModels.text(4242, 200);
+        assertArrayEquals(Tokenizer.load(run.resolve("tokenizer.json")).encodeOrdinary(text), ModelFiles.tokenizer(out).encodeOrdinary(text));
+    }
+
     @Test
     void importsAHubStyleCheckpoint() throws IOException {
         // A GPT-2 checkpoint as the hub has them: HF keys only (no "cramjet" block), a transformer. prefix, the

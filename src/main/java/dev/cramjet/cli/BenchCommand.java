@@ -5,6 +5,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.cpu.CpuPeak;
+import dev.cramjet.engine.cpu.Parallel;
 import dev.cramjet.infer.DecodeBench;
 import dev.cramjet.io.ModelFiles;
 import dev.cramjet.io.Json;
@@ -78,7 +79,9 @@ public final class BenchCommand implements Command {
                 each weight type and each number of concurrent streams, that many requests at once, each a prompt of
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
                 whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
-                each level's aggregate over the single-stream rate.
+                each level's aggregate over the single-stream rate. With one compute thread
+                (CRAMJET_JAVA_OPTS=-Dcramjet.threads=1) it also prints tokens per CPU-second of the decoding thread,
+                which holds on a machine that other processes load.
 
                 With --model, only generation, of a saved model (a model directory, or a GGUF file whose Q8_0 weights
                 run as int8): a P-token prompt (default 64) and N decoded tokens (default 128), R timed repeats
@@ -273,17 +276,22 @@ public final class BenchCommand implements Command {
                         "prompt_tokens", (long) prompt, "decode_tokens", (long) tokens),
                         String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
                                 preset, label, be.describe(), prompt, tokens));
-                double[] single = {Double.NaN};
+                double[] single = {Double.NaN, Double.NaN};
                 ServeBench.run(model, levels, prompt, tokens, 64, l -> {
-                    if (l.streams() == 1) single[0] = l.aggregateTokensPerSecond();
+                    if (l.streams() == 1) { single[0] = l.aggregateTokensPerSecond(); single[1] = l.tokensPerCpuSecond(); }
                     Map<String, Object> m = new LinkedHashMap<>(l.json());
                     m.put("bench", "serve");
                     m.put("weights", label);
+                    m.put("threads", (long) Parallel.threads());
                     m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
+                    m.put("cpu_over_single_stream", l.tokensPerCpuSecond() / single[1]);
+                    // With more than one compute thread the engine's thread does only its share (and waits for the rest).
+                    String cpu = Parallel.threads() > 1 ? "" : String.format(Locale.ROOT, "; %7.1f tokens per CPU-second (%5.2f×)",
+                            l.tokensPerCpuSecond(), l.tokensPerCpuSecond() / single[1]);
                     emit(json, m, String.format(Locale.ROOT,
-                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s",
+                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s%s",
                             l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
-                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99()));
+                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99(), cpu));
                 });
             }
         }

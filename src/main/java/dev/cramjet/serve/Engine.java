@@ -6,6 +6,7 @@ import dev.cramjet.infer.Utf8Stream;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.tokenizer.Tokenizer;
 
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -158,6 +159,12 @@ public final class Engine implements AutoCloseable {
     }
 
     public int slots() { return slots.length; }
+
+    /**
+     * CPU time the engine's thread has used so far, in nanoseconds: with one compute thread
+     * ({@code -Dcramjet.threads=1}) all the decoding work, which other processes' load does not inflate.
+     */
+    long cpuNanos() { return ManagementFactory.getThreadMXBean().getThreadCpuTime(thread.threadId()); }
 
     public int context() { return batch.context(); }
 

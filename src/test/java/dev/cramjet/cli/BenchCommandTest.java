@@ -12,7 +12,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** `cramjet bench --json` on the micro preset: every figure present and sane (the numbers are not asserted). */
+/** `cramjet bench --json` and `bench --serve --json` on the micro preset: every figure present and sane (speeds are not asserted). */
 class BenchCommandTest {
     @Test
     void reportsTrainingForwardAndGenerationInBothWeightTypes() {
@@ -39,5 +39,63 @@ class BenchCommandTest {
         // int8 streams about 34/128 of fp32's bytes for the quantized matrices (all of micro's but wpe and norms).
         double ratio = Json.number(int8.get("weight_bytes"), "int8") / Json.number(fp32.get("weight_bytes"), "fp32");
         assertTrue(ratio > 0.26 && ratio < 0.35, "int8/fp32 weight bytes " + ratio);
+    }
+
+    @Test
+    void serveReportsEveryLevelPerWeightType() {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        int rc;
+        try {
+            rc = Main.run(new String[] {"bench", "--serve", "--preset", "micro", "--streams", "1,3", "--prompt-tokens", "5",
+                    "--decode", "4", "--json"});
+        } finally {
+            System.setOut(old);
+        }
+        assertEquals(0, rc);
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
+            lines.add(Json.object(Json.parse(line, "bench output"), "bench output"));
+        }
+        assertEquals(List.of("serve_setup", "serve", "serve", "serve_setup", "serve", "serve"),
+                lines.stream().map(m -> m.get("bench")).toList());
+        assertEquals("int8", lines.get(3).get("weights"));
+        for (int i : new int[] {1, 2, 4, 5}) {
+            Map<String, Object> l = lines.get(i);
+            double streams = Json.number(l.get("streams"), "streams"), rounds = Json.number(l.get("rounds"), "rounds");
+            assertEquals(i % 3 == 1 ? 1 : 3, streams);
+            assertEquals(i % 3 == 1 ? 4 : 1, rounds, "one stream is measured over four rounds");
+            // every stream generates exactly --decode tokens: end of text is never drawn
+            assertEquals(streams * rounds * 4, Json.number(l.get("tokens"), "tokens"));
+            double seconds = Json.number(l.get("seconds"), "seconds");
+            assertEquals(Json.number(l.get("tokens"), "tokens") / seconds, Json.number(l.get("aggregate_tokens_per_s"), "agg"), 1e-9);
+            assertTrue(Json.number(l.get("decode_tokens_per_s_per_stream"), "decode") > 0);
+            double p50 = Json.number(l.get("ttft_p50_s"), "p50"), p99 = Json.number(l.get("ttft_p99_s"), "p99");
+            assertTrue(p50 > 0 && p50 <= p99 && p99 <= seconds, "first token p50 " + p50 + ", p99 " + p99);
+            double cpu = Json.number(l.get("engine_cpu_s"), "cpu");
+            assertTrue(cpu > 0, "the engine's thread did the work: " + cpu + " CPU-s");
+            assertEquals(Json.number(l.get("tokens"), "tokens") / cpu, Json.number(l.get("tokens_per_engine_cpu_s"), "per cpu"), 1e-9);
+        }
+        assertEquals(1.0, Json.number(lines.get(1).get("over_single_stream"), "ratio"), 1e-12);
+        assertEquals(1.0, Json.number(lines.get(1).get("cpu_over_single_stream"), "ratio"), 1e-12);
+        assertEquals(Json.number(lines.get(2).get("aggregate_tokens_per_s"), "agg") / Json.number(lines.get(1).get("aggregate_tokens_per_s"), "agg"),
+                Json.number(lines.get(2).get("over_single_stream"), "ratio"), 1e-9);
+    }
+
+    @Test
+    void serveRefusesLevelsThatAreNotNumbers() {
+        PrintStream old = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        int rc;
+        try {
+            rc = Main.run(new String[] {"bench", "--serve", "--preset", "micro", "--prompt-tokens", "4", "--decode", "4", "--streams", "1,x"});
+        } finally {
+            System.setErr(old);
+        }
+        assertEquals(2, rc);
+        assertEquals("cramjet bench: --streams expects numbers separated by commas, got '1,x'\n",
+                buf.toString(StandardCharsets.UTF_8));
     }
 }

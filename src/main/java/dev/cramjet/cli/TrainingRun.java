@@ -1,8 +1,13 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.dist.Communicator;
+import dev.cramjet.dist.DataParallel;
+import dev.cramjet.dist.Launch;
+import dev.cramjet.dist.World;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
+import dev.cramjet.engine.cpu.Parallel;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
@@ -15,7 +20,6 @@ import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
-import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
 import dev.cramjet.train.GptLearner;
 import dev.cramjet.train.MetricsLog;
@@ -43,11 +47,13 @@ import java.util.stream.Stream;
  */
 final class TrainingRun {
     public static final String CONFIG = "config.json";
+    /** The ranks' heartbeats, inside the run directory (shared by every rank, like the checkpoints). */
+    static final String RANKS = ".ranks";
 
     /** Keys a resumed run may change: how long it goes and what it reports, not what it trains. */
     static final Set<String> RESUMABLE = Set.of("budget", "max-steps", "tokens", "eval-every", "eval-minutes", "patience",
             "checkpoint-minutes", "checkpoint-every", "keep", "samples", "sample-tokens", "temperature", "log-every",
-            "max-bad-steps", "eval-tokens");
+            "max-bad-steps", "eval-tokens", "zero", "dist-timeout");
 
     /** What a finished run reports. */
     public record Result(Trainer.Outcome outcome, GPTConfig model, long parameters, List<String> samples, Path runDir) {}
@@ -114,9 +120,11 @@ final class TrainingRun {
 
     /**
      * Trains: a new run in {@code runDir} (which {@link #createRunDir} prepared), or, with {@code resume}, the
-     * continuation of the run there from its newest checkpoint.
+     * continuation of the run there from its newest checkpoint — in this process alone, or as one rank of the
+     * data-parallel run {@code launch} describes (rank 0 prepared the run directory; it alone writes config.json,
+     * the tokenizer, metrics, samples and reports).
      */
-    public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
+    public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress, Launch launch) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
              Backend be = Backends.open(cfg.device())) {
             GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
@@ -129,14 +137,19 @@ final class TrainingRun {
                             + " (" + data.tokenizer.hash() + "): the data was prepared again since the run began; resume on the data it"
                             + " was trained on, or start a new run");
                 }
-            } else {
+            }
+            Communicator comm = World.connect(launch, be, cfg.distTimeout());
+            boolean leader = comm.rank() == 0;
+            if (!resume && leader) {
                 AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
                 data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
             }
+            comm.barrier();                    // the run directory is ready before any rank writes into it
+            World world = World.of(comm, runDir.resolve(RANKS), cfg.distTimeout());
             GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
             var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
                     (float) cfg.weightDecay(), (float) cfg.clip(), false);
-            GptLearner learner = new GptLearner(model, new AdamWOptimizer(be, model.parameters(), settings));
+            GptLearner learner = new GptLearner(model, new DataParallel(world, be, model.parameters(), settings, cfg.zero()));
             long evalTokens = Math.max(cfg.evalTokens(), (long) cfg.batch() * context);
             // A run without evaluation still measures the validation split at the end, when it has one.
             Evaluator evaluator = !data.validationFits(cfg.batch(), context) ? null
@@ -144,24 +157,49 @@ final class TrainingRun {
             Trainer.Samples samples = samples(model, data.tokenizer, cfg);
             double peak = be.peakFlops();
             long params = model.parameterCount(false);
-            progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
-                    cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
-            progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
-                    data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
-            progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
-                    be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
+            if (leader) {
+                progress.log(String.format(Locale.ROOT, "model: %s, %d layers, %d heads, width %d, context %d, vocabulary %d: %.2fM parameters",
+                        cfg.model(), mc.nLayer(), mc.nHead(), mc.nEmbd(), context, mc.vocabSize(), params / 1e6));
+                progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
+                        data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context,
+                        (long) cfg.accumulation(context, world.size()).target() * world.size()));
+                progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
+                        be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
+                if (world.size() > 1) {
+                    progress.log(String.format(Locale.ROOT, "data parallel: %d ranks started by %s, collectives over %s; optimizer state %s%s",
+                            world.size(), launch.launcher(), comm.name(), cfg.zero() ? "sharded (ZeRO-1, 1/" + world.size() + " per rank)" : "replicated",
+                            be.name().equals("cpu") ? "; " + Parallel.threads() + " thread(s) per rank" : ""));
+                }
+            }
 
-            RunProgress listener = new RunProgress(progress, runDir);
-            try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
+            RunProgress shown = new RunProgress(progress, runDir);
+            Trainer.Listener listener = leader ? shown : QUIET;
+            Result result;
+            try (MetricsLog metrics = leader ? new MetricsLog(runDir.resolve("metrics.jsonl")) : null) {
                 Trainer trainer = new Trainer(cfg, context, learner, data.batches(cfg.batch(), context, cfg.seed()),
-                        evaluator == null ? null : () -> evaluator.run(learner), samples, runDir, metrics, Clock.SYSTEM, listener, peak);
+                        evaluator == null ? null : world.validation(evaluator, learner), samples, runDir, metrics, Clock.SYSTEM,
+                        listener, peak, world);
                 if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
-                progress.finish();
-                listener.refresh();
-                return new Result(o, mc, params, listener.lastSamples(), runDir);
+                if (leader) {
+                    progress.finish();
+                    shown.refresh();
+                }
+                result = new Result(o, mc, params, shown.lastSamples(), runDir);
             }
+            // Left only after a normal end: a failing rank exits instead, and its launcher stops the others.
+            world.close();
+            return result;
         }
     }
+
+    /** The listener of ranks other than 0: rank 0 speaks for the run. */
+    private static final Trainer.Listener QUIET = new Trainer.Listener() {
+        @Override public void step(Trainer.Status s) {}
+
+        @Override public void message(String line) {}
+
+        @Override public void evaluated(long step, Validation r, List<String> samples) {}
+    };
 }

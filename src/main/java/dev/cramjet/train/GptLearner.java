@@ -1,11 +1,10 @@
 package dev.cramjet.train;
 
-import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
+import dev.cramjet.dist.DataParallel;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
-import dev.cramjet.io.Safetensors;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -13,20 +12,20 @@ import dev.cramjet.optim.AdamWOptimizer;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * The GPT and its AdamW optimizer as a {@link Learner}. A checkpoint holds the weights — by default as a model
- * directory (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32
- * master weights where the backend computes in BF16), or as its {@link Weights} say (a fine-tune of a frozen base
- * keeps only what it trains) — and optimizer.safetensors with the moments m and v of the trained parameters, the
- * master weights, and the step count in the metadata. Everything is F32, so a CPU run resumes bit for bit.
+ * The GPT and its AdamW optimizer as a {@link Learner}, on one process or as one data-parallel rank (the
+ * optimizer step is a {@link DataParallel}: gradients exchanged, state replicated or ZeRO-1 sharded). A checkpoint
+ * holds the weights — by default as a model directory (model.safetensors + config.json, so {@code cramjet
+ * generate} can load a checkpoint directly; the F32 master weights where the backend computes in BF16), or as its
+ * {@link Weights} say (a fine-tune of a frozen base keeps only what it trains) — written by rank 0, and the
+ * optimizer state — moments m and v of the trained parameters, the master weights, the step count in the metadata
+ * — in optimizer.safetensors (replicated) or one file per rank (sharded). Everything is F32, so a CPU run resumes
+ * bit for bit.
  */
 public final class GptLearner implements Learner, Evaluator.Model {
-    public static final String OPTIMIZER = "optimizer.safetensors";
+    public static final String OPTIMIZER = DataParallel.REPLICATED;
 
     /** How a checkpoint directory holds the weights being trained. */
     public interface Weights {
@@ -37,28 +36,38 @@ public final class GptLearner implements Learner, Evaluator.Model {
     }
 
     private final GPT model;
-    private final AdamWOptimizer optimizer;
+    private final DataParallel step;
     private final Backend be;
     private final Weights weights;
     /** Where a micro-step's device work runs: as a repeatable region on a GPU (a CUDA graph), else directly. */
     private final Consumer<Runnable> device;
 
-    /** Checkpoints hold the whole model as a model directory. */
-    public GptLearner(GPT model, AdamWOptimizer optimizer) { this(model, optimizer, wholeModel(model, optimizer)); }
+    /** One process; checkpoints hold the whole model as a model directory. */
+    public GptLearner(GPT model, AdamWOptimizer optimizer) {
+        this(model, new DataParallel(model.backend(), model.parameters(), optimizer));
+    }
 
+    /** One process whose checkpoints hold the weights as {@code weights} say. */
     public GptLearner(GPT model, AdamWOptimizer optimizer, Weights weights) {
+        this(model, new DataParallel(model.backend(), model.parameters(), optimizer), weights);
+    }
+
+    /** One rank of a data-parallel run; rank 0's checkpoints hold the whole model as a model directory. */
+    public GptLearner(GPT model, DataParallel step) { this(model, step, wholeModel(model, step)); }
+
+    private GptLearner(GPT model, DataParallel step, Weights weights) {
         this.model = model;
-        this.optimizer = optimizer;
+        this.step = step;
         this.be = model.backend();
         this.weights = weights;
         this.device = Backends.repeater(be);
     }
 
-    private static Weights wholeModel(GPT model, AdamWOptimizer optimizer) {
+    private static Weights wholeModel(GPT model, DataParallel step) {
         return new Weights() {
             @Override
             public void save(Path dir) throws IOException {
-                ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(model.backend(), optimizer.weights(p)), dir);
+                ModelDir.save(model.config(), model.parameterList(), p -> ModelDir.download(model.backend(), step.weights(p)), dir);
             }
 
             @Override public void load(Path dir) throws IOException { ModelDir.loadWeights(model, dir.resolve(ModelDir.WEIGHTS)); }
@@ -67,7 +76,7 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     public GPT model() { return model; }
 
-    public AdamWOptimizer optimizer() { return optimizer; }
+    public AdamWOptimizer optimizer() { return step.optimizer(); }
 
     @Override public void zeroGrad() { model.zeroGrad(); }
 
@@ -78,9 +87,9 @@ public final class GptLearner implements Learner, Evaluator.Model {
     }
 
     @Override
-    public float gradNorm() { return optimizer.gradNorm(); }
+    public float gradNorm() { return step.gradNorm(); }
 
-    @Override public void step(double lr) { optimizer.update((float) lr); }
+    @Override public void step(double lr) { step.update((float) lr); }
 
     /** Evaluation mode: no dropout, no gradients. */
     @Override
@@ -105,33 +114,13 @@ public final class GptLearner implements Learner, Evaluator.Model {
 
     @Override
     public void save(Path dir) throws IOException {
-        weights.save(dir);
-        int n = (int) optimizer.m().size();
-        List<Safetensors.Item> items = new ArrayList<>(List.of(
-                new Safetensors.Item("m", new long[] {n}, ModelDir.download(be, optimizer.m())),
-                new Safetensors.Item("v", new long[] {n}, ModelDir.download(be, optimizer.v()))));
-        if (optimizer.master() != null) items.add(new Safetensors.Item("master", new long[] {n}, ModelDir.download(be, optimizer.master())));
-        Safetensors.write(dir.resolve(OPTIMIZER), Map.of("step", Integer.toString(optimizer.stepCount())), items);
+        if (step.world().leader()) weights.save(dir);
+        step.save(dir);
     }
 
     @Override
     public void load(Path dir) throws IOException {
         weights.load(dir);
-        Path file = dir.resolve(OPTIMIZER);
-        int n = (int) optimizer.m().size();
-        try (Safetensors.Reader r = Safetensors.open(file)) {
-            for (String name : List.of("m", "v")) {
-                Safetensors.Entry e = r.entry(name);
-                if (e.numel() != n) {
-                    throw new CramjetException(file + ": tensor '" + name + "' has " + e.numel() + " elements, the model trains " + n + " parameters");
-                }
-            }
-            be.upload(optimizer.m(), r.read("m"));
-            be.upload(optimizer.v(), r.read("v"));
-            String step = r.metadata().get("step");
-            if (step == null || !step.matches("\\d{1,9}")) throw new CramjetException(file + ": metadata has no valid optimizer step");
-            optimizer.restore(Integer.parseInt(step));
-            if (optimizer.master() != null) be.upload(optimizer.master(), r.read("master"));
-        }
+        step.load(dir);
     }
 }

@@ -111,6 +111,9 @@ public final class Args {
     /** The names of all options given, in order (for commands that forward unknown keys as config overrides). */
     public List<String> keys() { return List.copyOf(options.keySet()); }
 
+    /** The value given for {@code key} as written, null for a bare `--key` (to repeat a command line to child processes). */
+    public String given(String key) { return options.get(key); }
+
     public List<String> positionals() { return positionals; }
 
     /** Rejects options no one read. Call after the command has read all it understands. */

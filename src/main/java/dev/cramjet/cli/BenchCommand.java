@@ -60,6 +60,7 @@ public final class BenchCommand implements Command {
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
                                      [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
+                       cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -94,11 +95,16 @@ public final class BenchCommand implements Command {
                 With --model, only generation, of a saved model (a model directory, or a GGUF file whose Q8_0 weights
                 run as int8): a P-token prompt (default 64) and N decoded tokens (default 128), R timed repeats
                 (default 3) after a warm-up — the Cramjet side of scripts/bench-llama.sh's comparison with llama.cpp.
+
+                With --nproc, data parallel on the CPU: training steps of N ranks under mpirun (cores/N threads each, micro-batch
+                B each) against one process on all cores and one on cores/N threads, with the step split into
+                compute, gradient exchange and optimizer; --zero shards the optimizer state (ZeRO-1).
                 """;
     }
 
     @Override
-    public int run(Args args) throws IOException, InterruptedException {
+    public int run(Args args) throws Exception {
+        if (args.has("nproc") || args.has("dp")) return DataParallelBench.run(args);
         if (args.flag("serve")) return serve(args);
         if (args.has("model")) return savedModel(args);
         String preset = args.string("preset", "tiny");

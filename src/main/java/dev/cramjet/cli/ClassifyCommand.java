@@ -47,6 +47,9 @@ public final class ClassifyCommand implements Command {
                                      json, email (RFC 822 mail: subject and text body); default by extension
                   --field F          jsonl/json: the text's field path (default text)
                   --skip-bad         skip unreadable documents instead of stopping
+                  --threshold P      two classes: the second label when its probability reaches P (e.g. the
+                                     one eval --task classify --threshold val chose; default: the more
+                                     probable label)
                   --batch B          texts per forward pass (default 32)
                   --json             JSON lines instead of text
                   --device cpu|cuda  where the model runs (default cpu)""";
@@ -59,7 +62,11 @@ public final class ClassifyCommand implements Command {
         boolean skipBad = args.flag("skip-bad"), json = args.flag("json");
         int batch = args.integer("batch", 32);
         String device = args.string("device", "cpu");
+        double threshold = args.number("threshold", Double.NaN);
         args.finish();
+        if (!Double.isNaN(threshold) && !(threshold > 0 && threshold < 1)) {
+            throw new CramjetException("--threshold must be a probability between 0 and 1, got " + threshold);
+        }
         if ((modelArg == null) == (runArg == null)) throw new CramjetException("give exactly one of --model DIR or --run RUN");
         if (batch < 1) throw new CramjetException("--batch must be at least 1, got " + batch);
         Path dir = modelArg != null ? Path.of(modelArg) : FinetuneCommand.bestCheckpoint(Path.of(runArg));
@@ -86,12 +93,15 @@ public final class ClassifyCommand implements Command {
         try (Backend be = Backends.open(device)) {
             Classifier c = Classifier.load(be, dir, batch);
             List<String> labels = c.spec.labels();
+            if (!Double.isNaN(threshold) && labels.size() != 2) {
+                throw new CramjetException("--threshold needs a two-class classifier; " + dir + " has " + labels.size() + " labels");
+            }
             for (int from = 0; from < docs.size(); from += CHUNK) {
                 List<Document> chunk = docs.subList(from, Math.min(docs.size(), from + CHUNK));
                 long m0 = System.nanoTime();
                 float[][] p = c.probabilities(c.encode(chunk.stream().map(Document::text).toList()).tokens());
                 modelNanos += System.nanoTime() - m0;
-                int[] best = Classifier.argmax(p);
+                int[] best = Classifier.decide(p, threshold);
                 for (int i = 0; i < chunk.size(); i++) {
                     Document d = chunk.get(i);
                     boolean argument = d.source().startsWith("argument ") || d.source().startsWith("stdin:");

@@ -1,6 +1,7 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.data.Prepare;
+import dev.cramjet.dist.Launch;
 import dev.cramjet.report.ProgressLine;
 import dev.cramjet.train.TrainConfig;
 
@@ -61,7 +62,7 @@ public final class DemoCommand implements Command {
         o.put("budget", budget);
         TrainConfig cfg = TrainConfig.resolve(Map.of(), "", o);
         TrainingRun.createRunDir(run, false);
-        TrainingRun.Result r = TrainingRun.run(cfg, run, false, ProgressLine.stdout());
+        TrainingRun.Result r = TrainingRun.run(cfg, run, false, ProgressLine.stdout(), Launch.SINGLE);
         TrainCommand.print(r);
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);

@@ -3,6 +3,8 @@ package dev.cramjet.cli;
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
 import dev.cramjet.data.Masking;
+import dev.cramjet.dist.Launch;
+import dev.cramjet.dist.World;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.eval.Evaluator;
@@ -94,13 +96,13 @@ public final class DistillCommand implements Command {
         String tokenizerHash = Tokenizer.load(teacher.tokenizer()).hash();
 
         Map<String, Object> info = new LinkedHashMap<>();
-        TrainingRun.Result result = TrainingRun.run(cfg, run, false, ProgressLine.stdout(), (data, be) -> {
+        TrainingRun.Result result = TrainingRun.run(cfg, run, false, ProgressLine.stdout(), Launch.SINGLE, (data, be, world) -> {
             if (!data.tokenizer.hash().equals(tokenizerHash)) {
                 throw new CramjetException(data.dir + ": its tokenizer is not the teacher's (" + teacher.tokenizer() + "); prepare the data with --tokenizer " + teacher.tokenizer());
             }
             TrainingRun.checkFits(cfg, data, cfg.context() > 0 ? cfg.context()
                     : encoder ? EncoderDir.readConfig(teacher.model()).blockSize() : ModelDir.readConfig(teacher.model()).blockSize());
-            Pair pair = build(be, teacher.model(), encoder, cfg, layers, weights);
+            Pair pair = build(be, world, teacher.model(), encoder, cfg, layers, weights);
             info.put("teacher", teacher.model().toString());
             info.put("teacher_layers", (long) pair.teacherLayers);
             info.put("student_layers", (long) pair.map.length);
@@ -126,7 +128,7 @@ public final class DistillCommand implements Command {
     private record Pair(Model student, Distiller distiller, int[] map, int teacherLayers) {}
 
     /** Teacher (frozen) and student (initialised from it) for the run's batch shape, and the distiller over them. */
-    private static Pair build(Backend be, Path teacherDir, boolean encoder, TrainConfig cfg, int layers, Distiller.Weights weights)
+    private static Pair build(Backend be, World world, Path teacherDir, boolean encoder, TrainConfig cfg, int layers, Distiller.Weights weights)
             throws IOException {
         if (encoder) {
             EncoderConfig tc = EncoderDir.readConfig(teacherDir);
@@ -136,7 +138,7 @@ public final class DistillCommand implements Command {
             Encoder student = new Encoder(be, tc.withLayers(map.length).with(Map.of("dropout", cfg.dropout()), "student"),
                     cfg.batch(), seq, cfg.seed(), Model.Options.TRAIN.sparse());
             Distiller.initialize(student, teacher, map);
-            EncoderLearner learner = new EncoderLearner(student, TrainingRun.optimizer(cfg, be, student.parameters()), cfg.maskRate());
+            EncoderLearner learner = new EncoderLearner(student, TrainingRun.step(cfg, be, student.parameters(), world), cfg.maskRate());
             return new Pair(student, new Distiller(student, teacher, learner, weights, forwardFlops(teacher, tc.nLayer(), seq)), map, tc.nLayer());
         }
         GPTConfig tc = ModelDir.readConfig(teacherDir);
@@ -146,7 +148,7 @@ public final class DistillCommand implements Command {
         GPT student = new GPT(be, tc.with(Map.of("n_layer", (long) map.length, "dropout", cfg.dropout()), "student"),
                 cfg.batch(), seq, cfg.seed());
         Distiller.initialize(student, teacher, map);
-        GptLearner learner = new GptLearner(student, TrainingRun.optimizer(cfg, be, student.parameters()));
+        GptLearner learner = new GptLearner(student, TrainingRun.step(cfg, be, student.parameters(), world));
         return new Pair(student, new Distiller(student, teacher, learner, weights, forwardFlops(teacher, tc.nLayer(), seq)), map, tc.nLayer());
     }
 

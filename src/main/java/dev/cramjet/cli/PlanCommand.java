@@ -2,6 +2,7 @@ package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
+import dev.cramjet.dist.ScalePlan;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Json;
@@ -22,7 +23,7 @@ import java.util.SplittableRandom;
 /** `cramjet plan`: a compute-optimal model size and token count for a budget on this device. */
 public final class PlanCommand implements Command {
     @Override
-    public String summary() { return "propose a compute-optimal model and token count for a budget on this device"; }
+    public String summary() { return "propose a compute-optimal model for a budget on this device, or a layout for N GPUs"; }
 
     @Override
     public String usage() {
@@ -36,11 +37,23 @@ public final class PlanCommand implements Command {
                 scarce and the plan takes a larger model on fewer tokens instead; it says how many epochs either
                 way. --corpus-tokens N plans for a corpus of N training tokens instead of DIR's (DIR still gives
                 the vocabulary): what the budget buys before the data is collected. Prints the plan and the config
-                to train it (save it and pass it to cramjet train --config).""";
+                to train it (save it and pass it to cramjet train --config).
+
+                usage: cramjet plan --gpus N --interconnect nvlink|ib|pcie [--model gpt2-124m] [--gpu h100]
+                                    [--layers L --heads H --width D --context T] [--batch 16]
+                                    [--tokens-per-step 524288] [--mfu 0.4]
+
+                The layout for data-parallel training of a preset model (reshaped by --layers, --heads, --width,
+                --context) on N GPUs (--gpu h100, h200, h800, a100, b200, l4), from a cost model (nothing is
+                measured): compute per step at the assumed MFU of the GPU's dense bf16 peak, the gradient
+                exchange's bytes over the link's bandwidth, memory per GPU with replicated and with ZeRO-1
+                sharded optimizer state, and which to use. Each figure is printed with its formula and
+                assumptions; docs/SCALING.md explains them.""";
     }
 
     @Override
     public int run(Args args) throws Exception {
+        if (args.has("gpus")) return scaleOut(args);
         Path data = Path.of(args.required("data"));
         double seconds = Budget.parseDuration(args.required("budget"), "--budget");
         int context = args.integer("context", 256);
@@ -85,6 +98,28 @@ public final class PlanCommand implements Command {
             System.out.print(Json.pretty(cfg));
             return 0;
         }
+    }
+
+    /** `plan --gpus N`: the data-parallel layout and its expected step time and memory, from {@link ScalePlan}. */
+    private static int scaleOut(Args args) {
+        int gpus = args.integer("gpus", 1);
+        ScalePlan.Interconnect link = ScalePlan.Interconnect.of(args.required("interconnect"));
+        String preset = args.string("model", "gpt2-124m");
+        ScalePlan.Gpu gpu = ScalePlan.Gpu.of(args.string("gpu", "h100"));
+        int batch = args.integer("batch", 16);
+        Map<String, Object> shape = new LinkedHashMap<>();
+        for (String[] k : new String[][] {{"layers", "n_layer"}, {"heads", "n_head"}, {"width", "n_embd"}, {"context", "block_size"}}) {
+            int v = args.integer(k[0], 0);
+            if (v > 0) shape.put(k[1], (long) v);
+        }
+        long tokens = args.longValue("tokens-per-step", 524288);
+        double mfu = Double.parseDouble(args.string("mfu", "0.4"));
+        args.finish();
+        GPTConfig model = GPTConfig.preset(preset).with(shape, "plan");
+        ScalePlan.Plan plan = ScalePlan.plan(new ScalePlan.Inputs(model, gpus, link, gpu, tokens, batch, mfu));
+        System.out.println("plan for " + preset + " on " + gpus + " GPU" + (gpus > 1 ? "s" : "") + " (a cost model: every figure is computed, none measured)");
+        for (String line : ScalePlan.describe(plan)) System.out.println("  " + line);
+        return 0;
     }
 
     /** Sustained training FLOP/s of the k-th planner shape: a few warm-up steps, then steps for about {@code seconds}. */

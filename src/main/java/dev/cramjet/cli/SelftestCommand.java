@@ -1,8 +1,16 @@
 package dev.cramjet.cli;
 
+import dev.cramjet.dist.CollectiveCheck;
+import dev.cramjet.dist.Communicator;
+import dev.cramjet.dist.Launch;
+import dev.cramjet.dist.MpiCommunicator;
+import dev.cramjet.dist.NcclCommunicator;
+import dev.cramjet.dist.World;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
 import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.engine.cuda.CudaBackend;
+import dev.cramjet.engine.cuda.LibraryFinder;
 import dev.cramjet.engine.cuda.Parity;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
@@ -30,18 +38,28 @@ public final class SelftestCommand implements Command {
     public String usage() {
         return """
                 usage: cramjet selftest [--device cuda|cpu] [--seed N] [--steps N]
+                       cramjet selftest --collectives [--device cuda|cpu]
 
                 Runs every backend op on the device and on the CPU reference with the same random inputs and
                 prints the relative error ‖out − ref‖/‖ref‖ of each output against its bound (1e-3 for fp32
                 outputs, 1e-2 for bf16 ones, 0 for Q8_0 blocks, which must match bit for bit; NaN fails). Outputs an op must overwrite are filled with NaN first,
                 so an element left unwritten fails too. Then trains the "micro" GPT for --steps steps (default 10)
                 on both and compares the loss curves (within 2% per step). Exit status 1 if anything fails.
+
+                --collectives runs every collective (all-reduce sum and mean, reduce-scatter and all-gather, in
+                place and not, broadcast, barrier, the host reduction) in f32 and bf16 on the device's library
+                and checks the exact results: NCCL on cuda (a world of one GPU, or the ranks torchrun or mpirun
+                started), Open MPI on cpu (a world of one, or the ranks mpirun started). Each rank prints its own.
                 """;
     }
 
     @Override
     public int run(Args args) {
         String device = args.string("device", "cuda");
+        if (args.flag("collectives")) {
+            args.finish();
+            return collectives(device);
+        }
         long seed = args.longValue("seed", 42);
         int steps = args.integer("steps", 10);
         args.finish();
@@ -65,6 +83,29 @@ public final class SelftestCommand implements Command {
                 }
             }
             System.out.printf(Locale.ROOT, "%nselftest: %d passed, %d failed%n", results.size() - failed, failed);
+            return failed == 0 ? 0 : 1;
+        }
+    }
+
+    /** `--collectives`: {@link CollectiveCheck} on the device's communication library; exit status 1 on a failure. */
+    static int collectives(String device) {
+        Launch launch = Launch.fromEnvironment();
+        try (Backend be = Backends.open(device)) {
+            Communicator comm = launch.distributed() ? World.connect(launch, be, 120)
+                    : be instanceof CudaBackend cuda ? NcclCommunicator.single(cuda, LibraryFinder.system()) : new MpiCommunicator(be);
+            String who = "rank " + comm.rank() + " of " + comm.size();
+            List<CollectiveCheck.Result> results = CollectiveCheck.run(comm, be);
+            // One write per rank: under mpirun the ranks share stdout, and separate writes interleave mid-line.
+            StringBuilder out = new StringBuilder(who + ": " + comm.name() + " on " + be.describe() + "\n");
+            int failed = 0;
+            for (CollectiveCheck.Result r : results) {
+                if (!r.passed()) failed++;
+                out.append(String.format(Locale.ROOT, "%s: %-44s %s%n", who, r.check(), r.passed() ? "ok" : "FAIL: " + r.detail()));
+            }
+            out.append(String.format(Locale.ROOT, "%s: collectives %d passed, %d failed%n", who, results.size() - failed, failed));
+            System.out.print(out);
+            System.out.flush();
+            comm.close();
             return failed == 0 ? 0 : 1;
         }
     }

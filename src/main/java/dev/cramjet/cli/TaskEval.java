@@ -32,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * {@code cramjet eval --task classify|generate}: a model (or the Naive Bayes baseline) scored on labelled data or
@@ -44,11 +45,15 @@ final class TaskEval {
 
             task evaluation:
               cramjet eval --task classify (--model DIR | --run RUN | --baseline naive-bayes) --data TASK|FILE
-                           [--split test] [--text-field F] [--label-field F] [--batch B] [--out FILE] [--json]
+                           [--split test] [--threshold val|P] [--text-field F] [--label-field F] [--batch B]
+                           [--out FILE] [--json]
                 the classifier (a fine-tuned model directory, or a fine-tuning run's best checkpoint) on a task
                 directory's split (default test) or a labelled .jsonl/.json/.csv/.tsv file: accuracy, precision,
                 recall and F1 per class with macro and weighted averages, the confusion matrix, ROC-AUC for two
                 classes. --baseline naive-bayes fits multinomial Naive Bayes on the task's train split instead.
+                --threshold (two classes): predict the second class when its probability reaches P, or, with
+                val, the threshold that maximises its F1 on the task's validation split (default: the more
+                probable class).
               cramjet eval --task generate --model DIR --data FILE [--prompt-field prompt] [--reference-field
                            reference] [--max-tokens 128] [--tokenize 13a|zh|none] [--out FILE] [--json]
                 greedy continuations of each record's prompt against its reference (a string or a list): corpus
@@ -69,7 +74,7 @@ final class TaskEval {
         String data = args.required("data"), split = args.string("split", "test");
         String textField = args.string("text-field", "text"), labelField = args.string("label-field", "label");
         int batch = args.integer("batch", 16);
-        String device = args.string("device", "cpu"), out = args.string("out", null);
+        String device = args.string("device", "cpu"), out = args.string("out", null), thresholdArg = args.string("threshold", null);
         boolean json = args.flag("json");
         args.finish();
         if ((modelArg != null ? 1 : 0) + (runArg != null ? 1 : 0) + (baseline != null ? 1 : 0) != 1) {
@@ -84,6 +89,10 @@ final class TaskEval {
                 : new LabelledReader(textField, labelField, new BadInput(false)).read(List.of(data));
         if (examples.isEmpty()) throw new CramjetException(data + ": no examples to evaluate" + (taskDir ? " in its " + split + " split" : ""));
         List<String> texts = examples.stream().map(Example::text).toList();
+        boolean fromVal = "val".equals(thresholdArg);
+        if (fromVal && task == null) throw new CramjetException("--threshold val needs a task directory (its validation split is where it is chosen)");
+        if (fromVal && split.equals("val")) throw new CramjetException("--threshold val chooses on the validation split; score another --split");
+        double fixed = thresholdArg == null || fromVal ? Double.NaN : threshold(thresholdArg);
 
         Evaluation r;
         String what;
@@ -92,9 +101,9 @@ final class TaskEval {
             if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what Naive Bayes learns from)");
             int[] trainLabels = classIds(task.labels, task.train());
             NaiveBayes nb = new NaiveBayes(task.train().stream().map(Example::text).toList(), trainLabels, task.labels.size());
-            float[][] p = new float[texts.size()][];
-            for (int i = 0; i < p.length; i++) p[i] = nb.probabilities(texts.get(i));
-            r = Evaluation.of(task.labels, classIds(task.labels, examples), p);
+            Function<List<String>, float[][]> score = t -> t.stream().map(nb::probabilities).toArray(float[][]::new);
+            r = Evaluation.of(task.labels, classIds(task.labels, examples), score.apply(texts),
+                    fromVal ? chosen(task, score) : fixed);
             what = "multinomial Naive Bayes fitted on " + task.train().size() + " training examples";
         } else {
             Path dir = modelArg != null ? Path.of(modelArg) : FinetuneCommand.bestCheckpoint(Path.of(runArg));
@@ -103,7 +112,9 @@ final class TaskEval {
                 if (task != null && !task.labels.equals(c.spec.labels())) {
                     throw new CramjetException(dir + ": the classifier's labels " + c.spec.labels() + " differ from the task's " + task.labels);
                 }
-                r = Evaluation.run(c, c.encode(texts).tokens(), classIds(c.spec.labels(), examples), Evaluation.Monitor.LOSS);
+                Function<List<String>, float[][]> score = t -> c.probabilities(c.encode(t).tokens());
+                r = Evaluation.of(c.spec.labels(), classIds(c.spec.labels(), examples), score.apply(texts),
+                        fromVal ? chosen(task, score) : fixed);
             }
             what = dir.toString();
         }
@@ -119,11 +130,34 @@ final class TaskEval {
             o.println(Json.write(m));
         } else {
             o.printf(Locale.ROOT, "%s on %s: %,d examples in %.1f s%n%n", what, m.get("data"), examples.size(), seconds);
+            if (!Double.isNaN(r.threshold())) {
+                o.printf(Locale.ROOT, "decision: %s when its probability ≥ %.6g%s%n%n", r.metrics.labels().get(1), r.threshold(),
+                        fromVal ? " (the threshold that maximises its F1 on the validation split)" : "");
+            }
             o.print(r.metrics.table());
             o.printf(Locale.ROOT, "%nloss %.4f%s%n", r.loss(), Double.isNaN(r.auc()) ? ""
                     : String.format(Locale.ROOT, ", ROC-AUC (%s positive) %.4f", r.metrics.labels().get(1), r.auc()));
         }
         return 0;
+    }
+
+    private static double threshold(String arg) {
+        double t;
+        try {
+            t = Double.parseDouble(arg);
+        } catch (NumberFormatException e) {
+            t = Double.NaN;
+        }
+        if (!(t > 0 && t < 1)) throw new CramjetException("--threshold must be val or a probability between 0 and 1, got '" + arg + "'");
+        return t;
+    }
+
+    /** The threshold that maximises the positive class's F1 on the task's validation split. */
+    private static double chosen(TaskData task, Function<List<String>, float[][]> score) {
+        if (task.labels.size() != 2) throw new CramjetException("--threshold needs two classes; the task has " + task.labels.size());
+        List<Example> val = task.splits.get("val");
+        if (val.isEmpty()) throw new CramjetException("--threshold val: the task's validation split is empty");
+        return Evaluation.bestThreshold(classIds(task.labels, val), score.apply(val.stream().map(Example::text).toList()));
     }
 
     private static int[] classIds(List<String> labels, List<Example> examples) {

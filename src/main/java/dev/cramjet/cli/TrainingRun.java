@@ -1,8 +1,13 @@
 package dev.cramjet.cli;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.dist.Communicator;
+import dev.cramjet.dist.DataParallel;
+import dev.cramjet.dist.Launch;
+import dev.cramjet.dist.World;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.Backends;
+import dev.cramjet.engine.cpu.Parallel;
 import dev.cramjet.eval.Evaluator;
 import dev.cramjet.eval.Validation;
 import dev.cramjet.infer.Generator;
@@ -20,7 +25,6 @@ import dev.cramjet.report.ProgressLine;
 import dev.cramjet.report.RunProgress;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Batches;
-import dev.cramjet.train.Checkpoints;
 import dev.cramjet.train.Clock;
 import dev.cramjet.train.EncoderLearner;
 import dev.cramjet.train.GptLearner;
@@ -50,11 +54,13 @@ import java.util.stream.Stream;
  */
 final class TrainingRun {
     public static final String CONFIG = "config.json";
+    /** The ranks' heartbeats, inside the run directory (shared by every rank, like the checkpoints). */
+    static final String RANKS = ".ranks";
 
     /** Keys a resumed run may change: how long it goes and what it reports, not what it trains. */
     static final Set<String> RESUMABLE = Set.of("budget", "max-steps", "tokens", "eval-every", "eval-minutes", "patience",
             "checkpoint-minutes", "checkpoint-every", "keep", "samples", "sample-tokens", "temperature", "log-every",
-            "max-bad-steps", "eval-tokens");
+            "max-bad-steps", "eval-tokens", "zero", "dist-timeout");
 
     /** What a finished run reports. */
     public record Result(Trainer.Outcome outcome, String shape, long parameters, List<String> samples, Path runDir) {}
@@ -121,27 +127,27 @@ final class TrainingRun {
 
     /**
      * Trains: a new run in {@code runDir} (which {@link #createRunDir} prepared), or, with {@code resume}, the
-     * continuation of the run there from its newest checkpoint.
+     * continuation of the run there from its newest checkpoint — in this process alone, or as one rank of the
+     * data-parallel run {@code launch} describes (rank 0 prepared the run directory; it alone writes config.json,
+     * the tokenizer, metrics, samples and reports).
      */
-    public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress) throws IOException {
-        return run(cfg, runDir, resume, progress, (data, be) -> cfg.mlm() ? encoder(cfg, data, be) : gpt(cfg, data, be));
+    public static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress, Launch launch) throws IOException {
+        return run(cfg, runDir, resume, progress, launch, (data, be, world) -> cfg.mlm() ? encoder(cfg, data, be, world) : gpt(cfg, data, be, world));
     }
 
     /**
-     * Builds what a run trains once its data directory and backend are open; it calls {@link #checkFits} before it
-     * allocates anything.
+     * Builds what a run trains once its data directory, backend and world are open; it calls {@link #checkFits}
+     * before it allocates anything.
      */
     @FunctionalInterface
     interface Setups {
-        Setup create(TrainData data, Backend be) throws IOException;
+        Setup create(TrainData data, Backend be, World world) throws IOException;
     }
 
-    /** {@link #run(TrainConfig, Path, boolean, ProgressLine)} with the learner and its data from {@code setups}. */
-    static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress, Setups setups) throws IOException {
+    /** {@link #run(TrainConfig, Path, boolean, ProgressLine, Launch)} with the learner and its data from {@code setups}. */
+    static Result run(TrainConfig cfg, Path runDir, boolean resume, ProgressLine progress, Launch launch, Setups setups) throws IOException {
         try (TrainData data = TrainData.open(Path.of(cfg.data()));
              Backend be = Backends.open(cfg.device())) {
-            Setup setup = setups.create(data, be);
-            int context = setup.context;
             if (resume) {
                 Tokenizer own = Tokenizer.load(runDir.resolve(TrainData.TOKENIZER));
                 if (!own.hash().equals(data.tokenizer.hash())) {
@@ -149,41 +155,79 @@ final class TrainingRun {
                             + " (" + data.tokenizer.hash() + "): the data was prepared again since the run began; resume on the data it"
                             + " was trained on, or start a new run");
                 }
-            } else {
+            }
+            Communicator comm = World.connect(launch, be, cfg.distTimeout());
+            boolean leader = comm.rank() == 0;
+            comm.barrier();                    // the run directory is ready before any rank writes into it
+            World world = World.of(comm, runDir.resolve(RANKS), cfg.distTimeout());
+            Setup setup;
+            try {
+                setup = setups.create(data, be, world);   // refuses data the run cannot use before config.json is written
+            } catch (IOException | RuntimeException e) {
+                if (world.size() == 1) world.close();   // its heartbeat stops; a failing rank of many just exits
+                throw e;
+            }
+            if (!resume && leader) {
                 AtomicFile.writeString(runDir.resolve(CONFIG), Json.pretty(cfg.toJson()));
                 data.tokenizer.save(runDir.resolve(TrainData.TOKENIZER));
             }
+            int context = setup.context;
             double peak = be.peakFlops();
-            progress.log(String.format(Locale.ROOT, "model: %s, %s, context %d, vocabulary %d: %.2fM parameters",
-                    cfg.model(), setup.shape, context, data.tokenizer.vocabSize(), setup.parameters / 1e6));
-            progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
-                    data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context, cfg.accumulation(context).target()));
-            progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
-                    be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
+            if (leader) {
+                progress.log(String.format(Locale.ROOT, "model: %s, %s, context %d, vocabulary %d: %.2fM parameters",
+                        cfg.model(), setup.shape, context, data.tokenizer.vocabSize(), setup.parameters / 1e6));
+                progress.log(String.format(Locale.ROOT, "data: %s, %,d training tokens, %,d validation tokens; %d × %d tokens per micro-batch, %d per step",
+                        data.dir, data.train.tokens(), data.val == null ? 0 : data.val.tokens(), cfg.batch(), context,
+                        (long) cfg.accumulation(context, world.size()).target() * world.size()));
+                progress.log(String.format(Locale.ROOT, "device: %s; %s peak %.1f GFLOP/s (the MFU reference)", be.describe(),
+                        be.computeType().name().toLowerCase(Locale.ROOT), peak / 1e9));
+                if (world.size() > 1) {
+                    progress.log(String.format(Locale.ROOT, "data parallel: %d ranks started by %s, collectives over %s; optimizer state %s%s",
+                            world.size(), launch.launcher(), comm.name(), cfg.zero() ? "sharded (ZeRO-1, 1/" + world.size() + " per rank)" : "replicated",
+                            be.name().equals("cpu") ? "; " + Parallel.threads() + " thread(s) per rank" : ""));
+                }
+            }
 
-            RunProgress listener = new RunProgress(progress, runDir);
-            try (MetricsLog metrics = new MetricsLog(runDir.resolve("metrics.jsonl"))) {
+            RunProgress shown = new RunProgress(progress, runDir);
+            Trainer.Listener listener = leader ? shown : QUIET;
+            Result result;
+            try (MetricsLog metrics = leader ? new MetricsLog(runDir.resolve("metrics.jsonl")) : null) {
                 Trainer trainer = new Trainer(cfg, context, setup.learner, setup.batches,
-                        setup.evaluator == null ? null : () -> setup.evaluator.run(setup.evalModel), setup.samples, runDir, metrics,
-                        Clock.SYSTEM, listener, peak);
+                        setup.evaluator == null ? null : world.validation(setup.evaluator, setup.evalModel), setup.samples, runDir, metrics,
+                        Clock.SYSTEM, listener, peak, world);
                 if (resume) trainer.resumeLatest();
                 StopSignals.install(trainer::requestStop);
                 Trainer.Outcome o = trainer.run();
-                progress.finish();
-                listener.refresh();
-                return new Result(o, setup.shape, setup.parameters, listener.lastSamples(), runDir);
+                if (leader) {
+                    progress.finish();
+                    shown.refresh();
+                }
+                result = new Result(o, setup.shape, setup.parameters, shown.lastSamples(), runDir);
             }
+            // Left only after a normal end: a failing rank exits instead, and its launcher stops the others.
+            world.close();
+            return result;
         }
     }
+
+    /** The listener of ranks other than 0: rank 0 speaks for the run. */
+    private static final Trainer.Listener QUIET = new Trainer.Listener() {
+        @Override public void step(Trainer.Status s) {}
+
+        @Override public void message(String line) {}
+
+        @Override public void evaluated(long step, Validation r, List<String> samples) {}
+    };
 
     /** What differs between runs (GPT, encoder, distillation): the learner and its data, evaluation and samples. */
     record Setup(int context, Learner learner, Evaluator.Model evalModel, Batches batches, Evaluator evaluator,
                          Trainer.Samples samples, long parameters, String shape) {}
 
-    static AdamWOptimizer optimizer(TrainConfig cfg, Backend be, dev.cramjet.nn.Parameters params) {
+    /** AdamW over {@code params} as this rank's share of the world's optimizer step (replicated, or ZeRO-1 with --zero). */
+    static DataParallel step(TrainConfig cfg, Backend be, dev.cramjet.nn.Parameters params, World world) {
         var settings = new AdamWOptimizer.Settings((float) cfg.beta1(), (float) cfg.beta2(), (float) cfg.eps(),
                 (float) cfg.weightDecay(), (float) cfg.clip(), false);
-        return new AdamWOptimizer(be, params, settings);
+        return new DataParallel(world, be, params, settings, cfg.zero());
     }
 
     /** Refuses a micro-batch the data cannot fill (before a model of that size is allocated). */
@@ -204,12 +248,12 @@ final class TrainingRun {
         return new Evaluator(source, cfg.batch(), context, evalTokens(cfg, context), data.tokenBytes());
     }
 
-    private static Setup gpt(TrainConfig cfg, TrainData data, Backend be) {
+    private static Setup gpt(TrainConfig cfg, TrainData data, Backend be, World world) {
         GPTConfig mc = cfg.modelConfig(data.tokenizer.vocabSize());
         int context = mc.blockSize();
         checkFits(cfg, data, context);
         GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
-        GptLearner learner = new GptLearner(model, optimizer(cfg, be, model.parameters()));
+        GptLearner learner = new GptLearner(model, step(cfg, be, model.parameters(), world));
         return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator(cfg, data, context, null),
                 samples(model, data.tokenizer, cfg), model.parameterCount(false),
                 String.format(Locale.ROOT, "%d layers, %d heads, width %d", mc.nLayer(), mc.nHead(), mc.nEmbd()));
@@ -227,13 +271,13 @@ final class TrainingRun {
     }
 
     /** An encoder pretrained with masked-language modelling through its sparse head; no text samples. */
-    private static Setup encoder(TrainConfig cfg, TrainData data, Backend be) {
+    private static Setup encoder(TrainConfig cfg, TrainData data, Backend be, World world) {
         EncoderConfig ec = cfg.encoderConfig(data.tokenizer.vocabSize());
         int context = ec.blockSize();
         checkFits(cfg, data, context);
         Masking masking = masking(cfg, data);
         Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
-        EncoderLearner learner = new EncoderLearner(model, optimizer(cfg, be, model.parameters()), cfg.maskRate());
+        EncoderLearner learner = new EncoderLearner(model, step(cfg, be, model.parameters(), world), cfg.maskRate());
         return new Setup(context, learner, learner, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking),
                 evaluator(cfg, data, context, masking),
                 List::of, model.parameterCount(false),

@@ -94,14 +94,22 @@ public final class Evaluator {
         return b;
     }
 
-    public Result run(Model model) {
+    public Result run(Model model) { return result(sums(model, 0, 1)); }
+
+    /**
+     * This rank's share of an evaluation when {@code ranks} processes split it: the batches i with
+     * i mod ranks = rank. Returns {nats, tokens, bytes, correct} (correct NaN when the model does not count them);
+     * the ranks' sums added give the whole evaluation's, which {@link #result} turns into a Result.
+     */
+    public double[] sums(Model model, int rank, int ranks) {
         source.reset();
         double nats = 0;
         long read = 0, n = 0, bytes = 0, correct = 0;
         boolean measured = true;
         int size = batch.tokens.length;
-        while (read + size <= maxTokens && source.next(batch)) {
+        for (long i = 0; read + size <= maxTokens && source.next(batch); i++) {
             read += size;
+            if (i % ranks != rank) continue;
             int scored = 0;
             for (int t : batch.targets) {
                 if (t < 0) continue;
@@ -115,9 +123,15 @@ public final class Evaluator {
             measured &= right >= 0;
             correct += right;
         }
+        return new double[] {nats, n, bytes, measured ? correct : Double.NaN};
+    }
+
+    /** Loss, perplexity, bits per byte and accuracy from {@link #sums}, added over the ranks that shared the pass. */
+    public Result result(double[] sums) {
+        double nats = sums[0], n = sums[1], bytes = sums[2];
         if (n == 0) throw new IllegalStateException("the validation split holds no scored target in its first " + maxTokens + " positions");
         double loss = nats / n;
-        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), n, bytes,
-                measured ? (double) correct / n : Double.NaN);
+        return new Result(loss, Math.exp(loss), bytes == 0 ? Double.NaN : nats / (Math.log(2) * bytes), (long) n, (long) bytes,
+                sums[3] / n);
     }
 }

@@ -17,6 +17,11 @@ import java.util.List;
  * frozen parameters. A step is one global-norm launch over the gradients, one 4-byte download of the norm, and
  * a fused AdamW launch per run of parameters with the same decay: the trainable (group, kind) ranges, adjacent
  * ones with the same decay merged (matrices decayed, embeddings when asked, norms and biases never).
+ *
+ * <p>An optimizer may own only a part of the gradients, the elements [from, to) of their layout: ZeRO-1's shard of
+ * one data-parallel rank. Its state then covers that part only, its runs are the merged runs cut to it, and
+ * {@link #gradNorm} measures that part; the caller combines the parts' norms and hands the global one to
+ * {@link #useNorm} for clipping.
  */
 public final class AdamWOptimizer {
 
@@ -33,48 +38,62 @@ public final class AdamWOptimizer {
     /** One fused launch: parameter values, and the matching views of the gradient-layout buffers. */
     private record Run(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor master, boolean decayed) {}
 
+    /** A run before it is cut to this optimizer's part: its values' offset, its gradients' offset, its length. */
+    private record Span(long values, long grads, int len, boolean decayed) {}
+
     private final Backend be;
     private final Settings settings;
-    private final Tensor values, grads, m, v, master, norm;
+    private final Tensor values, grads, part, m, v, master, norm;
+    private final long from;
     private final List<Run> runs = new ArrayList<>();
     private final float[] normHost = new float[1];
     /** Whether {@link #norm} holds the current gradients' norm (set by gradNorm, used up by update). */
     private boolean normMeasured;
     private int step;
 
+    /** AdamW over all the trainable parameters. */
     public AdamWOptimizer(Backend backend, Parameters params, Settings settings) {
+        this(backend, params, settings, 0, params.trainableCount());
+    }
+
+    /** AdamW over the gradient elements [from, to) of the trainable parameters (a ZeRO-1 shard). */
+    public AdamWOptimizer(Backend backend, Parameters params, Settings settings, long from, long to) {
         this.be = backend;
         this.settings = settings;
         this.values = params.values();
         this.grads = params.gradients();
         if (grads == null) throw new IllegalArgumentException("the model trains no parameters: nothing to optimize");
-        int n = (int) grads.size();
+        if (from < 0 || to > grads.size() || from >= to) {
+            throw new IllegalArgumentException("optimizer part [" + from + ", " + to + ") outside the " + grads.size() + " trainable elements");
+        }
+        this.from = from;
+        int n = (int) (to - from);
+        this.part = grads.view(from, n);
         this.m = be.alloc(DType.F32, n);
         this.v = be.alloc(DType.F32, n);
         this.master = values.dtype() == DType.F32 ? null : be.alloc(DType.F32, n);
         this.norm = be.alloc(DType.F32, 1);
+        List<Span> spans = new ArrayList<>();
         for (Parameters.Range r : params.ranges()) {
             boolean decayed = r.kind() == Kind.MATRIX || (r.kind() == Kind.EMBEDDING && settings.decayEmbeddings());
-            long at = r.grads().offset - grads.offset;
-            int len = (int) r.grads().size();
-            if (!runs.isEmpty()) {
-                Run last = runs.getLast();
-                if (last.decayed == decayed && last.params.offset + last.params.size() == r.values().offset
-                        && last.grads.offset + last.grads.size() == r.grads().offset) {
-                    int joined = (int) last.params.size() + len;
-                    long from = last.grads.offset - grads.offset;
-                    runs.set(runs.size() - 1, run(values.view(last.params.offset - values.offset, joined), from, joined, decayed));
+            Span s = new Span(r.values().offset - values.offset, r.grads().offset - grads.offset, (int) r.grads().size(), decayed);
+            if (!spans.isEmpty()) {
+                Span last = spans.getLast();
+                if (last.decayed == decayed && last.values + last.len == s.values && last.grads + last.len == s.grads) {
+                    spans.set(spans.size() - 1, new Span(last.values, last.grads, last.len + s.len, decayed));
                     continue;
                 }
             }
-            runs.add(run(r.values(), at, len, decayed));
+            spans.add(s);
+        }
+        for (Span s : spans) {
+            long lo = Math.max(from, s.grads), hi = Math.min(to, s.grads + s.len);
+            if (lo >= hi) continue;
+            int len = (int) (hi - lo);
+            runs.add(new Run(values.view(s.values + lo - s.grads, len), grads.view(lo, len), m.view(lo - from, len),
+                    v.view(lo - from, len), master == null ? null : master.view(lo - from, len), s.decayed));
         }
         if (master != null) for (Run r : runs) be.copy(r.master, r.params);
-    }
-
-    private Run run(Tensor values, long at, int len, boolean decayed) {
-        return new Run(values, grads.view(at, len), m.view(at, len), v.view(at, len),
-                master == null ? null : master.view(at, len), decayed);
     }
 
     /**
@@ -83,10 +102,20 @@ public final class AdamWOptimizer {
      * non-finite step) calls this, then update; the norm is computed once either way.
      */
     public float gradNorm() {
-        be.globalNorm(norm, grads);
+        be.globalNorm(norm, part);
         be.download(norm, normHost);
         normMeasured = true;
         return normHost[0];
+    }
+
+    /**
+     * Clips the next {@link #update} by {@code globalNorm} instead of this optimizer's own part's norm: the norm
+     * over every part, which the caller combined from the parts' {@link #gradNorm}s.
+     */
+    public void useNorm(float globalNorm) {
+        if (!normMeasured) throw new IllegalStateException("useNorm before gradNorm");
+        normHost[0] = globalNorm;
+        be.upload(norm, normHost);
     }
 
     /** One AdamW update with learning rate {@code lr}, clipped by the norm {@link #gradNorm} just measured. */
@@ -109,10 +138,10 @@ public final class AdamWOptimizer {
 
     public Settings settings() { return settings; }
 
-    /** First moments, F32, the layout of the gradients. */
+    /** First moments, F32, the layout of the gradients (of this optimizer's part). */
     public Tensor m() { return m; }
 
-    /** Second moments, F32, the layout of the gradients. */
+    /** Second moments, F32, the layout of the gradients (of this optimizer's part). */
     public Tensor v() { return v; }
 
     /** The F32 master weights (the layout of the gradients), or null when the parameters are F32 themselves. */
@@ -120,12 +149,20 @@ public final class AdamWOptimizer {
 
     /**
      * The most precise copy of a parameter's values: its F32 master when the optimizer keeps one (a trained
-     * parameter on a BF16 backend), else the parameter itself.
+     * parameter of this optimizer's part, on a BF16 backend), else the parameter itself.
      */
     public Tensor weights(Param p) {
         if (master == null || !p.trainable()) return p.value();
-        return master.view(p.grad().offset - grads.offset, p.shape());
+        long at = p.grad().offset - grads.offset;
+        if (at < from || at + p.size() > from + m.size()) return p.value();
+        return master.view(at - from, p.shape());
     }
+
+    /** The first gradient element this optimizer owns (0 unless it is a shard). */
+    public long from() { return from; }
+
+    /** The number of gradient elements it owns: the size of m, v and master. */
+    public long size() { return m.size(); }
 
     /** Updates taken so far (AdamW's t after the last step). */
     public int stepCount() { return step; }

@@ -21,4 +21,13 @@ public interface Batches {
 
     /** Returns to a position from {@link #state}; {@code where} names its source in errors. */
     void restore(Map<String, Object> state, String where);
+
+    /**
+     * Moves past {@code count} micro-batches without reading them: how data-parallel ranks share one stream (rank
+     * r of W, accumulating A, reads micro-batches r·A … r·A + A − 1 of each step's W·A), so its position stays the
+     * whole state. A stream that cannot seek serves one process only.
+     */
+    default void skip(long count) {
+        if (count != 0) throw new UnsupportedOperationException(getClass().getName() + " cannot skip micro-batches, so data-parallel ranks cannot share it");
+    }
 }

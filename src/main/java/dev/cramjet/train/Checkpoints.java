@@ -76,9 +76,8 @@ public final class Checkpoints {
     /** {@link #save} with a validation objective other than the loss (lower is better; NaN when none). */
     public Path save(long step, double valLoss, double objective, Map<String, Object> state, Payload payload) throws IOException {
         Files.createDirectories(root);
-        String name = String.format("%s%09d", PREFIX, step);
-        Path partial = root.resolve(PARTIAL + name);
-        Path dest = root.resolve(name);
+        Path partial = partial(step);
+        Path dest = dir(step);
         removeTree(partial);
         Files.createDirectories(partial);
         try {
@@ -107,6 +106,15 @@ public final class Checkpoints {
         prune();
         return dest;
     }
+
+    /** Where the checkpoint of {@code step} lives once complete. */
+    public Path dir(long step) { return root.resolve(String.format("%s%09d", PREFIX, step)); }
+
+    /**
+     * Where {@link #save} writes it first: the directory its payload receives, which other data-parallel ranks
+     * write their parts into while rank 0 saves.
+     */
+    public Path partial(long step) { return root.resolve(PARTIAL + dir(step).getFileName()); }
 
     /** Complete checkpoints (those with a manifest), oldest first. Nothing is verified yet. */
     public List<Path> list() throws IOException {

@@ -1,6 +1,7 @@
 package dev.cramjet.train;
 
 import dev.cramjet.data.Batch;
+import dev.cramjet.dist.DataParallel;
 import dev.cramjet.nn.Encoder;
 import dev.cramjet.nn.EncoderConfig;
 import dev.cramjet.nn.EncoderDir;
@@ -24,8 +25,11 @@ public final class EncoderLearner extends ModelLearner {
     private final ModelScore score;
 
     /** @param maskRate the share of positions masked, for the FLOPs count (the decoder runs on those rows only; 0 for a classifier) */
-    public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) {
-        super(model, optimizer, null);
+    public EncoderLearner(Encoder model, AdamWOptimizer optimizer, double maskRate) { this(model, alone(model, optimizer), maskRate); }
+
+    /** One rank of a data-parallel run. */
+    public EncoderLearner(Encoder model, DataParallel step, double maskRate) {
+        super(model, step, null);
         this.model = model;
         this.maskRate = maskRate;
         this.score = new ModelScore(model);

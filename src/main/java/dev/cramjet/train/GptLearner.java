@@ -1,6 +1,7 @@
 package dev.cramjet.train;
 
 import dev.cramjet.data.Batch;
+import dev.cramjet.dist.DataParallel;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
@@ -12,23 +13,26 @@ import java.nio.file.Path;
 import java.util.function.Function;
 
 /**
- * The GPT and its AdamW optimizer as a {@link ModelLearner}. A checkpoint holds the weights — by default as a model
- * directory (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly; the F32
- * master weights where the backend computes in BF16), or as its {@link Weights} say (a fine-tune of a frozen base
- * keeps only what it trains) — and optimizer.safetensors with the moments m and v of the trained parameters, the
- * master weights, and the step count in the metadata ({@link OptimizerFile}).
+ * The GPT and its AdamW optimizer as a {@link ModelLearner}: checkpoints hold a model directory
+ * (model.safetensors + config.json, so {@code cramjet generate} can load a checkpoint directly), or what its
+ * {@link Weights} say, and the optimizer state.
  */
 public final class GptLearner extends ModelLearner {
-    public static final String OPTIMIZER = OptimizerFile.NAME;
+    public static final String OPTIMIZER = DataParallel.REPLICATED;
 
     private final GPT model;
 
-    /** Checkpoints hold the whole model as a model directory. */
-    public GptLearner(GPT model, AdamWOptimizer optimizer) { this(model, optimizer, null); }
+    /** One process; checkpoints hold the whole model as a model directory. */
+    public GptLearner(GPT model, AdamWOptimizer optimizer) { this(model, alone(model, optimizer), null); }
 
-    /** @param weights what a checkpoint holds of the weights (null: the whole model) */
-    public GptLearner(GPT model, AdamWOptimizer optimizer, Weights weights) {
-        super(model, optimizer, weights);
+    /** One process whose checkpoints hold the weights as {@code weights} say. */
+    public GptLearner(GPT model, AdamWOptimizer optimizer, Weights weights) { this(model, alone(model, optimizer), weights); }
+
+    /** One rank of a data-parallel run; rank 0's checkpoints hold the whole model as a model directory. */
+    public GptLearner(GPT model, DataParallel step) { this(model, step, null); }
+
+    private GptLearner(GPT model, DataParallel step, Weights weights) {
+        super(model, step, weights);
         this.model = model;
     }
 

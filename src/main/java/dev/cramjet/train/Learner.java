@@ -26,7 +26,10 @@ public interface Learner {
     /** One optimizer update at learning rate {@code lr}, clipped by the norm {@link #gradNorm} just measured (called after it). */
     void step(double lr);
 
-    /** Writes weights and optimizer state into {@code dir} (through AtomicFile). */
+    /**
+     * Writes weights and optimizer state into {@code dir} (through AtomicFile). In a data-parallel run every rank
+     * calls it and writes its part: rank 0 the weights and replicated state, each rank its optimizer shard.
+     */
     void save(Path dir) throws IOException;
 
     /** Restores what {@link #save} wrote. */

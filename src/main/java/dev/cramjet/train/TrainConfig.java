@@ -65,7 +65,9 @@ public final class TrainConfig {
             new Key("temperature", Type.NUMBER, 0.8, "sampling temperature for samples"),
             new Key("log-every", Type.COUNT, 1L, "write a metrics line every N steps"),
             new Key("max-bad-steps", Type.COUNT, 3L, "non-finite steps in a row before rolling back to the last checkpoint"),
-            new Key("device", Type.STRING, "cpu", "where to train: cpu or cuda")
+            new Key("device", Type.STRING, "cpu", "where to train: cpu or cuda"),
+            new Key("zero", Type.INT, 0L, "data parallel: 1 shards AdamW's state (and fp32 master weights) across the ranks (ZeRO-1), 0 replicates it"),
+            new Key("dist-timeout", Type.NUMBER, 300.0, "data parallel: seconds a rank waits in a collective before it stops, naming the rank that is behind")
     );
 
     /**
@@ -212,6 +214,8 @@ public final class TrainConfig {
         if (count("keep") < 1) throw new CramjetException("keep: must keep at least 1 checkpoint");
         if (count("log-every") < 1) throw new CramjetException("log-every: must be at least 1");
         if (count("max-bad-steps") < 1) throw new CramjetException("max-bad-steps: must be at least 1");
+        if (count("zero") > 1) throw new CramjetException("zero: 0 (replicated optimizer state) or 1 (ZeRO-1, sharded), got " + count("zero"));
+        if (num("dist-timeout") <= 0) throw new CramjetException("dist-timeout: must be a positive number of seconds");
         if (num("eps") <= 0) throw new CramjetException("eps: must be positive");
         if (num("warmup") >= 1) throw new CramjetException("warmup: must be below 1 (a fraction of the budget)");
         if (heads() > 0 && width() > 0 && width() % heads() != 0) {
@@ -277,6 +281,8 @@ public final class TrainConfig {
     public long logEvery() { return count("log-every"); }
     public int maxBadSteps() { return (int) count("max-bad-steps"); }
     public String device() { return str("device"); }
+    public boolean zero() { return count("zero") == 1; }
+    public double distTimeout() { return num("dist-timeout"); }
 
     public Budget budget() { return new Budget(num("budget"), count("max-steps"), count("tokens")); }
 
@@ -290,8 +296,14 @@ public final class TrainConfig {
      * Micro-batches accumulated per step to reach tokens-per-step with micro-batches of batch × context tokens
      * (rounded up, at least one), ramped when batch-ramp is set.
      */
-    public BatchRamp accumulation(int context) {
-        long micro = (long) batch() * context;
+    public BatchRamp accumulation(int context) { return accumulation(context, 1); }
+
+    /**
+     * Micro-batches each of {@code ranks} data-parallel ranks accumulates per step: tokens-per-step is the whole
+     * step's, shared by the ranks (rounded up, at least one each).
+     */
+    public BatchRamp accumulation(int context, int ranks) {
+        long micro = (long) batch() * context * ranks;
         int target = (int) Math.max(1, (tokensPerStep() + micro - 1) / micro);
         return new BatchRamp(target, batchRamp());
     }

@@ -90,6 +90,8 @@ public final class TrainData implements AutoCloseable {
         return new Batches() {
             @Override public void next(Batch b) { s.next(b.tokens, b.targets); }
 
+            @Override public void skip(long count) { s.seek(s.position() + count); }
+
             @Override
             public Map<String, Object> state() {
                 BatchSampler.State st = s.state();

@@ -3,6 +3,8 @@ package dev.cramjet.train;
 import dev.cramjet.Hash;
 import dev.cramjet.CramjetException;
 import dev.cramjet.data.Batch;
+import dev.cramjet.dist.Heartbeat;
+import dev.cramjet.dist.World;
 import dev.cramjet.eval.Validation;
 import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
@@ -31,6 +33,14 @@ import java.util.function.Supplier;
  * <p>Resuming is exact: the checkpoint holds the weights, optimizer moments and step, the data position, and the
  * counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run computes the same
  * losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
+ *
+ * <p>Data parallel: with a {@link World} of W ranks, each step's W·A micro-batches are shared out — rank r reads
+ * the r-th A of them (the stream skips the others, so its position stays the whole state and is the same on every
+ * rank) with dropout seeds of their index in the step — the learner exchanges gradients, and everything that
+ * decides what happens next is agreed through the communicator rather than read locally: rank 0's clock (so the
+ * schedule's learning rate and the budget are the same everywhere), stop requests, the loss, the validation sums
+ * (the ranks split the evaluation) and whether a checkpoint exists. Rank 0 alone writes metrics.jsonl, samples and
+ * the checkpoint's manifest; every rank writes its part of a checkpoint between two barriers.
  */
 public final class Trainer {
     /** Generates a few samples from the current weights. */
@@ -74,6 +84,13 @@ public final class Trainer {
     private final BatchRamp ramp;
     private final Batch batch;
     private final double peakFlops;
+    /** The data-parallel ranks, or null for a single process. */
+    private final World world;
+    private final int rank, ranks;
+    private final boolean leader;
+    private final Heartbeat heartbeat;
+    /** Scratch of the per-step agreements (no allocation per step). */
+    private final double[] header = new double[2], one = new double[1];
 
     private volatile String stopRequest;
 
@@ -98,6 +115,23 @@ public final class Trainer {
     /** {@code validation} runs one validation pass (in evaluation mode) over the current weights. */
     public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Supplier<? extends Validation> validation,
                    Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops) {
+        this(config, context, learner, batches, validation, samples, runDir, metrics, clock, listener, peakFlops, null);
+    }
+
+    /**
+     * One rank of a data-parallel run ({@code world} null: a single process). Every rank calls {@code validation}
+     * at the same steps, so it may be a collective (each rank evaluating its share, see
+     * {@link World#validation}). {@code metrics} may be null on the ranks other than 0, which write none.
+     */
+    public Trainer(TrainConfig config, int context, Learner learner, Batches batches, Supplier<? extends Validation> validation,
+                   Samples samples, Path runDir, MetricsLog metrics, Clock clock, Listener listener, double peakFlops,
+                   World world) {
+        this.world = world;
+        this.rank = world == null ? 0 : world.rank();
+        this.ranks = world == null ? 1 : world.size();
+        this.leader = rank == 0;
+        this.heartbeat = world == null ? Heartbeat.NONE : world.heartbeat();
+        if (leader && metrics == null) throw new IllegalArgumentException("rank 0 keeps the metrics log");
         this.config = config;
         this.learner = learner;
         this.batches = batches;
@@ -110,7 +144,7 @@ public final class Trainer {
         this.peakFlops = peakFlops;
         this.checkpoints = new Checkpoints(runDir.resolve("checkpoints"), config.keep());
         this.budget = config.budget();
-        this.ramp = config.accumulation(context);
+        this.ramp = config.accumulation(context, ranks);
         this.batch = batches.allocate(config.batch(), context);
         this.early = new EarlyStopping(config.patience());
         this.schedule = config.schedule(lrScale);
@@ -127,7 +161,7 @@ public final class Trainer {
     public void resume(Checkpoints.Saved saved) throws IOException {
         learner.load(saved.dir());
         restoreState(saved, true);
-        metrics.truncateAfter(step);
+        if (leader) metrics.truncateAfter(step);
     }
 
     /**
@@ -145,29 +179,49 @@ public final class Trainer {
     /** Runs until the budget is spent, early stopping triggers or a stop is requested. */
     public Outcome run() throws IOException {
         sessionStart = clock.nanos();
-        if (checkpoints.list().isEmpty()) checkpoint(null);
+        if (agreed(leader && checkpoints.list().isEmpty())) checkpoint(null);
         String reason;
         double loss = Double.NaN;
         double rate = Double.NaN;
         while (true) {
             double elapsed = elapsed();
+            boolean stop = stopRequest != null;
+            if (ranks > 1) {                    // rank 0's clock and anyone's stop request, for every rank
+                header[0] = leader ? elapsed : 0;
+                header[1] = stop ? 1 : 0;
+                world.comm().allReduce(header);
+                elapsed = header[0];
+                stop = header[1] > 0;
+                if (stop && stopRequest == null) stopRequest = "another rank was asked to stop";
+            }
             double progress = budget.progress(step, tokensSeen, elapsed);
             if (progress >= 1) { reason = "budget"; break; }
-            if (stopRequest != null) { reason = "interrupted"; break; }
+            if (stop) { reason = "interrupted"; break; }
             if (early.shouldStop()) { reason = "early stop"; break; }
 
             long t0 = clock.nanos();
             double lr = schedule.lr(progress);
             int accum = ramp.at(progress);
+            heartbeat.step(step);
             learner.zeroGrad();
             double sum = 0;
             long stepTokens = 0;
+            if (ranks > 1) batches.skip((long) rank * accum);
             for (int micro = 0; micro < accum; micro++) {
+                heartbeat.beat();
                 batches.next(batch);
                 stepTokens += realTokens(batch);
-                sum += learner.trainMicroBatch(batch, dropoutSeed(step, micro), accum);
+                sum += learner.trainMicroBatch(batch, dropoutSeed(step, rank * accum + micro), accum * ranks);
             }
-            float stepLoss = (float) (sum / accum);
+            if (ranks > 1) {                    // the step's loss and tokens are all the ranks'
+                batches.skip((long) (ranks - 1 - rank) * accum);
+                header[0] = sum;
+                header[1] = stepTokens;
+                world.comm().allReduce(header);
+                sum = header[0];
+                stepTokens = (long) header[1];
+            }
+            float stepLoss = (float) (sum / (accum * ranks));
             float norm = learner.gradNorm();
             step++;
             tokensSeen += stepTokens;
@@ -186,8 +240,8 @@ public final class Trainer {
             double seconds = (clock.nanos() - t0) / 1e9;
             double r = stepTokens / Math.max(seconds, 1e-9);
             rate = Double.isNaN(rate) ? r : 0.9 * rate + 0.1 * r;
-            double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / peakFlops : Double.NaN;
-            elapsed = elapsed();
+            double mfu = peakFlops > 0 ? rate * learner.flopsPerToken() / (peakFlops * ranks) : Double.NaN;
+            elapsed = agreedElapsed();
             if (step % config.logEvery() == 0) {
                 Map<String, Object> m = line("train");
                 m.put("loss", (double) stepLoss);
@@ -196,24 +250,51 @@ public final class Trainer {
                 m.put("tokens_per_s", rate);
                 if (!Double.isNaN(mfu)) m.put("mfu", mfu);
                 m.put("accum", (long) accum);
+                if (ranks > 1) m.put("ranks", (long) ranks);
                 m.putAll(learner.metrics());
-                metrics.append(m);
+                log(m);
             }
             listener.step(new Status(step, tokensSeen, stepLoss, lr, norm, rate, mfu, elapsed,
                     budget.remainingSeconds(elapsed), budget.progress(step, tokensSeen, elapsed), accum));
 
             boolean improved = false;
             if (evalDue(elapsed)) improved = evaluate();
-            if (checkpointDue(elapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval : null);
+            if (checkpointDue(agreedElapsed()) || (improved && config.patience() > 0)) checkpoint(lastEvalStep == step ? lastEval : null);
         }
 
         if (validation != null && !reason.equals("interrupted") && lastEvalStep != step) evaluate();
         if (lastCheckpointStep != step) checkpoint(lastEvalStep == step ? lastEval : null);
         Map<String, Object> end = line("event");
         end.put("message", "run ended: " + reason + (reason.equals("interrupted") ? " (" + stopRequest + ")" : ""));
-        metrics.append(end);
-        metrics.force();
+        log(end);
+        if (leader) metrics.force();
         return new Outcome(reason, step, tokensSeen, elapsed(), loss, lastEval, skipped, rollbacks);
+    }
+
+    /** Rank 0's elapsed seconds, on every rank (a collective when there are several). */
+    private double agreedElapsed() {
+        double e = elapsed();
+        if (ranks == 1) return e;
+        one[0] = leader ? e : 0;
+        world.comm().allReduce(one);
+        return one[0];
+    }
+
+    /** Rank 0's {@code flag}, on every rank. */
+    private boolean agreed(boolean flag) {
+        if (ranks == 1) return flag;
+        one[0] = flag ? 1 : 0;
+        world.comm().allReduce(one);
+        return one[0] > 0;
+    }
+
+    private void barrier() {
+        if (ranks > 1) world.comm().barrier();
+    }
+
+    /** Appends a metrics line: rank 0 keeps the log. */
+    private void log(Map<String, Object> line) throws IOException {
+        if (leader) metrics.append(line);
     }
 
     /** The tokens a micro-batch holds: every position, or the valid ones of padded sequences (padding is not data). */
@@ -239,9 +320,9 @@ public final class Trainer {
         Validation r = validation.get();
         lastEval = r;
         lastEvalStep = step;
-        lastEvalAt = elapsed();
+        lastEvalAt = agreedElapsed();
         boolean improved = early.update(r.objective());
-        List<String> texts = samples.generate();
+        List<String> texts = leader ? samples.generate() : List.of();
         if (!texts.isEmpty()) {
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < texts.size(); i++) sb.append("--- sample ").append(i + 1).append(" (step ").append(step).append(")\n").append(texts.get(i)).append('\n');
@@ -249,11 +330,11 @@ public final class Trainer {
         }
         Map<String, Object> m = line("eval");
         m.putAll(r.metrics());
-        metrics.append(m);
+        log(m);
         for (String text : texts) {
             Map<String, Object> sm = line("sample");
             sm.put("text", text);
-            metrics.append(sm);
+            log(sm);
         }
         listener.message(String.format(Locale.ROOT, "step %d: validation %s%s", step, r.describe(),
                 improved ? "" : " (no improvement: " + early.bad() + ")"));
@@ -261,12 +342,25 @@ public final class Trainer {
         return improved;
     }
 
-    /** Saves a checkpoint, with the validation of this step when there was one (it ranks the best checkpoint). */
+    /**
+     * Saves a checkpoint, with the validation of this step when there was one (it ranks the best checkpoint). With
+     * several ranks: rank 0 prepares the partial directory, every rank writes its part into it between two
+     * barriers, rank 0 writes state.json and the manifest and renames it into place, and a third barrier holds
+     * everyone until the checkpoint is complete.
+     */
     private void checkpoint(Validation v) throws IOException {
-        lastCheckpointAt = elapsed();
+        lastCheckpointAt = agreedElapsed();
         lastCheckpointStep = step;
-        Path dir = checkpoints.save(step, v == null ? Double.NaN : v.loss(), v == null ? Double.NaN : v.objective(), state(), learner::save);
-        metrics.force();
+        Checkpoints.Payload parts = d -> {
+            barrier();
+            learner.save(d);
+            barrier();
+        };
+        Path dir = checkpoints.dir(step);
+        if (leader) dir = checkpoints.save(step, v == null ? Double.NaN : v.loss(), v == null ? Double.NaN : v.objective(), state(), parts);
+        else parts.write(checkpoints.partial(step));
+        barrier();
+        if (leader) metrics.force();
         listener.message("step " + step + ": checkpoint " + runDir.relativize(dir));
     }
 
@@ -292,7 +386,7 @@ public final class Trainer {
     private void event(String message) throws IOException {
         Map<String, Object> m = line("event");
         m.put("message", message);
-        metrics.append(m);
+        log(m);
         listener.message(message);
     }
 

@@ -220,6 +220,17 @@ public final class Classifier {
         return p;
     }
 
+    /**
+     * Each row's class: the second when its probability reaches {@code threshold} (two classes), or the most
+     * probable one when the threshold is NaN.
+     */
+    public static int[] decide(float[][] probabilities, double threshold) {
+        if (Double.isNaN(threshold)) return argmax(probabilities);
+        int[] out = new int[probabilities.length];
+        for (int i = 0; i < out.length; i++) out[i] = probabilities[i][1] >= threshold ? 1 : 0;
+        return out;
+    }
+
     /** The most probable class of each row. */
     public static int[] argmax(float[][] probabilities) {
         int[] out = new int[probabilities.length];

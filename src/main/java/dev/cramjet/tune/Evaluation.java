@@ -4,6 +4,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.eval.ClassificationMetrics;
 import dev.cramjet.eval.Validation;
 
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -12,7 +13,8 @@ import java.util.Map;
 /**
  * A classifier scored on labelled examples: the mean cross-entropy, the {@link ClassificationMetrics}, ROC-AUC
  * for two classes (the second label is the positive one: "spam" after "ham"), and — as a {@link Validation} —
- * the objective a fine-tuning run monitors.
+ * the objective a fine-tuning run monitors. A text's predicted class is its most probable one, or, for two classes
+ * with a decision threshold, the positive one when its probability reaches the threshold.
  */
 public final class Evaluation implements Validation {
 
@@ -35,13 +37,17 @@ public final class Evaluation implements Validation {
     public final ClassificationMetrics metrics;
     public final float[][] probabilities;
     public final int[] truth, predicted;
-    private final double loss, auc;
+    private final double loss, auc, threshold;
     private final Monitor monitor;
 
-    private Evaluation(List<String> labels, int[] truth, float[][] probabilities, Monitor monitor) {
+    private Evaluation(List<String> labels, int[] truth, float[][] probabilities, double threshold, Monitor monitor) {
+        if (!Double.isNaN(threshold) && labels.size() != 2) {
+            throw new CramjetException("a decision threshold needs two classes, not " + labels.size());
+        }
         this.truth = truth;
         this.probabilities = probabilities;
-        this.predicted = Classifier.argmax(probabilities);
+        this.threshold = threshold;
+        this.predicted = Classifier.decide(probabilities, threshold);
         this.metrics = ClassificationMetrics.of(labels, truth, predicted);
         this.monitor = monitor;
         double nll = 0;
@@ -62,19 +68,55 @@ public final class Evaluation implements Validation {
 
     /** Scores given class probabilities (a baseline's) against class ids {@code truth}. */
     public static Evaluation of(List<String> labels, int[] truth, float[][] probabilities) {
-        return new Evaluation(labels, truth, probabilities, Monitor.LOSS);
+        return of(labels, truth, probabilities, Double.NaN);
+    }
+
+    /** The same, with a decision threshold on the second class's probability (NaN: the most probable class). */
+    public static Evaluation of(List<String> labels, int[] truth, float[][] probabilities, double threshold) {
+        return new Evaluation(labels, truth, probabilities, threshold, Monitor.LOSS);
+    }
+
+    /**
+     * The threshold on the second class's probability that maximises that class's F1 on these examples — chosen
+     * on a validation split, then applied to the test split. Each cut between two adjacent distinct scores is a
+     * candidate, and the threshold is the midpoint between them, so it does not sit on a validation score; among
+     * equal F1s the threshold nearest 0.5 wins.
+     */
+    public static double bestThreshold(int[] truth, float[][] probabilities) {
+        int n = truth.length, positives = 0;
+        for (int t : truth) if (t == 1) positives++;
+        if (positives == 0) throw new CramjetException("no example of the positive class to choose a threshold on");
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Float.compare(probabilities[b][1], probabilities[a][1]));
+        double best = Double.NaN, bestF1 = -1;
+        int tp = 0;
+        for (int k = 1; k <= n; k++) {
+            float s = probabilities[order[k - 1]][1];
+            if (truth[order[k - 1]] == 1) tp++;
+            if (k < n && probabilities[order[k]][1] == s) continue;
+            double cut = k == n ? s : (s + (double) probabilities[order[k]][1]) / 2, f1 = 2.0 * tp / (k + positives);
+            if (f1 > bestF1 + 1e-12 || (Math.abs(f1 - bestF1) <= 1e-12 && Math.abs(cut - 0.5) < Math.abs(best - 0.5))) {
+                bestF1 = f1;
+                best = cut;
+            }
+        }
+        return best;
     }
 
     /** Runs {@code classifier} over encoded examples with class ids {@code truth}. */
     public static Evaluation run(Classifier classifier, int[][] seqs, int[] truth, Monitor monitor) {
         if (seqs.length == 0) throw new CramjetException("nothing to evaluate: the split has no examples");
-        return new Evaluation(classifier.spec.labels(), truth, classifier.probabilities(seqs), monitor);
+        return new Evaluation(classifier.spec.labels(), truth, classifier.probabilities(seqs), Double.NaN, monitor);
     }
 
     @Override public double loss() { return loss; }
 
     /** ROC-AUC of the second class's probability (NaN unless there are two classes). */
     public double auc() { return auc; }
+
+    /** The decision threshold on the second class's probability, or NaN where the most probable class is taken. */
+    public double threshold() { return threshold; }
 
     @Override
     public double objective() {
@@ -105,6 +147,7 @@ public final class Evaluation implements Validation {
     public Map<String, Object> toJson() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("loss", loss);
+        if (!Double.isNaN(threshold)) m.put("threshold", threshold);
         m.putAll(metrics.toJson());
         if (!Double.isNaN(auc)) m.put("roc_auc", auc);
         return m;

@@ -108,6 +108,18 @@ class FinetuneCommandTest {
         Cli nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
         assertEquals(0, nb.rc(), nb.err());
         assertTrue(nb.out().contains("macro avg"), nb.out());
+
+        Cli tv = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--threshold", "val", "--json");
+        assertEquals(0, tv.rc(), tv.err());
+        double t = Json.number(Json.object(Json.parse(tv.out(), "e"), "e").get("threshold"), "threshold");
+        assertTrue(t > 0 && t <= 1, "a probability: " + t);
+        // a threshold above every probability labels everything with the first class
+        Cli all = cramjet("classify", "--run", run.toString(), "--threshold", "0.999999", "--json", "the storm and the rain and the cold wind today");
+        assertEquals(0, all.rc(), all.err());
+        assertEquals("cooking", Json.object(Json.parse(all.out().strip(), "l"), "l").get("label"), all.out());
+        Cli bad = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString(), "--threshold", "1.5");
+        assertEquals(2, bad.rc());
+        assertTrue(bad.err().contains("--threshold must be val or a probability between 0 and 1, got '1.5'"), bad.err());
     }
 
     /** An encoder base goes through the same path: pooled on its first token unless told, saved as an encoder classifier. */

@@ -14,6 +14,26 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.*;
 
 class PlanCommandTest {
+    @Test
+    void plansTheDataParallelLayoutForSeveralGpus() {
+        java.io.PrintStream old = System.out;
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        int rc;
+        try {
+            rc = Main.run(new String[] {"plan", "--gpus", "8", "--interconnect", "pcie", "--gpu", "l4", "--layers", "24", "--width", "2048",
+                "--heads", "16", "--batch", "4"});
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, rc, out);
+        assertTrue(out.contains("model: 1313.7M parameters"), out);
+        assertTrue(out.contains("memory per GPU, replicated: 29.35 GB") && out.contains("does not fit in 22 GB usable"), out);
+        assertTrue(out.contains("layout: data parallel with ZeRO-1 (--zero 1)"), out);
+        assertEquals(2, Main.run(new String[] {"plan", "--gpus", "8"}), "--interconnect is required");
+    }
+
     /** The throughput probe trains real steps (gradient norm, then update), so it must run a whole step. */
     @Test
     void measuresTrainingThroughputOfAPlannerShape() {

@@ -58,11 +58,13 @@ class EngineTest {
     }
 
     private static boolean await(List<Heard> log, String who, String prefix) throws InterruptedException {
-        for (int i = 0; i < 400; i++) {                        // at most 20 s
+        // Polled every millisecond (at most 20 s): in a coarser wait a tiny model's sequence could finish generating
+        // before the test's next request goes in.
+        for (int i = 0; i < 20_000; i++) {
             synchronized (log) {
                 for (Heard h : log) if (h.who().equals(who) && h.what().startsWith(prefix)) return true;
             }
-            Thread.sleep(50);
+            Thread.sleep(1);
         }
         return false;
     }

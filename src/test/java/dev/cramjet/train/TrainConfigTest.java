@@ -68,5 +68,15 @@ class TrainConfigTest {
         assertEquals("objective: mlm needs an encoder preset, and small is a GPT (encoders: bert-tiny, crammed-tiny, crammed-small, bert-base, crammed-bert)",
                 error(Map.of(), Map.of("objective", "mlm", "max-steps", "1")));
         assertTrue(error(Map.of(), Map.of("schedule", "step", "max-steps", "1")).startsWith("schedule: expected cosine"));
+        assertEquals("zero: 0 (replicated optimizer state) or 1 (ZeRO-1, sharded), got 2", error(Map.of(), Map.of("zero", "2", "max-steps", "1")));
+        assertEquals("dist-timeout: must be a positive number of seconds", error(Map.of(), Map.of("dist-timeout", "0", "max-steps", "1")));
+    }
+
+    @Test
+    void tokensPerStepIsTheWholeStepsSharedByTheRanks() {
+        TrainConfig c = TrainConfig.resolve(Map.of(), "test", Map.of("batch", "4", "tokens-per-step", "1000", "max-steps", "1"));
+        assertEquals(4, c.accumulation(64).target(), "⌈1000 / (4·64)⌉ on one process");
+        assertEquals(2, c.accumulation(64, 2).target(), "⌈1000 / (2·4·64)⌉ on each of 2 ranks");
+        assertEquals(1, c.accumulation(64, 8).target(), "at least one micro-batch per rank");
     }
 }

@@ -107,4 +107,31 @@ class ClassifierPartsTest {
         assertEquals(Math.exp(3) / (Math.exp(1) + Math.exp(2) + Math.exp(3)), p[2], 1e-6);
         assertArrayEquals(new int[] {2, 0}, Classifier.argmax(new float[][] {p, {0.7f, 0.2f, 0.1f}}));
     }
+
+    private static float[][] binary(double... positive) {
+        float[][] p = new float[positive.length][];
+        for (int i = 0; i < p.length; i++) p[i] = new float[] {(float) (1 - positive[i]), (float) positive[i]};
+        return p;
+    }
+
+    /**
+     * Spam F1 of the top k by score, positives 3: k=1 2/4, k=2 4/5, k=3 4/6, k=4 6/7 (best), k=5 6/8, k=6 6/9,
+     * so the cut falls between 0.6 and 0.3.
+     */
+    @Test
+    void thresholdMaximisesTheF1OfTheSecondClass() {
+        int[] truth = {1, 0, 1, 0, 1, 0};
+        float[][] p = binary(0.9, 0.7, 0.8, 0.3, 0.6, 0.2);
+        assertEquals(0.45, Evaluation.bestThreshold(truth, p), 1e-6);
+        Evaluation e = Evaluation.of(List.of("ham", "spam"), truth, p, 0.45);
+        assertArrayEquals(new int[] {1, 1, 1, 0, 1, 0}, e.predicted);
+        assertEquals(6.0 / 7, e.metrics.perClass().get(1).f1(), 1e-9);
+        assertEquals(0.45, (double) e.toJson().get("threshold"), 1e-6);
+        // equal scores are cut together: not k=1 (F1 1 at 0.7), but both 0.7s (2/3), cut at the midpoint 0.4
+        assertEquals(0.4, Evaluation.bestThreshold(new int[] {1, 0, 0}, binary(0.7, 0.7, 0.1)), 1e-6);
+        // F1 2/3 at k=1 (cut 0.985) and at k=4 (cut 0.305): the one nearer 0.5
+        assertEquals(0.305, Evaluation.bestThreshold(new int[] {1, 0, 0, 1, 0}, binary(0.99, 0.98, 0.97, 0.6, 0.01)), 1e-6);
+        assertThrows(dev.cramjet.CramjetException.class, () -> Evaluation.bestThreshold(new int[] {0, 0}, binary(0.2, 0.9)));
+        assertThrows(dev.cramjet.CramjetException.class, () -> Evaluation.of(List.of("a", "b", "c"), new int[] {0}, new float[][] {{1, 0, 0}}, 0.5));
+    }
 }

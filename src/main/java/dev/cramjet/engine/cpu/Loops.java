@@ -30,6 +30,41 @@ final class Loops {
         addInto(dst, d, dst, d, src, s, n);
     }
 
+    /**
+     * dst[d + j] += Σ_k src[s + row_k·stride + j] for j &lt; n over the rows row_k = rows[k] for k in [from, to) —
+     * or row_k = k when rows is null. The rows are summed in order first (in registers, four vectors of columns at a
+     * time) and the sum is added to dst once. A parameter gradient accumulated this way gets one addition per
+     * element per call, so accumulating two micro-batches on one process gives the bits of adding their gradients
+     * computed apart — which is what two data-parallel ranks do.
+     */
+    static void addRowSum(float[] dst, int d, float[] src, int s, int stride, int[] rows, int from, int to, int n) {
+        int j = 0;
+        for (; j + 4 * L <= n; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int k = from; k < to; k++) {
+                int at = s + (rows == null ? k : rows[k]) * stride + j;
+                a0 = a0.add(FloatVector.fromArray(S, src, at));
+                a1 = a1.add(FloatVector.fromArray(S, src, at + L));
+                a2 = a2.add(FloatVector.fromArray(S, src, at + 2 * L));
+                a3 = a3.add(FloatVector.fromArray(S, src, at + 3 * L));
+            }
+            a0.add(FloatVector.fromArray(S, dst, d + j)).intoArray(dst, d + j);
+            a1.add(FloatVector.fromArray(S, dst, d + j + L)).intoArray(dst, d + j + L);
+            a2.add(FloatVector.fromArray(S, dst, d + j + 2 * L)).intoArray(dst, d + j + 2 * L);
+            a3.add(FloatVector.fromArray(S, dst, d + j + 3 * L)).intoArray(dst, d + j + 3 * L);
+        }
+        for (; j + L <= n; j += L) {
+            FloatVector a = FloatVector.zero(S);
+            for (int k = from; k < to; k++) a = a.add(FloatVector.fromArray(S, src, s + (rows == null ? k : rows[k]) * stride + j));
+            a.add(FloatVector.fromArray(S, dst, d + j)).intoArray(dst, d + j);
+        }
+        for (; j < n; j++) {
+            float a = 0;
+            for (int k = from; k < to; k++) a += src[s + (rows == null ? k : rows[k]) * stride + j];
+            dst[d + j] += a;
+        }
+    }
+
     static float sum(float[] x, int off, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;

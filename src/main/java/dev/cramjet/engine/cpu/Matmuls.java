@@ -121,9 +121,7 @@ final class Matmuls {
             requireCount(op, "dbias", dbias, oc);
             float[] db = f32(op, dbias);
             int bo = off(dbias);
-            Parallel.range(oc, L, (c0, c1) -> {
-                for (int r = 0; r < n; r++) accumulate(db, bo + c0, g, go + r * oc + c0, c1 - c0);
-            });
+            Parallel.range(oc, L, (c0, c1) -> addRowSum(db, bo + c0, g, go + c0, oc, null, 0, n, c1 - c0));
         }
     }
 }

@@ -11,8 +11,8 @@ import static dev.cramjet.engine.cpu.Loops.*;
 
 /**
  * LayerNorm and RMSNorm over the last dimension, forward and backward. A backward pass splits rows over threads;
- * each thread sums its rows' weight and bias gradients into its own partial row, and the partials are then added
- * column-parallel in thread order, so the result does not depend on timing.
+ * each thread sums its rows' weight and bias gradients into its own partial row, and the partials are then summed
+ * column-parallel in thread order and added to the gradient once, so the result does not depend on timing.
  */
 final class Norms {
     /** Per-thread partial column sums of the backward passes: [dweight | dbias]. */
@@ -182,11 +182,16 @@ final class Norms {
         }
     }
 
-    /** dst[c] += Σ over the threads that had rows of partials[thread][from + c], for c &lt; width. */
+    /**
+     * dst[c] += Σ over the threads that had rows of partials[thread][from + c], for c &lt; width: the partials are
+     * summed in thread order first (into thread 0's) and added to dst once, so a call adds its whole contribution
+     * in one addition per element (see {@link Loops#addRowSum}).
+     */
     private void reducePartials(int n, float[] dst, int dOff, int from, int width) {
         int used = Math.max(1, Math.min(Parallel.threads(), n));
         Parallel.range(width, L, (c0, c1) -> {
-            for (int t = 0; t < used; t++) accumulate(dst, dOff + c0, partials[t], from + c0, c1 - c0);
+            for (int t = 1; t < used; t++) accumulate(partials[0], from + c0, partials[t], from + c0, c1 - c0);
+            accumulate(dst, dOff + c0, partials[0], from + c0, c1 - c0);
         });
     }
 }

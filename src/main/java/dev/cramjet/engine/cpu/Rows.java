@@ -11,7 +11,8 @@ import static dev.cramjet.engine.cpu.Loops.*;
 /**
  * Ops that move whole rows: the embedding lookup and its scatter-add, and pooling runs of rows (gathering single
  * rows is its special case). Backward passes split columns over threads, so rows that land on the same row of the
- * gradient (a repeated token, a shared position) never race and the sums keep their order.
+ * gradient (a repeated token, a shared position) never race and the sums keep their order; each gradient row gets
+ * its rows' sum in one addition.
  */
 final class Rows {
     private Rows() {}
@@ -66,13 +67,39 @@ final class Rows {
         }
         int tOff = off(tokens), eOff = dwte == null ? 0 : off(dwte), pOff = dwpe == null ? 0 : off(dwpe), gOff = off(dout);
         if (dwte != null) checkTokens(op, tok, tOff, n, dwte.dim(0));
+        int[] rows = dwte == null ? null : GROUPS.get().byToken(tok, tOff, n, dwte.dim(0));
+        // Each row of dwte (dwpe) gets the sum of its token's (position's) rows of dout in row order, added once.
         Parallel.range(c, L, (c0, c1) -> {
-            for (int r = 0; r < n; r++) {
-                int src = gOff + r * c;
-                if (dE != null) accumulate(dE, eOff + tok[tOff + r] * c + c0, g, src + c0, c1 - c0);
-                if (dP != null) accumulate(dP, pOff + (r % t) * c + c0, g, src + c0, c1 - c0);
+            if (dE != null) {
+                for (int k = 0; k < n; ) {
+                    int id = tok[tOff + rows[k]], end = k + 1;
+                    while (end < n && tok[tOff + rows[end]] == id) end++;
+                    addRowSum(dE, eOff + id * c + c0, g, gOff + c0, c, rows, k, end, c1 - c0);
+                    k = end;
+                }
+            }
+            if (dP != null) {
+                for (int p = 0; p < t; p++) addRowSum(dP, pOff + p * c + c0, g, gOff + p * c + c0, t * c, null, 0, n / t, c1 - c0);
             }
         });
+    }
+
+    /** Per-thread scratch of the embedding backward pass: the rows grouped by token. */
+    private static final ThreadLocal<Groups> GROUPS = ThreadLocal.withInitial(Groups::new);
+
+    private static final class Groups {
+        private int[] counts = new int[0], order = new int[0];
+
+        /** The rows [0, n) sorted by token, stably (a counting sort): each token's rows are adjacent, in row order. */
+        int[] byToken(int[] tok, int tOff, int n, int vocab) {
+            if (counts.length < vocab + 1) counts = new int[vocab + 1];
+            if (order.length < n) order = new int[n];
+            Arrays.fill(counts, 0, vocab + 1, 0);
+            for (int r = 0; r < n; r++) counts[tok[tOff + r] + 1]++;
+            for (int i = 0; i < vocab; i++) counts[i + 1] += counts[i];
+            for (int r = 0; r < n; r++) order[counts[tok[tOff + r]]++] = r;
+            return order;
+        }
     }
 
     /** Validates segments [S,2] against n rows; returns their host array offset. */

@@ -51,7 +51,7 @@ public final class CudaBackend implements Backend, Accelerator {
     }
 
     /** Opens device {@code ordinal} with the libraries {@code finder} locates, caching kernels in {@code cacheDir}. */
-    CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
+    public CudaBackend(LibraryFinder finder, int ordinal, Path cacheDir) {
         cu = Driver.load(finder);
         int count = cu.deviceCount();
         if (count == 0) throw new CramjetException("CUDA: the driver (" + cu.lib.where + ") sees no GPU; check nvidia-smi");
@@ -193,6 +193,21 @@ public final class CudaBackend implements Backend, Accelerator {
     public Tensor alloc(DType dtype, int... shape) {
         enter();
         return memory.alloc(dtype, shape);
+    }
+
+    /**
+     * The device address of a tensor of this backend, and {@link #stream()}: for a library that queues its own
+     * kernels on the training stream in order with ours (NCCL's collectives, see dist/NcclCommunicator).
+     */
+    public long address(Tensor t) {
+        enter();
+        return gpu.ptr(t);
+    }
+
+    /** The CUstream every op is queued on, with this backend's context made current on the calling thread. */
+    public long stream() {
+        enter();
+        return gpu.stream;
     }
 
     @Override

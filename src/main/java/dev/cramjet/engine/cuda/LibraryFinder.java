@@ -27,7 +27,8 @@ public final class LibraryFinder {
     public enum Library {
         DRIVER("libcuda.so", "the NVIDIA driver (libcuda.so.1)"),
         NVRTC("libnvrtc.so", "NVRTC, the runtime CUDA compiler (pip install nvidia-cuda-nvrtc-cu12)", "cuda_nvrtc", "cu13", "cu12"),
-        CUBLASLT("libcublasLt.so", "cuBLASLt (pip install nvidia-cublas-cu12)", "cublas", "cu13", "cu12");
+        CUBLASLT("libcublasLt.so", "cuBLASLt (pip install nvidia-cublas-cu12)", "cublas", "cu13", "cu12"),
+        NCCL("libnccl.so", "NCCL, the collectives between GPUs (pip install nvidia-nccl-cu12)", "nccl", "cu13", "cu12");
 
         public final String stem;
         public final String description;

@@ -15,18 +15,18 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * One loaded shared library and downcall handles into it. Pointer and handle arguments are bound as 64-bit
- * integers ({@code JAVA_LONG}): on the 64-bit platforms CUDA supports a pointer is passed exactly like a 64-bit
- * integer, and it spares a MemorySegment wrapper per call on the hot path.
+ * One loaded shared library and downcall handles into it: the CUDA libraries here, NCCL in dist/. Pointer and
+ * handle arguments are bound as 64-bit integers ({@code JAVA_LONG}): on the 64-bit platforms CUDA supports a pointer
+ * is passed exactly like a 64-bit integer, and it spares a MemorySegment wrapper per call on the hot path.
  */
-final class NativeLib {
-    static final ValueLayout.OfLong PTR = ValueLayout.JAVA_LONG;
-    static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
-    static final ValueLayout.OfLong SIZE = ValueLayout.JAVA_LONG;
+public final class NativeLib {
+    public static final ValueLayout.OfLong PTR = ValueLayout.JAVA_LONG;
+    public static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    public static final ValueLayout.OfLong SIZE = ValueLayout.JAVA_LONG;
 
     private static final Linker LINKER = Linker.nativeLinker();
 
-    final String where;
+    public final String where;
     private final SymbolLookup lookup;
 
     private NativeLib(SymbolLookup lookup, String where) {
@@ -38,7 +38,7 @@ final class NativeLib {
      * Loads {@code lib}: by the file the finder locates, else by the loader's own search for {@code loaderNames}
      * (as dlopen would). Throws a CramjetException that lists every place looked when neither works.
      */
-    static NativeLib load(LibraryFinder finder, LibraryFinder.Library lib, int maxMajor, List<String> loaderNames,
+    public static NativeLib load(LibraryFinder finder, LibraryFinder.Library lib, int maxMajor, List<String> loaderNames,
                           boolean loaderFirst) {
         Arena arena = Arena.global();
         if (loaderFirst) {
@@ -73,7 +73,7 @@ final class NativeLib {
     }
 
     /** A handle to the first of {@code names} the library exports (newer ABI versions first). */
-    MethodHandle fn(FunctionDescriptor fd, String... names) {
+    public MethodHandle fn(FunctionDescriptor fd, String... names) {
         for (String name : names) {
             Optional<MemorySegment> sym = lookup.find(name);
             if (sym.isPresent()) return LINKER.downcallHandle(sym.get(), fd);
@@ -83,17 +83,17 @@ final class NativeLib {
     }
 
     /** A function returning a status int. */
-    MethodHandle status(String name, MemoryLayout... args) {
+    public MethodHandle status(String name, MemoryLayout... args) {
         return fn(FunctionDescriptor.of(INT, args), name);
     }
 
-    static String cString(long address) {
+    public static String cString(long address) {
         if (address == 0) return null;
         return MemorySegment.ofAddress(address).reinterpret(Long.MAX_VALUE).getString(0);
     }
 
     /** Wraps a Throwable from invokeExact (the linker declares Throwable) as an unchecked exception. */
-    static RuntimeException rethrow(Throwable t) {
+    public static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         return new IllegalStateException(t);

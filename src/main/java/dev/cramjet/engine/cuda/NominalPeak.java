@@ -11,7 +11,7 @@ import java.util.Map;
  * as a whole word, never as a substring (an A10G is not an A10, an L40S not an L40), and a PCIe or NVL form factor
  * of a model that has its own figure takes that figure.
  */
-final class NominalPeak {
+public final class NominalPeak {
     private NominalPeak() {}
 
     /** TFLOP/s by model, or model plus form factor. */
@@ -30,7 +30,7 @@ final class NominalPeak {
     private static final List<String> VENDOR = List.of("NVIDIA", "GEFORCE", "TESLA");
 
     /** The nominal TFLOP/s for a device name, NaN when the model is not in the table. */
-    static double bf16Tflops(String deviceName) {
+    public static double bf16Tflops(String deviceName) {
         List<String> words = Arrays.stream(deviceName.toUpperCase(Locale.ROOT).split("[\\s-]+"))
                 .filter(w -> !w.isEmpty() && !VENDOR.contains(w)).toList();
         if (words.isEmpty()) return Double.NaN;

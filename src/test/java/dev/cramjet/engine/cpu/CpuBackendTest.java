@@ -125,6 +125,51 @@ class CpuBackendTest {
         assertTrue(e.getMessage().startsWith("embedding: token 7"), e.getMessage());
     }
 
+    /**
+     * Every parameter gradient gets a call's whole contribution in one addition per element: accumulating into a
+     * gradient that already holds g gives exactly fl(g + the gradient computed from zero). Two micro-batches
+     * accumulated on one process therefore equal, bit for bit, two data-parallel ranks' gradients added.
+     */
+    @Test
+    void parameterGradientsAreAddedOncePerCall() {
+        int b = 4, t = 10, n = b * t, c = 37, oc = 21, v = 6;
+        int[] tok = new int[n];
+        for (int i = 0; i < n; i++) tok[i] = rnd.nextInt(v);
+        Tensor tokens = ints(tok, b, t), x = tensor(random(n * c), n, c), dy = tensor(random(n * oc), n, oc);
+        Tensor dx = tensor(random(n * c), n, c), w = tensor(random(oc * c), oc, c), g = tensor(random(n * c), n, c);
+        Tensor mean = cpu.alloc(DType.F32, n), rstd = cpu.alloc(DType.F32, n), y = cpu.alloc(DType.F32, n, c);
+        Tensor nw = tensor(random(c), c);
+        cpu.layerNorm(y, mean, rstd, x, nw, null, 1e-5f);
+        double[][] starts = {random(oc * c), random(oc), random(c), random(c), random(v * c), random(t * c)};
+        int[][] shapes = {{oc, c}, {oc}, {c}, {c}, {v, c}, {t, c}};
+        double[][] expected = new double[starts.length][];
+        for (boolean fromZero : new boolean[] {true, false}) {
+            Tensor[] grads = new Tensor[starts.length];
+            for (int i = 0; i < grads.length; i++) grads[i] = fromZero ? cpu.alloc(DType.F32, shapes[i]) : tensor(starts[i], shapes[i]);
+            cpu.matmulBackward(null, grads[0], grads[1], dy, x, w);
+            cpu.layerNormBackward(dx, grads[2], grads[3], g, x, nw, mean, rstd);
+            cpu.embeddingBackward(grads[4], grads[5], g, tokens);
+            if (fromZero) {
+                for (int i = 0; i < grads.length; i++) {
+                    expected[i] = read(grads[i]);
+                    for (int j = 0; j < expected[i].length; j++) expected[i][j] = (float) ((float) starts[i][j] + (float) expected[i][j]);
+                }
+                continue;
+            }
+            String[] names = {"dweight", "dbias", "norm dweight", "norm dbias", "dwte", "dwpe"};
+            for (int i = 0; i < grads.length; i++) assertArrayEquals(expected[i], read(grads[i]), names[i] + ": start + contribution, bit for bit");
+        }
+        Tensor rw = cpu.alloc(DType.F32, c), rs = cpu.alloc(DType.F32, n);
+        cpu.rmsNorm(y, rs, x, nw, 1e-5f);
+        double[] start = random(c);
+        cpu.rmsNormBackward(dx, rw, g, x, nw, rs);
+        double[] sum = read(rw);
+        for (int j = 0; j < c; j++) sum[j] = (float) ((float) start[j] + (float) sum[j]);
+        Tensor acc = tensor(start, c);
+        cpu.rmsNormBackward(dx, acc, g, x, nw, rs);
+        assertArrayEquals(sum, read(acc), "rms norm dweight: start + contribution, bit for bit");
+    }
+
     // ---- normalisation -------------------------------------------------------------------------------------
 
     @Test

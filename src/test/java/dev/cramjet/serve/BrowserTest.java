@@ -53,7 +53,7 @@ class BrowserTest {
                 String out = Node.run(List.of(node.toString(), script.toString(), tiny.url(), shots.toString()), 150);
                 Map<String, Object> seen = Json.object(Json.parse(out, "browser.js"), "browser.js");
 
-                System.out.println("browser timings (ms since start): " + Json.write(seen.get("timings")));
+                System.out.println("browser timings (ms since start): " + Json.write(seen.get("timings")) + "; reply lengths seen: " + seen.get("lengths"));
                 assertEquals(List.of(), seen.get("foreign"), "the page loads nothing from elsewhere");
                 assertEquals(List.of(), seen.get("consoleErrors"));
                 assertEquals(List.of(), seen.get("unlabelled"), "every control has a label");

@@ -22,7 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * in L1 while the B block streams from L2/L3. Tails are handled by zero-padding the packed operands and writing
  * edge tiles through a scratch tile. The team splits C by rows or by columns, whichever costs its busiest thread
  * least. An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a
- * pack.
+ * pack. Up to {@link #IN_PLACE_ROWS} rows (a decode step of many sequences) it reads B in place against a transposed
+ * copy of A, in the packed kernel's order per element, so the bits do not depend on which path ran.
  */
 public final class Gemm {
     private Gemm() {}
@@ -60,17 +61,27 @@ public final class Gemm {
      * much as streaming it from memory, which a product with this few rows cannot amortise).
      */
     private static final int FEW_ROWS = 16;
+    /**
+     * nt with fewer rows than this (and at least FEW_ROWS) skips packing B, which would copy every weight of a layer
+     * on every decode step, and multiplies B in place by a transposed copy of A ({@link #ntInPlace}).
+     */
+    private static final int IN_PLACE_ROWS = 64;
 
     /** Per-thread packing buffers, grown on demand and then reused, so steady-state calls allocate nothing. */
     private static final class Scratch {
         private float[] a = new float[0];
         private float[] b = new float[0];
+        private float[] at = new float[0];
         final float[] tile = new float[MR * NR];
         final float[] tmp = new float[L * L];
+        /** The vector sums of a few-row kernel, sixteen vectors. */
+        final float[] sums = new float[16 * L];
 
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
 
         float[] b(int size) { return b.length >= size ? b : (b = new float[size]); }
+
+        float[] at(int size) { return at.length >= size ? at : (at = new float[size]); }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -85,7 +96,68 @@ public final class Gemm {
             else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
             return;
         }
+        if (m < IN_PLACE_ROWS && k > 0 && n > 0) {
+            ntInPlace(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
+            return;
+        }
         gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, n, 1, m, n, k, accumulate);
+    }
+
+    /**
+     * An nt product of FEW_ROWS to IN_PLACE_ROWS rows without packing B: A is transposed once (on the caller's
+     * thread) to K-major rows of L-padded columns, and the team splits B's rows. Each element is the packed kernel's
+     * chain over p within the same K blocks, c (+)= Σ_p A(i,p)·B(j,p) one fused multiply-add at a time, so it has
+     * the bits {@link #blocked} would give.
+     */
+    private static void ntInPlace(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                                  boolean accumulate) {
+        int mp = roundUp(m, L), kc0 = evenSplit(k, KC, 1);
+        Scratch s = SCRATCH.get();
+        float[] at = s.at(k * mp);
+        transpose(a, aOff, k, m, k, at, 0, mp, s.tmp);
+        for (int p = 0; p < k; p++) Arrays.fill(at, p * mp + m, p * mp + mp, 0f);
+        Parallel.Range rows = (j0, j1) -> {
+            float[] lanes = SCRATCH.get().sums;
+            for (int j = j0; j < j1; j += 4) {
+                int cols = Math.min(4, j1 - j);
+                for (int v = 0; v < m; v += L) {
+                    for (int pc = 0; pc < k; pc += kc0) {
+                        inPlace4(at, mp, v, b, bOff, j, cols, k, pc, Math.min(kc0, k - pc), c, cOff, m, n,
+                                accumulate || pc > 0, lanes);
+                    }
+                }
+            }
+        };
+        if ((long) m * n * k < PARALLEL_MIN) rows.run(0, n);
+        else Parallel.range(n, 4, rows);
+    }
+
+    /**
+     * C(v+t, j+r) (+)= Σ_{p in [pc, pc+kc)} A(v+t, p)·B(j+r, p) for the rows v+t &lt; m of one vector and the first
+     * {@code cols} of four rows of B (a tail repeats the last row and drops it), A read transposed from at.
+     */
+    private static void inPlace4(float[] at, int mp, int v, float[] b, int bOff, int j, int cols, int k, int pc,
+                                 int kc, float[] c, int cOff, int m, int n, boolean add, float[] lanes) {
+        int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
+        int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
+        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        for (int p = pc, end = pc + kc; p < end; p++) {
+            FloatVector x = FloatVector.fromArray(S, at, p * mp + v);
+            s0 = FloatVector.broadcast(S, b[b0 + p]).fma(x, s0);
+            s1 = FloatVector.broadcast(S, b[b1 + p]).fma(x, s1);
+            s2 = FloatVector.broadcast(S, b[b2 + p]).fma(x, s2);
+            s3 = FloatVector.broadcast(S, b[b3 + p]).fma(x, s3);
+        }
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, L);
+        s2.intoArray(lanes, 2 * L);
+        s3.intoArray(lanes, 3 * L);
+        for (int t = 0, rows = Math.min(L, m - v); t < rows; t++) {
+            for (int r = 0; r < cols; r++) {
+                int ci = cOff + (v + t) * n + j + r;
+                c[ci] = add ? c[ci] + lanes[r * L + t] : lanes[r * L + t];
+            }
+        }
     }
 
     /**
@@ -95,13 +167,16 @@ public final class Gemm {
      */
     private static void ntFewRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                                   boolean accumulate, int j0, int j1) {
+        float[] sums = SCRATCH.get().sums;
         for (int j = j0; j < j1; j += 4) {
             int cols = Math.min(4, j1 - j);
             int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
             int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
-            for (int i = 0; i < m; i++) {
-                dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+            int i = 0;
+            for (; i + 4 <= m; i += 4) {
+                dot4x4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, n, cols, accumulate, sums);
             }
+            for (; i < m; i++) dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
         }
     }
 
@@ -130,6 +205,68 @@ public final class Gemm {
         if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + r1;
         if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + r2;
         if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + r3;
+    }
+
+    /**
+     * {@link #dot4} for four rows of A at once (from ai, stride k; C rows at stride n): each row of B is loaded once
+     * per vector for all four, each element summed exactly as dot4 sums it. sums holds 16·L floats.
+     */
+    private static void dot4x4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
+                               int n, int cols, boolean accumulate, float[] sums) {
+        int a1 = ai + k, a2 = ai + 2 * k, a3 = ai + 3 * k;
+        FloatVector s00 = FloatVector.zero(S), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00;
+        FloatVector s13 = s00, s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        int p = 0;
+        for (int end = S.loopBound(k); p < end; p += L) {
+            FloatVector w0 = FloatVector.fromArray(S, b, b0 + p), w1 = FloatVector.fromArray(S, b, b1 + p);
+            FloatVector w2 = FloatVector.fromArray(S, b, b2 + p), w3 = FloatVector.fromArray(S, b, b3 + p);
+            FloatVector x = FloatVector.fromArray(S, a, ai + p);
+            s00 = x.fma(w0, s00);
+            s01 = x.fma(w1, s01);
+            s02 = x.fma(w2, s02);
+            s03 = x.fma(w3, s03);
+            x = FloatVector.fromArray(S, a, a1 + p);
+            s10 = x.fma(w0, s10);
+            s11 = x.fma(w1, s11);
+            s12 = x.fma(w2, s12);
+            s13 = x.fma(w3, s13);
+            x = FloatVector.fromArray(S, a, a2 + p);
+            s20 = x.fma(w0, s20);
+            s21 = x.fma(w1, s21);
+            s22 = x.fma(w2, s22);
+            s23 = x.fma(w3, s23);
+            x = FloatVector.fromArray(S, a, a3 + p);
+            s30 = x.fma(w0, s30);
+            s31 = x.fma(w1, s31);
+            s32 = x.fma(w2, s32);
+            s33 = x.fma(w3, s33);
+        }
+        // The sixteen sums go through memory: one inlined Lanes.sum in a loop, not sixteen copies.
+        s00.intoArray(sums, 0);
+        s01.intoArray(sums, L);
+        s02.intoArray(sums, 2 * L);
+        s03.intoArray(sums, 3 * L);
+        s10.intoArray(sums, 4 * L);
+        s11.intoArray(sums, 5 * L);
+        s12.intoArray(sums, 6 * L);
+        s13.intoArray(sums, 7 * L);
+        s20.intoArray(sums, 8 * L);
+        s21.intoArray(sums, 9 * L);
+        s22.intoArray(sums, 10 * L);
+        s23.intoArray(sums, 11 * L);
+        s30.intoArray(sums, 12 * L);
+        s31.intoArray(sums, 13 * L);
+        s32.intoArray(sums, 14 * L);
+        s33.intoArray(sums, 15 * L);
+        for (int i = 0; i < 4; i++) {
+            for (int t = 0; t < cols; t++) {
+                float r = Lanes.sum(FloatVector.fromArray(S, sums, (4 * i + t) * L));
+                int ar = ai + i * k, br = b0 + t * k;
+                for (int e = p; e < k; e++) r += a[ar + e] * b[br + e];
+                int at = ci + i * n + t;
+                c[at] = (accumulate ? c[at] : 0) + r;
+            }
+        }
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[M,K] · B[K,N]. */

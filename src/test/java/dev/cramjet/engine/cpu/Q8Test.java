@@ -88,7 +88,7 @@ class Q8Test {
         cpu.download(q, deq);
         Tensor wf = cpu.alloc(DType.F32, oc, c), bias = tensor(random(oc), oc);
         cpu.upload(wf, deq);
-        for (int n : new int[] {1, 3, 15, 16, 70}) {
+        for (int n : new int[] {1, 3, 15, 16, 37, 70}) {
             Tensor x = tensor(random(n * c), n, c), res = tensor(random(n * oc), n, oc);
             for (Epilogue e : new Epilogue[] {Epilogue.NONE, new Epilogue.Gelu(null), new Epilogue.Residual(res, 0f, 0),
                     new Epilogue.Residual(res, 0.25f, 99)}) {
@@ -96,6 +96,24 @@ class Q8Test {
                 cpu.matmul(a, x, q, bias, e);
                 cpu.matmul(b, x, wf, bias, e);
                 CpuBackendTest.assertClose("Q8_0 matmul n=" + n + " " + e, read(b), read(a), 1e-5);
+            }
+        }
+    }
+
+    @Test
+    void rowsOfADecodeStepGetTheBitsTheyHaveAlone() {
+        // Below FEW_ROWS (a decode step of that many sequences) each row sums as it would alone, in the four-row
+        // blocks and past them, over a million multiply-adds so the team splits W's rows.
+        int k = 768, n = 331;
+        byte[] q = new byte[n * k];
+        float[] d = new float[n * k / Q8.BLOCK];
+        Q8.quantize(random(n * k), 0, q, d, 0, n * k);
+        for (int m : new int[] {5, 16, Q8.FEW_ROWS - 1}) {
+            float[] x = random(m * k), c = new float[m * n], one = new float[n];
+            Q8.nt(x, 0, q, d, 0, c, 0, m, n, k, false);
+            for (int i = 0; i < m; i++) {
+                Q8.nt(x, i * k, q, d, 0, one, 0, 1, n, k, false);
+                for (int j = 0; j < n; j++) assertEquals(one[j], c[i * n + j], m + " rows: (" + i + "," + j + ")");
             }
         }
     }

@@ -40,8 +40,8 @@ public final class Head {
     /**
      * Most logit elements per chunk of a frozen head (128 MB in fp32). Each chunk streams the whole head weight
      * through the GEMM twice (logits, input gradient) and packs it again, which only a few hundred rows amortise:
-     * on GPT-2's vocabulary, chunks of 160 rows (32 MB) ran the head's two products at about half the rate of
-     * 2048 rows, and took a third of a LoRA step (docs/PERFORMANCE.md, fine-tune).
+     * on GPT-2's vocabulary, chunks of 160 rows (32 MB) ran the head's two products at a third to a half of the
+     * GEMM's rate on 512 rows or more, and took over a quarter of a LoRA step (docs/PERFORMANCE.md, fine-tuning).
      */
     private static final int CHUNK_ELEMENTS = 1 << 25;
 

@@ -58,11 +58,13 @@ class EngineTest {
     }
 
     private static boolean await(List<Heard> log, String who, String prefix) throws InterruptedException {
-        for (int i = 0; i < 400; i++) {                        // at most 20 s
+        // Polled every millisecond: a warm JVM generates the tiny model's 100 tokens in well under 50 ms, so a
+        // coarser poll could submit the long prompt after the short sequence had finished.
+        for (int i = 0; i < 20_000; i++) {                     // at most 20 s
             synchronized (log) {
                 for (Heard h : log) if (h.who().equals(who) && h.what().startsWith(prefix)) return true;
             }
-            Thread.sleep(50);
+            Thread.sleep(1);
         }
         return false;
     }

@@ -38,8 +38,13 @@ public final class Head {
     /** Which rows of the hidden states the head reads. */
     public enum Pooling { ALL, TARGETS, LAST, FIRST, MEAN }
 
-    /** Logit elements per chunk of a frozen head (32 MB in fp32). */
-    private static final int CHUNK_ELEMENTS = 1 << 23;
+    /**
+     * Most logit elements per chunk of a frozen head (128 MB in fp32). Each chunk streams the whole head weight
+     * through the GEMM twice (logits, input gradient) and packs it again, which only a few hundred rows amortise:
+     * on GPT-2's vocabulary, chunks of 160 rows (32 MB) ran the head's two products at a third to a half of the
+     * GEMM's rate on 512 rows or more, and took over a quarter of a LoRA step (docs/PERFORMANCE.md, fine-tuning).
+     */
+    private static final int CHUNK_ELEMENTS = 1 << 25;
 
     private final Backend be;
     private final Linear linear;
@@ -96,7 +101,7 @@ public final class Head {
         int max = pooling == Pooling.ALL || pooling == Pooling.TARGETS ? batch * seq : batch;
         int c = linear.in;
         frozenTraining = training && frozen;
-        chunk = frozenTraining ? Math.min(max, Math.max(16, CHUNK_ELEMENTS / linear.out / 16 * 16)) : max;
+        chunk = frozenTraining ? evenChunk(max, Math.max(16, CHUNK_ELEMENTS / linear.out / 16 * 16)) : max;
         pooled = pooling == Pooling.ALL ? null : be.alloc(dt, max, c);
         dPooled = pooling == Pooling.ALL || !training ? null : be.alloc(dt, max, c);
         segments = pooling == Pooling.ALL ? null : be.alloc(DType.I32, max, 2);
@@ -109,6 +114,17 @@ public final class Head {
         runFrom = new int[batch];
         runTo = new int[batch];
         sequenceLoss = new double[batch];
+    }
+
+    /**
+     * Rows per chunk for {@code max} rows and at most {@code cap} per chunk: the fewest chunks, of equal size (a
+     * multiple of 16), so no small last chunk runs the head at a poor rate (2048 rows, cap 656: 4 × 512, not
+     * 3 × 656 + 80).
+     */
+    private static int evenChunk(int max, int cap) {
+        if (max <= cap) return max;
+        int chunks = (max + cap - 1) / cap;
+        return Math.min(cap, ((max + chunks - 1) / chunks + 15) / 16 * 16);
     }
 
     /**

@@ -187,19 +187,19 @@ public class ToolkitTest {
     @ParameterizedTest
     @EnumSource(value = Head.Pooling.class, names = {"ALL", "TARGETS"})
     void aFrozenHeadComputedInChunksGivesTheSameGradient(Head.Pooling pooling) {
-        // A vocabulary large enough that the frozen head works in chunks of 16 rows; the same adapters trained
-        // with the head trainable (one pass over all logits) must get the same gradients.
-        GPTConfig cfg = GPTTest.micro(0).with(Map.of("vocab_size", 300_000L, "block_size", 24L, "dropout", 0.0), "test");
+        // A vocabulary large enough that the frozen head works in chunks (two of 64 rows: 2^25 logits at most each);
+        // the same adapters trained with the head trainable (one pass over all logits) must get the same gradients.
+        GPTConfig cfg = GPTTest.micro(0).with(Map.of("vocab_size", 300_000L, "block_size", 64L, "dropout", 0.0), "test");
         LoRA.Spec spec = new LoRA.Spec(2, 4f, EnumSet.of(LoRA.Target.QKV, LoRA.Target.MLP_PROJ));
         Model.Options base = pooling == Head.Pooling.ALL ? Model.Options.TRAIN : Model.Options.TRAIN.sparse();
-        GPT chunked = new GPT(be, cfg, 2, 24, 1, base.lora(spec).training(Group.ADAPTER));
-        GPT whole = new GPT(be, cfg, 2, 24, 1, base.lora(spec));
+        GPT chunked = new GPT(be, cfg, 2, 64, 1, base.lora(spec).training(Group.ADAPTER));
+        GPT whole = new GPT(be, cfg, 2, 64, 1, base.lora(spec));
         GPTTest.randomize(whole, 3);
         be.copy(chunked.parameters().values(), whole.parameters().values());
         SplittableRandom r = new SplittableRandom(4);
-        int[] x = GPTTest.ids(r, 48, cfg.vocabSize()), y = GPTTest.ids(r, 48, cfg.vocabSize()), lengths = {24, 19};
-        for (int i = 0; i < 48; i += 5) y[i] = -1;
-        for (int i = 43; i < 48; i++) y[i] = -1;
+        int[] x = GPTTest.ids(r, 128, cfg.vocabSize()), y = GPTTest.ids(r, 128, cfg.vocabSize()), lengths = {64, 51};
+        for (int i = 0; i < 128; i += 5) y[i] = -1;
+        for (int i = 115; i < 128; i++) y[i] = -1;
         float[] weights = {0.6f, -1.1f};
         for (int mode = 0; mode < 4; mode++) {            // mean, accumulated over 2, weighted, evaluation forward then mean
             for (GPT g : new GPT[] {chunked, whole}) {
@@ -223,7 +223,7 @@ public class ToolkitTest {
                 }
             }
         }
-        assertThrows(IllegalStateException.class, () -> chunked.logitsAt(40), "only the last chunk of logits is kept");
+        assertThrows(IllegalStateException.class, () -> chunked.logitsAt(100), "only the last chunk of logits is kept");
     }
 
     @Test

@@ -94,9 +94,20 @@ final class Loops {
         });
     }
 
-    /** Splits an elementwise loop over [0, n) into vector-aligned chunks across threads. */
+    /**
+     * Below this many elements an elementwise loop runs on the caller's thread: it takes a few microseconds, less
+     * than waking the team (which, on a loaded machine, waits for a time slice: LoRA's [rows, rank] scales cost
+     * milliseconds each that way).
+     */
+    static final int PARALLEL_MIN = 1 << 16;
+
+    /** Splits an elementwise loop over [0, n) into vector-aligned chunks across threads (small loops: one thread). */
     static void elementwise(int n, Parallel.Range body) {
-        Parallel.range(n, GRAIN, body);
+        if (n < PARALLEL_MIN) {
+            if (n > 0) body.run(0, n);
+        } else {
+            Parallel.range(n, GRAIN, body);
+        }
     }
 
     @FunctionalInterface

@@ -218,7 +218,12 @@ public final class FinetuneCommand implements Command {
         AtomicFile.writeString(run.resolve(TrainingRun.CONFIG), Json.pretty(cfg.toJson()));
         AtomicFile.writeString(run.resolve(Classification.SETTINGS), Json.pretty(settings.toJson()));
         data.write(run.resolve(Classification.TASK));
-        return finish(Classification.run(cfg, settings, run, false, ProgressLine.stdout()), run);
+        try {
+            return finish(Classification.run(cfg, settings, run, false, ProgressLine.stdout()), run);
+        } catch (CramjetException e) {
+            TrainingRun.discardUnstarted(run);
+            throw e;
+        }
     }
 
     private static Map<String, String> withSteps(Map<String, String> o, long steps) {
@@ -311,7 +316,12 @@ public final class FinetuneCommand implements Command {
             }
             TrainingRun.createRunDir(run, force);
             listener = new RunProgress(progress, run);
-            r = Finetune.run(s, file, overrides, run, false, listener, progress::log);
+            try {
+                r = Finetune.run(s, file, overrides, run, false, listener, progress::log);
+            } catch (CramjetException e) {
+                TrainingRun.discardUnstarted(run);
+                throw e;
+            }
         }
         progress.finish();
         listener.refresh();

@@ -87,6 +87,18 @@ final class TrainingRun {
         Files.createDirectories(runDir);
     }
 
+    /**
+     * Removes a run directory this command created when the run failed before its first checkpoint (bad data or
+     * settings found once the run was under way), so a refused command leaves nothing behind.
+     */
+    public static void discardUnstarted(Path runDir) throws IOException {
+        Path checkpoints = runDir.resolve("checkpoints");
+        if (!Files.isDirectory(runDir) || (Files.isDirectory(checkpoints) && !isEmptyDir(checkpoints))) return;
+        try (Stream<Path> s = Files.walk(runDir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+    }
+
     private static boolean isEmptyDir(Path p) throws IOException {
         if (!Files.isDirectory(p)) return false;
         try (Stream<Path> s = Files.list(p)) {

@@ -223,10 +223,14 @@ class FinetuneChatTest {
             {"unknown option --bogus", "finetune", "--task", "sft", "--model", b, "--data", d, "--bogus", "1"},
             {"context 99 exceeds", "finetune", "--task", "sft", "--model", b, "--data", d, "--context", "99"},
         };
+        Path out = dir.resolve("refused-run");
         for (String[] c : cases) {
-            Cli o = cramjet(java.util.Arrays.copyOfRange(c, 1, c.length));
+            List<String> a = new java.util.ArrayList<>(java.util.Arrays.asList(c).subList(1, c.length));
+            a.addAll(List.of("--out", out.toString()));
+            Cli o = cramjet(a.toArray(String[]::new));
             assertEquals(2, o.rc(), c[0] + ": " + o.err() + o.out());
             assertTrue(o.err().contains(c[0]), c[0] + " — got: " + o.err());
+            assertFalse(Files.exists(out), c[0] + ": a refused fine-tune leaves no run directory");
         }
     }
 }

@@ -152,9 +152,7 @@ public record EncoderConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int
         if (preset != null) {
             base = preset(Json.string(preset, source + ": preset"));
         } else {
-            for (String k : new String[] {"n_layer", "n_head", "n_embd", "vocab_size", "block_size"}) {
-                if (!rest.containsKey(k)) throw new CramjetException(source + ": missing key \"" + k + "\"");
-            }
+            GPTConfig.requireShape(rest, source);
             base = crammed(1, 1, 2, 1, 1);
         }
         return base.with(rest, source);

@@ -160,12 +160,17 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         Map<String, Object> rest = new LinkedHashMap<>(json);
         rest.remove("preset");
         if (base == null) {
-            for (String k : new String[] {"n_layer", "n_head", "n_embd", "vocab_size", "block_size"}) {
-                if (!rest.containsKey(k)) throw new CramjetException(source + ": missing key \"" + k + "\"");
-            }
+            requireShape(rest, source);
             base = gpt2(1, 1, 1, 1, 1);
         }
         return base.with(rest, source);
+    }
+
+    /** A configuration without a preset must name its whole shape (GPT and encoder alike). */
+    static void requireShape(Map<String, Object> json, String source) {
+        for (String k : new String[] {"n_layer", "n_head", "n_embd", "vocab_size", "block_size"}) {
+            if (!json.containsKey(k)) throw new CramjetException(source + ": missing key \"" + k + "\"");
+        }
     }
 
     /**

@@ -122,7 +122,7 @@ public final class Classification {
         EncoderConfig ec = encoder ? EncoderDir.readConfig(base).with(dropout, "--dropout") : null;
         GPTConfig mc = encoder ? null : ModelDir.readConfig(base).with(dropout, "--dropout");
         int context = context(cfg, encoder ? ec.blockSize() : mc.blockSize());
-        Classifier.Spec spec = new Classifier.Spec(task.labels, s.pooling(), s.truncation(), context);
+        Classifier.Spec spec = new Classifier.Spec(task.labels, s.pooling(), s.truncation(), context, s.lora());
         Encoded train = encode(task, task.train(), tokenizer, spec, "train"), val = encode(task, task.val(), tokenizer, spec, "val"),
                 test = encode(task, task.test(), tokenizer, spec, "test");
         int truncated = train.truncated + val.truncated + test.truncated, examples = train.labels.length + val.labels.length + test.labels.length;

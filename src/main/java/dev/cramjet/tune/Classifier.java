@@ -6,6 +6,7 @@ import dev.cramjet.io.AtomicFile;
 import dev.cramjet.io.Json;
 import dev.cramjet.nn.EncoderDir;
 import dev.cramjet.nn.Head;
+import dev.cramjet.nn.LoRA;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
@@ -15,10 +16,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.IntStream;
 
 /**
@@ -31,8 +34,9 @@ import java.util.stream.IntStream;
  * or an {@link dev.cramjet.nn.Encoder}, whichever the directory's config.json describes.
  *
  * <p>A classifier directory is a model directory (config.json, model.safetensors with the head as
- * {@code score.weight}/{@code score.bias}) plus tokenizer.json and {@value #FILE}: labels, pooling, truncation
- * and context.
+ * {@code score.weight}/{@code score.bias}) plus tokenizer.json and {@value #FILE}: labels, pooling, truncation,
+ * context, and for a classifier fine-tuned with {@code --train lora} its adapters' shape ({@code "lora"}: rank,
+ * alpha, rslora, targets), without which the adapter tensors in model.safetensors could not be rebuilt.
  */
 public final class Classifier {
     public static final String FILE = "classifier.json", TOKENIZER = "tokenizer.json";
@@ -52,8 +56,8 @@ public final class Classifier {
         public String cliName() { return this == HEAD ? "head" : "head+tail"; }
     }
 
-    /** What classifier.json holds. */
-    public record Spec(List<String> labels, Head.Pooling pooling, Truncation truncation, int context) {
+    /** What classifier.json holds; {@code lora} is null unless the model carries LoRA adapters. */
+    public record Spec(List<String> labels, Head.Pooling pooling, Truncation truncation, int context, LoRA.Spec lora) {
         public Spec {
             labels = List.copyOf(labels);
             if (pooling != Head.Pooling.LAST && pooling != Head.Pooling.FIRST && pooling != Head.Pooling.MEAN) {
@@ -67,6 +71,14 @@ public final class Classifier {
             m.put("pooling", pooling.name().toLowerCase(Locale.ROOT));
             m.put("truncation", truncation.cliName());
             m.put("context", (long) context);
+            if (lora != null) {
+                Map<String, Object> l = new LinkedHashMap<>();
+                l.put("rank", (long) lora.rank());
+                l.put("alpha", (double) lora.alpha());
+                l.put("rslora", lora.rslora());
+                l.put("targets", lora.targets().stream().map(t -> t.layer).toList());
+                m.put("lora", l);
+            }
             return m;
         }
 
@@ -83,7 +95,22 @@ public final class Classifier {
             for (Object o : Json.array(m.get("labels"), w + ": labels")) labels.add(Json.string(o, w + ": labels[]"));
             if (labels.size() < 2) throw new CramjetException(w + ": labels must list at least two classes");
             return new Spec(labels, Classifier.pooling(Json.string(m.get("pooling"), w + ": pooling")),
-                    Truncation.parse(Json.string(m.get("truncation"), w + ": truncation")), (int) Json.integer(m.get("context"), w + ": context"));
+                    Truncation.parse(Json.string(m.get("truncation"), w + ": truncation")), (int) Json.integer(m.get("context"), w + ": context"),
+                    m.get("lora") == null ? null : lora(Json.object(m.get("lora"), w + ": lora"), w + ": lora"));
+        }
+
+        /** The adapters' shape as toJson writes it (inference needs no dropout: it is off outside training). */
+        private static LoRA.Spec lora(Map<String, Object> m, String where) {
+            Set<LoRA.Target> targets = EnumSet.noneOf(LoRA.Target.class);
+            for (Object o : Json.array(m.get("targets"), where + ".targets")) {
+                String layer = Json.string(o, where + ".targets[]");
+                targets.add(Arrays.stream(LoRA.Target.values()).filter(t -> t.layer.equals(layer)).findFirst()
+                        .orElseThrow(() -> new CramjetException(where + ".targets: unknown layer '" + layer + "'; expected one of "
+                                + Arrays.stream(LoRA.Target.values()).map(t -> t.layer).toList())));
+            }
+            if (!(m.get("rslora") instanceof Boolean rs)) throw new CramjetException(where + ".rslora: expected true or false");
+            return new LoRA.Spec((int) Json.integer(m.get("rank"), where + ".rank"), (float) Json.number(m.get("alpha"), where + ".alpha"),
+                    0f, rs, targets);
         }
     }
 
@@ -126,7 +153,7 @@ public final class Classifier {
         if (spec.context() > block) {
             throw new CramjetException(dir.resolve(FILE) + ": context " + spec.context() + " exceeds the model's block size " + block);
         }
-        Model.Options options = Model.Options.INFERENCE.classify(spec.labels().size(), spec.pooling());
+        Model.Options options = Model.Options.INFERENCE.lora(spec.lora()).classify(spec.labels().size(), spec.pooling());
         Model model = EncoderDir.isEncoder(dir) ? EncoderDir.load(be, dir, batch, spec.context(), options)
                 : ModelDir.load(be, dir, batch, spec.context(), options);
         return new Classifier(model, Tokenizer.load(tok), spec);

@@ -175,6 +175,16 @@ class FinetuneCommandTest {
                 assertEquals("SEQ_CLS", conf.get("task_type"));
                 assertEquals(List.of("score"), conf.get("modules_to_save"));
             }
+            // The checkpoint is a classifier directory either way: classify and eval load it (a LoRA one with its
+            // adapters, from classifier.json's "lora"), and eval's test scores are the run's own.
+            Cli c = cramjet("classify", "--run", run.toString(), "--json", "the storm and the rain and the cold wind today");
+            assertEquals(0, c.rc(), mode + ": " + c.err());
+            Cli e = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--json");
+            assertEquals(0, e.rc(), mode + ": " + e.err());
+            Map<String, Object> own = Json.object(Json.parse(Files.readString(run.resolve("test_metrics.json")), "t"), "t");
+            Map<String, Object> again = Json.object(Json.parse(e.out(), "e"), "e");
+            assertEquals(own.get("accuracy"), again.get("accuracy"), mode);
+            assertEquals(own.get("roc_auc"), again.get("roc_auc"), mode);
         }
     }
 

@@ -533,8 +533,13 @@ class CpuBackendTest {
 
     @Test
     void cachedAttentionTokenByTokenEqualsFullAttentionBitForBit() {
-        // Same key tiles, same summation order: generation with a cache reproduces the training forward exactly.
-        int b = 2, t = 70, heads = 2, hs = 8, c = heads * hs, tmax = 80;
+        // Same key tiles, same summation order: generation with a cache reproduces the training forward exactly —
+        // with a padded head and with heads whole vectors wide (one query then takes a path of its own).
+        for (int hs : new int[] {8, 16, 64}) cachedAttentionEqualsFullAttention(hs);
+    }
+
+    private void cachedAttentionEqualsFullAttention(int hs) {
+        int b = 2, t = 70, heads = 2, c = heads * hs, tmax = 80;
         double[] x = random(b * t * 3 * c, 2);
         Tensor qkv = tensor(x, b, t, 3 * c), out = cpu.alloc(DType.F32, b, t, c), lse = cpu.alloc(DType.F32, b, heads, t);
         cpu.attention(out, lse, qkv, heads, Mask.CAUSAL);
@@ -555,7 +560,7 @@ class CpuBackendTest {
             for (int bi = 0; bi < b; bi++) System.arraycopy(oc, bi * tn * c, got, (bi * t + pos) * c, tn * c);
             pos += tn;
         }
-        assertClose("cached attention", full, got, 0);
+        assertClose("cached attention, head size " + hs, full, got, 0);
     }
 
     // ---- dropout -------------------------------------------------------------------------------------------

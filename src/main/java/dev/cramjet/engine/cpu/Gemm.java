@@ -411,6 +411,8 @@ public final class Gemm {
                             int cIdx = cOff + (ic + ir) * crs + (jc + jr) * ccs;
                             if (mr == MR && nr == NR && ccs == 1) {
                                 kernel(ap, ir * KC, bp, b0 + jr * kc, kc, c, cIdx, crs, add);
+                            } else if (mr == 4 && nr == NR && ccs == 1) {
+                                kernel4(ap, ir * KC, bp, b0 + jr * kc, kc, c, cIdx, crs, add);
                             } else {
                                 kernel(ap, ir * KC, bp, b0 + jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
@@ -584,6 +586,37 @@ public final class Gemm {
         store(c30, c31, c, ci + 3 * ldc, add);
         store(c40, c41, c, ci + 4 * ldc, add);
         store(c50, c51, c, ci + 5 * ldc, add);
+    }
+
+    /**
+     * {@link #kernel} for a sliver of four rows (16 rows, a decode step of 16 sequences, are slivers of 6, 6 and 4),
+     * which the six-row kernel would compute a third in vain for: the same sums, in the same order, per element.
+     */
+    private static void kernel4(float[] ap, int a0, float[] bp, int b0, int kc, float[] c, int ci, int ldc,
+                                boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            int bi = b0 + p * NR, ai = a0 + p;
+            FloatVector b0v = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1v = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector av = FloatVector.broadcast(S, ap[ai]);
+            c00 = av.fma(b0v, c00);
+            c01 = av.fma(b1v, c01);
+            av = FloatVector.broadcast(S, ap[ai + 1 * KC]);
+            c10 = av.fma(b0v, c10);
+            c11 = av.fma(b1v, c11);
+            av = FloatVector.broadcast(S, ap[ai + 2 * KC]);
+            c20 = av.fma(b0v, c20);
+            c21 = av.fma(b1v, c21);
+            av = FloatVector.broadcast(S, ap[ai + 3 * KC]);
+            c30 = av.fma(b0v, c30);
+            c31 = av.fma(b1v, c31);
+        }
+        store(c00, c01, c, ci, add);
+        store(c10, c11, c, ci + ldc, add);
+        store(c20, c21, c, ci + 2 * ldc, add);
+        store(c30, c31, c, ci + 3 * ldc, add);
     }
 
     private static void store(FloatVector v0, FloatVector v1, float[] c, int ci, boolean add) {

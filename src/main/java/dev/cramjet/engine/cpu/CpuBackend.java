@@ -244,11 +244,11 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Called by every op, before it runs, with the tensors it writes (nulls skipped): their storages drop the packed
-     * weights they keep ({@link CpuStorage#written}), so no product reads a copy older than the weight.
+     * Called by every op, before it runs, for each tensor it writes (null: none): its storage drops the packed weights
+     * it keeps ({@link CpuStorage#written}), so no product reads a copy older than the weight.
      */
-    private static void written(Tensor... outs) {
-        for (Tensor t : outs) if (t != null && t.storage instanceof CpuStorage s) s.written();
+    private static void written(Tensor t) {
+        if (t != null && t.storage instanceof CpuStorage s) s.written();
     }
 
     // ---- ops, by family ---------------------------------------------------------------------------------------
@@ -261,32 +261,32 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-        written(dwte, dwpe);
+        written(dwte); written(dwpe);
         Rows.embeddingBackward(dwte, dwpe, dout, tokens);
     }
 
     @Override
     public void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor weight, Tensor bias, float eps) {
-        written(out, mean, rstd);
+        written(out); written(mean); written(rstd);
         norms.layerNorm(out, mean, rstd, in, weight, bias, eps);
     }
 
     @Override
     public void layerNormBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight,
                                   Tensor mean, Tensor rstd) {
-        written(din, dweight, dbias);
+        written(din); written(dweight); written(dbias);
         norms.layerNormBackward(din, dweight, dbias, dout, in, weight, mean, rstd);
     }
 
     @Override
     public void rmsNorm(Tensor out, Tensor rstd, Tensor in, Tensor weight, float eps) {
-        written(out, rstd);
+        written(out); written(rstd);
         norms.rmsNorm(out, rstd, in, weight, eps);
     }
 
     @Override
     public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd) {
-        written(din, dweight);
+        written(din); written(dweight);
         norms.rmsNormBackward(din, dweight, dout, in, weight, rstd);
     }
 
@@ -299,7 +299,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight) {
-        written(din, dweight, dbias);
+        written(din); written(dweight); written(dbias);
         matmuls.matmulBackward(din, dweight, dbias, dout, in, weight);
     }
 
@@ -341,15 +341,19 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rope(Tensor qkv, int heads, float theta, int posOffset) {
-        written(qkv); attention.rope(qkv, heads, theta, posOffset); }
+        written(qkv);
+        attention.rope(qkv, heads, theta, posOffset);
+    }
 
     @Override
     public void ropeBackward(Tensor dqkv, int heads, float theta) {
-        written(dqkv); attention.ropeBackward(dqkv, heads, theta); }
+        written(dqkv);
+        attention.ropeBackward(dqkv, heads, theta);
+    }
 
     @Override
     public void attention(Tensor out, Tensor lse, Tensor qkv, int heads, Mask mask) {
-        written(out, lse);
+        written(out); written(lse);
         attention.attention(out, lse, qkv, heads, mask);
     }
 
@@ -361,13 +365,15 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
-        written(out, kCache, vCache);
+        written(out); written(kCache); written(vCache);
         attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
     }
 
     @Override
     public void dropout(Tensor out, Tensor in, float p, long seed) {
-        written(out); Activations.dropout("dropout", out, in, p, seed); }
+        written(out);
+        Activations.dropout("dropout", out, in, p, seed);
+    }
 
     @Override
     public void dropoutBackward(Tensor din, Tensor dout, float p, long seed) {
@@ -377,37 +383,43 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void pool(Tensor out, Tensor in, Tensor segments) {
-        written(out); Rows.pool(out, in, segments); }
+        written(out);
+        Rows.pool(out, in, segments);
+    }
 
     @Override
     public void poolBackward(Tensor din, Tensor dout, Tensor segments) {
-        written(din); Rows.poolBackward(din, dout, segments); }
+        written(din);
+        Rows.poolBackward(din, dout, segments);
+    }
 
     @Override
     public void crossEntropy(Tensor losses, Tensor logits, Tensor targets, int vocab, float gradScale) {
-        written(losses, logits);
+        written(losses); written(logits);
         Losses.crossEntropy(losses, logits, targets, vocab, gradScale);
     }
 
     @Override
     public void klDivergence(Tensor losses, Tensor student, Tensor teacher, int vocab, float temperature, float gradScale) {
-        written(losses, student);
+        written(losses); written(student);
         Losses.klDivergence(losses, student, teacher, vocab, temperature, gradScale);
     }
 
     @Override
     public void cosineLoss(Tensor losses, Tensor da, Tensor a, Tensor b, float gradScale) {
-        written(losses, da);
+        written(losses); written(da);
         Losses.cosineLoss(losses, da, a, b, gradScale);
     }
 
     @Override
     public void globalNorm(Tensor out, Tensor x) {
-        written(out); optim.globalNorm(out, x); }
+        written(out);
+        optim.globalNorm(out, x);
+    }
 
     @Override
     public void adamW(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor master, Tensor gradNorm, AdamW hp) {
-        written(params, grads, m, v, master);
+        written(params); written(grads); written(m); written(v); written(master);
         optim.adamW(params, grads, m, v, master, gradNorm, hp);
     }
 }

@@ -3,8 +3,8 @@ package dev.cramjet.engine.cpu;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Storage;
 
-import java.util.HashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Java arrays owned by {@link CpuBackend}: F32 → float[], BF16 → short[] holding bf16 bit patterns, I32 → int[],
@@ -23,10 +23,23 @@ final class CpuStorage implements Storage {
     int[] i32;
     byte[] q8;
     float[] q8Scale;
-    /** Packed weights by view ({@link Gemm.Packed}); a null value: seen once since the last write, not packed yet. */
-    private final Map<View, Gemm.Packed> packs = new HashMap<>();
+    /**
+     * The matrices products read since the last write, packed or not yet ({@link #packed}): a model's few dozen
+     * weights, searched in a list, so a lookup allocates nothing.
+     */
+    private final List<Pack> packs = new ArrayList<>();
 
-    private record View(int offset, int n, int k) {}
+    /** The [n,k] matrix at offset, and its packed copy once it has one. */
+    private static final class Pack {
+        final int offset, n, k;
+        Gemm.Packed packed;
+
+        Pack(int offset, int n, int k) {
+            this.offset = offset;
+            this.n = n;
+            this.k = k;
+        }
+    }
 
     CpuStorage(DType dtype, int size) {
         this.dtype = dtype;
@@ -54,14 +67,14 @@ final class CpuStorage implements Storage {
      * read once per write, as in training, is never copied), later ones reuse the copy.
      */
     Gemm.Packed packed(int offset, int n, int k) {
-        View v = new View(offset, n, k);
-        if (!packs.containsKey(v)) {
-            packs.put(v, null);
-            return null;
+        for (Pack p : packs) {
+            if (p.offset == offset && p.n == n && p.k == k) {
+                if (p.packed == null) p.packed = Gemm.pack(f32, offset, n, k);
+                return p.packed;
+            }
         }
-        Gemm.Packed p = packs.get(v);
-        if (p == null) packs.put(v, p = Gemm.pack(f32, offset, n, k));
-        return p;
+        packs.add(new Pack(offset, n, k));
+        return null;
     }
 
     /** The storage is about to be written: its packed copies would go stale, so they go. */
@@ -72,7 +85,7 @@ final class CpuStorage implements Storage {
     /** Bytes held by packed copies. */
     long packedBytes() {
         long b = 0;
-        for (Gemm.Packed p : packs.values()) if (p != null) b += p.bytes();
+        for (Pack p : packs) if (p.packed != null) b += p.packed.bytes();
         return b;
     }
 

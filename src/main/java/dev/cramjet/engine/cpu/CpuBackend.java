@@ -93,6 +93,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upload(Tensor dst, float[] src) {
+        written(dst);
         checkLength("upload", dst, src.length);
         int o = off(dst);
         switch (dst.dtype()) {
@@ -113,12 +114,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upload(Tensor dst, int[] src) {
+        written(dst);
         checkLength("upload", dst, src.length);
         System.arraycopy(src, 0, i32("upload", dst), off(dst), src.length);
     }
 
     @Override
     public void upload(Tensor dst, byte[] blocks) {
+        written(dst);
         CpuStorage s = q8("upload", dst);
         if (blocks.length != dst.bytes()) throw new IllegalArgumentException("upload: " + blocks.length + " bytes for " + dst + " (" + dst.bytes() + " bytes)");
         Q8.fromBlocks(blocks, s.q8, s.q8Scale, off(dst), (int) dst.size());
@@ -162,6 +165,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void fill(Tensor t, float value) {
+        written(t);
         CpuStorage s = storage("fill", t);
         int o = off(t), n = (int) t.size();
         switch (t.dtype()) {
@@ -181,6 +185,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copy(Tensor dst, Tensor src) {
+        written(dst);
         if (dst.size() != src.size()) throw new IllegalArgumentException("copy: " + src + " into " + dst + " (sizes differ)");
         CpuStorage d = storage("copy", dst), s = storage("copy", src);
         int dOff = off(dst), sOff = off(src), n = (int) dst.size();
@@ -225,7 +230,11 @@ public final class CpuBackend implements Backend {
     public void synchronize() {}
 
     @Override
-    public long allocatedBytes() { return allocated; }
+    public long allocatedBytes() {
+        long packed = 0;
+        for (CpuStorage s : storages) packed += s.packedBytes();
+        return allocated + packed;
+    }
 
     @Override
     public void close() {
@@ -234,122 +243,183 @@ public final class CpuBackend implements Backend {
         allocated = 0;
     }
 
+    /**
+     * Called by every op, before it runs, for each tensor it writes (null: none): its storage drops the packed weights
+     * it keeps ({@link CpuStorage#written}), so no product reads a copy older than the weight.
+     */
+    private static void written(Tensor t) {
+        if (t != null && t.storage instanceof CpuStorage s) s.written();
+    }
+
     // ---- ops, by family ---------------------------------------------------------------------------------------
 
     @Override
     public void embedding(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int posOffset) {
+        written(out);
         Rows.embedding(out, tokens, wte, wpe, posOffset);
     }
 
     @Override
     public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
+        written(dwte); written(dwpe);
         Rows.embeddingBackward(dwte, dwpe, dout, tokens);
     }
 
     @Override
     public void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor weight, Tensor bias, float eps) {
+        written(out); written(mean); written(rstd);
         norms.layerNorm(out, mean, rstd, in, weight, bias, eps);
     }
 
     @Override
     public void layerNormBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight,
                                   Tensor mean, Tensor rstd) {
+        written(din); written(dweight); written(dbias);
         norms.layerNormBackward(din, dweight, dbias, dout, in, weight, mean, rstd);
     }
 
     @Override
     public void rmsNorm(Tensor out, Tensor rstd, Tensor in, Tensor weight, float eps) {
+        written(out); written(rstd);
         norms.rmsNorm(out, rstd, in, weight, eps);
     }
 
     @Override
     public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd) {
+        written(din); written(dweight);
         norms.rmsNormBackward(din, dweight, dout, in, weight, rstd);
     }
 
     @Override
     public void matmul(Tensor out, Tensor in, Tensor weight, Tensor bias, Epilogue epilogue) {
+        written(out);
+        if (epilogue instanceof Epilogue.Gelu(Tensor pre)) written(pre);
         matmuls.matmul(out, in, weight, bias, epilogue);
     }
 
     @Override
     public void matmulBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight) {
+        written(din); written(dweight); written(dbias);
         matmuls.matmulBackward(din, dweight, dbias, dout, in, weight);
     }
 
     @Override
-    public void gelu(Tensor out, Tensor in) { Activations.gelu(out, in); }
+    public void gelu(Tensor out, Tensor in) {
+        written(out);
+        Activations.gelu(out, in);
+    }
 
     @Override
-    public void geluBackward(Tensor din, Tensor pre, Tensor dout) { Activations.geluBackward(din, pre, dout); }
+    public void geluBackward(Tensor din, Tensor pre, Tensor dout) {
+        written(din);
+        Activations.geluBackward(din, pre, dout);
+    }
 
     @Override
-    public void glu(Tensor out, Tensor in, Glu kind) { Activations.glu(out, in, kind); }
+    public void glu(Tensor out, Tensor in, Glu kind) {
+        written(out);
+        Activations.glu(out, in, kind);
+    }
 
     @Override
-    public void gluBackward(Tensor din, Tensor dout, Tensor in, Glu kind) { Activations.gluBackward(din, dout, in, kind); }
+    public void gluBackward(Tensor din, Tensor dout, Tensor in, Glu kind) {
+        written(din);
+        Activations.gluBackward(din, dout, in, kind);
+    }
 
     @Override
-    public void add(Tensor out, Tensor a, Tensor b) { Activations.add(out, a, b); }
+    public void add(Tensor out, Tensor a, Tensor b) {
+        written(out);
+        Activations.add(out, a, b);
+    }
 
     @Override
-    public void scale(Tensor t, float s) { Activations.scale(t, s); }
+    public void scale(Tensor t, float s) {
+        written(t);
+        Activations.scale(t, s);
+    }
 
     @Override
-    public void rope(Tensor qkv, int heads, float theta, int posOffset) { attention.rope(qkv, heads, theta, posOffset); }
+    public void rope(Tensor qkv, int heads, float theta, int posOffset) {
+        written(qkv);
+        attention.rope(qkv, heads, theta, posOffset);
+    }
 
     @Override
-    public void ropeBackward(Tensor dqkv, int heads, float theta) { attention.ropeBackward(dqkv, heads, theta); }
+    public void ropeBackward(Tensor dqkv, int heads, float theta) {
+        written(dqkv);
+        attention.ropeBackward(dqkv, heads, theta);
+    }
 
     @Override
     public void attention(Tensor out, Tensor lse, Tensor qkv, int heads, Mask mask) {
+        written(out); written(lse);
         attention.attention(out, lse, qkv, heads, mask);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int heads, Mask mask) {
+        written(dqkv);
         attention.attentionBackward(dqkv, dout, qkv, out, lse, heads, mask);
     }
 
     @Override
     public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
+        written(out); written(kCache); written(vCache);
         attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
     }
 
     @Override
-    public void dropout(Tensor out, Tensor in, float p, long seed) { Activations.dropout("dropout", out, in, p, seed); }
+    public void dropout(Tensor out, Tensor in, float p, long seed) {
+        written(out);
+        Activations.dropout("dropout", out, in, p, seed);
+    }
 
     @Override
     public void dropoutBackward(Tensor din, Tensor dout, float p, long seed) {
+        written(din);
         Activations.dropout("dropoutBackward", din, dout, p, seed);
     }
 
     @Override
-    public void pool(Tensor out, Tensor in, Tensor segments) { Rows.pool(out, in, segments); }
+    public void pool(Tensor out, Tensor in, Tensor segments) {
+        written(out);
+        Rows.pool(out, in, segments);
+    }
 
     @Override
-    public void poolBackward(Tensor din, Tensor dout, Tensor segments) { Rows.poolBackward(din, dout, segments); }
+    public void poolBackward(Tensor din, Tensor dout, Tensor segments) {
+        written(din);
+        Rows.poolBackward(din, dout, segments);
+    }
 
     @Override
     public void crossEntropy(Tensor losses, Tensor logits, Tensor targets, int vocab, float gradScale) {
+        written(losses); written(logits);
         Losses.crossEntropy(losses, logits, targets, vocab, gradScale);
     }
 
     @Override
     public void klDivergence(Tensor losses, Tensor student, Tensor teacher, int vocab, float temperature, float gradScale) {
+        written(losses); written(student);
         Losses.klDivergence(losses, student, teacher, vocab, temperature, gradScale);
     }
 
     @Override
     public void cosineLoss(Tensor losses, Tensor da, Tensor a, Tensor b, float gradScale) {
+        written(losses); written(da);
         Losses.cosineLoss(losses, da, a, b, gradScale);
     }
 
     @Override
-    public void globalNorm(Tensor out, Tensor x) { optim.globalNorm(out, x); }
+    public void globalNorm(Tensor out, Tensor x) {
+        written(out);
+        optim.globalNorm(out, x);
+    }
 
     @Override
     public void adamW(Tensor params, Tensor grads, Tensor m, Tensor v, Tensor master, Tensor gradNorm, AdamW hp) {
+        written(params); written(grads); written(m); written(v); written(master);
         optim.adamW(params, grads, m, v, master, gradNorm, hp);
     }
 }

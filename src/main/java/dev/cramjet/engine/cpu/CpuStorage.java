@@ -3,9 +3,17 @@ package dev.cramjet.engine.cpu;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Storage;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Java arrays owned by {@link CpuBackend}: F32 → float[], BF16 → short[] holding bf16 bit patterns, I32 → int[],
  * Q8_0 → byte[] quants plus a float[] of block scales ({@link Q8}). Tensor views are element offsets into them.
+ *
+ * <p>An F32 storage also keeps packed copies of the weight matrices in it that products read again and again
+ * unchanged ({@link #packed}): a model generating text reads every weight once per step and never writes it. Every
+ * op that writes a storage calls {@link #written} first, which drops them all, so a copy never outlives the values
+ * it was packed from (training writes its parameters every step, and so never keeps one past a step).
  */
 final class CpuStorage implements Storage {
     private final DType dtype;
@@ -15,6 +23,23 @@ final class CpuStorage implements Storage {
     int[] i32;
     byte[] q8;
     float[] q8Scale;
+    /**
+     * The matrices products read since the last write, packed or not yet ({@link #packed}): a model's few dozen
+     * weights, searched in a list, so a lookup allocates nothing.
+     */
+    private final List<Pack> packs = new ArrayList<>();
+
+    /** The [n,k] matrix at offset, and its packed copy once it has one. */
+    private static final class Pack {
+        final int offset, n, k;
+        Gemm.Packed packed;
+
+        Pack(int offset, int n, int k) {
+            this.offset = offset;
+            this.n = n;
+            this.k = k;
+        }
+    }
 
     CpuStorage(DType dtype, int size) {
         this.dtype = dtype;
@@ -36,8 +61,37 @@ final class CpuStorage implements Storage {
     @Override
     public long size() { return size; }
 
+    /**
+     * The packed copy of the F32 matrix [n,k] at {@code offset} for an nt product that reads it as B, or null: the
+     * first product since the storage was last written only notes the matrix, the second packs it (so a matrix
+     * read once per write, as in training, is never copied), later ones reuse the copy.
+     */
+    Gemm.Packed packed(int offset, int n, int k) {
+        for (Pack p : packs) {
+            if (p.offset == offset && p.n == n && p.k == k) {
+                if (p.packed == null) p.packed = Gemm.pack(f32, offset, n, k);
+                return p.packed;
+            }
+        }
+        packs.add(new Pack(offset, n, k));
+        return null;
+    }
+
+    /** The storage is about to be written: its packed copies would go stale, so they go. */
+    void written() {
+        if (!packs.isEmpty()) packs.clear();
+    }
+
+    /** Bytes held by packed copies. */
+    long packedBytes() {
+        long b = 0;
+        for (Pack p : packs) if (p.packed != null) b += p.packed.bytes();
+        return b;
+    }
+
     /** Drops the array so a closed backend's memory can be collected; later use fails loudly. */
     void release() {
+        packs.clear();
         f32 = null;
         bf16 = null;
         i32 = null;

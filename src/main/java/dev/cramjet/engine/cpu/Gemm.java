@@ -23,7 +23,10 @@ import jdk.incubator.vector.VectorSpecies;
  * edge tiles through a scratch tile. The team splits C by rows or by columns, whichever costs its busiest thread
  * least. An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a
  * pack. Up to {@link #IN_PLACE_ROWS} rows (a decode step of many sequences) it reads B in place against a transposed
- * copy of A, in the packed kernel's order per element, so the bits do not depend on which path ran.
+ * copy of A, in the packed kernel's order per element, so the bits do not depend on which path ran. A weight that
+ * many products read unchanged can be packed once ({@link #pack}, kept by the CPU backend): from FEW_ROWS rows the
+ * kernel then reads its panels directly, with no pack per call — the 6×NR tile for decode steps and prompt chunks
+ * too, with the same bits.
  */
 public final class Gemm {
     private Gemm() {}
@@ -60,7 +63,7 @@ public final class Gemm {
      * nt with fewer rows than this skips packing and takes dot products (measured crossover: packing B costs about as
      * much as streaming it from memory, which a product with this few rows cannot amortise).
      */
-    private static final int FEW_ROWS = 16;
+    static final int FEW_ROWS = 16;
     /**
      * nt with fewer rows than this (and at least FEW_ROWS) skips packing B, which would copy every weight of a layer
      * on every decode step, and multiplies B in place by a transposed copy of A ({@link #ntInPlace}).
@@ -89,6 +92,16 @@ public final class Gemm {
     /** C[M,N] = (accumulate ? C : 0) + A[M,K] · B[N,K]ᵀ. */
     public static void nt(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
+        nt(a, aOff, b, bOff, null, c, cOff, m, n, k, accumulate);
+    }
+
+    /**
+     * {@link #nt} with B also given packed ({@link #pack} of the same b, bOff, n, k), or null. From FEW_ROWS rows
+     * the packed kernel then reads those panels instead of packing B again; each element has the bits it has either
+     * way, and below FEW_ROWS the dot products read b itself.
+     */
+    static void nt(float[] a, int aOff, float[] b, int bOff, Packed packed, float[] c, int cOff, int m, int n, int k,
+                   boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
         if (m < FEW_ROWS && k > 0) {
             // A few rows (generating one token at a time): packing B would cost more than the product itself.
@@ -96,11 +109,53 @@ public final class Gemm {
             else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
             return;
         }
+        if (packed != null) {
+            if (packed.n != n || packed.k != k) {
+                throw new IllegalArgumentException("packed B is " + packed.n + "x" + packed.k + ", product needs " + n + "x" + k);
+            }
+            gemm(a, aOff, k, 1, b, bOff, 1, k, packed, c, cOff, n, 1, m, n, k, accumulate);
+            return;
+        }
         if (m < IN_PLACE_ROWS && k > 0 && n > 0) {
             ntInPlace(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
             return;
         }
-        gemm(a, aOff, k, 1, b, bOff, 1, k, c, cOff, n, 1, m, n, k, accumulate);
+        gemm(a, aOff, k, 1, b, bOff, 1, k, null, c, cOff, n, 1, m, n, k, accumulate);
+    }
+
+    /**
+     * B[N,K] of an nt product (a weight) packed once, as {@link #blocked} packs it for every call: K cut into the
+     * same blocks, block pc holding the panels of NR columns of all N, panel q at panels[pc·np + q·NR·kc] (np = N
+     * rounded up to NR, kc the block's size), columns past N zero. A product reading it skips the pack, which costs
+     * about PACK_COST multiply-adds per element of B: a quarter of a 64-row product.
+     */
+    static final class Packed {
+        final int n, k;
+        final float[] panels;
+
+        private Packed(int n, int k) {
+            this.n = n;
+            this.k = k;
+            panels = new float[Math.multiplyExact(roundUp(n, NR), k)];
+        }
+
+        long bytes() { return 4L * panels.length; }
+    }
+
+    /** Packs B[N,K] (row-major at bOff) for {@link #nt}, on the team. */
+    static Packed pack(float[] b, int bOff, int n, int k) {
+        Objects.checkFromIndexSize(bOff, Math.multiplyExact(n, k), b.length);
+        Packed p = new Packed(n, k);
+        if (n == 0 || k == 0) return p;
+        int kc0 = evenSplit(k, KC, 1), np = roundUp(n, NR);
+        Parallel.range(n, NR, (j0, j1) -> {
+            float[] tmp = SCRATCH.get().tmp;
+            for (int pc = 0; pc < k; pc += kc0) {
+                int kc = Math.min(kc0, k - pc);
+                packB(b, bOff, 1, k, pc, kc, j0, j1 - j0, p.panels, pc * np + j0 * kc, tmp);
+            }
+        });
+        return p;
     }
 
     /**
@@ -273,7 +328,7 @@ public final class Gemm {
     public static void nn(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                           boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        gemm(a, aOff, k, 1, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
+        gemm(a, aOff, k, 1, b, bOff, n, 1, null, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     /** C[M,N] = (accumulate ? C : 0) + A[K,M]ᵀ · B[K,N]. */
@@ -282,8 +337,8 @@ public final class Gemm {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
         // A is K-major here, so packing it is a transpose of M·K elements. When B is much narrower, compute
         // Cᵀ = Bᵀ·A instead: only B's N·K elements are transposed, and C is written through its transpose.
-        if (2 * n <= m) gemm(b, bOff, 1, n, a, aOff, m, 1, c, cOff, 1, n, n, m, k, accumulate);
-        else gemm(a, aOff, 1, m, b, bOff, n, 1, c, cOff, n, 1, m, n, k, accumulate);
+        if (2 * n <= m) gemm(b, bOff, 1, n, a, aOff, m, 1, null, c, cOff, 1, n, n, m, k, accumulate);
+        else gemm(a, aOff, 1, m, b, bOff, n, 1, null, c, cOff, n, 1, m, n, k, accumulate);
     }
 
     private static void check(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k) {
@@ -299,23 +354,24 @@ public final class Gemm {
      * busiest thread the least work, packing included.
      */
     private static void gemm(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                             float[] c, int cOff, int crs, int ccs, int m, int n, int k, boolean accumulate) {
+                             Packed packed, float[] c, int cOff, int crs, int ccs, int m, int n, int k,
+                             boolean accumulate) {
         if (m == 0 || n == 0) return;
         int t = Parallel.threads();
         if (t == 1 || (long) m * n * k < PARALLEL_MIN) {
-            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, 0, n);
+            blocked(a, aOff, ars, acs, b, bOff, brs, bcs, packed, c, cOff, crs, ccs, k, accumulate, 0, m, 0, n);
             return;
         }
         // Cost of the busiest thread in multiply-adds (per unit of K): its tiles, plus packing its share of one
-        // operand and all of the other, which every thread packs for itself.
-        long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR;
-        long byRows = mt * n + PACK_COST * (mt + n), byCols = m * nt + PACK_COST * (m + nt);
+        // operand and all of the other, which every thread packs for itself (B not at all when it comes packed).
+        long mt = ceilDiv(m, MR * t) * MR, nt = ceilDiv(n, NR * t) * NR, bPack = packed == null ? PACK_COST : 0;
+        long byRows = mt * n + PACK_COST * mt + bPack * n, byCols = m * nt + PACK_COST * m + bPack * nt;
         if (byRows <= byCols) {
             Parallel.range(m, MR, (i0, i1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, i0, i1, 0, n));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, packed, c, cOff, crs, ccs, k, accumulate, i0, i1, 0, n));
         } else {
             Parallel.range(n, NR, (j0, j1) ->
-                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, c, cOff, crs, ccs, k, accumulate, 0, m, j0, j1));
+                    blocked(a, aOff, ars, acs, b, bOff, brs, bcs, packed, c, cOff, crs, ccs, k, accumulate, 0, m, j0, j1));
         }
     }
 
@@ -326,7 +382,7 @@ public final class Gemm {
      * (ccs = 1) are stored by the kernel; edge tiles and a transposed C go through the scratch tile.
      */
     private static void blocked(float[] a, int aOff, int ars, int acs, float[] b, int bOff, int brs, int bcs,
-                                float[] c, int cOff, int crs, int ccs, int k, boolean accumulate,
+                                Packed packed, float[] c, int cOff, int crs, int ccs, int k, boolean accumulate,
                                 int i0, int i1, int j0, int j1) {
         if (k == 0) {
             if (accumulate) return;
@@ -335,7 +391,8 @@ public final class Gemm {
         }
         int kc0 = evenSplit(k, KC, 1), mc0 = evenSplit(i1 - i0, MC, MR), nc0 = evenSplit(j1 - j0, NC, NR);
         Scratch s = SCRATCH.get();
-        float[] ap = s.a(roundUp(mc0, MR) * KC), bp = s.b(roundUp(nc0, NR) * kc0), tile = s.tile;
+        float[] ap = s.a(roundUp(mc0, MR) * KC), bp = packed != null ? packed.panels : s.b(roundUp(nc0, NR) * kc0);
+        float[] tile = s.tile;
         for (int pc = 0; pc < k; pc += kc0) {
             int kc = Math.min(kc0, k - pc);
             boolean add = accumulate || pc > 0;
@@ -344,16 +401,20 @@ public final class Gemm {
                 packA(a, aOff, ars, acs, ic, mc, pc, kc, ap, s.tmp);
                 for (int jc = j0; jc < j1; jc += nc0) {
                     int nc = Math.min(nc0, j1 - jc);
-                    packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp, s.tmp);
+                    // The block's panels: packed once (jc is a multiple of NR there), or now into scratch.
+                    int b0 = packed != null ? pc * roundUp(packed.n, NR) + jc * kc : 0;
+                    if (packed == null) packB(b, bOff, brs, bcs, pc, kc, jc, nc, bp, 0, s.tmp);
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = Math.min(MR, mc - ir);
                         for (int jr = 0; jr < nc; jr += NR) {
                             int nr = Math.min(NR, nc - jr);
                             int cIdx = cOff + (ic + ir) * crs + (jc + jr) * ccs;
                             if (mr == MR && nr == NR && ccs == 1) {
-                                kernel(ap, ir * KC, bp, jr * kc, kc, c, cIdx, crs, add);
+                                kernel(ap, ir * KC, bp, b0 + jr * kc, kc, c, cIdx, crs, add);
+                            } else if (mr == 4 && nr == NR && ccs == 1) {
+                                kernel4(ap, ir * KC, bp, b0 + jr * kc, kc, c, cIdx, crs, add);
                             } else {
-                                kernel(ap, ir * KC, bp, jr * kc, kc, tile, 0, NR, false);
+                                kernel(ap, ir * KC, bp, b0 + jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
                                     for (int j = 0; j < nr; j++) {
                                         int at = cIdx + r * crs + j * ccs;
@@ -394,14 +455,14 @@ public final class Gemm {
 
     /**
      * Packs B(p0 .. p0+kc, j0 .. j0+nc) as panels of NR columns: panel q holds B(p0 + p, j0 + q·NR + j) at
-     * bp[q·NR·kc + p·NR + j], columns past nc zero. B is row-major (bcs = 1: copies) or column-major (brs = 1, nt:
-     * a transpose).
+     * bp[bpOff + q·NR·kc + p·NR + j], columns past nc zero. B is row-major (bcs = 1: copies) or column-major
+     * (brs = 1, nt: a transpose).
      */
     private static void packB(float[] b, int bOff, int brs, int bcs, int p0, int kc, int j0, int nc, float[] bp,
-                              float[] tmp) {
+                              int bpOff, float[] tmp) {
         for (int q = 0; q * NR < nc; q++) {
             int cols = Math.min(NR, nc - q * NR);
-            int base = q * NR * kc;
+            int base = bpOff + q * NR * kc;
             int src = bOff + p0 * brs + (j0 + q * NR) * bcs;
             if (bcs == 1 && cols == NR) {
                 for (int p = 0; p < kc; p++) {
@@ -525,6 +586,39 @@ public final class Gemm {
         store(c30, c31, c, ci + 3 * ldc, add);
         store(c40, c41, c, ci + 4 * ldc, add);
         store(c50, c51, c, ci + 5 * ldc, add);
+    }
+
+    /**
+     * {@link #kernel} for a sliver of four rows (16 rows, a decode step of 16 sequences, are slivers of 6, 6 and 4),
+     * which the six-row kernel would compute a third in vain for: the same sums, in the same order, per element. A
+     * method of its own rather than a flag on kernel: with the flag's two extra rows inside the loop, the six-row
+     * path ran 5–15% slower in an ad-hoc single-thread measurement, and it carries every training matmul.
+     */
+    private static void kernel4(float[] ap, int a0, float[] bp, int b0, int kc, float[] c, int ci, int ldc,
+                                boolean add) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            int bi = b0 + p * NR, ai = a0 + p;
+            FloatVector b0v = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1v = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector av = FloatVector.broadcast(S, ap[ai]);
+            c00 = av.fma(b0v, c00);
+            c01 = av.fma(b1v, c01);
+            av = FloatVector.broadcast(S, ap[ai + 1 * KC]);
+            c10 = av.fma(b0v, c10);
+            c11 = av.fma(b1v, c11);
+            av = FloatVector.broadcast(S, ap[ai + 2 * KC]);
+            c20 = av.fma(b0v, c20);
+            c21 = av.fma(b1v, c21);
+            av = FloatVector.broadcast(S, ap[ai + 3 * KC]);
+            c30 = av.fma(b0v, c30);
+            c31 = av.fma(b1v, c31);
+        }
+        store(c00, c01, c, ci, add);
+        store(c10, c11, c, ci + ldc, add);
+        store(c20, c21, c, ci + 2 * ldc, add);
+        store(c30, c31, c, ci + 3 * ldc, add);
     }
 
     private static void store(FloatVector v0, FloatVector v1, float[] c, int ci, boolean add) {

@@ -107,6 +107,31 @@ class GemmTest {
     }
 
     @Test
+    void packedWeightsGiveTheBitsOfPackingPerCall() {
+        // A weight packed once must give every product what packing it for the call gives, and rows below FEW_ROWS
+        // their dot products: column and K tails, two K blocks, the in-place range and past it, on the team too.
+        SplittableRandom rnd = new SplittableRandom(5);
+        for (int[] s : new int[][] {{301, 800}, {37, 50}, {64, 1537}}) {
+            int n = s[0], k = s[1], bOff = 3;
+            float[] b = random(bOff + n * k + 5, rnd);
+            Gemm.Packed packed = Gemm.pack(b, bOff, n, k);
+            for (int m : new int[] {1, 15, 16, 23, 63, 64, 97, 200}) {
+                for (boolean accumulate : new boolean[] {false, true}) {
+                    float[] a = random(m * k, rnd), plain = random(m * n + 2, rnd), fromPacked = plain.clone();
+                    Gemm.nt(a, 0, b, bOff, plain, 1, m, n, k, accumulate);
+                    Gemm.nt(a, 0, b, bOff, packed, fromPacked, 1, m, n, k, accumulate);
+                    for (int e = 0; e < plain.length; e++) {
+                        assertEquals(plain[e], fromPacked[e], m + "x" + n + "x" + k + " acc=" + accumulate + " at " + e);
+                    }
+                }
+            }
+        }
+        Gemm.Packed small = Gemm.pack(new float[12], 0, 3, 4);
+        assertThrows(IllegalArgumentException.class,
+                () -> Gemm.nt(new float[64], 0, new float[12], 0, small, new float[64], 0, 16, 4, 3, false));
+    }
+
+    @Test
     void zeroKClearsOrKeeps() {
         float[] c = {1, 2, 3, 4};
         Gemm.nt(new float[0], 0, new float[0], 0, c, 0, 2, 2, 0, true);

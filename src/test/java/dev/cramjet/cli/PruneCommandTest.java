@@ -59,7 +59,7 @@ class PruneCommandTest {
         assertTrue(Json.number(half.get("decode_tokens_per_s"), "t") > 0);
         String md = Files.readString(out.resolve("prune.md"));
         assertTrue(r.out().contains(md.strip().lines().toList().getLast()), "the saved table is the printed one");
-        assertTrue(md.contains("| neurons | 0.50 | " + cfg.mlpHidden() / 2 + " |"), md);
+        assertTrue(md.contains("| neurons | 0.50 | " + cfg.nHead() + " | " + cfg.mlpHidden() / 2 + " |"), md);
     }
 
     @Test

@@ -9,6 +9,7 @@ import dev.cramjet.io.GgufModel;
 import dev.cramjet.io.HfExport;
 import dev.cramjet.io.ModelFiles;
 import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.ModelDir;
 import dev.cramjet.tokenizer.Tokenizer;
 
@@ -38,7 +39,9 @@ public final class ExportCommand implements Command {
                   --force        replace OUT if it exists
 
                 GPT-2-layout models become llama.cpp's gpt2 architecture and Llama-layout ones (RoPE, RMSNorm, SwiGLU)
-                its llama; other mixes have no llama.cpp architecture and are refused.""";
+                its llama; other mixes have no llama.cpp architecture and are refused. A GPT-2-layout model whose
+                attention heads were pruned (`cramjet prune --structured heads`) is refused by both formats: GPT-2's
+                configs take the head size as n_embd / n_head; a Llama-layout one carries head_dim in both.""";
     }
 
     @Override
@@ -52,6 +55,12 @@ public final class ExportCommand implements Command {
         if (format.equals("hf") && typeName != null) throw new CramjetException("--type is for --format gguf; a Hugging Face export is fp32");
         TensorType type = tensorType(typeName == null ? "f32" : typeName);
         if (format.equals("hf")) {
+            GPTConfig cfg = ModelFiles.config(model);
+            if (ModelDir.gpt2Architecture(cfg) && !ModelDir.gpt2Layout(cfg)) {
+                throw new CramjetException(model + ": Hugging Face's GPT-2 config has no head size (GPT2Attention takes n_embd / n_head), and this model's "
+                        + cfg.nHead() + " heads × " + cfg.headSize() + " = " + cfg.attnWidth() + " ≠ n_embd " + cfg.nEmbd()
+                        + " (heads were pruned); only the Llama layout (head_dim) exports with pruned heads");
+            }
             toDirectory(model, out, force, "export");
             return 0;
         }

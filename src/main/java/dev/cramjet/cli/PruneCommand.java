@@ -35,13 +35,13 @@ import java.util.Map;
  */
 public final class PruneCommand implements Command {
     @Override
-    public String summary() { return "prune weights or MLP neurons, with a table of size, loss and speed"; }
+    public String summary() { return "prune weights, MLP neurons or attention heads, with a table of size, loss and speed"; }
 
     @Override
     public String usage() {
         return """
                 usage: cramjet prune --model PATH --out DIR (--tokens FILE|DIR | --text FILE) [--sparsity S[,S…]]
-                                     [--structured neurons] [--recover-steps N --data DIR [--lr LR] [--batch B]]
+                                     [--structured neurons|heads] [--recover-steps N --data DIR [--lr LR] [--batch B]]
                                      [--split val] [--max-tokens N] [--seq T] [--force] [--json]
 
                   --sparsity S,…         fractions to prune, each from the original model (default 0.5)
@@ -50,12 +50,17 @@ public final class PruneCommand implements Command {
                   --structured neurons   remove the fraction S of MLP neurons in every block (the same count in each,
                                          a multiple of 32 when the width allows), the least important by
                                          ‖w_in‖·‖w_out‖: the model shrinks (mlp_hidden in config.json) and runs faster
+                  --structured heads     remove the fraction S of attention heads in every block (the same count in
+                                         each, at least one kept), the least important by ‖W_v,h‖·‖W_o,h‖; heads keep
+                                         their size (n_head and head_dim in config.json), so q, k, v and the KV cache
+                                         shrink. A GPT-2-layout result is saved in Cramjet's general layout: GPT-2's
+                                         config has no head size (Llama's has head_dim, GGUF's llama key_length)
                   --recover-steps N      then fine-tune N steps on the training shards of --data (a `cramjet prepare`
                                          directory), pruned weights held at zero; --lr (default 3e-4), --batch (8)
                   --tokens/--text        held-out text for the validation loss, as for `cramjet eval`
                                          (default --max-tokens 65536)
 
-                OUT gets one model directory per sparsity (unstructured-0.50/, neurons-0.50/, …: model.safetensors,
+                OUT gets one model directory per sparsity (unstructured-0.50/, neurons-0.50/, heads-0.50/, …: model.safetensors,
                 config.json, tokenizer.json and the Hugging Face files) and the table as prune.json and prune.md.""";
     }
 
@@ -75,8 +80,8 @@ public final class PruneCommand implements Command {
         GPTConfig cfg = ModelFiles.config(model);
         int seq = args.integer("seq", cfg.blockSize());
         args.finish();
-        if (structured != null && !structured.equals("neurons")) {
-            throw new CramjetException("--structured must be neurons (whole MLP neurons), got '" + structured + "'");
+        if (structured != null && !structured.equals("neurons") && !structured.equals("heads")) {
+            throw new CramjetException("--structured must be neurons (whole MLP neurons) or heads (whole attention heads), got '" + structured + "'");
         }
         if ((tokensArg == null) == (textArg == null)) throw new CramjetException("give exactly one of --tokens and --text: the table's validation loss needs held-out text");
         if ((recoverSteps > 0) != (data != null)) throw new CramjetException("--recover-steps and --data go together: the recovery fine-tune trains on --data's shards");
@@ -95,7 +100,7 @@ public final class PruneCommand implements Command {
         if (Files.exists(out) && !force) throw new CramjetException(out + ": already exists (--force replaces it)");
         Tokenizer tokenizer = ExportCommand.tokenizer(model);
         int[] stream = EvalCommand.heldOut(model, tokensArg, textArg, split, maxTokens, cfg.vocabSize());
-        String method = structured == null ? "unstructured" : "neurons";
+        String method = structured == null ? "unstructured" : structured;
 
         try (Backend be = Backends.open("cpu");
              TokenShards train = data == null ? null : TokenShards.open(Path.of(data), "train", tokenizer.hash())) {
@@ -110,10 +115,14 @@ public final class PruneCommand implements Command {
                     if (method.equals("unstructured")) {
                         masks = Pruning.unstructured(w, s);
                         achieved = s;
-                    } else {
+                    } else if (method.equals("neurons")) {
                         int keep = Pruning.keptWidth(cfg.mlpHidden(), s);
                         w = Pruning.neurons(w, Pruning.keptNeurons(w, keep));
                         achieved = 1 - keep / (double) cfg.mlpHidden();
+                    } else {
+                        int keep = Pruning.keptHeadCount(cfg.nHead(), s);
+                        w = Pruning.heads(w, Pruning.keptHeads(w, keep));
+                        achieved = 1 - keep / (double) cfg.nHead();
                     }
                     if (recoverSteps > 0) {
                         w = Recovery.run(be, w, masks, train, new Recovery.Settings(recoverSteps, batch, seq, lr, 1234));
@@ -142,6 +151,7 @@ public final class PruneCommand implements Command {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("method", method);
         r.put("sparsity", sparsity);
+        r.put("heads", (long) w.config().nHead());
         r.put("mlp_hidden", (long) w.config().mlpHidden());
         r.put("parameters", model.parameterCount());
         r.put("nonzero_parameters", w.nonzero());
@@ -157,14 +167,14 @@ public final class PruneCommand implements Command {
     private static String markdown(List<Map<String, Object>> rows, int recoverSteps) {
         StringBuilder sb = new StringBuilder();
         sb.append(recoverSteps > 0 ? "pruned, then " + recoverSteps + " recovery steps\n\n" : "pruned, no recovery fine-tune\n\n");
-        sb.append("| method | sparsity | MLP width | parameters | nonzero | file MB | val loss | Δ loss | decode tok/s | speed-up |\n");
-        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        sb.append("| method | sparsity | heads | MLP width | parameters | nonzero | file MB | val loss | Δ loss | decode tok/s | speed-up |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         Map<String, Object> base = rows.getFirst();
         double baseLoss = (Double) base.get("val_loss"), baseSpeed = (Double) base.get("decode_tokens_per_s");
         for (Map<String, Object> r : rows) {
             double loss = (Double) r.get("val_loss"), speed = (Double) r.get("decode_tokens_per_s");
-            sb.append(String.format(Locale.ROOT, "| %s | %.2f | %d | %,d | %,d | %.2f | %.4f | %+.2f%% | %.1f | %.2f× |%n",
-                    r.get("method"), (Double) r.get("sparsity"), (Long) r.get("mlp_hidden"), (Long) r.get("parameters"),
+            sb.append(String.format(Locale.ROOT, "| %s | %.2f | %d | %d | %,d | %,d | %.2f | %.4f | %+.2f%% | %.1f | %.2f× |%n",
+                    r.get("method"), (Double) r.get("sparsity"), (Long) r.get("heads"), (Long) r.get("mlp_hidden"), (Long) r.get("parameters"),
                     (Long) r.get("nonzero_parameters"), (Long) r.get("file_bytes") / 1e6, loss, 100 * (loss - baseLoss) / baseLoss,
                     speed, speed / baseSpeed));
         }

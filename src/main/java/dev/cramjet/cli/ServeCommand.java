@@ -84,7 +84,7 @@ public final class ServeCommand implements Command {
             if (context > cfg.blockSize()) throw new CramjetException("--context " + context + " is more than the model's block size " + cfg.blockSize());
             int maxTokens = maxTokensArg > 0 ? maxTokensArg : context;
             int maxPrompt = maxPromptArg > 0 ? maxPromptArg : context - 1;
-            long cache = 2L * cfg.nLayer() * slots * context * cfg.nEmbd() * backend.computeType().bytes(1);
+            long cache = 2L * cfg.nLayer() * slots * context * cfg.attnWidth() * backend.computeType().bytes(1);
             System.err.printf(Locale.ROOT, "model: %s (%s) — %,d parameters, %s weights; %d slots × %d positions (KV cache %.0f MB)%n",
                     src.model(), src.what(), model.parameterCount(), storage == null ? backend.computeType().name().toLowerCase(Locale.ROOT) : "int8",
                     slots, context, cache / 1e6);

@@ -40,11 +40,13 @@ import java.util.Set;
  * <pre>
  *   token_embd.weight {C, V}   position_embd.weight {C, T} (gpt2)   output_norm.weight (+ .bias)   output.weight {C, V}
  *   blk.N.attn_norm.weight (+ .bias)    gpt2: blk.N.attn_qkv.weight {C, 3C} + bias
- *                                       llama: blk.N.attn_q / attn_k / attn_v .weight {C, C} (+ .bias)
- *   blk.N.attn_output.weight {C, C} (+ .bias)     blk.N.ffn_norm.weight (+ .bias)
+ *                                       llama: blk.N.attn_q / attn_k / attn_v .weight {C, A} (+ .bias)
+ *   blk.N.attn_output.weight {A, C} (+ .bias)     blk.N.ffn_norm.weight (+ .bias)
  *   blk.N.ffn_up.weight {C, H} (+ .bias)   llama: blk.N.ffn_gate.weight {C, H} (+ .bias)   blk.N.ffn_down.weight {H, C} (+ .bias)
  * </pre>
- * Only the real vocabulary rows are stored; {@code output.weight} only when the head is not tied to the embedding
+ * A = heads × head size is C unless heads were pruned; then a llama file says the head size in
+ * {@code llama.attention.key_length} and {@code value_length} (llama.cpp's own keys for it), and a GPT-2-layout model
+ * is refused, as llama.cpp's gpt2 derives the head size from n_embd. Only the real vocabulary rows are stored; {@code output.weight} only when the head is not tied to the embedding
  * (llama.cpp then reuses token_embd, as we do). llama.cpp's {@code llama} applies RoPE to interleaved pairs
  * (x[2i], x[2i+1]) while we, like Hugging Face, rotate halves (x[i], x[i + hs/2]); so, as llama.cpp's own
  * converter does, the rows of q and k are permuted within each head, row 2i + a taking row a·hs/2 + i, and back
@@ -87,6 +89,11 @@ public final class GgufModel {
     /** The llama.cpp architecture of a configuration, or an error saying why it has none. */
     public static String architecture(GPTConfig c) {
         if (ModelDir.gpt2Layout(c)) return "gpt2";
+        if (ModelDir.gpt2Architecture(c)) {
+            throw new CramjetException("llama.cpp's gpt2 takes the head size as n_embd / n_head, and this model's attention width "
+                    + c.nHead() + "×" + c.headSize() + " = " + c.attnWidth() + " is not n_embd " + c.nEmbd()
+                    + " (heads were pruned): only the Llama layout carries a head size (attention.key_length) in GGUF");
+        }
         if (c.positions() == GPTConfig.Positions.ROPE && c.norm() == GPTConfig.Norm.RMS && c.mlp() == GPTConfig.Mlp.SWIGLU) return "llama";
         throw new CramjetException("GGUF holds the GPT-2 layout (learned positions, LayerNorm, GELU, biases) or the Llama layout "
                 + "(RoPE, RMSNorm, SwiGLU); this model (" + c.positions().name().toLowerCase() + " positions, " + c.norm().name().toLowerCase()
@@ -96,7 +103,7 @@ public final class GgufModel {
     /** Every tensor of a configuration's file and where it comes from, in our parameter order. */
     private static List<Slot> slots(GPTConfig cfg) {
         boolean llama = architecture(cfg).equals("llama");
-        int v = cfg.vocabSize(), c = cfg.nEmbd(), h = cfg.mlpHidden();
+        int v = cfg.vocabSize(), c = cfg.nEmbd(), a = cfg.attnWidth(), h = cfg.mlpHidden();
         List<Slot> s = new ArrayList<>();
         s.add(new Slot("token_embd.weight", "wte.weight", 0, v, false));
         if (!llama) s.add(new Slot("position_embd.weight", "wpe.weight", 0, cfg.blockSize(), false));
@@ -106,9 +113,9 @@ public final class GgufModel {
             for (String k : llama ? List.of("weight") : kinds) s.add(new Slot(b + "attn_norm." + k, p + "ln_1." + k, 0, c, false));
             for (String k : kinds) {  // a bias is cut by elements, as rows of one
                 if (llama) {
-                    s.add(new Slot(b + "attn_q." + k, p + "attn.qkv." + k, 0, c, true));
-                    s.add(new Slot(b + "attn_k." + k, p + "attn.qkv." + k, c, 2 * c, true));
-                    s.add(new Slot(b + "attn_v." + k, p + "attn.qkv." + k, 2 * c, 3 * c, false));
+                    s.add(new Slot(b + "attn_q." + k, p + "attn.qkv." + k, 0, a, true));
+                    s.add(new Slot(b + "attn_k." + k, p + "attn.qkv." + k, a, 2 * a, true));
+                    s.add(new Slot(b + "attn_v." + k, p + "attn.qkv." + k, 2 * a, 3 * a, false));
                 } else {
                     s.add(new Slot(b + "attn_qkv." + k, p + "attn.qkv." + k, 0, 3 * c, false));
                 }
@@ -181,6 +188,10 @@ public final class GgufModel {
             meta.put("llama.attention.layer_norm_rms_epsilon", Value.f32(cfg.normEps()));
             meta.put("llama.rope.freq_base", Value.f32(cfg.ropeTheta()));
             meta.put("llama.rope.dimension_count", Value.u32(cfg.headSize()));
+            if (cfg.attnWidth() != cfg.nEmbd()) {   // pruned heads: llama.cpp's default is n_embd / n_head
+                meta.put("llama.attention.key_length", Value.u32(cfg.headSize()));
+                meta.put("llama.attention.value_length", Value.u32(cfg.headSize()));
+            }
             meta.put("llama.vocab_size", Value.u32(cfg.vocabSize()));
         }
         tokenizerMetadata(tokenizer, meta);
@@ -313,9 +324,9 @@ public final class GgufModel {
                 if (r.get("llama.attention.head_count_kv") != null && positive(r, "llama.attention.head_count_kv") != heads) {
                     throw bad(r, "llama.attention.head_count_kv differs from head_count: grouped-query attention is not supported");
                 }
-                if (heads > 0 && c % heads == 0 && r.get("llama.rope.dimension_count") != null
-                        && positive(r, "llama.rope.dimension_count") != c / heads) {
-                    throw bad(r, "llama.rope.dimension_count must be the head size " + c / heads + " (partial RoPE is not supported)");
+                int headDim = headDim(r, c, heads);
+                if (r.get("llama.rope.dimension_count") != null && positive(r, "llama.rope.dimension_count") != headDim) {
+                    throw bad(r, "llama.rope.dimension_count must be the head size " + headDim + " (partial RoPE is not supported)");
                 }
                 for (String k : r.metadata().keySet()) {
                     if (k.startsWith("llama.rope.scaling.") && !(k.equals("llama.rope.scaling.type") && "none".equals(r.metadata().get(k).value()))) {
@@ -326,13 +337,27 @@ public final class GgufModel {
                 double theta = r.get("llama.rope.freq_base") == null ? 10000 : r.number("llama.rope.freq_base");
                 cfg = new GPTConfig(layers, heads, c, vocab, GPTConfig.padVocab(vocab), context, 0f, bias, tied,
                         GPTConfig.Positions.ROPE, GPTConfig.Norm.RMS, GPTConfig.Mlp.SWIGLU, (float) theta, ff,
-                        (float) r.number("llama.attention.layer_norm_rms_epsilon"));
+                        (float) r.number("llama.attention.layer_norm_rms_epsilon"), headDim);
             }
         } catch (CramjetException e) {
             if (e.getMessage().startsWith(r.path().toString())) throw e;
             throw bad(r, e.getMessage());
         }
         return cfg;
+    }
+
+    /** A llama file's head size: attention.key_length (= value_length) when given, else n_embd / n_head. */
+    private static int headDim(Gguf.Reader r, int c, int heads) {
+        if (r.get("llama.attention.key_length") == null) {
+            if (r.get("llama.attention.value_length") != null) throw bad(r, "llama.attention.value_length is given without key_length");
+            if (c % heads != 0) throw bad(r, "llama.attention.head_count " + heads + " does not divide embedding_length " + c + " and there is no key_length");
+            return c / heads;
+        }
+        int k = positive(r, "llama.attention.key_length");
+        if (r.get("llama.attention.value_length") != null && positive(r, "llama.attention.value_length") != k) {
+            throw bad(r, "llama.attention.value_length differs from key_length: Cramjet's heads have one size");
+        }
+        return k;
     }
 
     private static int positive(Gguf.Reader r, String key) {
@@ -370,7 +395,7 @@ public final class GgufModel {
     /** The parameter shapes of a base GPT of {@code cfg}, by our names. */
     private static Map<String, int[]> shapes(GPTConfig cfg) {
         Map<String, int[]> m = new LinkedHashMap<>();
-        int c = cfg.nEmbd(), h = cfg.mlpHidden();
+        int c = cfg.nEmbd(), a = cfg.attnWidth(), h = cfg.mlpHidden();
         m.put("wte.weight", new int[] {cfg.paddedVocab(), c});
         m.put("wpe.weight", new int[] {cfg.blockSize(), c});
         m.put("lm_head.weight", new int[] {cfg.paddedVocab(), c});
@@ -382,9 +407,9 @@ public final class GgufModel {
         m.put("ln_f.bias", new int[] {c});
         for (int l = 0; l < cfg.nLayer(); l++) {
             String p = "h." + l + ".";
-            m.put(p + "attn.qkv.weight", new int[] {3 * c, c});
-            m.put(p + "attn.qkv.bias", new int[] {3 * c});
-            m.put(p + "attn.proj.weight", new int[] {c, c});
+            m.put(p + "attn.qkv.weight", new int[] {3 * a, c});
+            m.put(p + "attn.qkv.bias", new int[] {3 * a});
+            m.put(p + "attn.proj.weight", new int[] {c, a});
             m.put(p + "attn.proj.bias", new int[] {c});
             m.put(p + "mlp.fc.weight", new int[] {cfg.fcWidth(), c});
             m.put(p + "mlp.fc.bias", new int[] {cfg.fcWidth()});

@@ -15,39 +15,46 @@ import dev.cramjet.nn.Parameters.Param;
  * output projection, whose epilogue adds the residual stream (with dropout). Keeps qkv after RoPE, y and the
  * log-sum-exps for the backward pass; decoding writes k and v into a {@link Cache} instead. With prefix tuning
  * ({@link Prompt}) the qkv rows of the first n positions of every sequence are the learned prefix.
+ *
+ * <p>The attention width A = heads × head size is the model width C unless heads were pruned: qkv is C → 3A, the
+ * output projection A → C, and q, k, v, the output and the KV cache are A wide. The backend's attention ops read
+ * the head size as A / heads from the qkv tensor, so nothing below this layer knows C.
  */
 public final class Attention {
     private final Backend be;
     final Linear qkv, proj;
-    private final int heads, c, batch, seq;
+    private final int heads, a, batch, seq;
     private final float ropeTheta;   // 0: no RoPE
     private final Tensor qkvOut, y, lse;
     private final Workspace ws;
-    /** Prefix tuning: the virtual positions' qkv rows [n, 3C] (null: none). */
+    /** Prefix tuning: the virtual positions' qkv rows [n, 3A] (null: none). */
     final Param prefix;
     /** Off while the prefix is being initialised from the qkv the layer computes for real tokens. */
     private boolean writePrefix = true;
 
-    /** The keys and values of the positions decoded so far: [B, Tmax, C] each. */
+    /** The keys and values of the positions decoded so far: [B, Tmax, A] each. */
     public record Cache(Tensor k, Tensor v) {}
 
-    /** @param prefix prefix-tuning virtual tokens (0: none) */
-    Attention(Backend be, Parameters ps, Workspace ws, String name, int batch, int seq, int c, int heads, boolean bias,
+    /**
+     * @param a      attention width, heads × head size
+     * @param prefix prefix-tuning virtual tokens (0: none)
+     */
+    Attention(Backend be, Parameters ps, Workspace ws, String name, int batch, int seq, int c, int a, int heads, boolean bias,
               float ropeTheta, double projStd, int prefix) {
         this.be = be;
         this.ws = ws;
-        this.c = c;
+        this.a = a;
         this.heads = heads;
         this.batch = batch;
         this.seq = seq;
         this.ropeTheta = ropeTheta;
-        this.qkv = new Linear(be, ps, name + ".qkv", Group.BASE, c, 3 * c, bias, 0.02);
-        this.proj = new Linear(be, ps, name + ".proj", Group.BASE, c, c, bias, projStd);
+        this.qkv = new Linear(be, ps, name + ".qkv", Group.BASE, c, 3 * a, bias, 0.02);
+        this.proj = new Linear(be, ps, name + ".proj", Group.BASE, a, c, bias, projStd);
         this.prefix = prefix == 0 ? null
-                : ps.add(name + ".prefix", Group.ADAPTER, Kind.EMBEDDING, new Init.Normal(1, (long) prefix * 3 * c), false, prefix, 3 * c);
+                : ps.add(name + ".prefix", Group.ADAPTER, Kind.EMBEDDING, new Init.Normal(1, (long) prefix * 3 * a), false, prefix, 3 * a);
         DType dt = be.computeType();
-        qkvOut = be.alloc(dt, batch, seq, 3 * c);
-        y = be.alloc(dt, batch, seq, c);
+        qkvOut = be.alloc(dt, batch, seq, 3 * a);
+        y = be.alloc(dt, batch, seq, a);
         lse = be.alloc(DType.F32, batch, heads, seq);
     }
 
@@ -57,7 +64,7 @@ public final class Attention {
         if (ropeTheta > 0) be.rope(qkvOut, heads, ropeTheta, 0);
         if (prefix != null && writePrefix) for (int b = 0; b < batch; b++) be.copy(virtualRows(qkvOut, b, seq), prefix.value());
         be.attention(y, lse, qkvOut, heads, mask);
-        proj.forward(out, y.reshape(batch * seq, c), new Epilogue.Residual(residual, p, seed), null);
+        proj.forward(out, y.reshape(batch * seq, a), new Epilogue.Residual(residual, p, seed), null);
     }
 
     /**
@@ -66,9 +73,9 @@ public final class Attention {
      */
     Tensor backward(Tensor dOut, Tensor x, Mask mask, float p, long seed) {
         Tensor dy = Block.dropped(be, ws, dOut, p, seed);
-        proj.backward(ws.dAtt, dy, y.reshape(batch * seq, c), ws.adapterIn, ws.adapterRank);
-        Tensor dqkv = ws.dQkv.reshape(batch, seq, 3 * c);
-        be.attentionBackward(dqkv, ws.dAtt.reshape(batch, seq, c), qkvOut, y, lse, heads, mask);
+        proj.backward(ws.dAtt, dy, y.reshape(batch * seq, a), ws.adapterIn, ws.adapterRank);
+        Tensor dqkv = ws.dQkv.reshape(batch, seq, 3 * a);
+        be.attentionBackward(dqkv, ws.dAtt.reshape(batch, seq, a), qkvOut, y, lse, heads, mask);
         if (prefix != null) {
             for (int b = 0; b < batch; b++) {
                 Tensor rows = virtualRows(dqkv, b, seq);
@@ -125,11 +132,11 @@ public final class Attention {
         qkv.forward(q, x, Epilogue.NONE, session.rank);
         for (int e = 0; e < step.entries(); e++) {
             int first = step.first[e], count = step.count[e], pos = step.pos[e];
-            Tensor qe = q.view((long) first * 3 * c, 1, count, 3 * c);
+            Tensor qe = q.view((long) first * 3 * a, 1, count, 3 * a);
             if (ropeTheta > 0) be.rope(qe, heads, ropeTheta, pos);
-            if (prefix != null && pos == 0) be.copy(virtualRows(q.view((long) first * 3 * c, count, 3 * c), 0, count), prefix.value());
+            if (prefix != null && pos == 0) be.copy(virtualRows(q.view((long) first * 3 * a, count, 3 * a), 0, count), prefix.value());
             Cache cache = caches[step.slot[e]];
-            be.attentionCached(att.view((long) first * c, 1, count, c), qe, cache.k(), cache.v(), pos, heads);
+            be.attentionCached(att.view((long) first * a, 1, count, a), qe, cache.k(), cache.v(), pos, heads);
         }
         proj.forward(out, att, new Epilogue.Residual(residual, 0f, 0), session.rank);
     }
@@ -140,15 +147,15 @@ public final class Attention {
     /** Takes the qkv rows the last forward computed at the virtual positions of sequence 0 as the prefix. */
     void keepPrefix() { be.copy(prefix.value(), virtualRows(qkvOut, 0, seq)); }
 
-    /** The qkv rows [n, 3C] of the virtual positions of sequence b in a [B, T, 3C] buffer. */
+    /** The qkv rows [n, 3A] of the virtual positions of sequence b in a [B, T, 3A] buffer. */
     private Tensor virtualRows(Tensor qkvs, int b, int t) {
         int n = prefix.shape()[0];
-        return qkvs.view((long) b * t * 3 * c, n, 3 * c);
+        return qkvs.view((long) b * t * 3 * a, n, 3 * a);
     }
 
     /** An empty cache for B sequences of up to tmax positions. */
     Cache cache(int b, int tmax) {
-        return new Cache(be.alloc(be.computeType(), b, tmax, c), be.alloc(be.computeType(), b, tmax, c));
+        return new Cache(be.alloc(be.computeType(), b, tmax, a), be.alloc(be.computeType(), b, tmax, a));
     }
 
     boolean trainable() { return qkv.trainable() || proj.trainable() || (prefix != null && prefix.trainable()); }

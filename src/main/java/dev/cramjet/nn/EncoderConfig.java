@@ -63,7 +63,7 @@ public record EncoderConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int
     /** The trunk this configuration builds. */
     Transformer.Shape shape() {
         return new Transformer.Shape(nLayer, nHead, nEmbd, vocabSize, paddedVocab, blockSize, dropout, bias, positions,
-                norm, mlp, 10000f, mlpHidden, normEps, preNorm, embeddingNorm);
+                norm, mlp, 10000f, mlpHidden, normEps, preNorm, embeddingNorm, nEmbd);
     }
 
     public int headSize() { return nEmbd / nHead; }

@@ -121,7 +121,7 @@ public final class GPT extends Model {
         private final int slots, context, rows, c, vp;
         private final Tensor tok, x, segments, gathered, logitRows;
         private final Workspace scratch;
-        /** caches[layer][slot]: each slot's keys and values, [1, context, C] views of one [slots, context, C] pair. */
+        /** caches[layer][slot]: each slot's keys and values, [1, context, A] views of one [slots, context, A] pair (A the attention width). */
         private final Attention.Cache[][] caches;
         private final int[] positions, hostTokens, hostSegments;
         /** Each entry's logits row [Vp], downloaded by {@link #run}. */
@@ -145,7 +145,7 @@ public final class GPT extends Model {
             vp = cfg.paddedVocab();
             int entries = Math.min(slots, rows);
             LoRA.Spec lora = options.lora();
-            scratch = new Workspace(be, rows, c, cfg.mlpHidden(), cfg.fcWidth(),
+            scratch = new Workspace(be, rows, c, cfg.attnWidth(), cfg.mlpHidden(), cfg.fcWidth(),
                     cfg.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(), 0, false, true, false);
             tok = be.alloc(DType.I32, rows);
             x = be.alloc(be.computeType(), rows, c);
@@ -161,8 +161,8 @@ public final class GPT extends Model {
             for (int l = 0; l < caches.length; l++) {
                 Attention.Cache all = trunk.blocks[l].attn.cache(slots, context);
                 for (int s = 0; s < slots; s++) {
-                    caches[l][s] = new Attention.Cache(all.k().slice(s).reshape(1, context, c),
-                            all.v().slice(s).reshape(1, context, c));
+                    caches[l][s] = new Attention.Cache(all.k().slice(s).reshape(1, context, cfg.attnWidth()),
+                            all.v().slice(s).reshape(1, context, cfg.attnWidth()));
                 }
             }
         }

@@ -12,7 +12,7 @@ import java.util.Map;
  * GELU MLP, biases) and Llama-style (RoPE, RMSNorm, SwiGLU MLP, no biases), and any mix of the two.
  *
  * @param nLayer         transformer blocks L
- * @param nHead          attention heads H (must divide nEmbd)
+ * @param nHead          attention heads H
  * @param nEmbd          width C
  * @param vocabSize      real vocabulary V (token ids are in [0, V))
  * @param paddedVocab    rows of the embedding/logits Vp ≥ V; padding makes the head's matmul tile evenly
@@ -27,10 +27,13 @@ import java.util.Map;
  * @param ropeTheta      RoPE base θ
  * @param mlpHidden      MLP hidden width H
  * @param normEps        ε inside the norms' square root
+ * @param headDim        the size of each attention head hs. Usually C / H; after attention heads are pruned the
+ *                       heads keep their size and the attention width H·hs is below C: q, k and v are
+ *                       [H·hs, C] and the output projection [C, H·hs], as Hugging Face Llama's {@code head_dim}
  */
 public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int paddedVocab, int blockSize,
                         float dropout, boolean bias, boolean tiedEmbeddings, Positions positions, Norm norm,
-                        Mlp mlp, float ropeTheta, int mlpHidden, float normEps) {
+                        Mlp mlp, float ropeTheta, int mlpHidden, float normEps, int headDim) {
 
     public enum Positions { LEARNED, ROPE, SINUSOIDAL }
 
@@ -40,7 +43,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     /** The JSON keys, in the order {@link #toJson()} writes them. */
     private static final String[] KEYS = {"n_layer", "n_head", "n_embd", "vocab_size", "padded_vocab", "block_size",
-        "dropout", "bias", "tied_embeddings", "positions", "norm", "mlp", "rope_theta", "mlp_hidden", "norm_eps"};
+        "dropout", "bias", "tied_embeddings", "positions", "norm", "mlp", "rope_theta", "mlp_hidden", "norm_eps", "head_dim"};
 
     public GPTConfig {
         positive("n_layer", nLayer);
@@ -49,9 +52,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         positive("vocab_size", vocabSize);
         positive("block_size", blockSize);
         positive("mlp_hidden", mlpHidden);
-        if (nEmbd % nHead != 0) {
-            throw new CramjetException("model config: n_head (" + nHead + ") must divide n_embd (" + nEmbd + ")");
-        }
+        positive("head_dim", headDim);
         if (paddedVocab < vocabSize) {
             throw new CramjetException("model config: padded_vocab (" + paddedVocab + ") must be at least vocab_size ("
                     + vocabSize + ")");
@@ -63,15 +64,32 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
             throw new CramjetException("model config: positions, norm and mlp must be set");
         }
         if (positions == Positions.ROPE) {
-            if ((nEmbd / nHead) % 2 != 0) {
-                throw new CramjetException("model config: RoPE needs an even head size, n_embd/n_head = " + nEmbd / nHead);
-            }
+            if (headDim % 2 != 0) throw new CramjetException("model config: RoPE needs an even head size, head_dim = " + headDim);
             if (!(ropeTheta > 1)) throw new CramjetException("model config: rope_theta must be > 1, got " + ropeTheta);
         }
         if (!(normEps > 0 && normEps < 1)) throw new CramjetException("model config: norm_eps must be in (0, 1), got " + normEps);
-        if ((long) paddedVocab * nEmbd > Integer.MAX_VALUE || (long) mlpHidden * 2 * nEmbd > Integer.MAX_VALUE) {
+        if ((long) paddedVocab * nEmbd > Integer.MAX_VALUE || (long) mlpHidden * 2 * nEmbd > Integer.MAX_VALUE
+                || (long) nHead * headDim * 3 * nEmbd > Integer.MAX_VALUE) {
             throw new CramjetException("model config: a weight matrix would exceed 2^31 elements");
         }
+    }
+
+    /** A configuration whose heads split the width: head_dim = n_embd / n_head, which n_head must divide. */
+    public GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int paddedVocab, int blockSize, float dropout,
+                     boolean bias, boolean tiedEmbeddings, Positions positions, Norm norm, Mlp mlp, float ropeTheta,
+                     int mlpHidden, float normEps) {
+        this(nLayer, nHead, nEmbd, vocabSize, paddedVocab, blockSize, dropout, bias, tiedEmbeddings, positions, norm,
+                mlp, ropeTheta, mlpHidden, normEps, splitWidth(nEmbd, nHead));
+    }
+
+    /** n_embd / n_head, refused unless n_head divides n_embd. */
+    static int splitWidth(int nEmbd, int nHead) {
+        positive("n_head", nHead);
+        if (nEmbd % nHead != 0) {
+            throw new CramjetException("model config: n_head (" + nHead + ") must divide n_embd (" + nEmbd
+                    + "), or head_dim must be given");
+        }
+        return nEmbd / nHead;
     }
 
     static void positive(String key, int v) {
@@ -81,11 +99,14 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
     /** The trunk this configuration builds: pre-norm blocks with a final norm, no embedding norm. */
     Transformer.Shape shape() {
         return new Transformer.Shape(nLayer, nHead, nEmbd, vocabSize, paddedVocab, blockSize, dropout, bias, positions,
-                norm, mlp, ropeTheta, mlpHidden, normEps, true, false);
+                norm, mlp, ropeTheta, mlpHidden, normEps, true, false, attnWidth());
     }
 
-    /** Head size hs = C / H. */
-    public int headSize() { return nEmbd / nHead; }
+    /** Head size hs (C / H unless heads were pruned). */
+    public int headSize() { return headDim; }
+
+    /** The attention width H·hs: q, k, v and the attention output per position (C unless heads were pruned). */
+    public int attnWidth() { return nHead * headDim; }
 
     /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for the gated units. */
     public int fcWidth() { return mlp == Mlp.GELU ? mlpHidden : 2 * mlpHidden; }
@@ -143,6 +164,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         m.put("rope_theta", decimal(ropeTheta));
         m.put("mlp_hidden", (long) mlpHidden);
         m.put("norm_eps", decimal(normEps));
+        m.put("head_dim", (long) headDim);
         return m;
     }
 
@@ -151,8 +173,8 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     /**
      * Reads a configuration object. It may name a {@code "preset"} to start from; every other key overrides it.
-     * Without a preset, n_layer, n_head, n_embd, vocab_size and block_size are required. padded_vocab and
-     * mlp_hidden default to values derived from the others. Unknown keys are rejected by name.
+     * Without a preset, n_layer, n_head, n_embd, vocab_size and block_size are required. padded_vocab, mlp_hidden
+     * and head_dim default to values derived from the others. Unknown keys are rejected by name.
      */
     public static GPTConfig fromJson(Map<String, Object> json, String source) {
         Object preset = json.get("preset");
@@ -175,8 +197,8 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     /**
      * This configuration with some keys replaced (values as JSON types, or strings as typed on a command line).
-     * padded_vocab and mlp_hidden follow a changed vocab_size / n_embd / mlp unless given explicitly or previously
-     * set to a non-default value.
+     * padded_vocab, mlp_hidden and head_dim follow a changed vocab_size / n_embd / mlp / n_head unless given
+     * explicitly or previously set to a non-default value.
      */
     public GPTConfig with(Map<String, ?> changes, String source) {
         for (String k : changes.keySet()) {
@@ -187,6 +209,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         }
         boolean paddedDerived = paddedVocab == padVocab(vocabSize);
         boolean hiddenDerived = mlpHidden == defaultMlpHidden(mlp, nEmbd);
+        boolean headDerived = headDim * nHead == nEmbd;
         int l = intOf(changes, "n_layer", nLayer, source);
         int h = intOf(changes, "n_head", nHead, source);
         int c = intOf(changes, "n_embd", nEmbd, source);
@@ -203,8 +226,10 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
         float eps = (float) numberOf(changes, "norm_eps", normEps, source);
         int vp = intOf(changes, "padded_vocab", paddedDerived ? padVocab(v) : paddedVocab, source);
         int hidden = intOf(changes, "mlp_hidden", hiddenDerived ? defaultMlpHidden(m, c) : mlpHidden, source);
+        int hs = intOf(changes, "head_dim", headDerived ? 0 : headDim, source);
         try {
-            return new GPTConfig(l, h, c, v, vp, t, p, b, tied, pos, n, m, theta, hidden, eps);
+            if (hs == 0 && !changes.containsKey("head_dim")) hs = splitWidth(c, h);
+            return new GPTConfig(l, h, c, v, vp, t, p, b, tied, pos, n, m, theta, hidden, eps, hs);
         } catch (CramjetException e) {
             throw new CramjetException(source + ": " + e.getMessage());
         }

@@ -88,9 +88,9 @@ public abstract sealed class Model permits GPT, Encoder {
         this.options = options;
         int c = shape.width();
         LoRA.Spec lora = options.lora();
-        Workspace ws = new Workspace(backend, batch * seq, c, shape.mlpHidden(), shape.fcWidth(),
+        Workspace ws = new Workspace(backend, batch * seq, c, shape.attnWidth(), shape.mlpHidden(), shape.fcWidth(),
                 shape.mlp() == GPTConfig.Mlp.GELU, lora == null ? 0 : lora.rank(),
-                lora == null ? 0 : Math.max(c, shape.mlpHidden()), !options.trainable().isEmpty(), false, !shape.preNorm());
+                lora == null ? 0 : Math.max(Math.max(c, shape.attnWidth()), shape.mlpHidden()), !options.trainable().isEmpty(), false, !shape.preNorm());
         trunk = new Transformer(backend, params, ws, shape, batch, seq, causal, lora, options.prompt());
     }
 

@@ -45,13 +45,14 @@ import java.util.regex.Pattern;
  *   model.embed_tokens.weight [V, C]                      model.embed_positions.weight [T, C]  (learned positions)
  *                                                         model.embed_positions.scale [1]  (scaled sinusoids)
  *   model.layers.N.input_layernorm.weight (+ .bias for LayerNorm with bias)
- *   model.layers.N.self_attn.{q,k,v}_proj.weight [C, C] (+ bias)   model.layers.N.self_attn.o_proj.weight (+ bias)
+ *   model.layers.N.self_attn.{q,k,v}_proj.weight [A, C] (+ bias)   model.layers.N.self_attn.o_proj.weight [C, A] (+ bias)
  *   model.layers.N.post_attention_layernorm.weight (+ .bias)
  *   model.layers.N.mlp.gate_proj.weight [H, C], up_proj [H, C] (SwiGLU; GELU has up_proj only), down_proj [C, H]
  *   model.norm.weight (+ .bias)                            lm_head.weight [V, C] only when untied
  * </pre>
+ * (A = heads × head_dim, the attention width: C unless heads were pruned.)
  * config.json is a Hugging Face config ({@code model_type} "gpt2", or "llama" for RoPE + RMSNorm + SwiGLU, or
- * "cramjet" for mixes no Hugging Face class implements) plus a {@code "cramjet"} object holding our full
+ * "cramjet" for mixes no Hugging Face class implements, GPT-2 with pruned heads among them) plus a {@code "cramjet"} object holding our full
  * {@link GPTConfig}, which wins when present. Without it (a hub checkpoint) the GPT-2 or Llama keys are read.
  *
  * <p>Parameters outside the base model (adapters, task heads) are saved under their own names, e.g.
@@ -73,8 +74,15 @@ public final class ModelDir {
         List<Piece> pieces(String name, int rows);
     }
 
-    /** True when the configuration is exactly GPT-2's, so the file uses GPT2LMHeadModel names. */
-    public static boolean gpt2Layout(GPTConfig c) {
+    /**
+     * True when the configuration is exactly GPT-2's, so the file uses GPT2LMHeadModel names: its architecture
+     * with the heads splitting the width (GPT-2's config has no head size; with heads pruned the model is saved in
+     * the general layout, model_type "cramjet").
+     */
+    public static boolean gpt2Layout(GPTConfig c) { return gpt2Architecture(c) && c.attnWidth() == c.nEmbd(); }
+
+    /** GPT-2's architecture — learned positions, LayerNorm, GELU, biases — whatever the attention width. */
+    public static boolean gpt2Architecture(GPTConfig c) {
         return c.positions() == GPTConfig.Positions.LEARNED && c.norm() == GPTConfig.Norm.LAYER
                 && c.mlp() == GPTConfig.Mlp.GELU && c.bias();
     }
@@ -87,7 +95,7 @@ public final class ModelDir {
 
     /** Where our parameter {@code name} (shape [rows, …]) goes in a Hugging Face file. */
     private static List<Piece> pieces(GPTConfig cfg, String name, int rows) {
-        int v = cfg.vocabSize(), c = cfg.nEmbd(), h = cfg.mlpHidden();
+        int v = cfg.vocabSize(), a = cfg.attnWidth(), h = cfg.mlpHidden();
         if (gpt2Layout(cfg)) {
             return switch (name) {
                 case "wte.weight", "lm_head.weight" -> List.of(new Piece(name, 0, v, false));
@@ -114,9 +122,9 @@ public final class ModelDir {
         return switch (rest.substring(0, rest.lastIndexOf('.'))) {
             case "ln_1" -> List.of(new Piece(p + "input_layernorm." + kind, 0, rows, false));
             case "ln_2" -> List.of(new Piece(p + "post_attention_layernorm." + kind, 0, rows, false));
-            case "attn.qkv" -> List.of(new Piece(p + "self_attn.q_proj." + kind, 0, c, false),
-                    new Piece(p + "self_attn.k_proj." + kind, c, 2 * c, false),
-                    new Piece(p + "self_attn.v_proj." + kind, 2 * c, 3 * c, false));
+            case "attn.qkv" -> List.of(new Piece(p + "self_attn.q_proj." + kind, 0, a, false),
+                    new Piece(p + "self_attn.k_proj." + kind, a, 2 * a, false),
+                    new Piece(p + "self_attn.v_proj." + kind, 2 * a, 3 * a, false));
             case "attn.proj" -> List.of(new Piece(p + "self_attn.o_proj." + kind, 0, rows, false));
             case "mlp.fc" -> cfg.mlp() != GPTConfig.Mlp.GELU
                     ? List.of(new Piece(p + "mlp.gate_proj." + kind, 0, h, false), new Piece(p + "mlp.up_proj." + kind, h, 2 * h, false))
@@ -301,9 +309,10 @@ public final class ModelDir {
         if (j.get("num_key_value_heads") != null && req(j, "num_key_value_heads", src) != heads) {
             throw new CramjetException(src + ": num_key_value_heads must equal num_attention_heads (grouped-query attention is not supported)");
         }
-        if (j.get("head_dim") != null && req(j, "head_dim", src) * heads != c) {
-            throw new CramjetException(src + ": head_dim must be hidden_size / num_attention_heads = " + c / heads);
+        if (j.get("head_dim") == null && c % heads != 0) {
+            throw new CramjetException(src + ": num_attention_heads (" + heads + ") does not divide hidden_size (" + c + ") and there is no head_dim");
         }
+        int headDim = j.get("head_dim") == null ? c / heads : req(j, "head_dim", src);
         if (j.get("rope_scaling") != null) throw new CramjetException(src + ": rope_scaling is not supported (expected null)");
         Object act = j.getOrDefault("hidden_act", "silu");
         if (!"silu".equals(act)) throw new CramjetException(src + ": hidden_act '" + act + "' is not supported (expected silu)");
@@ -313,7 +322,7 @@ public final class ModelDir {
         return new GPTConfig(req(j, "num_hidden_layers", src), heads, c, v, GPTConfig.padVocab(v),
                 req(j, "max_position_embeddings", src), 0f, attnBias, bool(j, "tie_word_embeddings", false, src),
                 GPTConfig.Positions.ROPE, GPTConfig.Norm.RMS, GPTConfig.Mlp.SWIGLU, (float) num(j, "rope_theta", 10000, src),
-                req(j, "intermediate_size", src), (float) num(j, "rms_norm_eps", 1e-6, src));
+                req(j, "intermediate_size", src), (float) num(j, "rms_norm_eps", 1e-6, src), headDim);
     }
 
     static int req(Map<String, Object> j, String key, String src) {

@@ -28,10 +28,11 @@ final class Transformer {
      *
      * @param preNorm       pre-norm blocks and a final norm; false: post-norm blocks, no final norm
      * @param embeddingNorm a LayerNorm/RMSNorm over the embedding sum (BERT, Cramming)
+     * @param attnWidth     heads × head size: q, k, v and the attention output (the width unless heads were pruned)
      */
     record Shape(int layers, int heads, int width, int vocab, int paddedVocab, int blockSize, float dropout, boolean bias,
                  GPTConfig.Positions positions, GPTConfig.Norm norm, GPTConfig.Mlp mlp, float ropeTheta, int mlpHidden,
-                 float normEps, boolean preNorm, boolean embeddingNorm) {
+                 float normEps, boolean preNorm, boolean embeddingNorm, int attnWidth) {
         /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for the gated units. */
         int fcWidth() { return mlp == GPTConfig.Mlp.GELU ? mlpHidden : 2 * mlpHidden; }
     }
@@ -91,7 +92,7 @@ final class Transformer {
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
             Norm n1 = norm(params, p + "ln_1");
-            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, shape.heads(), shape.bias(), theta, residualStd, prefix);
+            Attention attn = new Attention(be, params, ws, p + "attn", batch, seq, c, shape.attnWidth(), shape.heads(), shape.bias(), theta, residualStd, prefix);
             Norm n2 = norm(params, p + "ln_2");
             Mlp mlp = new Mlp(be, params, ws, p + "mlp", shape.mlp(), c, shape.mlpHidden(), shape.bias(), residualStd);
             blocks[l] = shape.preNorm() ? new Block(n1, attn, n2, mlp, kept.slice(l), null, ws)

@@ -23,9 +23,9 @@ final class Workspace {
     final Tensor dres;
     /** A branch's output gradient after dropout, then its input gradient [rows, C]. */
     final Tensor dTmp;
-    /** The attention output's gradient [rows, C]. */
+    /** The attention output's gradient [rows, A] (A the attention width, heads × head size). */
     final Tensor dAtt;
-    /** qkv's gradient [rows, 3C] and the MLP pre-activation's [rows, fc]: never live together, one buffer. */
+    /** qkv's gradient [rows, 3A] and the MLP pre-activation's [rows, fc]: never live together, one buffer. */
     final Tensor dQkv, dPre;
     /** The MLP activation's gradient [rows, H] (for GELU the same memory as dPre: its backward runs in place). */
     final Tensor dHidden;
@@ -39,6 +39,7 @@ final class Workspace {
 
     /**
      * @param c       width C
+     * @param attn    attention width A = heads × head size (C unless heads were pruned)
      * @param hidden  MLP activation width H
      * @param fc      the first MLP matmul's output width (H, or 2·H for gated units)
      * @param gelu    the MLP is plain GELU (its backward runs in place)
@@ -46,7 +47,7 @@ final class Workspace {
      * @param widest  the widest adapted layer input
      * @param postNorm the blocks are post-norm
      */
-    Workspace(Backend be, int rows, int c, int hidden, int fc, boolean gelu, int rank, int widest, boolean backward,
+    Workspace(Backend be, int rows, int c, int attn, int hidden, int fc, boolean gelu, int rank, int widest, boolean backward,
               boolean decoding, boolean postNorm) {
         DType dt = be.computeType();
         this.be = be;
@@ -56,9 +57,9 @@ final class Workspace {
         if (backward) {
             dres = be.alloc(dt, rows, c);
             dTmp = be.alloc(dt, rows, c);
-            dAtt = be.alloc(dt, rows, c);
-            Tensor wide = be.alloc(dt, rows * Math.max(3 * c, fc));
-            dQkv = wide.view(0, rows, 3 * c);
+            dAtt = be.alloc(dt, rows, attn);
+            Tensor wide = be.alloc(dt, rows * Math.max(3 * attn, fc));
+            dQkv = wide.view(0, rows, 3 * attn);
             dPre = wide.view(0, rows, fc);
             dHidden = gelu ? dPre : be.alloc(dt, rows, hidden);
             adapterIn = rank == 0 ? null : be.alloc(dt, rows, widest);
@@ -70,8 +71,8 @@ final class Workspace {
         if (decoding) {
             mean = be.alloc(DType.F32, rows);
             rstd = be.alloc(DType.F32, rows);
-            qkv = be.alloc(dt, rows, 3 * c);
-            att = be.alloc(dt, rows, c);
+            qkv = be.alloc(dt, rows, 3 * attn);
+            att = be.alloc(dt, rows, attn);
             pre = be.alloc(dt, rows, fc);
             this.rank = rank == 0 ? null : be.alloc(dt, rows, rank);
         } else {

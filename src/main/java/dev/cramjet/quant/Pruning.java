@@ -25,6 +25,18 @@ import java.util.Map;
  *     multiple of 32 when the width allows, so the pruned model still quantizes to whole Q8_0 blocks and tiles the
  *     matmul evenly. Removing a neuron is exactly zeroing it: the pruned model computes what the original does
  *     with those neurons masked.</li>
+ * <li><b>Structured, attention heads</b>: in every block the same number of heads is removed — each block its own
+ *     least important ones — and the heads keep their size: qkv loses the q, k and v rows of the removed heads,
+ *     the output projection their columns, and the configuration says n_head = the count kept with head_dim
+ *     unchanged (the attention width n_head·head_dim is then below n_embd). Importance is the norm of what a
+ *     head can add to the residual stream, ‖W_v,h‖·‖W_o,h‖ (its value rows, with their bias, and its output
+ *     columns): attention weights are a softmax, so a head's output is a convex combination of its value vectors
+ *     passed through its output columns, bounded by exactly these norms times the (normed) input; its q and k
+ *     only decide where it looks, not how much it can write, so their norms are left out. This is the weight
+ *     magnitude score the neurons use, needs no data, and is the same criterion for every layer; a loss-based
+ *     score (Michel et al.'s head-mask gradients) needs held-out batches and a backward pass per score, and is
+ *     left out for that. The same count per block keeps one shape for the config, as for neurons. Removing a head
+ *     is exactly zeroing it: the pruned model computes what the original does with those heads masked.</li>
  * </ul>
  */
 public final class Pruning {
@@ -88,11 +100,7 @@ public final class Pruning {
                 // Most important first: sort by descending score, ties by index.
                 order[j] = (long) Float.floatToIntBits(score) << 32 | (h - 1 - j);
             }
-            Arrays.sort(order);
-            int[] k = new int[keep];
-            for (int i = 0; i < keep; i++) k[i] = h - 1 - (int) order[h - 1 - i];
-            Arrays.sort(k);
-            kept[l] = k;
+            kept[l] = topAscending(order, h, keep);
         }
         return kept;
     }
@@ -123,11 +131,76 @@ public final class Pruning {
             }
             m.put(p + "mlp.fc.weight", takeRows(w.get(p + "mlp.fc.weight"), c, rows));
             if (cfg.bias()) m.put(p + "mlp.fc.bias", takeRows(w.get(p + "mlp.fc.bias"), 1, rows));
-            float[] proj = w.get(p + "mlp.proj.weight"), out = new float[c * keep];
-            for (int i = 0; i < c; i++) for (int j = 0; j < keep; j++) out[i * keep + j] = proj[i * h + k[j]];
-            m.put(p + "mlp.proj.weight", out);
+            m.put(p + "mlp.proj.weight", takeColumns(w.get(p + "mlp.proj.weight"), c, h, k));
         }
         return new Weights(smaller, m);
+    }
+
+    /** The heads kept when pruning {@code sparsity} of {@code heads}: the nearest count, at least one. */
+    public static int keptHeadCount(int heads, double sparsity) {
+        checkSparsity(sparsity);
+        return Math.max(1, Math.min(heads, (int) Math.round(heads * (1 - sparsity))));
+    }
+
+    /** The heads each block keeps (ascending), its {@code keep} most important by ‖W_v,h‖·‖W_o,h‖. */
+    public static int[][] keptHeads(Weights w, int keep) {
+        GPTConfig cfg = w.config();
+        int c = cfg.nEmbd(), heads = cfg.nHead(), hs = cfg.headSize(), a = cfg.attnWidth();
+        int[][] kept = new int[cfg.nLayer()][];
+        for (int l = 0; l < cfg.nLayer(); l++) {
+            String p = "h." + l + ".";
+            float[] qkv = w.get(p + "attn.qkv.weight"), proj = w.get(p + "attn.proj.weight");
+            float[] qkvBias = cfg.bias() ? w.get(p + "attn.qkv.bias") : null;
+            long[] order = new long[heads];
+            for (int h = 0; h < heads; h++) {
+                double v = 0, o = 0;
+                for (int r = 2 * a + h * hs; r < 2 * a + (h + 1) * hs; r++) v += Math.pow(rowNorm(qkv, r, c, qkvBias), 2);
+                for (int i = 0; i < c; i++) for (int j = h * hs; j < (h + 1) * hs; j++) o += (double) proj[i * a + j] * proj[i * a + j];
+                float score = (float) Math.sqrt(v * o);
+                order[h] = (long) Float.floatToIntBits(score) << 32 | (heads - 1 - h);   // descending score, ties by index
+            }
+            kept[l] = topAscending(order, heads, keep);
+        }
+        return kept;
+    }
+
+    /** The {@code keep} highest of (score, n − 1 − index) keys, as ascending indices. */
+    private static int[] topAscending(long[] order, int n, int keep) {
+        Arrays.sort(order);
+        int[] k = new int[keep];
+        for (int i = 0; i < keep; i++) k[i] = n - 1 - (int) order[n - 1 - i];
+        Arrays.sort(k);
+        return k;
+    }
+
+    /** A smaller model keeping, in each block, the heads {@code kept[l]} (each block the same count), each its size. */
+    public static Weights heads(Weights w, int[][] kept) {
+        GPTConfig cfg = w.config();
+        int c = cfg.nEmbd(), hs = cfg.headSize(), a = cfg.attnWidth(), keep = kept[0].length, ka = keep * hs;
+        GPTConfig smaller = cfg.with(Map.of("n_head", (long) keep, "head_dim", (long) hs), "pruned config");
+        Map<String, float[]> m = new LinkedHashMap<>(w.values());
+        for (int l = 0; l < cfg.nLayer(); l++) {
+            String p = "h." + l + ".";
+            int[] k = kept[l];
+            if (k.length != keep) throw new IllegalArgumentException("every block keeps the same number of heads");
+            int[] rows = new int[3 * ka], cols = new int[ka];   // q, k, v rows of the kept heads; their output columns
+            for (int third = 0; third < 3; third++) {
+                for (int i = 0; i < keep; i++) {
+                    for (int d = 0; d < hs; d++) rows[third * ka + i * hs + d] = third * a + k[i] * hs + d;
+                }
+            }
+            System.arraycopy(rows, 0, cols, 0, ka);
+            m.put(p + "attn.qkv.weight", takeRows(w.get(p + "attn.qkv.weight"), c, rows));
+            if (cfg.bias()) m.put(p + "attn.qkv.bias", takeRows(w.get(p + "attn.qkv.bias"), 1, rows));
+            m.put(p + "attn.proj.weight", takeColumns(w.get(p + "attn.proj.weight"), c, a, cols));
+        }
+        return new Weights(smaller, m);
+    }
+
+    private static float[] takeColumns(float[] m, int rows, int width, int[] cols) {
+        float[] out = new float[rows * cols.length];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols.length; j++) out[i * cols.length + j] = m[i * width + cols[j]];
+        return out;
     }
 
     private static float[] takeRows(float[] m, int cols, int[] rows) {

@@ -56,7 +56,7 @@ public final class GptLearner extends ModelLearner {
     }
 
     static double flopsPerToken(GPTConfig c, long parameters, int context) {
-        return 6.0 * parameters + 12.0 * c.nLayer() * c.nEmbd() * context;
+        return 6.0 * parameters + 12.0 * c.nLayer() * c.attnWidth() * context;   // q·kᵀ and p·v span the attention width
     }
 
     @Override

@@ -65,7 +65,7 @@ public final class PeftFiles {
     private record Part(String module, int from, int to) {}
 
     private static List<Part> parts(GPTConfig cfg, int layer, LoRA.Target t) {
-        int c = cfg.nEmbd(), h = cfg.mlpHidden();
+        int c = cfg.nEmbd(), a = cfg.attnWidth(), h = cfg.mlpHidden();
         if (ModelDir.gpt2Layout(cfg)) {
             String p = "transformer.h." + layer + ".";
             return List.of(switch (t) {
@@ -77,8 +77,8 @@ public final class PeftFiles {
         }
         String p = "model.layers." + layer + ".";
         return switch (t) {
-            case QKV -> List.of(new Part(p + "self_attn.q_proj", 0, c), new Part(p + "self_attn.k_proj", c, 2 * c),
-                    new Part(p + "self_attn.v_proj", 2 * c, 3 * c));
+            case QKV -> List.of(new Part(p + "self_attn.q_proj", 0, a), new Part(p + "self_attn.k_proj", a, 2 * a),
+                    new Part(p + "self_attn.v_proj", 2 * a, 3 * a));
             case ATTN_PROJ -> List.of(new Part(p + "self_attn.o_proj", 0, c));
             case MLP_FC -> cfg.mlp() == GPTConfig.Mlp.GELU ? List.of(new Part(p + "mlp.up_proj", 0, h))
                     : List.of(new Part(p + "mlp.gate_proj", 0, h), new Part(p + "mlp.up_proj", h, 2 * h));
@@ -104,6 +104,10 @@ public final class PeftFiles {
         GPTConfig cfg = model.config();
         Method method = Method.of(model.options());
         if (method == Method.FULL) throw new IllegalArgumentException("a full fine-tune is a model directory, not an adapter");
+        if (method == Method.PREFIX && cfg.attnWidth() != cfg.nEmbd()) {
+            throw new CramjetException("PEFT's prefix tuning sizes each layer's keys and values by token_dim, the hidden size "
+                    + cfg.nEmbd() + "; this model's attention is " + cfg.attnWidth() + " wide (heads were pruned), which it cannot express");
+        }
         Map<String, Object> conf = new TreeMap<>();           // PEFT writes its config with sorted keys
         conf.put("base_model_name_or_path", base);
         conf.put("revision", null);

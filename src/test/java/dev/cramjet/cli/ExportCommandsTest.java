@@ -297,7 +297,7 @@ class ExportCommandsTest {
         return Json.number(Json.object(Json.parse(r.out.strip(), "eval"), "eval").get("loss"), "loss");
     }
 
-    private static String[] concat(String[] a, String[] b) {
+    static String[] concat(String[] a, String[] b) {
         String[] c = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, c, a.length, b.length);
         return c;

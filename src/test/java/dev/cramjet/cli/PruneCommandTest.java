@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
+import static dev.cramjet.cli.ExportCommandsTest.concat;
 import static dev.cramjet.cli.ExportCommandsTest.ok;
 import static dev.cramjet.cli.ExportCommandsTest.run;
 import static org.junit.jupiter.api.Assertions.*;
@@ -59,7 +60,55 @@ class PruneCommandTest {
         assertTrue(Json.number(half.get("decode_tokens_per_s"), "t") > 0);
         String md = Files.readString(out.resolve("prune.md"));
         assertTrue(r.out().contains(md.strip().lines().toList().getLast()), "the saved table is the printed one");
-        assertTrue(md.contains("| neurons | 0.50 | " + cfg.mlpHidden() / 2 + " |"), md);
+        assertTrue(md.contains("| neurons | 0.50 | " + cfg.nHead() + " | " + cfg.mlpHidden() / 2 + " |"), md);
+    }
+
+    /**
+     * Head pruning: each block keeps half its heads, each its size; the Llama layout carries head_dim to every format
+     * (config.json, GGUF key_length), and eval and generate (cached and not) run on the result. The GPT-2 layout
+     * saves as Cramjet's general layout and is refused, in one line, by the formats whose configs cannot say it.
+     */
+    @Test
+    void headPruningShrinksTheAttention() throws IOException {
+        Path text = heldOut();
+        GPTConfig cfg = ModelDir.readConfig(TrainedModels.llama());
+        Path out = dir.resolve("llama-heads");
+        Run r = ok("prune", "--model", TrainedModels.llama().toString(), "--structured", "heads", "--sparsity", "0.5",
+                "--text", text.toString(), "--out", out.toString());
+        Path m = out.resolve("heads-0.50");
+        GPTConfig pruned = ModelDir.readConfig(m);
+        assertEquals(cfg.nHead() / 2, pruned.nHead());
+        assertEquals(cfg.headSize(), pruned.headSize());
+        Map<String, Object> hf = Json.object(Json.parse(Files.readString(m.resolve("config.json")), "c"), "c");
+        assertEquals("llama", hf.get("model_type"));
+        assertEquals((long) cfg.headSize(), hf.get("head_dim"));
+        assertEquals((long) cfg.nHead() / 2, hf.get("num_attention_heads"));
+        assertTrue(Files.size(m.resolve("model.safetensors")) < Files.size(TrainedModels.llama().resolve("model.safetensors")));
+        String md = Files.readString(out.resolve("prune.md"));
+        assertTrue(md.contains("| heads | 0.50 | " + cfg.nHead() / 2 + " | " + cfg.mlpHidden() + " |"), md);
+        assertTrue(r.out().contains(md.strip().lines().toList().getLast()), "the saved table is the printed one");
+        ok("eval", "--model", m.toString(), "--text", text.toString());
+        String[] gen = {"--prompt", "the model", "--max-tokens", "24", "--temperature", "0"};
+        String cached = ok(concat(new String[] {"generate", "--model", m.toString()}, gen)).out();
+        assertEquals(cached, ok(concat(new String[] {"generate", "--model", m.toString(), "--no-cache"}, gen)).out(),
+                "KV-cache decoding and full recomputation continue alike");
+        Path gguf = dir.resolve("heads.gguf");
+        ok("export", "--model", m.toString(), "--format", "gguf", "--type", "q8_0", "--out", gguf.toString());
+        ok("eval", "--model", gguf.toString(), "--text", text.toString());
+
+        Path g = dir.resolve("gpt2-heads");
+        ok("prune", "--model", TrainedModels.gpt2().toString(), "--structured", "heads", "--sparsity", "0.75",
+                "--text", text.toString(), "--out", g.toString());
+        Path gm = g.resolve("heads-0.75");
+        assertEquals(1, ModelDir.readConfig(gm).nHead());
+        assertEquals("cramjet", Json.object(Json.parse(Files.readString(gm.resolve("config.json")), "c"), "c").get("model_type"));
+        ok("eval", "--model", gm.toString(), "--text", text.toString());
+        Run hfOut = run("export", "--model", gm.toString(), "--format", "hf", "--out", dir.resolve("hf").toString());
+        assertTrue(hfOut.status() == 2 && hfOut.err().strip().lines().count() == 1
+                && hfOut.err().contains("Hugging Face's GPT-2 config has no head size"), hfOut.err());
+        Run ggufOut = run("export", "--model", gm.toString(), "--format", "gguf", "--out", dir.resolve("g.gguf").toString());
+        assertTrue(ggufOut.status() == 2 && ggufOut.err().contains("llama.cpp's gpt2 takes the head size as n_embd / n_head"), ggufOut.err());
+        assertFalse(Files.exists(dir.resolve("hf")) || Files.exists(dir.resolve("g.gguf")), "a refusal writes nothing");
     }
 
     @Test

@@ -125,10 +125,13 @@ class GgufTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"gpt2, F32", "gpt2, F16", "gpt2, Q8_0", "llama, F32", "llama, F16", "llama, Q8_0", "llama, BF16"})
-    void modelRoundTripsThroughTheFile(String arch, TensorType type, @TempDir Path dir) throws IOException {
+    @CsvSource({"gpt2, F32, 0", "gpt2, F16, 0", "gpt2, Q8_0, 0", "llama, F32, 0", "llama, F16, 0", "llama, Q8_0, 0", "llama, BF16, 0",
+        "llama, F32, 16", "llama, Q8_0, 16"})
+    void modelRoundTripsThroughTheFile(String arch, TensorType type, int headDim, @TempDir Path dir) throws IOException {
         Tokenizer tok = tokenizer();
-        GPTConfig cfg = config(arch, tok.vocabSize());
+        // headDim > 0: 4 heads of 16 in a width of 32, heads that do not split the width (as pruning leaves them)
+        GPTConfig cfg = headDim == 0 ? config(arch, tok.vocabSize())
+                : config(arch, tok.vocabSize()).with(Map.of("n_head", 4L, "head_dim", (long) headDim), "test");
         GPT model = new GPT(be, cfg, 1, 4, 11, dev.cramjet.nn.Model.Options.INFERENCE);
         Path file = dir.resolve("m.gguf");
         GgufModel.write(model, tok, type, "round trip", "{{ messages }}", file);
@@ -153,6 +156,14 @@ class GgufTest {
             assertEquals(tok.hash(), GgufModel.tokenizer(r).hash(), "the embedded tokenizer encodes as the original");
             assertEquals("{{ messages }}", r.string("tokenizer.chat_template"));
             assertEquals(arch, r.string("general.architecture"));
+            if (headDim > 0) {
+                assertEquals(headDim, r.integer("llama.attention.key_length"));
+                assertEquals(headDim, r.integer("llama.attention.value_length"));
+                assertArrayEquals(new long[] {32, 4 * headDim}, r.tensors().get("blk.0.attn_q.weight").ne());
+                assertArrayEquals(new long[] {4 * headDim, 32}, r.tensors().get("blk.0.attn_output.weight").ne());
+            } else {
+                assertNull(r.get(arch + ".attention.key_length"), "written only where llama.cpp's default n_embd / n_head is wrong");
+            }
             assertFalse(r.bool("tokenizer.ggml.add_bos_token"));
             assertEquals("smaug-bpe", r.string("tokenizer.ggml.pre"));
             assertEquals((long) tok.eot(), r.integer("tokenizer.ggml.eos_token_id"));
@@ -379,6 +390,8 @@ class GgufTest {
         cases.put("llama.feed_forward_length=200", "tensor blk.0.ffn_gate.weight has ne [32, 96], expected [32, 200] for this model");
         cases.put("llama.embedding_length=64", "llama.rope.dimension_count must be the head size 32 (partial RoPE is not supported)");
         cases.put("llama.rope.scaling.type=linear", "metadata key 'llama.rope.scaling.type': RoPE scaling is not supported");
+        cases.put("llama.attention.key_length=8", "llama.rope.dimension_count must be the head size 8");
+        cases.put("llama.attention.value_length=8", "llama.attention.value_length is given without key_length");
         for (var c : cases.entrySet()) {
             String[] kv = c.getKey().split("=");
             Map<String, Value> m = new LinkedHashMap<>(meta);
@@ -387,6 +400,10 @@ class GgufTest {
             String msg = refused(bad);
             assertTrue(msg.startsWith(bad.toString()) && msg.contains(c.getValue()), c.getKey() + " → " + msg);
         }
+        GPTConfig pruned = config("gpt2", tok.vocabSize()).with(Map.of("n_head", 1L, "head_dim", 16L), "test");
+        GPT narrow = new GPT(be, pruned, 1, 4, 11, dev.cramjet.nn.Model.Options.INFERENCE);
+        String msg = assertThrows(CramjetException.class, () -> GgufModel.write(narrow, tok, TensorType.F32, "m", null, bad)).getMessage();
+        assertTrue(msg.contains("llama.cpp's gpt2 takes the head size as n_embd / n_head") && msg.contains("1×16 = 16 is not n_embd 32"), msg);
         Gguf.write(bad, meta, List.of(tensors.getFirst()));
         assertTrue(refused(bad).endsWith("tensor blk.0.attn_norm.weight is missing (a llama model with 2 layers has it)"), refused(bad));
         List<Gguf.Tensor> extra = new ArrayList<>(tensors);

@@ -6,6 +6,8 @@ import dev.cramjet.engine.Backends;
 import dev.cramjet.io.Gguf.TensorType;
 import dev.cramjet.nn.GPT;
 import dev.cramjet.nn.ModelDir;
+import dev.cramjet.quant.Pruning;
+import dev.cramjet.quant.Weights;
 import dev.cramjet.tokenizer.Tokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -60,13 +62,20 @@ class LlamaCppTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"gpt2, F32, 1e-3", "gpt2, Q8_0, 2e-2", "llama, F32, 1e-3", "llama, Q8_0, 2e-2"})
+    @CsvSource({"gpt2, F32, 1e-3", "gpt2, Q8_0, 2e-2", "llama, F32, 1e-3", "llama, Q8_0, 2e-2", "llama-heads, F32, 1e-3",
+        "llama-heads, Q8_0, 2e-2"})
     void llamaCppAgreesWithCramjet(String arch, TensorType type, double bound, @TempDir Path dir) throws Exception {
         Path modelDir = arch.equals("gpt2") ? TrainedModels.gpt2() : TrainedModels.llama();
         Tokenizer tok = Tokenizer.load(modelDir.resolve("tokenizer.json"));
         Path file = dir.resolve("model.gguf");
         try (Backend be = Backends.open("cpu")) {
-            GgufModel.write(ModelDir.load(be, modelDir, 1, 1), tok, type, "test", null, file);
+            GPT model = ModelDir.load(be, modelDir, 1, 1);
+            if (arch.equals("llama-heads")) {      // half the heads pruned: attention narrower than n_embd, key_length in the file
+                Weights w = Weights.of(model);
+                model = Pruning.heads(w, Pruning.keptHeads(w, w.config().nHead() / 2)).model(be, 1, 1, dev.cramjet.nn.Model.Options.INFERENCE);
+                assertTrue(model.config().attnWidth() < model.config().nEmbd());
+            }
+            GgufModel.write(model, tok, type, "test", null, file);
         }
         List<String> texts = texts();
         int[] score = tok.encodeOrdinary(TrainedModels.text(7777, 2000));
@@ -116,6 +125,7 @@ class LlamaCppTest {
                 float[] logits = s.next(prompt);
                 for (int i = 0; i < 32; i++) {
                     int next = argmax(logits);
+                    if (next == tok.eot()) break;       // llama.cpp's evaluate ends at an end-of-generation token
                     ours.add((long) next);
                     if (i < 31) logits = s.next(new int[] {next});
                 }

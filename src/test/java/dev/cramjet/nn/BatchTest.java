@@ -39,7 +39,7 @@ class BatchTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 2, 3})
+    @ValueSource(ints = {0, 1, 2, 3, 4, 5})
     void entriesOfOneStepComputeWhatEachSequenceWouldAlone(int variant) {
         GPT g = new GPT(be, GPTTest.micro(variant), 1, 1, 3, Model.Options.INFERENCE);
         GPTTest.randomize(g, 11);

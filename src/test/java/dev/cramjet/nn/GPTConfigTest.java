@@ -56,6 +56,29 @@ class GPTConfigTest {
         assertEquals(2, p.nLayer());
     }
 
+    /** head_dim follows n_embd / n_head until set; set (pruned heads), it stays and the attention is narrower. */
+    @Test
+    void headDimIsDerivedUntilHeadsArePruned() {
+        GPTConfig tiny = GPTConfig.preset("tiny");
+        assertEquals(64, tiny.headSize());
+        assertEquals(256, tiny.attnWidth());
+        assertEquals(64L, tiny.toJson().get("head_dim"));
+        assertEquals(32, tiny.with(Map.of("n_head", "8"), "t").headSize(), "a derived head size follows n_head");
+        GPTConfig pruned = tiny.with(Map.of("n_head", 3L, "head_dim", 64L), "t");
+        assertEquals(3, pruned.nHead());
+        assertEquals(192, pruned.attnWidth(), "3 heads of 64 in a 256-wide model");
+        assertEquals(pruned, GPTConfig.fromJson(Json.object(Json.parse(Json.pretty(pruned.toJson()), "t"), "t"), "t"));
+        assertEquals(64, pruned.with(Map.of("n_layer", 2L), "t").headSize(), "a set head size survives other changes");
+        assertEquals(tiny, GPTConfig.fromJson(Map.of("preset", "tiny"), "t"), "configs written before head_dim read as before");
+        Map<String, Object> old = new LinkedHashMap<>(tiny.toJson());
+        old.remove("head_dim");
+        assertEquals(tiny, GPTConfig.fromJson(old, "t"));
+        CramjetException e = assertThrows(CramjetException.class, () -> tiny.with(Map.of("head_dim", 0L), "c"));
+        assertTrue(e.getMessage().contains("head_dim must be positive"), e.getMessage());
+        e = assertThrows(CramjetException.class, () -> tiny.with(Map.of("positions", "rope", "n_head", 3L, "head_dim", 15L), "c"));
+        assertTrue(e.getMessage().contains("even head size, head_dim = 15"), e.getMessage());
+    }
+
     @Test
     void validationNamesTheKey() {
         Map<String, Object> j = new LinkedHashMap<>(GPTConfig.preset("tiny").toJson());
@@ -64,7 +87,7 @@ class GPTConfigTest {
         assertTrue(e.getMessage().contains("cfg.json") && e.getMessage().contains("\"n_heads\""), e.getMessage());
 
         e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("n_head", "3"), "cfg.json"));
-        assertTrue(e.getMessage().contains("n_head (3) must divide n_embd (256)"), e.getMessage());
+        assertTrue(e.getMessage().contains("n_head (3) must divide n_embd (256), or head_dim must be given"), e.getMessage());
         e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("norm", "batch"), "c"));
         assertTrue(e.getMessage().contains("\"norm\" expects layer or rms"), e.getMessage());
         e = assertThrows(CramjetException.class, () -> GPTConfig.preset("tiny").with(Map.of("dropout", 1.5), "c"));

@@ -33,7 +33,7 @@ class ModelDirTest {
     void close() { be.close(); }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 2, 3})
+    @ValueSource(ints = {0, 1, 2, 3, 4, 5})
     void saveThenLoadGivesTheSameModel(int variant) throws IOException {
         GPTConfig cfg = GPTTest.micro(variant);
         GPT g = new GPT(be, cfg, 1, 8, 1);
@@ -65,6 +65,22 @@ class ModelDirTest {
                 assertArrayEquals(new long[] {64, 16}, r.entry("model.layers.1.mlp.gate_proj.weight").shape());
                 assertArrayEquals(new long[] {16, 16}, r.entry("model.layers.0.self_attn.k_proj.weight").shape());
                 assertArrayEquals(new long[] {37, 16}, r.entry("lm_head.weight").shape());
+            } else if (variant == 4) {
+                assertEquals("cramjet", json.get("model_type"), "GPT-2's config cannot say the head size");
+                assertArrayEquals(new long[] {12, 16}, r.entry("model.layers.0.self_attn.q_proj.weight").shape());
+                assertArrayEquals(new long[] {16, 12}, r.entry("model.layers.0.self_attn.o_proj.weight").shape());
+                assertArrayEquals(new long[] {12}, r.entry("model.layers.0.self_attn.v_proj.bias").shape());
+            } else if (variant == 5) {
+                assertEquals("llama", json.get("model_type"));
+                assertEquals(8L, json.get("head_dim"));
+                assertEquals(3L, json.get("num_attention_heads"));
+                assertArrayEquals(new long[] {24, 16}, r.entry("model.layers.1.self_attn.k_proj.weight").shape());
+                assertArrayEquals(new long[] {16, 24}, r.entry("model.layers.1.self_attn.o_proj.weight").shape());
+                // transformers' keys alone (no "cramjet" block) give the same configuration
+                Map<String, Object> hf = new java.util.LinkedHashMap<>(json);
+                hf.remove("cramjet");
+                Files.writeString(dir.resolve("config.json"), Json.pretty(hf));
+                assertEquals(cfg, ModelDir.readConfig(dir));
             } else {
                 assertEquals("cramjet", json.get("model_type"));
             }

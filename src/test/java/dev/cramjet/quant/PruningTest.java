@@ -82,6 +82,82 @@ class PruningTest {
         assertTrue(diff > 1e-3, "pruning half the neurons changes the model: " + diff);
     }
 
+    /**
+     * The head-pruned model (fewer heads, each its size: attention narrower than n_embd) computes what the original
+     * does with those heads zeroed — their q, k, v rows and biases and their output columns — in the full forward
+     * and in KV-cache decoding.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void removingHeadsEqualsMaskingThem(String arch) throws IOException {
+        Weights w = trained(arch);
+        GPTConfig cfg = w.config();
+        int heads = cfg.nHead(), hs = cfg.headSize(), c = cfg.nEmbd(), a = cfg.attnWidth(), keep = Pruning.keptHeadCount(heads, 0.5);
+        assertEquals(heads / 2, keep);
+        int[][] kept = Pruning.keptHeads(w, keep);
+        Weights pruned = Pruning.heads(w, kept);
+        GPTConfig pc = pruned.config();
+        assertEquals(keep, pc.nHead());
+        assertEquals(hs, pc.headSize(), "heads keep their size");
+        assertEquals(keep * hs, pc.attnWidth());
+        assertEquals(c, pc.nEmbd());
+        assertEquals((long) cfg.nLayer() * (heads - keep) * hs * c * 4 + (cfg.bias() ? (long) cfg.nLayer() * (heads - keep) * hs * 3 : 0),
+                w.count() - pruned.count(), "q, k, v rows, output columns (and qkv biases) are gone");
+
+        Weights masked = w.copy();
+        for (int l = 0; l < cfg.nLayer(); l++) {
+            boolean[] on = new boolean[heads];
+            for (int h : kept[l]) on[h] = true;
+            float[] qkv = masked.get("h." + l + ".attn.qkv.weight"), proj = masked.get("h." + l + ".attn.proj.weight");
+            for (int h = 0; h < heads; h++) {
+                if (on[h]) continue;
+                for (int third = 0; third < 3; third++) {
+                    int from = third * a + h * hs;
+                    Arrays.fill(qkv, from * c, (from + hs) * c, 0f);
+                    if (cfg.bias()) Arrays.fill(masked.get("h." + l + ".attn.qkv.bias"), from, from + hs, 0f);
+                }
+                for (int i = 0; i < c; i++) Arrays.fill(proj, i * a + h * hs, i * a + (h + 1) * hs, 0f);
+            }
+        }
+        float[][] x = logits(masked), y = logits(pruned), original = logits(w);
+        double diff = 0;
+        for (int i = 0; i < x.length; i++) {
+            for (int j = 0; j < x[i].length; j++) {
+                assertEquals(x[i][j], y[i][j], 2e-5, "logit " + i + "," + j);
+                diff = Math.max(diff, Math.abs(x[i][j] - original[i][j]));
+            }
+        }
+        assertTrue(diff > 1e-3, "pruning half the heads changes the model: " + diff);
+
+        // Decoding with the KV cache: a prompt chunk, then token by token, against the full forward of the masked model.
+        GPT.Session session = pruned.model(be, 1, TOKENS.length, Model.Options.INFERENCE).session(TOKENS.length);
+        float[] last = session.next(Arrays.copyOf(TOKENS, 8));
+        for (int j = 0; j < cfg.vocabSize(); j++) assertEquals(x[7][j], last[j], 2e-5, "prompt logit " + j);
+        for (int i = 8; i < TOKENS.length; i++) {
+            float[] step = session.next(new int[] {TOKENS[i]});
+            for (int j = 0; j < cfg.vocabSize(); j++) assertEquals(x[i][j], step[j], 2e-5, "decoded position " + i + ", logit " + j);
+        }
+    }
+
+    @Test
+    void headsKeptAreTheMostImportant() throws IOException {
+        Weights w = trained("llama");
+        GPTConfig cfg = w.config();
+        int c = cfg.nEmbd(), hs = cfg.headSize(), a = cfg.attnWidth();
+        // Block 0: head 1's value rows grow tenfold (it survives any pruning), head 2's output columns die (it goes
+        // first); head 3's q and k grow a hundredfold, which the score ignores: where a head looks is not how much it writes.
+        float[] qkv = w.get("h.0.attn.qkv.weight"), proj = w.get("h.0.attn.proj.weight");
+        for (int i = (2 * a + hs) * c; i < (2 * a + 2 * hs) * c; i++) qkv[i] *= 10;
+        for (int i = 0; i < c; i++) Arrays.fill(proj, i * a + 2 * hs, i * a + 3 * hs, 0f);
+        for (int third = 0; third < 2; third++) for (int i = (third * a + 3 * hs) * c; i < (third * a + 4 * hs) * c; i++) qkv[i] *= 100;
+        assertArrayEquals(new int[] {1}, Pruning.keptHeads(w, 1)[0]);
+        int[] three = Pruning.keptHeads(w, 3)[0];
+        assertArrayEquals(new int[] {0, 1, 3}, three, "head 2 writes nothing and goes first");
+        assertEquals(2, Pruning.keptHeadCount(4, 0.5));
+        assertEquals(1, Pruning.keptHeadCount(4, 0.95), "never below one head");
+        assertEquals(3, Pruning.keptHeadCount(4, 0.3));
+    }
+
     @Test
     void neuronsKeptAreTheMostImportant() throws IOException {
         Weights w = trained("gpt2");

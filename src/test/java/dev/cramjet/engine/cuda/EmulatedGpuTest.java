@@ -3,6 +3,10 @@ package dev.cramjet.engine.cuda;
 import dev.cramjet.cli.SelftestCommand;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.cpu.CpuBackend;
+import dev.cramjet.nn.GPT;
+import dev.cramjet.nn.GPTConfig;
+import dev.cramjet.nn.Model;
+import dev.cramjet.quant.Weights;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -137,6 +141,38 @@ class EmulatedGpuTest {
             List<Parity.Result> failed = results.stream().filter(r -> !r.passed()).toList();
             assertTrue(failed.isEmpty(), "outside their bounds:\n" + String.join("\n", failed.stream().map(Object::toString).toList()));
             assertEquals(121, results.size());
+        }
+    }
+
+    /**
+     * A model whose heads do not split the width (3 heads of 16 in a width of 64, as head pruning leaves them, RoPE
+     * layout): the CUDA backend's forward and KV-cache decoding give the CPU's logits, to BF16 rounding. Its attention
+     * ops take the head size from the qkv tensor, so nothing there may assume heads × head size = n_embd.
+     */
+    @Test
+    void attentionNarrowerThanTheWidthRunsAsOnTheCpu() throws Exception {
+        GPTConfig cfg = GPTConfig.gpt2(2, 4, 64, 96, 16).with(Map.of("positions", "rope", "norm", "rms", "mlp", "swiglu",
+                "bias", false, "n_head", 3L, "head_dim", 16L), "test");
+        int[] tokens = new int[12];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = (i * 37 + 5) % cfg.vocabSize();
+        try (Backend cuda = open(); Backend cpu = new CpuBackend()) {
+            Weights w = Weights.of(new GPT(cpu, cfg, 1, tokens.length, 3, Model.Options.INFERENCE));
+            GPT ref = w.model(cpu, 1, tokens.length, Model.Options.INFERENCE), gpu = w.model(cuda, 1, tokens.length, Model.Options.INFERENCE);
+            ref.forward(tokens, null);
+            gpu.forward(tokens, null);
+            GPT.Session session = w.model(cuda, 1, 1, Model.Options.INFERENCE).session(tokens.length);
+            double scale = 0, forward = 0, decoded = 0;
+            for (int i = 0; i < tokens.length; i++) {
+                float[] want = ref.logitsAt(i), got = gpu.logitsAt(i), step = session.next(new int[] {tokens[i]});
+                for (int j = 0; j < cfg.vocabSize(); j++) {
+                    scale = Math.max(scale, Math.abs(want[j]));
+                    forward = Math.max(forward, Math.abs(got[j] - want[j]));
+                    decoded = Math.max(decoded, Math.abs(step[j] - want[j]));
+                }
+            }
+            assertTrue(scale > 0.1, "the logits are not trivially small: " + scale);
+            // BF16 keeps 8 significant bits (relative rounding 2^-9 per value); a few roundings deep, 3% of the scale.
+            assertTrue(forward < 0.03 * scale && decoded < 0.03 * scale, "forward " + forward + ", decoded " + decoded + ", scale " + scale);
         }
     }
 

@@ -8,11 +8,12 @@
 # usage: scripts/bench-llama.sh MODEL_DIR [ROUNDS] [PROMPT] [DECODE]     (defaults 5, 64, 128)
 # THREADS=N (default: all cores) sets both engines' threads; one thread is the steadier figure on a shared machine,
 # where llama.cpp's threads, which wait for each other at every op, lose the most to a stolen core.
+# REPEATS=N (default 3): timed runs per engine process after its warm-up, so the JVM's figure is of compiled code.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 model=${1:?usage: scripts/bench-llama.sh MODEL_DIR [ROUNDS] [PROMPT] [DECODE]}
 rounds=${2:-5} prompt=${3:-64} decode=${4:-128}
-threads=${THREADS:-$(nproc)}
+threads=${THREADS:-$(nproc)} repeats=${REPEATS:-3}
 nlc="$root/.cache/node/node_modules/node-llama-cpp"
 [ -d "$nlc" ] || { echo "bench-llama: node-llama-cpp is not installed; run scripts/setup-node-llama-cpp.sh" >&2; exit 2; }
 work=$(mktemp -d)
@@ -22,17 +23,17 @@ trap 'rm -rf "$work"' EXIT
 vocab=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$model/config.json', 'utf8')).vocab_size)")
 for r in $(seq "$rounds"); do
   for t in f32 q8_0; do
-    CRAMJET_JAVA_OPTS="${CRAMJET_JAVA_OPTS:-} -Dcramjet.threads=$threads" "$root/cramjet" bench --model "$work/$t.gguf" --prompt "$prompt" --decode "$decode" --repeats 1 --json \
+    CRAMJET_JAVA_OPTS="${CRAMJET_JAVA_OPTS:-} -Dcramjet.threads=$threads" "$root/cramjet" bench --model "$work/$t.gguf" --prompt "$prompt" --decode "$decode" --repeats "$repeats" --json \
       | sed "s/^{/{\"engine\":\"cramjet\",\"type\":\"$t\",/"
-    NODE_LLAMA_CPP="$nlc" node "$root/src/test/resources/io/llama.mjs" bench "$work/$t.gguf" "$threads" "$prompt" "$decode" 1 "$vocab" \
+    NODE_LLAMA_CPP="$nlc" node "$root/src/test/resources/io/llama.mjs" bench "$work/$t.gguf" "$threads" "$prompt" "$decode" "$repeats" "$vocab" \
       | sed "s/^{/{\"engine\":\"llama.cpp\",\"type\":\"$t\",/"
   done
 done > "$work/rounds.jsonl"
-node - "$work/rounds.jsonl" "$threads" "$prompt" "$decode" <<'JS'
-const [file, threads, prompt, decode] = process.argv.slice(2);
+node - "$work/rounds.jsonl" "$threads" "$prompt" "$decode" "$rounds" "$repeats" <<'JS'
+const [file, threads, prompt, decode, rounds, repeats] = process.argv.slice(2);
 const rows = require("fs").readFileSync(file, "utf8").trim().split("\n").map(l => JSON.parse(l));
 const best = (engine, type, key) => Math.max(...rows.filter(r => r.engine === engine && r.type === type).map(r => r[key]));
-console.log(`batch 1, ${threads} threads, ${prompt}-token prompt, ${decode} decoded tokens; best of ${rows.length / 4} rounds each`);
+console.log(`batch 1, ${threads} threads, ${prompt}-token prompt, ${decode} decoded tokens; best of ${rounds} rounds × ${repeats} repeats each`);
 console.log("| weights | Cramjet prefill | llama.cpp prefill | ratio | Cramjet decode | llama.cpp decode | ratio |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const t of ["f32", "q8_0"]) {

@@ -217,8 +217,10 @@ public final class Gemm {
 
     /**
      * Columns [j0,j1) of an nt product as dot products of contiguous rows: four rows of B at a time, each read once
-     * from memory and reused from L1 for every row of A. A tail of fewer than four rows repeats the last one and
-     * drops the extra results.
+     * from memory and reused from L1 for every row of A (a tail of fewer than four rows repeats the last one and
+     * drops the extra results). Rows of A outside groups of four take one row of B at a time, in memory order: with
+     * fewer than four rows of A (decoding one token) that is a single sequential stream the hardware prefetcher
+     * follows, where four rows of B read side by side are four short streams (as in {@link Q8#nt}).
      */
     private static void ntFewRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                                   boolean accumulate, int j0, int j1) {
@@ -231,40 +233,31 @@ public final class Gemm {
             for (; i + 4 <= m; i += 4) {
                 dot4x4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, n, cols, accumulate, sums);
             }
-            for (; i < m; i++) dot4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, cols, accumulate);
+            for (; i < m; i++) {
+                for (int t = 0; t < cols; t++) {
+                    int ci = cOff + i * n + j + t;
+                    c[ci] = (accumulate ? c[ci] : 0) + dot(a, aOff + i * k, b, bOff + (j + t) * k, k);
+                }
+            }
         }
     }
 
-    /** c[ci + t] (+)= Σ_p a[ai + p] · b[bt + p] for the first {@code cols} of the four rows bt = b0..b3. */
-    private static void dot4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
-                             int cols, boolean accumulate) {
-        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+    /** Σ_p a[ai + p] · b[bi + p]: one vector of sums in p order, its lanes summed, then the scalar tail. */
+    private static float dot(float[] a, int ai, float[] b, int bi, int k) {
+        FloatVector s = FloatVector.zero(S);
         int p = 0;
         for (int end = S.loopBound(k); p < end; p += L) {
-            FloatVector x = FloatVector.fromArray(S, a, ai + p);
-            s0 = x.fma(FloatVector.fromArray(S, b, b0 + p), s0);
-            s1 = x.fma(FloatVector.fromArray(S, b, b1 + p), s1);
-            s2 = x.fma(FloatVector.fromArray(S, b, b2 + p), s2);
-            s3 = x.fma(FloatVector.fromArray(S, b, b3 + p), s3);
+            s = FloatVector.fromArray(S, a, ai + p).fma(FloatVector.fromArray(S, b, bi + p), s);
         }
         // Lanes.sum, not reduceLanes: decoding must give the same bits in every JIT tier.
-        float r0 = Lanes.sum(s0), r1 = Lanes.sum(s1), r2 = Lanes.sum(s2), r3 = Lanes.sum(s3);
-        for (; p < k; p++) {
-            float x = a[ai + p];
-            r0 += x * b[b0 + p];
-            r1 += x * b[b1 + p];
-            r2 += x * b[b2 + p];
-            r3 += x * b[b3 + p];
-        }
-        c[ci] = (accumulate ? c[ci] : 0) + r0;
-        if (cols > 1) c[ci + 1] = (accumulate ? c[ci + 1] : 0) + r1;
-        if (cols > 2) c[ci + 2] = (accumulate ? c[ci + 2] : 0) + r2;
-        if (cols > 3) c[ci + 3] = (accumulate ? c[ci + 3] : 0) + r3;
+        float r = Lanes.sum(s);
+        for (; p < k; p++) r += a[ai + p] * b[bi + p];
+        return r;
     }
 
     /**
-     * {@link #dot4} for four rows of A at once (from ai, stride k; C rows at stride n): each row of B is loaded once
-     * per vector for all four, each element summed exactly as dot4 sums it. sums holds 16·L floats.
+     * {@link #dot} for four rows of A and four of B at once (from ai, stride k; C rows at stride n): each row of B is loaded once
+     * per vector for all four, each element summed exactly as dot sums it. sums holds 16·L floats.
      */
     private static void dot4x4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
                                int n, int cols, boolean accumulate, float[] sums) {

@@ -61,7 +61,10 @@ class BrowserTest {
                 String reply = (String) seen.get("reply");
                 assertFalse(reply.isEmpty(), "the reply appeared");
                 long distinct = Json.array(seen.get("lengths"), "lengths").stream().filter(l -> (Long) l > 0).distinct().count();
-                assertTrue(distinct >= 3, "the reply streamed in (" + distinct + " distinct lengths): " + seen.get("lengths"));
+                // The page only ever appends deltas, so two different partial lengths mean it showed the reply before
+                // it was complete; more are usual, but Chromium may hand the throttled stream over in as few as two
+                // reads, and events in one read are one mutation record (a clean-clone CI run saw [0, 15, 25]).
+                assertTrue(distinct >= 2, "the reply streamed in (" + distinct + " distinct lengths): " + seen.get("lengths"));
                 assertTrue(((String) seen.get("chatStatus")).startsWith("done"), (String) seen.get("chatStatus"));
                 List<Object> points = Json.array(seen.get("points"), "points");
                 assertTrue((Long) points.get(1) >= (Long) points.get(0) + 3, "the loss curve gained points: " + points);

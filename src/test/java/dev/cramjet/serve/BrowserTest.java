@@ -61,7 +61,7 @@ class BrowserTest {
                 String reply = (String) seen.get("reply");
                 assertFalse(reply.isEmpty(), "the reply appeared");
                 long distinct = Json.array(seen.get("lengths"), "lengths").stream().filter(l -> (Long) l > 0).distinct().count();
-                // The page only ever appends deltas, so two different partial lengths mean it showed the reply before
+                // The page only ever appends deltas, so two different non-empty lengths mean it showed the reply before
                 // it was complete; more are usual, but Chromium may hand the throttled stream over in as few as two
                 // reads, and events in one read are one mutation record (a clean-clone CI run saw [0, 15, 25]).
                 assertTrue(distinct >= 2, "the reply streamed in (" + distinct + " distinct lengths): " + seen.get("lengths"));

@@ -478,10 +478,11 @@ public final class Gemm {
 
     /**
      * dst[d0 + u·dStride + t] = src[s0 + t·sStride + u] for t < rows, u < cols: the transposing copy both packs
-     * need (A for tn, B for nt). Whole L×L blocks go through registers, the rest element by element.
+     * need (A for tn, B for nt), and Q8's expanded panels. Whole L×L blocks go through registers, the rest element
+     * by element; tmp holds L·L floats.
      */
-    private static void transpose(float[] src, int s0, int sStride, int rows, int cols, float[] dst, int d0,
-                                  int dStride, float[] tmp) {
+    static void transpose(float[] src, int s0, int sStride, int rows, int cols, float[] dst, int d0,
+                          int dStride, float[] tmp) {
         int tv = rows - rows % L, uv = cols - cols % L;
         for (int t = 0; t < tv; t += L) {
             for (int u = 0; u < uv; u += L) {

@@ -65,13 +65,7 @@ class ExportCommandsTest {
 
     private static Path model(String arch) { return arch.equals("gpt2") ? TrainedModels.gpt2() : TrainedModels.llama(); }
 
-    private Path heldOut() throws IOException {
-        Path f = dir.resolve("held-out.txt");
-        StringBuilder sb = new StringBuilder();
-        for (int s = 0; s < 12; s++) sb.append(TrainedModels.text(9000 + s, 300));
-        Files.writeString(f, sb);
-        return f;
-    }
+    private Path heldOut() throws IOException { return TrainedModels.heldOut(dir, 9000, 12); }
 
     /** The HF directory by transformers' conventions, and a hand-written forward pass over its tensors agrees. */
     @ParameterizedTest

@@ -26,13 +26,7 @@ class PruneCommandTest {
     @TempDir
     Path dir;
 
-    private Path heldOut() throws IOException {
-        Path f = dir.resolve("held-out.txt");
-        StringBuilder sb = new StringBuilder();
-        for (int s = 0; s < 8; s++) sb.append(TrainedModels.text(9100 + s, 300));
-        Files.writeString(f, sb);
-        return f;
-    }
+    private Path heldOut() throws IOException { return TrainedModels.heldOut(dir, 9100, 8); }
 
     @Test
     void structuredPruningShrinksTheSavedModel() throws IOException {

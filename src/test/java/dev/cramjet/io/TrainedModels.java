@@ -64,6 +64,18 @@ public final class TrainedModels {
     private static final String[] MARKS = {", ", ". ", "! ", "? ", "，", "。", "！", "：", "、", "\n", "\n\n", " - ", "  ", "\t",
         " (", ") ", "\"", "'", "...", " 😀 ", " 👍🏽", "：“", "”"};
 
+    /**
+     * A held-out text file in {@code dir}: {@code texts} pieces of 300 characters from seeds {@code seed}, seed+1, …
+     * — none of them seen by the trained models, which learned from other seeds.
+     */
+    public static Path heldOut(Path dir, long seed, int texts) throws IOException {
+        Path f = dir.resolve("held-out.txt");
+        StringBuilder sb = new StringBuilder();
+        for (int s = 0; s < texts; s++) sb.append(text(seed + s, 300));
+        Files.writeString(f, sb);
+        return f;
+    }
+
     /** Mixed Chinese/English text of about {@code chars} characters, a deterministic function of the seed. */
     public static String text(long seed, int chars) {
         SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + 7);

@@ -6,6 +6,10 @@ import dev.cramjet.train.MetricsLog;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -59,7 +63,7 @@ class BrowserTest {
                 assertEquals(List.of(), seen.get("unlabelled"), "every control has a label");
                 assertEquals("Hello, tiny model!", seen.get("user"));
                 String reply = (String) seen.get("reply");
-                assertFalse(reply.isEmpty(), "the reply appeared");
+                assertEquals(sameRequest(tiny.url()), reply, "the page's streamed reply is the API's reply for the page's settings and seed");
                 long distinct = Json.array(seen.get("lengths"), "lengths").stream().filter(l -> (Long) l > 0).distinct().count();
                 // The page only ever appends deltas, so two different non-empty lengths mean it showed the reply before
                 // it was complete; more are usual, but Chromium may hand the throttled stream over in as few as two
@@ -77,6 +81,17 @@ class BrowserTest {
                 trainer.join(5000);
             }
         }
+    }
+
+    /** The API's whole reply (not streamed) to the request the page sends: browser.js's message, settings and seed. */
+    private static String sameRequest(String url) throws Exception {
+        String body = "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, tiny model!\"}],"
+                + "\"temperature\":2,\"top_p\":0.95,\"max_tokens\":24,\"seed\":3}";
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url + "/v1/chat/completions"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        Map<String, Object> choice = Json.object(Json.array(Json.object(Json.parse(r.body(), "reply"), "reply").get("choices"), "choices").get(0), "choice");
+        assertEquals("length", choice.get("finish_reason"), "seed 3 gives a reply of all 24 tokens");
+        return (String) Json.object(choice.get("message"), "message").get("content");
     }
 
     private static Map<String, Object> train(long step) {

@@ -114,6 +114,9 @@ async function send() {
     temperature: Number($("temperature").value), top_p: Number($("top-p").value),
     max_tokens: Math.max(1, Number($("max-tokens").value) || 200),
   };
+  // A seed makes a reply repeatable (the API's "same seed, same text"); empty leaves sampling random.
+  const seed = $("seed").value.trim();
+  if (seed !== "") body.seed = Number(seed);
   state.abort = new AbortController();
   busy(true);
   status("generating…");

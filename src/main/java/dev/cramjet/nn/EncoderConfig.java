@@ -5,11 +5,9 @@ import dev.cramjet.io.Json;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 
 import static dev.cramjet.nn.GPTConfig.boolOf;
-import static dev.cramjet.nn.GPTConfig.decimal;
 import static dev.cramjet.nn.GPTConfig.enumOf;
 import static dev.cramjet.nn.GPTConfig.intOf;
 import static dev.cramjet.nn.GPTConfig.numberOf;
@@ -122,20 +120,7 @@ public record EncoderConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int
 
     /** Every key (snake_case; enums in lower case; norm_placement "pre" or "post"). */
     public Map<String, Object> toJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("n_layer", (long) nLayer);
-        m.put("n_head", (long) nHead);
-        m.put("n_embd", (long) nEmbd);
-        m.put("vocab_size", (long) vocabSize);
-        m.put("padded_vocab", (long) paddedVocab);
-        m.put("block_size", (long) blockSize);
-        m.put("dropout", decimal(dropout));
-        m.put("bias", bias);
-        m.put("positions", positions.name().toLowerCase(Locale.ROOT));
-        m.put("norm", norm.name().toLowerCase(Locale.ROOT));
-        m.put("mlp", mlp.name().toLowerCase(Locale.ROOT));
-        m.put("mlp_hidden", (long) mlpHidden);
-        m.put("norm_eps", decimal(normEps));
+        Map<String, Object> m = shape().toJson();
         m.put("norm_placement", preNorm ? "pre" : "post");
         m.put("embedding_norm", embeddingNorm);
         m.put("head_transform", headTransform);

@@ -43,7 +43,7 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     /** The JSON keys, in the order {@link #toJson()} writes them. */
     private static final String[] KEYS = {"n_layer", "n_head", "n_embd", "vocab_size", "padded_vocab", "block_size",
-        "dropout", "bias", "tied_embeddings", "positions", "norm", "mlp", "rope_theta", "mlp_hidden", "norm_eps", "head_dim"};
+        "dropout", "bias", "positions", "norm", "mlp", "mlp_hidden", "norm_eps", "tied_embeddings", "rope_theta", "head_dim"};
 
     public GPTConfig {
         positive("n_layer", nLayer);
@@ -148,22 +148,9 @@ public record GPTConfig(int nLayer, int nHead, int nEmbd, int vocabSize, int pad
 
     /** The configuration as a JSON object with every key (snake_case, enums in lower case). */
     public Map<String, Object> toJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("n_layer", (long) nLayer);
-        m.put("n_head", (long) nHead);
-        m.put("n_embd", (long) nEmbd);
-        m.put("vocab_size", (long) vocabSize);
-        m.put("padded_vocab", (long) paddedVocab);
-        m.put("block_size", (long) blockSize);
-        m.put("dropout", decimal(dropout));
-        m.put("bias", bias);
+        Map<String, Object> m = shape().toJson();
         m.put("tied_embeddings", tiedEmbeddings);
-        m.put("positions", positions.name().toLowerCase(Locale.ROOT));
-        m.put("norm", norm.name().toLowerCase(Locale.ROOT));
-        m.put("mlp", mlp.name().toLowerCase(Locale.ROOT));
         m.put("rope_theta", decimal(ropeTheta));
-        m.put("mlp_hidden", (long) mlpHidden);
-        m.put("norm_eps", decimal(normEps));
         m.put("head_dim", (long) headDim);
         return m;
     }

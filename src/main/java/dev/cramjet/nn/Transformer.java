@@ -7,6 +7,10 @@ import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
 /**
  * The trunk every model here shares: token (and position) embeddings, an optional embedding norm, a stack of
  * blocks, a final norm — tokens [B,T] to hidden states [B·T, C] and back. A decoder runs it causally, an encoder
@@ -35,6 +39,25 @@ final class Transformer {
                  float normEps, boolean preNorm, boolean embeddingNorm, int attnWidth) {
         /** Output width of the first MLP matmul: H for GELU, 2·H (gate | up) for the gated units. */
         int fcWidth() { return mlp == GPTConfig.Mlp.GELU ? mlpHidden : 2 * mlpHidden; }
+
+        /** The keys a decoder's and an encoder's config.json share, in this order; each config adds its own after. */
+        Map<String, Object> toJson() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("n_layer", (long) layers);
+            m.put("n_head", (long) heads);
+            m.put("n_embd", (long) width);
+            m.put("vocab_size", (long) vocab);
+            m.put("padded_vocab", (long) paddedVocab);
+            m.put("block_size", (long) blockSize);
+            m.put("dropout", GPTConfig.decimal(dropout));
+            m.put("bias", bias);
+            m.put("positions", positions.name().toLowerCase(Locale.ROOT));
+            m.put("norm", norm.name().toLowerCase(Locale.ROOT));
+            m.put("mlp", mlp.name().toLowerCase(Locale.ROOT));
+            m.put("mlp_hidden", (long) mlpHidden);
+            m.put("norm_eps", GPTConfig.decimal(normEps));
+            return m;
+        }
     }
 
     final Backend be;

@@ -104,29 +104,20 @@ public final class Reference {
     }
 
     /** HF Conv1D: y = x·W + b with W stored (in, out). */
-    private double[][] conv1d(double[][] x, String name, int out) {
-        float[] wt = t(name + ".weight"), b = opt(name + ".bias");
-        int in = x[0].length;
-        double[][] y = new double[x.length][out];
-        for (int i = 0; i < x.length; i++) {
-            for (int o = 0; o < out; o++) {
-                double s = b == null ? 0 : b[o];
-                for (int j = 0; j < in; j++) s += x[i][j] * wt[j * out + o];
-                y[i][o] = s;
-            }
-        }
-        return y;
-    }
+    private double[][] conv1d(double[][] x, String name, int out) { return affine(x, name, out, false); }
 
     /** nn.Linear: y = x·Wᵀ + b with W stored (out, in). */
-    private double[][] linear(double[][] x, String name, int out) {
+    private double[][] linear(double[][] x, String name, int out) { return affine(x, name, out, true); }
+
+    /** y = x·W + b, W read as (out, in) when {@code outMajor}, else as (in, out). */
+    private double[][] affine(double[][] x, String name, int out, boolean outMajor) {
         float[] wt = t(name + ".weight"), b = opt(name + ".bias");
         int in = x[0].length;
         double[][] y = new double[x.length][out];
         for (int i = 0; i < x.length; i++) {
             for (int o = 0; o < out; o++) {
                 double s = b == null ? 0 : b[o];
-                for (int j = 0; j < in; j++) s += x[i][j] * wt[o * in + j];
+                for (int j = 0; j < in; j++) s += x[i][j] * wt[outMajor ? o * in + j : j * out + o];
                 y[i][o] = s;
             }
         }

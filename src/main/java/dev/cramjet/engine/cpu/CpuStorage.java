@@ -3,6 +3,7 @@ package dev.cramjet.engine.cpu;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Storage;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,6 +24,8 @@ final class CpuStorage implements Storage {
     int[] i32;
     byte[] q8;
     float[] q8Scale;
+    /** The F32 or Q8_0 array, and Q8_0's scales, as heap segments for native kernels: made once, at first use. */
+    private MemorySegment segment, scaleSegment;
     /**
      * The matrices products read since the last write, packed or not yet ({@link #packed}): a model's few dozen
      * weights, searched in a list, so a lookup allocates nothing.
@@ -77,6 +80,18 @@ final class CpuStorage implements Storage {
         return null;
     }
 
+    /** The F32 floats or Q8_0 quants as a heap segment (for a critical downcall). */
+    MemorySegment segment() {
+        if (segment == null) segment = dtype == DType.Q8_0 ? MemorySegment.ofArray(q8) : MemorySegment.ofArray(f32);
+        return segment;
+    }
+
+    /** A Q8_0 storage's block scales as a heap segment. */
+    MemorySegment scaleSegment() {
+        if (scaleSegment == null) scaleSegment = MemorySegment.ofArray(q8Scale);
+        return scaleSegment;
+    }
+
     /** The storage is about to be written: its packed copies would go stale, so they go. */
     void written() {
         if (!packs.isEmpty()) packs.clear();
@@ -97,6 +112,8 @@ final class CpuStorage implements Storage {
         i32 = null;
         q8 = null;
         q8Scale = null;
+        segment = null;
+        scaleSegment = null;
     }
 
     boolean released() { return f32 == null && bf16 == null && i32 == null && q8 == null; }

@@ -1,0 +1,189 @@
+package dev.cramjet.engine.cpu;
+
+import dev.cramjet.engine.KernelCache;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The int8 product's native kernel, q8.c (its header states the math, which {@link Q8} computes too): compiled at
+ * first use with the machine's C compiler ($CC, else cc) for this CPU and cached under a hash of source, compiler,
+ * options and the CPU's flags in {@link KernelCache}'s "cpu" directory, then bound with FFM. Its arguments are Java
+ * arrays, passed as heap segments to critical downcalls (no copies; the calls are short and never call back).
+ *
+ * <p>{@link #KERNEL} is null where the kernel cannot run — no AVX-512 VNNI, no /proc/cpuinfo, no compiler, a failed
+ * build, or {@code -Dcramjet.q8=java} / {@code CRAMJET_Q8=java} — and {@link #STATUS} says which and why; the Java
+ * kernel then computes the same bits.
+ */
+final class Q8Native {
+    /** The CPU features q8.c is written for (Linux's names in /proc/cpuinfo). */
+    private static final List<String> FEATURES = List.of("avx512f", "avx512bw", "avx512dq", "avx512_vnni");
+    private static final List<String> OPTIONS = List.of("-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared");
+
+    static final Q8Native KERNEL;
+    /** Which int8 kernel runs, in words: "native (path)" or "Java (why)". */
+    static final String STATUS;
+
+    static {
+        String[] why = new String[1];
+        Q8Native k = load(System.getenv(), System.getProperty("user.home"), why);
+        KERNEL = k;
+        STATUS = k != null ? "native AVX-512 VNNI (" + why[0] + ")" : "Java (" + why[0] + ")";
+    }
+
+    private final MethodHandle pack, matmul;
+
+    private Q8Native(SymbolLookup lib) {
+        Linker linker = Linker.nativeLinker();
+        Linker.Option heap = Linker.Option.critical(true);
+        pack = linker.downcallHandle(lib.find("q8_pack").orElseThrow(),
+                FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), heap);
+        matmul = linker.downcallHandle(lib.find("q8_matmul").orElseThrow(),
+                FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT,
+                        JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), heap);
+    }
+
+    /** Bytes and floats q8_pack writes per row of k values. */
+    static int packedBytes(int k) { return groups(k) * 576; }
+
+    static int packedScales(int k) { return groups(k) * 16; }
+
+    private static int groups(int k) { return (k / Q8.BLOCK + 15) / 16; }
+
+    /** q8_pack: n rows of quantized x (q [n·k], d [n·k/32]) into xp, xdp. */
+    void pack(MemorySegment q, MemorySegment d, int n, int k, MemorySegment xp, MemorySegment xdp) {
+        try {
+            pack.invokeExact(q, d, n, k, xp, xdp);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** q8_matmul: columns [j0, j1) of c (from element co, row stride ldc) (+)= packed x · Wᵀ, W from quant wo. */
+    void matmul(MemorySegment w, long wo, MemorySegment wd, MemorySegment xp, MemorySegment xdp, MemorySegment c,
+                long co, int ldc, int n, int k, int j0, int j1, boolean accumulate) {
+        try {
+            matmul.invokeExact(w, wo, wd, xp, xdp, c, co, ldc, n, k, j0, j1, accumulate ? 1 : 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    /** The kernel, or null with the reason in why[0] (on success why[0] is the library's path). */
+    static Q8Native load(Map<String, String> env, String home, String[] why) {
+        if ("java".equals(System.getProperty("cramjet.q8", env.getOrDefault("CRAMJET_Q8", "")))) {
+            why[0] = "asked for";
+            return null;
+        }
+        try {
+            Path info = Path.of("/proc/cpuinfo");
+            if (!Files.isReadable(info)) {
+                why[0] = "no /proc/cpuinfo to read the CPU's features from";
+                return null;
+            }
+            String flags = Files.readAllLines(info).stream().filter(l -> l.startsWith("flags")).findFirst().orElse("");
+            List<String> have = List.of(flags.replaceFirst("^flags\\s*:", "").trim().split("\\s+"));
+            for (String f : FEATURES) {
+                if (!have.contains(f)) {
+                    why[0] = "the CPU has no " + f;
+                    return null;
+                }
+            }
+            String source;
+            try (InputStream in = Q8Native.class.getResourceAsStream("q8.c")) {
+                if (in == null) {
+                    why[0] = "q8.c is missing from the jar";
+                    return null;
+                }
+                source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            String cc = env.getOrDefault("CC", "").isBlank() ? "cc" : env.get("CC");
+            Path dir = KernelCache.dir(env, home, "cpu");
+            Path lib = dir.resolve("q8-" + hash(source, cc, flags) + ".so");
+            if (!Files.isRegularFile(lib)) {
+                String failed = compile(cc, source, dir, lib);
+                if (failed != null) {
+                    why[0] = failed;
+                    return null;
+                }
+            }
+            Q8Native k = new Q8Native(SymbolLookup.libraryLookup(lib, Arena.global()));
+            why[0] = lib.toString();
+            return k;
+        } catch (IOException | RuntimeException e) {
+            why[0] = "cannot build or load q8.c: " + e.getMessage();
+            return null;
+        }
+    }
+
+    /** Compiles source into lib (through a temporary file, so concurrent first runs never load half a library). */
+    private static String compile(String cc, String source, Path dir, Path lib) throws IOException {
+        Files.createDirectories(dir);
+        Path src = Files.createTempFile(dir, "q8-", ".c"), out = Files.createTempFile(dir, "q8-", ".so");
+        try {
+            Files.writeString(src, source);
+            List<String> cmd = new java.util.ArrayList<>(List.of(cc));
+            cmd.addAll(OPTIONS);
+            cmd.addAll(List.of("-o", out.toString(), src.toString()));
+            Process p;
+            try {
+                p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            } catch (IOException e) {
+                return "no C compiler (" + cc + ")";
+            }
+            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                String first = log.lines().filter(l -> l.contains("error")).findFirst().orElse(log.strip());
+                return cc + " failed on q8.c: " + first;
+            }
+            Files.move(out, lib, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted while compiling q8.c";
+        } finally {
+            Files.deleteIfExists(src);
+            Files.deleteIfExists(out);
+        }
+    }
+
+    private static String hash(String source, String cc, String flags) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            for (String s : List.of(source, cc, String.join(" ", OPTIONS), flags)) {
+                md.update(s.getBytes(StandardCharsets.UTF_8));
+                md.update((byte) 0);
+            }
+            return HexFormat.of().formatHex(md.digest(), 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -32,10 +32,11 @@ final class CpuStorage implements Storage {
      */
     private final List<Pack> packs = new ArrayList<>();
 
-    /** The [n,k] matrix at offset, and its packed copy once it has one. */
+    /** The [n,k] matrix at offset, and its packed copy once it has one (fp32's, or the int8 kernel's). */
     private static final class Pack {
         final int offset, n, k;
         Gemm.Packed packed;
+        Q8Native.Packed q8;
 
         Pack(int offset, int n, int k) {
             this.offset = offset;
@@ -92,6 +93,18 @@ final class CpuStorage implements Storage {
         return scaleSegment;
     }
 
+    /**
+     * The native int8 kernel's copy of the Q8_0 matrix [n,k] at {@code offset}, made at the first product that
+     * reads it (int8 weights are frozen: nothing writes them after loading) and kept until the storage is written.
+     */
+    Q8Native.Packed q8Packed(Q8Native kernel, int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8 != null) return p.q8;
+        Pack p = new Pack(offset, n, k);
+        p.q8 = kernel.pack(this, offset, n, k);
+        packs.add(p);
+        return p.q8;
+    }
+
     /** The storage is about to be written: its packed copies would go stale, so they go. */
     void written() {
         if (!packs.isEmpty()) packs.clear();
@@ -100,7 +113,10 @@ final class CpuStorage implements Storage {
     /** Bytes held by packed copies. */
     long packedBytes() {
         long b = 0;
-        for (Pack p : packs) if (p.packed != null) b += p.packed.bytes();
+        for (Pack p : packs) {
+            if (p.packed != null) b += p.packed.bytes();
+            if (p.q8 != null) b += p.q8.bytes();
+        }
         return b;
     }
 

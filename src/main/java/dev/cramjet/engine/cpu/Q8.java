@@ -7,7 +7,6 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 
 import static dev.cramjet.engine.cpu.Loops.L;
 import static dev.cramjet.engine.cpu.Loops.S;
@@ -19,11 +18,10 @@ import static dev.cramjet.engine.cpu.Loops.S;
  * tensor is q[i], its block's scale d[i / 32].
  *
  * <p>The matmul y = x·Wᵀ quantizes x too, per block of 32 ({@link #quantizeRows}), and multiplies int8 by int8: each
- * block's 32 products summed exactly in integers, scaled by d_w·d_x, the blocks accumulated in 16 lanes and the lanes
- * summed in one fixed order (q8.c's header states it exactly). The native kernel ({@link Q8Native}: AVX-512 VNNI,
- * 64 int8 multiply-adds per instruction) computes it where it can be built; {@link #dot} is its Java twin, the same
- * bits, and the reference. Either way each output element's arithmetic is the same for any number of rows, so a
- * row of a batch gets the bits it gets alone.
+ * block's 32 products summed exactly in integers, scaled by d_w·d_x and added into the output block after block, in
+ * order. The native kernel ({@link Q8Native}: AVX-512 VNNI, 64 int8 multiply-adds per instruction) computes it where
+ * it can be built; {@link #dot} is its Java twin, the same bits, and the reference. Either way each output
+ * element's arithmetic is the same for any number of rows, so a row of a batch gets the bits it gets alone.
  */
 final class Q8 {
     private Q8() {}
@@ -33,15 +31,8 @@ final class Q8 {
     private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     /** Products smaller than this run on the calling thread: waking the team would cost more. */
     private static final long PARALLEL_MIN = 1L << 20;
-    /** Blocks per group of the product's 16 accumulator lanes, and the block of a group that lane l takes. */
-    private static final int GROUP = 16;
-    private static final int[] BETA = new int[GROUP];
     /** Adding 1.5·2²³ rounds a float below 2²² to the nearest integer, ties to even. */
     private static final float ROUNDER = 12582912f;
-
-    static {
-        for (int l = 0; l < GROUP; l++) BETA[l] = 4 * (l % 4) + l / 4;
-    }
 
     // ---- quantization ----------------------------------------------------------------------------------------
 
@@ -108,28 +99,21 @@ final class Q8 {
         }
     }
 
-    /** One thread's quantized rows of x, and the native kernel's packed copy of them, grown as needed. */
+    /** One thread's quantized rows of x and the native kernel's corrections for them, grown as needed. */
     private static final class Rows {
         byte[] q = new byte[0];
         float[] d = new float[0];
-        byte[] packed = new byte[0];
-        float[] packedScales = new float[0];
-        float[] lanes = new float[GROUP];
-        MemorySegment qs, ds, ps, pds;
+        int[] sums = new int[0];
+        MemorySegment qs, ds, ss;
 
         void fit(int m, int k) {
-            if (q.length < m * k) {
-                q = new byte[m * k];
-                d = new float[m * k / BLOCK];
-                qs = MemorySegment.ofArray(q);
-                ds = MemorySegment.ofArray(d);
-            }
-            if (Q8Native.KERNEL != null && packed.length < m * Q8Native.packedBytes(k)) {
-                packed = new byte[m * Q8Native.packedBytes(k)];
-                packedScales = new float[m * Q8Native.packedScales(k)];
-                ps = MemorySegment.ofArray(packed);
-                pds = MemorySegment.ofArray(packedScales);
-            }
+            if (q.length >= m * k) return;
+            q = new byte[m * k];
+            d = new float[m * k / BLOCK];
+            sums = new int[m * k / BLOCK];
+            qs = MemorySegment.ofArray(q);
+            ds = MemorySegment.ofArray(d);
+            ss = MemorySegment.ofArray(sums);
         }
     }
 
@@ -152,54 +136,43 @@ final class Q8 {
         quantizeRows(a, aOff, m * k, x.q, x.d);
         Parallel.Range columns;
         if (kernel != null) {
-            kernel.pack(x.qs, x.ds, m, k, x.ps, x.pds);
-            MemorySegment wq = w.segment(), wd = w.scaleSegment(), cs = c.segment();
-            columns = (j0, j1) -> kernel.matmul(wq, wo, wd, x.ps, x.pds, cs, cOff, n, m, k, j0, j1, accumulate);
+            kernel.sums(x.qs, m, k, x.ss);
+            Q8Native.Packed packed = w.q8Packed(kernel, wo, n, k);
+            MemorySegment cs = c.segment();
+            columns = (j0, j1) -> kernel.matmul(packed, x.qs, x.ds, x.ss, cs, cOff, n, m, k, j0, j1, accumulate);
         } else {
             byte[] q = w.q8, xq = x.q;
             float[] d = w.q8Scale, xd = x.d, out = c.f32;
             // Row by row of W, in memory order: one long sequential stream the hardware prefetcher follows; each
             // row of W, once read, serves every row of x from the cache.
             columns = (j0, j1) -> {
-                float[] lanes = ROWS.get().lanes;
                 for (int j = j0; j < j1; j++) {
                     for (int i = 0; i < m; i++) {
                         int ci = cOff + i * n + j;
-                        float v = dot(xq, xd, i * k, q, d, wo + j * k, k, lanes);
+                        float v = dot(xq, xd, i * k, q, d, wo + j * k, k);
                         out[ci] = accumulate ? out[ci] + v : v;
                     }
                 }
             };
         }
+        // Chunks of whole 16-column panels: the native kernel's unit.
         if ((long) m * n * k < PARALLEL_MIN) columns.run(0, n);
         else Parallel.range(n, 16, columns);
     }
 
     /**
-     * The product's sum for the quantized row of x at xi and the row of W at quant index wr: block b's exact
-     * integer sum s (as a float: partial sums of 32 int8 products are integers below 2²⁴, exact in any order) times
-     * fl(d_w·d_x) accumulated into lane l of {@code lanes} for the blocks b = 16g + BETA[l], groups in order (a
-     * missing block of the last group counts as s = 0, scale 0), then the lanes summed in Lanes.sum's order.
+     * The product's sum for the quantized row of x at xi and the row of W at quant index wr, block by block in
+     * order: a = fma(s, fl(d_w·d_x), a), s the block's integer sum (as a float: partial sums of 32 int8 products are
+     * integers below 2²⁴, exact in any order).
      */
-    private static float dot(byte[] xq, float[] xd, int xi, byte[] q, float[] d, int wr, int k, float[] lanes) {
-        int blocks = k / BLOCK;
-        Arrays.fill(lanes, 0f);
-        for (int g = 0; g * GROUP < blocks; g++) {
-            for (int l = 0; l < GROUP; l++) {
-                int b = g * GROUP + BETA[l];
-                float s = 0, scale = 0;
-                if (b < blocks) {
-                    int p = b * BLOCK;
-                    FloatVector v = FloatVector.zero(S);
-                    for (int e = 0; e < BLOCK; e += L) v = quants(q, wr + p + e).fma(quants(xq, xi + p + e), v);
-                    s = v.reduceLanes(VectorOperators.ADD);
-                    scale = d[(wr + p) / BLOCK] * xd[(xi + p) / BLOCK];
-                }
-                lanes[l] = Math.fma(s, scale, lanes[l]);
-            }
+    private static float dot(byte[] xq, float[] xd, int xi, byte[] q, float[] d, int wr, int k) {
+        float a = 0;
+        for (int p = 0; p < k; p += BLOCK) {
+            FloatVector v = quants(q, wr + p).mul(quants(xq, xi + p));
+            for (int e = L; e < BLOCK; e += L) v = quants(q, wr + p + e).fma(quants(xq, xi + p + e), v);
+            a = Math.fma(v.reduceLanes(VectorOperators.ADD), d[(wr + p) / BLOCK] * xd[(xi + p) / BLOCK], a);
         }
-        for (int h = GROUP / 2; h > 0; h /= 2) for (int i = 0; i < h; i++) lanes[i] += lanes[i + h];
-        return lanes[0];
+        return a;
     }
 
     /** L quants from index i as floats. */

@@ -43,14 +43,14 @@ final class Q8Native {
     private static final List<String> OPTIONS = List.of("-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared");
 
     static final Q8Native KERNEL;
-    /** Which int8 kernel runs, in words: "native (path)" or "Java (why)". */
+    /** Which int8 kernel runs, in words: "native (AVX-512 VNNI)" or "Java (why not native)". */
     static final String STATUS;
 
     static {
         String[] why = new String[1];
         Q8Native k = load(System.getenv(), System.getProperty("user.home"), why);
         KERNEL = k;
-        STATUS = k != null ? "native AVX-512 VNNI (" + why[0] + ")" : "Java (" + why[0] + ")";
+        STATUS = k != null ? "native (AVX-512 VNNI)" : "Java (" + why[0] + ")";
     }
 
     private final MethodHandle packedBytes, packedScales, packWeights, sums, matmul;
@@ -116,7 +116,7 @@ final class Q8Native {
         return new IllegalStateException(t);
     }
 
-    /** The kernel, or null with the reason in why[0] (on success why[0] is the library's path). */
+    /** The kernel, or null with the reason in why[0]. */
     static Q8Native load(Map<String, String> env, String home, String[] why) {
         if ("java".equals(System.getProperty("cramjet.q8", env.getOrDefault("CRAMJET_Q8", "")))) {
             why[0] = "asked for";
@@ -154,9 +154,7 @@ final class Q8Native {
                     return null;
                 }
             }
-            Q8Native k = new Q8Native(SymbolLookup.libraryLookup(lib, Arena.global()));
-            why[0] = lib.toString();
-            return k;
+            return new Q8Native(SymbolLookup.libraryLookup(lib, Arena.global()));
         } catch (IOException | RuntimeException e) {
             why[0] = "cannot build or load q8.c: " + e.getMessage();
             return null;

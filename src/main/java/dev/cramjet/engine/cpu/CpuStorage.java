@@ -37,6 +37,7 @@ final class CpuStorage implements Storage {
         final int offset, n, k;
         Gemm.Packed packed;
         Q8Native.Packed q8;
+        Q8.Panels q8Java;
 
         Pack(int offset, int n, int k) {
             this.offset = offset;
@@ -105,6 +106,15 @@ final class CpuStorage implements Storage {
         return p.q8;
     }
 
+    /** The Java int8 kernel's copy of the Q8_0 matrix [n,k] at {@code offset}, kept like {@link #q8Packed}'s. */
+    Q8.Panels q8Panels(int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8Java != null) return p.q8Java;
+        Pack p = new Pack(offset, n, k);
+        p.q8Java = Q8.panels(q8, q8Scale, offset, n, k);
+        packs.add(p);
+        return p.q8Java;
+    }
+
     /** The storage is about to be written: its packed copies would go stale, so they go. */
     void written() {
         if (!packs.isEmpty()) packs.clear();
@@ -116,6 +126,7 @@ final class CpuStorage implements Storage {
         for (Pack p : packs) {
             if (p.packed != null) b += p.packed.bytes();
             if (p.q8 != null) b += p.q8.bytes();
+            if (p.q8Java != null) b += p.q8Java.bytes();
         }
         return b;
     }

@@ -3,6 +3,7 @@ package dev.cramjet.engine.cpu;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,7 +21,7 @@ import static dev.cramjet.engine.cpu.Loops.S;
  * <p>The matmul y = x·Wᵀ quantizes x too, per block of 32 ({@link #quantizeRows}), and multiplies int8 by int8: each
  * block's 32 products summed exactly in integers, scaled by d_w·d_x and added into the output block after block, in
  * order. The native kernel ({@link Q8Native}: AVX-512 VNNI, 64 int8 multiply-adds per instruction) computes it where
- * it can be built; {@link #dot} is its Java twin, the same bits, and the reference. Either way each output
+ * it can be built; {@link #panel} is its Java twin, the same bits, and the reference. Either way each output
  * element's arithmetic is the same for any number of rows, so a row of a batch gets the bits it gets alone.
  */
 final class Q8 {
@@ -99,16 +100,17 @@ final class Q8 {
         }
     }
 
-    /** One thread's quantized rows of x and the native kernel's corrections for them, grown as needed. */
+    /** One thread's quantized rows of x (and as floats for the Java kernel), the native kernel's corrections. */
     private static final class Rows {
         byte[] q = new byte[0];
-        float[] d = new float[0];
+        float[] d = new float[0], f = new float[0];
         int[] sums = new int[0];
         MemorySegment qs, ds, ss;
 
         void fit(int m, int k) {
             if (q.length >= m * k) return;
             q = new byte[m * k];
+            f = new float[m * k];
             d = new float[m * k / BLOCK];
             sums = new int[m * k / BLOCK];
             qs = MemorySegment.ofArray(q);
@@ -118,6 +120,30 @@ final class Q8 {
     }
 
     private static final ThreadLocal<Rows> ROWS = ThreadLocal.withInitial(Rows::new);
+
+    /**
+     * W [n,k] in the Java kernel's layout, made once per weight and kept by its storage: panels of L columns (one
+     * per float lane), per block its 32 quants × L columns, then per block the L columns' scales; columns past n are
+     * zero.
+     */
+    record Panels(byte[] q, float[] d) {
+        long bytes() { return q.length + 4L * d.length; }
+    }
+
+    static Panels panels(byte[] q, float[] d, int wo, int n, int k) {
+        int nb = k / BLOCK, count = (n + L - 1) / L;
+        byte[] pq = new byte[count * L * k];
+        float[] pd = new float[count * L * nb];
+        for (int j = 0; j < n; j++) {
+            int p = j / L, l = j % L, row = wo + j * k;
+            for (int b = 0; b < nb; b++) {
+                int at = (p * nb + b) * BLOCK * L + l;
+                for (int e = 0; e < BLOCK; e++) pq[at + e * L] = q[row + b * BLOCK + e];
+                pd[(p * nb + b) * L + l] = d[row / BLOCK + b];
+            }
+        }
+        return new Panels(pq, pd);
+    }
 
     /**
      * C[M,N] (+)= A[M,K]·Wᵀ with W [N,K] in Q8_0 (quants from index wo of w), A's rows quantized by
@@ -141,38 +167,73 @@ final class Q8 {
             MemorySegment cs = c.segment();
             columns = (j0, j1) -> kernel.matmul(packed, x.qs, x.ds, x.ss, cs, cOff, n, m, k, j0, j1, accumulate);
         } else {
-            byte[] q = w.q8, xq = x.q;
-            float[] d = w.q8Scale, xd = x.d, out = c.f32;
-            // Row by row of W, in memory order: one long sequential stream the hardware prefetcher follows; each
-            // row of W, once read, serves every row of x from the cache.
+            for (int i = 0; i < m * k; i++) x.f[i] = x.q[i];
+            Panels panels = w.q8Panels(wo, n, k);
+            float[] xf = x.f, xd = x.d, out = c.f32;
+            // A panel of W, once read, serves every row of x from the cache; the panels stream in memory order.
             columns = (j0, j1) -> {
-                for (int j = j0; j < j1; j++) {
-                    for (int i = 0; i < m; i++) {
-                        int ci = cOff + i * n + j;
-                        float v = dot(xq, xd, i * k, q, d, wo + j * k, k);
-                        out[ci] = accumulate ? out[ci] + v : v;
-                    }
+                for (int p = j0 / L; p * L < j1; p++) {
+                    int width = Math.min(L, j1 - p * L), i = 0;
+                    for (; i + 4 <= m; i += 4) panelBy4(xf, xd, i, k, panels, p, out, cOff + i * n + p * L, n, width, accumulate);
+                    for (; i < m; i++) panel(xf, xd, i, k, panels, p, out, cOff + i * n + p * L, width, accumulate);
                 }
             };
         }
-        // Chunks of whole 16-column panels: the native kernel's unit.
+        // Chunks of whole 16-column panels: the native kernel's unit (and a whole number of the Java kernel's).
         if ((long) m * n * k < PARALLEL_MIN) columns.run(0, n);
         else Parallel.range(n, 16, columns);
     }
 
     /**
-     * The product's sum for the quantized row of x at xi and the row of W at quant index wr, block by block in
-     * order: a = fma(s, fl(d_w·d_x), a), s the block's integer sum (as a float: partial sums of 32 int8 products are
-     * integers below 2²⁴, exact in any order).
+     * c[ci + l] (+)= the product for row i of x (quants as floats in xf, scales xd) and the width columns of panel
+     * p, lane l one column: per block, s = Σ quant·quant in a lane (integers below 2²⁴, so exact, as the native
+     * kernel's int32 sum), then a = fma(s, fl(d_w·d_x), a), blocks in order.
      */
-    private static float dot(byte[] xq, float[] xd, int xi, byte[] q, float[] d, int wr, int k) {
-        float a = 0;
-        for (int p = 0; p < k; p += BLOCK) {
-            FloatVector v = quants(q, wr + p).mul(quants(xq, xi + p));
-            for (int e = L; e < BLOCK; e += L) v = quants(q, wr + p + e).fma(quants(xq, xi + p + e), v);
-            a = Math.fma(v.reduceLanes(VectorOperators.ADD), d[(wr + p) / BLOCK] * xd[(xi + p) / BLOCK], a);
+    private static void panel(float[] xf, float[] xd, int i, int k, Panels w, int p, float[] c, int ci, int width,
+                              boolean accumulate) {
+        int nb = k / BLOCK, xi = i * k;
+        FloatVector a = FloatVector.zero(S);
+        for (int b = 0; b < nb; b++) {
+            int wb = (p * nb + b) * BLOCK * L, xb = xi + b * BLOCK;
+            FloatVector s = FloatVector.zero(S);
+            for (int e = 0; e < BLOCK; e++) s = quants(w.q(), wb + e * L).fma(FloatVector.broadcast(S, xf[xb + e]), s);
+            a = s.fma(FloatVector.fromArray(S, w.d(), (p * nb + b) * L).mul(xd[i * nb + b]), a);
         }
-        return a;
+        store(a, c, ci, width, accumulate);
+    }
+
+    /** {@link #panel} for rows i..i+3 (c rows n apart), each vector of quants converted once for the four. */
+    private static void panelBy4(float[] xf, float[] xd, int i, int k, Panels w, int p, float[] c, int ci, int n,
+                                 int width, boolean accumulate) {
+        int nb = k / BLOCK, x0 = i * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int b = 0; b < nb; b++) {
+            int wb = (p * nb + b) * BLOCK * L, xb = b * BLOCK;
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int e = 0; e < BLOCK; e++) {
+                FloatVector q = quants(w.q(), wb + e * L);
+                s0 = q.fma(FloatVector.broadcast(S, xf[x0 + xb + e]), s0);
+                s1 = q.fma(FloatVector.broadcast(S, xf[x1 + xb + e]), s1);
+                s2 = q.fma(FloatVector.broadcast(S, xf[x2 + xb + e]), s2);
+                s3 = q.fma(FloatVector.broadcast(S, xf[x3 + xb + e]), s3);
+            }
+            FloatVector dw = FloatVector.fromArray(S, w.d(), (p * nb + b) * L);
+            a0 = s0.fma(dw.mul(xd[i * nb + b]), a0);
+            a1 = s1.fma(dw.mul(xd[(i + 1) * nb + b]), a1);
+            a2 = s2.fma(dw.mul(xd[(i + 2) * nb + b]), a2);
+            a3 = s3.fma(dw.mul(xd[(i + 3) * nb + b]), a3);
+        }
+        store(a0, c, ci, width, accumulate);
+        store(a1, c, ci + n, width, accumulate);
+        store(a2, c, ci + 2 * n, width, accumulate);
+        store(a3, c, ci + 3 * n, width, accumulate);
+    }
+
+    /** c[ci..ci + width) = a's lanes, or c + a when accumulating. */
+    private static void store(FloatVector a, float[] c, int ci, int width, boolean accumulate) {
+        VectorMask<Float> keep = S.indexInRange(0, width);
+        if (accumulate) a = FloatVector.fromArray(S, c, ci, keep).add(a);
+        a.intoArray(c, ci, keep);
     }
 
     /** L quants from index i as floats. */

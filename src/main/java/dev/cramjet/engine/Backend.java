@@ -130,6 +130,10 @@ public interface Backend extends AutoCloseable {
     /**
      * y = in·weightᵀ + bias, then the epilogue decides what lands in out.
      * in [N,C], weight [OC,C] (compute type, or Q8_0 for inference), bias [OC] or null, out [N,OC].
+     * With a Q8_0 weight the CPU backend quantizes in too, per row and block of 32: d_x = max|x|/127 (fp32),
+     * q_x = rint(x·(127/max|x|)) ties to even (0 for a zero block), and y = Σ_blocks (d_w·d_x)·Σ q_w·q_x + bias, the
+     * integer sums exact and the scaled block sums added in one fixed order that does not depend on N (engine/cpu's
+     * q8.c states it); a backend may multiply the unquantized in instead (CUDA does, in bf16).
      */
     void matmul(Tensor out, Tensor in, Tensor weight, Tensor bias, Epilogue epilogue);
 

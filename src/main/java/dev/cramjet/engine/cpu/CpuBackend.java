@@ -54,7 +54,8 @@ public final class CpuBackend implements Backend {
         } catch (IOException | RuntimeException e) {
             model = System.getProperty("os.arch");
         }
-        return model + ", " + Parallel.threads() + " threads, " + Loops.S.vectorBitSize() + "-bit vectors (" + Loops.L + " floats)";
+        return model + ", " + Parallel.threads() + " threads, " + Loops.S.vectorBitSize() + "-bit vectors (" + Loops.L
+                + " floats), int8 kernel " + Q8Native.STATUS;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.cramjet.engine.cpu;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Storage;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,16 +24,20 @@ final class CpuStorage implements Storage {
     int[] i32;
     byte[] q8;
     float[] q8Scale;
+    /** The F32 or Q8_0 array, and Q8_0's scales, as heap segments for native kernels: made once, at first use. */
+    private MemorySegment segment, scaleSegment;
     /**
      * The matrices products read since the last write, packed or not yet ({@link #packed}): a model's few dozen
      * weights, searched in a list, so a lookup allocates nothing.
      */
     private final List<Pack> packs = new ArrayList<>();
 
-    /** The [n,k] matrix at offset, and its packed copy once it has one. */
+    /** The [n,k] matrix at offset, and its packed copy once it has one (fp32's, or the int8 kernel's). */
     private static final class Pack {
         final int offset, n, k;
         Gemm.Packed packed;
+        Q8Native.Packed q8;
+        Q8.Panels q8Java;
 
         Pack(int offset, int n, int k) {
             this.offset = offset;
@@ -77,6 +82,39 @@ final class CpuStorage implements Storage {
         return null;
     }
 
+    /** The F32 floats or Q8_0 quants as a heap segment (for a critical downcall). */
+    MemorySegment segment() {
+        if (segment == null) segment = dtype == DType.Q8_0 ? MemorySegment.ofArray(q8) : MemorySegment.ofArray(f32);
+        return segment;
+    }
+
+    /** A Q8_0 storage's block scales as a heap segment. */
+    MemorySegment scaleSegment() {
+        if (scaleSegment == null) scaleSegment = MemorySegment.ofArray(q8Scale);
+        return scaleSegment;
+    }
+
+    /**
+     * The native int8 kernel's copy of the Q8_0 matrix [n,k] at {@code offset}, made at the first product that
+     * reads it (int8 weights are frozen: nothing writes them after loading) and kept until the storage is written.
+     */
+    Q8Native.Packed q8Packed(Q8Native kernel, int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8 != null) return p.q8;
+        Pack p = new Pack(offset, n, k);
+        p.q8 = kernel.pack(this, offset, n, k);
+        packs.add(p);
+        return p.q8;
+    }
+
+    /** The Java int8 kernel's copy of the Q8_0 matrix [n,k] at {@code offset}, kept like {@link #q8Packed}'s. */
+    Q8.Panels q8Panels(int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8Java != null) return p.q8Java;
+        Pack p = new Pack(offset, n, k);
+        p.q8Java = Q8.panels(q8, q8Scale, offset, n, k);
+        packs.add(p);
+        return p.q8Java;
+    }
+
     /** The storage is about to be written: its packed copies would go stale, so they go. */
     void written() {
         if (!packs.isEmpty()) packs.clear();
@@ -85,7 +123,11 @@ final class CpuStorage implements Storage {
     /** Bytes held by packed copies. */
     long packedBytes() {
         long b = 0;
-        for (Pack p : packs) if (p.packed != null) b += p.packed.bytes();
+        for (Pack p : packs) {
+            if (p.packed != null) b += p.packed.bytes();
+            if (p.q8 != null) b += p.q8.bytes();
+            if (p.q8Java != null) b += p.q8Java.bytes();
+        }
         return b;
     }
 
@@ -97,6 +139,8 @@ final class CpuStorage implements Storage {
         i32 = null;
         q8 = null;
         q8Scale = null;
+        segment = null;
+        scaleSegment = null;
     }
 
     boolean released() { return f32 == null && bf16 == null && i32 == null && q8 == null; }

@@ -21,18 +21,19 @@ final class Matmuls {
      */
     private static final int PACKED_ROWS = 512;
     /** The projection before dropout when a Residual epilogue drops out. */
-    private float[] projection = new float[0];
+    private CpuStorage projection = new CpuStorage(DType.F32, 0);
 
-    /** dst[dOff..] (+)= x·Wᵀ for the op's x and W: the product part of a matmul, whichever type W has. */
+    /** dst's floats from dOff (+)= x·Wᵀ for the op's x and W: the product part of a matmul, whichever type W has. */
     @FunctionalInterface
     private interface Product {
-        void into(float[] dst, int dOff, boolean accumulate);
+        void into(CpuStorage dst, int dOff, boolean accumulate);
     }
 
     void matmul(Tensor out, Tensor in, Tensor weight, Tensor bias, Epilogue epilogue) {
         String op = "matmul";
         int c = in.dim(-1), n = in.rows(), oc = weight.dim(0);
         float[] x = f32(op, in), y = f32(op, out), b = bias == null ? null : f32(op, bias);
+        CpuStorage ys = storage(op, out);
         requireShape(op, "weight", weight, oc, c);
         requireSize(op, "out", out, (long) n * oc, oc);
         if (bias != null) requireCount(op, "bias", bias, oc);
@@ -40,22 +41,22 @@ final class Matmuls {
         Product product;
         if (weight.dtype() == DType.Q8_0) {
             CpuStorage w = q8(op, weight);
-            product = (dst, dOff, acc) -> Q8.nt(x, xo, w.q8, w.q8Scale, wo, dst, dOff, n, oc, c, acc);
+            product = (dst, dOff, acc) -> Q8.nt(x, xo, w, wo, dst, dOff, n, oc, c, acc);
         } else {
             float[] w = f32(op, weight);
             Gemm.Packed packed = n >= Gemm.FEW_ROWS && n < PACKED_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
-            product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst, dOff, n, oc, c, acc);
+            product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst.f32, dOff, n, oc, c, acc);
         }
         switch (epilogue) {
             case Epilogue.None() -> {
-                product.into(y, yo, false);
+                product.into(ys, yo, false);
                 if (b != null) addRows(n, oc, y, yo, b, bo, y, yo);
             }
             case Epilogue.Gelu(Tensor pre) -> {
                 float[] p = pre == null ? y : f32(op, pre);
                 int po = pre == null ? yo : off(pre);
                 if (pre != null) requireSame(op, pre, out);
-                product.into(p, po, false);
+                product.into(pre == null ? ys : storage(op, pre), po, false);
                 boolean keepPre = pre != null;
                 Parallel.range(n, (from, to) -> {
                     for (int r = from; r < to; r++) {
@@ -82,11 +83,11 @@ final class Matmuls {
                     } else if (res != y || ro != yo) {
                         System.arraycopy(res, ro, y, yo, n * oc);
                     }
-                    product.into(y, yo, true);
+                    product.into(ys, yo, true);
                 } else {
-                    if (projection.length < n * oc) projection = new float[n * oc];
-                    float[] t = projection;
-                    product.into(t, 0, false);
+                    if (projection.size() < (long) n * oc) projection = new CpuStorage(DType.F32, n * oc);
+                    float[] t = projection.f32;
+                    product.into(projection, 0, false);
                     float keepScale = 1 / (1 - p);
                     long threshold = Activations.dropThreshold(p);
                     Parallel.range(n, (from, to) -> {

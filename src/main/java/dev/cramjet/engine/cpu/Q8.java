@@ -1,13 +1,13 @@
 package dev.cramjet.engine.cpu;
 
-import dev.cramjet.Lanes;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.util.Arrays;
+import java.lang.foreign.MemorySegment;
 
 import static dev.cramjet.engine.cpu.Loops.L;
 import static dev.cramjet.engine.cpu.Loops.S;
@@ -18,10 +18,11 @@ import static dev.cramjet.engine.cpu.Loops.S;
  * d·q. Quants and scales live in separate arrays so 32 quants load as whole vectors. Index conventions: value i of a
  * tensor is q[i], its block's scale d[i / 32].
  *
- * <p>The matmul y = x·Wᵀ reads the quants directly. With few rows of x (decoding a token) it is a memory-bound
- * matrix-vector product, and a quarter of fp32's bytes is the point: each block's 32 quants become floats in
- * registers (sign-extending conversion), multiply x, and the block's sum is scaled by d once. With many rows
- * (a prompt) a 64-row panel of W is expanded to fp32 once and reused by every row of x.
+ * <p>The matmul y = x·Wᵀ quantizes x too, per block of 32 ({@link #quantizeRows}), and multiplies int8 by int8: each
+ * block's 32 products summed exactly in integers, scaled by d_w·d_x and added into the output block after block, in
+ * order. The native kernel ({@link Q8Native}: AVX-512 VNNI, 64 int8 multiply-adds per instruction) computes it where
+ * it can be built; {@link #panel} is its Java twin, the same bits, and the reference. Either way each output
+ * element's arithmetic is the same for any number of rows, so a row of a batch gets the bits it gets alone.
  */
 final class Q8 {
     private Q8() {}
@@ -29,16 +30,10 @@ final class Q8 {
     static final int BLOCK = 32;
     /** Bytes holding as many quants as S has float lanes (16 on AVX-512: a 128-bit load). */
     private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
-    /**
-     * Rows of x below which the product takes dot products over the quants, each vector of quants converted once
-     * for four rows of x: a decode step of that many sequences, each row summed as it would be alone. Measured
-     * crossover with the expanded panels: even at 32 rows, 15% slower at 48.
-     */
-    static final int FEW_ROWS = 32;
     /** Products smaller than this run on the calling thread: waking the team would cost more. */
     private static final long PARALLEL_MIN = 1L << 20;
-    /** Output rows of W expanded to fp32 at a time for many rows of x. */
-    private static final int PANEL = 64;
+    /** Adding 1.5·2²³ rounds a float below 2²² to the nearest integer, ties to even. */
+    private static final float ROUNDER = 12582912f;
 
     // ---- quantization ----------------------------------------------------------------------------------------
 
@@ -86,120 +81,159 @@ final class Q8 {
         }
     }
 
-    // ---- matmul ----------------------------------------------------------------------------------------------
+    /**
+     * Quantizes {@code values} (whole blocks) of x[xo..] into q[0..], d[0..] as the product does: per block
+     * d = max|x|/127 in fp32, q = rint(x·(127/max|x|)) with ties to even (ggml's quantize_row_q8_0 as its SIMD code
+     * rounds, with d kept in fp32); a zero block gives d = 0, q = 0.
+     */
+    static void quantizeRows(float[] x, int xo, int values, byte[] q, float[] d) {
+        for (int b = 0; b < values / BLOCK; b++) {
+            int xi = xo + b * BLOCK, qi = b * BLOCK;
+            FloatVector m = FloatVector.fromArray(S, x, xi).abs();
+            for (int v = L; v < BLOCK; v += L) m = m.max(FloatVector.fromArray(S, x, xi + v).abs());
+            float amax = m.reduceLanes(VectorOperators.MAX), inv = amax != 0 ? 127f / amax : 0;
+            d[b] = amax / 127;
+            for (int v = 0; v < BLOCK; v += L) {
+                FloatVector r = FloatVector.fromArray(S, x, xi + v).mul(inv).add(ROUNDER).sub(ROUNDER);
+                r.convertShape(VectorOperators.F2B, BS, 0).reinterpretAsBytes().intoArray(q, qi + v);
+            }
+        }
+    }
 
-    /** Per-thread fp32 panel of W, transposed: [C][PANEL]. */
-    private static final ThreadLocal<float[][]> PANELS = ThreadLocal.withInitial(() -> new float[1][0]);
-    /** Per-thread fp32 rows of a panel before the transpose, [PANEL][C], and the transpose's L×L scratch. */
-    private static final ThreadLocal<float[][]> ROWS = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[L * L]});
+    /** One thread's quantized rows of x (and as floats for the Java kernel), the native kernel's corrections. */
+    private static final class Rows {
+        byte[] q = new byte[0];
+        float[] d = new float[0], f = new float[0];
+        int[] sums = new int[0];
+        MemorySegment qs, ds, ss;
+
+        void fit(int m, int k) {
+            if (q.length >= m * k) return;
+            q = new byte[m * k];
+            f = new float[m * k];
+            d = new float[m * k / BLOCK];
+            sums = new int[m * k / BLOCK];
+            qs = MemorySegment.ofArray(q);
+            ds = MemorySegment.ofArray(d);
+            ss = MemorySegment.ofArray(sums);
+        }
+    }
+
+    private static final ThreadLocal<Rows> ROWS = ThreadLocal.withInitial(Rows::new);
 
     /**
-     * C[M,N] (+)= A[M,K]·Wᵀ with W [N,K] in Q8_0 (quants from index wo), the fp32 twin of {@link Gemm#nt}:
-     * K is a multiple of 32.
+     * W [n,k] in the Java kernel's layout, made once per weight and kept by its storage: panels of L columns (one
+     * per float lane), per block its 32 quants × L columns, then per block the L columns' scales; columns past n are
+     * zero.
      */
-    static void nt(float[] a, int aOff, byte[] q, float[] d, int wo, float[] c, int cOff, int m, int n, int k,
+    record Panels(byte[] q, float[] d) {
+        long bytes() { return q.length + 4L * d.length; }
+    }
+
+    static Panels panels(byte[] q, float[] d, int wo, int n, int k) {
+        int nb = k / BLOCK, count = (n + L - 1) / L;
+        byte[] pq = new byte[count * L * k];
+        float[] pd = new float[count * L * nb];
+        for (int j = 0; j < n; j++) {
+            int p = j / L, l = j % L, row = wo + j * k;
+            for (int b = 0; b < nb; b++) {
+                int at = (p * nb + b) * BLOCK * L + l;
+                for (int e = 0; e < BLOCK; e++) pq[at + e * L] = q[row + b * BLOCK + e];
+                pd[(p * nb + b) * L + l] = d[row / BLOCK + b];
+            }
+        }
+        return new Panels(pq, pd);
+    }
+
+    /**
+     * C[M,N] (+)= A[M,K]·Wᵀ with W [N,K] in Q8_0 (quants from index wo of w), A's rows quantized by
+     * {@link #quantizeRows}, C from index cOff of c's floats: K is a multiple of 32.
+     */
+    static void nt(float[] a, int aOff, CpuStorage w, int wo, CpuStorage c, int cOff, int m, int n, int k,
                    boolean accumulate) {
-        if (m < FEW_ROWS) {
-            // Row by row of W, in memory order: one long sequential stream the hardware prefetcher follows. Four
-            // rows of W at a time (four short interleaved streams, 768 bytes each on gpt2-124m) ran a third as fast
-            // from DRAM at batch 1. Each row of W, once read, serves every row of x from the cache.
-            Parallel.Range columns = (j0, j1) -> {
-                for (int j = j0; j < j1; j++) {
-                    int wr = wo + j * k, i = 0;
-                    for (; i + 4 <= m; i += 4) rowBy4(a, aOff + i * k, q, d, wr, k, c, cOff + i * n + j, n, accumulate);
-                    for (; i < m; i++) {
-                        int ci = cOff + i * n + j;
-                        c[ci] = (accumulate ? c[ci] : 0) + dot(a, aOff + i * k, q, d, wr, k);
-                    }
+        nt(Q8Native.KERNEL, a, aOff, w, wo, c, cOff, m, n, k, accumulate);
+    }
+
+    /** {@link #nt} on the native kernel, or on the Java one when kernel is null. */
+    static void nt(Q8Native kernel, float[] a, int aOff, CpuStorage w, int wo, CpuStorage c, int cOff, int m, int n,
+                   int k, boolean accumulate) {
+        Rows x = ROWS.get();
+        x.fit(m, k);
+        quantizeRows(a, aOff, m * k, x.q, x.d);
+        Parallel.Range columns;
+        if (kernel != null) {
+            kernel.sums(x.qs, m, k, x.ss);
+            Q8Native.Packed packed = w.q8Packed(kernel, wo, n, k);
+            MemorySegment cs = c.segment();
+            columns = (j0, j1) -> kernel.matmul(packed, x.qs, x.ds, x.ss, cs, cOff, n, m, k, j0, j1, accumulate);
+        } else {
+            for (int i = 0; i < m * k; i++) x.f[i] = x.q[i];
+            Panels panels = w.q8Panels(wo, n, k);
+            float[] xf = x.f, xd = x.d, out = c.f32;
+            // A panel of W, once read, serves every row of x from the cache; the panels stream in memory order.
+            columns = (j0, j1) -> {
+                for (int p = j0 / L; p * L < j1; p++) {
+                    int width = Math.min(L, j1 - p * L), i = 0;
+                    for (; i + 4 <= m; i += 4) panelBy4(xf, xd, i, k, panels, p, out, cOff + i * n + p * L, n, width, accumulate);
+                    for (; i < m; i++) panel(xf, xd, i, k, panels, p, out, cOff + i * n + p * L, width, accumulate);
                 }
             };
-            if ((long) m * n * k < PARALLEL_MIN) columns.run(0, n);
-            else Parallel.range(n, 4, columns);
-            return;
         }
-        int panels = (n + PANEL - 1) / PANEL;
-        Parallel.range(panels, (p0, p1) -> {
-            float[][] holder = PANELS.get(), rows = ROWS.get();
-            if (holder[0].length < k * PANEL) holder[0] = new float[k * PANEL];
-            if (rows[0].length < k * PANEL) rows[0] = new float[k * PANEL];
-            float[] wt = holder[0];
-            float[] tail = null;
-            for (int p = p0; p < p1; p++) {
-                int j0 = p * PANEL, w = Math.min(PANEL, n - j0), wp = FlashAttention.padded(w);
-                expand(q, d, wo + j0 * k, w, wp, k, wt, rows[0], rows[1]);
-                if (w == wp) {
-                    FlashAttention.Tile.gemm(m, wp, k, a, aOff, k, 1, wt, 0, PANEL, c, cOff + j0, n, accumulate);
-                } else {
-                    // A panel narrower than whole vectors: compute it into a padded buffer, keep its w columns.
-                    if (tail == null) tail = new float[m * wp];
-                    FlashAttention.Tile.gemm(m, wp, k, a, aOff, k, 1, wt, 0, PANEL, tail, 0, wp, false);
-                    for (int i = 0; i < m; i++) {
-                        int ci = cOff + i * n + j0;
-                        for (int j = 0; j < w; j++) c[ci + j] = (accumulate ? c[ci + j] : 0) + tail[i * wp + j];
-                    }
-                }
-            }
-        });
+        // Chunks of whole 16-column panels: the native kernel's unit (and a whole number of the Java kernel's).
+        if ((long) m * n * k < PARALLEL_MIN) columns.run(0, n);
+        else Parallel.range(n, 16, columns);
     }
 
     /**
-     * wt[kk·PANEL + j] = W[j, kk] for j &lt; w, columns [w, wp) zero: the w rows dequantized along their quants into
-     * rows (whole vectors, d·q as the scalar product gives it), then transposed in L×L blocks — element by element
-     * with a stride of PANEL floats, the expansion had taken about a sixth of an int8 prompt's time.
+     * c[ci + l] (+)= the product for row i of x (quants as floats in xf, scales xd) and the width columns of panel
+     * p, lane l one column: per block, s = Σ quant·quant in a lane (integers below 2²⁴, so exact, as the native
+     * kernel's int32 sum), then a = fma(s, fl(d_w·d_x), a), blocks in order.
      */
-    private static void expand(byte[] q, float[] d, int wo, int w, int wp, int k, float[] wt, float[] rows, float[] tmp) {
-        for (int j = 0; j < w; j++) {
-            int row = wo + j * k;
-            for (int p = 0; p < k; p += BLOCK) {
-                FloatVector scale = FloatVector.broadcast(S, d[(row + p) / BLOCK]);
-                for (int v = 0; v < BLOCK; v += L) quants(q, row + p + v).mul(scale).intoArray(rows, j * k + p + v);
-            }
+    private static void panel(float[] xf, float[] xd, int i, int k, Panels w, int p, float[] c, int ci, int width,
+                              boolean accumulate) {
+        int nb = k / BLOCK, xi = i * k;
+        FloatVector a = FloatVector.zero(S);
+        for (int b = 0; b < nb; b++) {
+            int wb = (p * nb + b) * BLOCK * L, xb = xi + b * BLOCK;
+            FloatVector s = FloatVector.zero(S);
+            for (int e = 0; e < BLOCK; e++) s = quants(w.q(), wb + e * L).fma(FloatVector.broadcast(S, xf[xb + e]), s);
+            a = s.fma(FloatVector.fromArray(S, w.d(), (p * nb + b) * L).mul(xd[i * nb + b]), a);
         }
-        Gemm.transpose(rows, 0, k, w, k, wt, 0, PANEL, tmp);
-        if (wp > w) for (int kk = 0; kk < k; kk++) Arrays.fill(wt, kk * PANEL + w, kk * PANEL + wp, 0f);
+        store(a, c, ci, width, accumulate);
     }
 
-    /**
-     * Σ_p a[ai + p]·W[p] for the row of W at quant index wr: each block's dot product summed in a vector and scaled
-     * by its d, the lanes summed once at the end in Lanes.sum's fixed order.
-     */
-    private static float dot(float[] a, int ai, byte[] q, float[] d, int wr, int k) {
-        FloatVector s = FloatVector.zero(S);
-        for (int p = 0; p < k; p += BLOCK) {
-            FloatVector b = FloatVector.zero(S);
-            for (int v = 0; v < BLOCK; v += L) b = quants(q, wr + p + v).fma(FloatVector.fromArray(S, a, ai + p + v), b);
-            s = b.fma(FloatVector.broadcast(S, d[(wr + p) / BLOCK]), s);
+    /** {@link #panel} for rows i..i+3 (c rows n apart), each vector of quants converted once for the four. */
+    private static void panelBy4(float[] xf, float[] xd, int i, int k, Panels w, int p, float[] c, int ci, int n,
+                                 int width, boolean accumulate) {
+        int nb = k / BLOCK, x0 = i * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int b = 0; b < nb; b++) {
+            int wb = (p * nb + b) * BLOCK * L, xb = b * BLOCK;
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int e = 0; e < BLOCK; e++) {
+                FloatVector q = quants(w.q(), wb + e * L);
+                s0 = q.fma(FloatVector.broadcast(S, xf[x0 + xb + e]), s0);
+                s1 = q.fma(FloatVector.broadcast(S, xf[x1 + xb + e]), s1);
+                s2 = q.fma(FloatVector.broadcast(S, xf[x2 + xb + e]), s2);
+                s3 = q.fma(FloatVector.broadcast(S, xf[x3 + xb + e]), s3);
+            }
+            FloatVector dw = FloatVector.fromArray(S, w.d(), (p * nb + b) * L);
+            a0 = s0.fma(dw.mul(xd[i * nb + b]), a0);
+            a1 = s1.fma(dw.mul(xd[(i + 1) * nb + b]), a1);
+            a2 = s2.fma(dw.mul(xd[(i + 2) * nb + b]), a2);
+            a3 = s3.fma(dw.mul(xd[(i + 3) * nb + b]), a3);
         }
-        return Lanes.sum(s);
+        store(a0, c, ci, width, accumulate);
+        store(a1, c, ci + n, width, accumulate);
+        store(a2, c, ci + 2 * n, width, accumulate);
+        store(a3, c, ci + 3 * n, width, accumulate);
     }
 
-    /**
-     * c[ci + i·n] (+)= Σ_p a[ai + i·k + p]·W[p] for four rows i of x and the row of W at quant index wr, each
-     * element summed exactly as {@link #dot} sums it; each vector of quants is converted once for the four.
-     */
-    private static void rowBy4(float[] a, int ai, byte[] q, float[] d, int wr, int k, float[] c, int ci, int n,
-                               boolean accumulate) {
-        int a1 = ai + k, a2 = ai + 2 * k, a3 = ai + 3 * k;
-        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
-        for (int p = 0; p < k; p += BLOCK) {
-            FloatVector b0 = FloatVector.zero(S), b1 = b0, b2 = b0, b3 = b0;
-            for (int v = 0; v < BLOCK; v += L) {
-                FloatVector w = quants(q, wr + p + v);
-                b0 = w.fma(FloatVector.fromArray(S, a, ai + p + v), b0);
-                b1 = w.fma(FloatVector.fromArray(S, a, a1 + p + v), b1);
-                b2 = w.fma(FloatVector.fromArray(S, a, a2 + p + v), b2);
-                b3 = w.fma(FloatVector.fromArray(S, a, a3 + p + v), b3);
-            }
-            FloatVector scale = FloatVector.broadcast(S, d[(wr + p) / BLOCK]);
-            s0 = b0.fma(scale, s0);
-            s1 = b1.fma(scale, s1);
-            s2 = b2.fma(scale, s2);
-            s3 = b3.fma(scale, s3);
-        }
-        c[ci] = (accumulate ? c[ci] : 0) + Lanes.sum(s0);
-        c[ci + n] = (accumulate ? c[ci + n] : 0) + Lanes.sum(s1);
-        c[ci + 2 * n] = (accumulate ? c[ci + 2 * n] : 0) + Lanes.sum(s2);
-        c[ci + 3 * n] = (accumulate ? c[ci + 3 * n] : 0) + Lanes.sum(s3);
+    /** c[ci..ci + width) = a's lanes, or c + a when accumulating. */
+    private static void store(FloatVector a, float[] c, int ci, int width, boolean accumulate) {
+        VectorMask<Float> keep = S.indexInRange(0, width);
+        if (accumulate) a = FloatVector.fromArray(S, c, ci, keep).add(a);
+        a.intoArray(c, ci, keep);
     }
 
     /** L quants from index i as floats. */

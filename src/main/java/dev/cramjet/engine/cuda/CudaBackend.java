@@ -7,6 +7,7 @@ import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Glu;
+import dev.cramjet.engine.KernelCache;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
@@ -98,11 +99,7 @@ public final class CudaBackend implements Backend, Accelerator {
      * {@code home}/.cache/cramjet/cuda (blank variables count as unset).
      */
     static Path cacheDir(Map<String, String> env, String home) {
-        String c = env.get("CRAMJET_CACHE");
-        if (c != null && !c.isBlank()) return Path.of(c, "cuda");
-        String xdg = env.get("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank()) return Path.of(xdg, "cramjet", "cuda");
-        return Path.of(home, ".cache", "cramjet", "cuda");
+        return KernelCache.dir(env, home, "cuda");
     }
 
     private void enter() {

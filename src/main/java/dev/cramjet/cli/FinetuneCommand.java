@@ -113,7 +113,7 @@ public final class FinetuneCommand implements Command {
                                          {"instruction","input","output"} (Alpaca); for dpo {"prompt","chosen","rejected"}
                   --builtin NAME         a built-in set from the chinese-poetry corpus: poetry (instructions), or
                                          poetry-preferences (dpo)
-                  --val FILE             held-out examples (default: 2% of the data, by a hash of each example)
+                  --val FILE             held-out examples (default: 2%% of the data, by a hash of each example)
                   --train M              lora (default), full, prompt (prompt tuning) or prefix (prefix tuning)
                   --lora-rank R          LoRA rank (default 8); --lora-alpha A, the scale alpha/r (default 16)
                   --lora-dropout P       dropout on the adapters' input in training (default 0.05)

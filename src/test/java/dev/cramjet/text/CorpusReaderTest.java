@@ -186,7 +186,12 @@ class CorpusReaderTest {
                 + "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
                 + "Caf=E9 soft=\nbreak\n--XX\nContent-Type: text/html\n\n<p>html</p>\n--XX--\n";
         byte[] latin1 = multipart.getBytes(StandardCharsets.ISO_8859_1);
-        assertEquals("offer\n\nCafé softbreak\n", Email.parse(latin1).text());
+        assertEquals("offer\n\nCafé softbreak\n\n\n<p>html</p>\n", Email.parse(latin1).text(),
+                "the plain alternative, then the HTML one");
+        String htmlOnly = "Subject: s\nContent-Type: multipart/alternative; boundary=YY\n\n--YY\nContent-Type: text/html\n\n"
+                + "<b>x</b>\n--YY\nContent-Type: text/html\n\n<i>second</i>\n--YY--\n";
+        assertEquals("s\n\n<b>x</b>\n", Email.parse(htmlOnly.getBytes(StandardCharsets.ISO_8859_1)).text(),
+                "without a plain part, the first HTML part alone");
         assertEquals("caf\u00e9", Email.parse("\n\ncaf\u00e9".getBytes(StandardCharsets.ISO_8859_1)).body().strip(),
                 "undeclared 8-bit mail falls back to ISO-8859-1");
         Path json = write("mail/0002.json", Json.write(Map.of("id", "0002", "text", "Subject: hi\nX-Spam: no\n\nBody text\n")));

@@ -35,6 +35,8 @@ final class CpuStorage implements Storage {
     /** The [n,k] matrix at offset, and its packed copy once it has one (fp32's, or the int8 kernel's). */
     private static final class Pack {
         final int offset, n, k;
+        /** Products that read it since the storage was last written. */
+        int reads;
         Gemm.Packed packed;
         Q8Native.Packed q8;
         Q8.Panels q8Java;
@@ -72,14 +74,18 @@ final class CpuStorage implements Storage {
      * read once per write, as in training, is never copied), later ones reuse the copy.
      */
     Gemm.Packed packed(int offset, int n, int k) {
-        for (Pack p : packs) {
-            if (p.offset == offset && p.n == n && p.k == k) {
-                if (p.packed == null) p.packed = Gemm.pack(f32, offset, n, k);
-                return p.packed;
-            }
-        }
-        packs.add(new Pack(offset, n, k));
-        return null;
+        Pack p = entry(offset, n, k);
+        if (p.reads++ == 0) return null;
+        if (p.packed == null) p.packed = Gemm.pack(f32, offset, n, k);
+        return p.packed;
+    }
+
+    /** The entry of the [n,k] matrix at offset, made on the first lookup since the last write. */
+    private Pack entry(int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p;
+        Pack p = new Pack(offset, n, k);
+        packs.add(p);
+        return p;
     }
 
     /** The F32 floats or Q8_0 quants as a heap segment (for a critical downcall). */
@@ -99,19 +105,15 @@ final class CpuStorage implements Storage {
      * reads it (int8 weights are frozen: nothing writes them after loading) and kept until the storage is written.
      */
     Q8Native.Packed q8Packed(Q8Native kernel, int offset, int n, int k) {
-        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8 != null) return p.q8;
-        Pack p = new Pack(offset, n, k);
-        p.q8 = kernel.pack(this, offset, n, k);
-        packs.add(p);
+        Pack p = entry(offset, n, k);
+        if (p.q8 == null) p.q8 = kernel.pack(this, offset, n, k);
         return p.q8;
     }
 
     /** The Java int8 kernel's copy of the Q8_0 matrix [n,k] at {@code offset}, kept like {@link #q8Packed}'s. */
     Q8.Panels q8Panels(int offset, int n, int k) {
-        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k && p.q8Java != null) return p.q8Java;
-        Pack p = new Pack(offset, n, k);
-        p.q8Java = Q8.panels(q8, q8Scale, offset, n, k);
-        packs.add(p);
+        Pack p = entry(offset, n, k);
+        if (p.q8Java == null) p.q8Java = Q8.panels(q8, q8Scale, offset, n, k);
         return p.q8Java;
     }
 

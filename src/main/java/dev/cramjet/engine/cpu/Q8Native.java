@@ -14,9 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -194,15 +191,6 @@ final class Q8Native {
     }
 
     private static String hash(String source, String cc, String flags) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (String s : List.of(source, cc, String.join(" ", OPTIONS), flags)) {
-                md.update(s.getBytes(StandardCharsets.UTF_8));
-                md.update((byte) 0);
-            }
-            return HexFormat.of().formatHex(md.digest(), 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return KernelCache.key(List.of(source, cc, String.join(" ", OPTIONS), flags));
     }
 }

@@ -1,6 +1,7 @@
 package dev.cramjet.engine.cuda;
 
 import dev.cramjet.CramjetException;
+import dev.cramjet.engine.KernelCache;
 import dev.cramjet.io.AtomicFile;
 
 import java.io.IOException;
@@ -10,13 +11,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
@@ -152,15 +149,7 @@ final class Nvrtc {
     }
 
     private String hash(String name, String source, Map<String, String> headers, List<String> options) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (String s : List.of(name, source, String.valueOf(headers), String.valueOf(options), version())) {
-                md.update(s.getBytes(StandardCharsets.UTF_8));
-                md.update((byte) 0);
-            }
-            return HexFormat.of().formatHex(md.digest(), 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("the JDK has no SHA-256", e);
-        }
+        return KernelCache.key(List.of(name, source, String.valueOf(headers), String.valueOf(options), version()));
     }
+
 }

@@ -61,6 +61,7 @@ public final class BenchCommand implements Command {
                                      [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
                        cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
+       cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -99,6 +100,9 @@ public final class BenchCommand implements Command {
                 With --nproc, data parallel on the CPU: training steps of N ranks under mpirun (cores/N threads each, micro-batch
                 B each) against one process on all cores and one on cores/N threads, with the step split into
                 compute, gradient exchange and optimizer; --zero shards the optimizer state (ZeRO-1).
+
+                --matmul N,K times the CPU's fp32 product of --rows rows of x by a weight [N, K] as a decoding step
+                first reads it (no packed copy): ms per call (best of several), GMAC/s and W's GB/s per row count.
                 """;
     }
 
@@ -106,6 +110,7 @@ public final class BenchCommand implements Command {
     public int run(Args args) throws Exception {
         if (args.has("nproc") || args.has("dp")) return DataParallelBench.run(args);
         if (args.flag("serve")) return serve(args);
+        if (args.has("matmul")) return matmul(args);
         if (args.has("model")) return savedModel(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
@@ -327,13 +332,7 @@ public final class BenchCommand implements Command {
             throw new dev.cramjet.CramjetException("--prompt-tokens " + prompt + " and --decode " + tokens
                     + " must be >= 1 and >= 2 and fit the context of " + cfg.blockSize());
         }
-        int[] levels;
-        try {
-            levels = java.util.Arrays.stream(streamsArg.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
-        } catch (NumberFormatException e) {
-            throw new dev.cramjet.CramjetException("--streams expects numbers separated by commas, got '" + streamsArg + "'");
-        }
-        for (int c : levels) if (c < 1) throw new dev.cramjet.CramjetException("--streams: each level must be at least 1, got " + c);
+        int[] levels = positives("streams", streamsArg);
         for (String w : weightsArg.split(",")) {
             DType type = switch (w.trim()) {
                 case "fp32" -> null;
@@ -518,6 +517,46 @@ public final class BenchCommand implements Command {
         String label = what.endsWith("train_step") ? "train step (fwd+bwd+AdamW)" : "forward only              ";
         emit(json, m, String.format(Locale.ROOT, "%s: %8.1f ms/step %10.0f tokens/s %8.1f GFLOP/s%s", label,
                 seconds * 1e3, tps, gflops, Double.isNaN(peak) ? "" : String.format(Locale.ROOT, " = %.1f%% of %s", 100 * gflops / peak, ceiling)));
+    }
+
+    /** --flag's value as positive integers separated by commas, or one clear error. */
+    private static int[] positives(String flag, String value) {
+        int[] v;
+        try {
+            v = java.util.Arrays.stream(value.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+        } catch (NumberFormatException e) {
+            throw new dev.cramjet.CramjetException("--" + flag + " expects numbers separated by commas, got '" + value + "'");
+        }
+        for (int x : v) if (x < 1) throw new dev.cramjet.CramjetException("--" + flag + ": each value must be at least 1, got " + x);
+        return v;
+    }
+
+    /**
+     * `bench --matmul N,K`: the CPU's fp32 product of a few rows of x by a weight W [N,K] (unpacked, as a decoding
+     * step's first read of a weight), best of repeated calls per row count: ms per call, multiply-adds per second,
+     * and W's bytes per second — where the few-row products stand between memory-bound (one row) and compute-bound.
+     */
+    private static int matmul(Args args) {
+        int[] shape = positives("matmul", args.string("matmul", ""));
+        int[] rows = positives("rows", args.string("rows", "1,2,4,8,15,16"));
+        boolean json = args.flag("json");
+        args.finish();
+        if (shape.length != 2) throw new dev.cramjet.CramjetException("--matmul expects N,K (W's rows and columns), got " + shape.length + " numbers");
+        int n = shape[0], k = shape[1];
+        for (int m : rows) {
+            double flops = CpuPeak.gemmGflops(m, n, k), ms = 2e-6 * m * n * k / flops;
+            Map<String, Object> r = new java.util.LinkedHashMap<>();
+            r.put("bench", "matmul");
+            r.put("rows", (long) m);
+            r.put("n", (long) n);
+            r.put("k", (long) k);
+            r.put("ms", ms);
+            r.put("gmac_per_s", flops / 2);
+            r.put("weight_gb_per_s", 4e-6 * n * k / ms);
+            emit(json, r, String.format(Locale.ROOT, "matmul %d × [%d, %d]: %.3f ms, %.1f GMAC/s, W read at %.1f GB/s",
+                    m, n, k, ms, flops / 2, 4e-6 * n * k / ms));
+        }
+        return 0;
     }
 
     private static void emit(boolean json, Map<String, Object> m, String text) {

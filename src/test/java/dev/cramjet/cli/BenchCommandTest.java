@@ -86,6 +86,26 @@ class BenchCommandTest {
     }
 
     @Test
+    void matmulReportsEachRowCount() {
+        Cli r = Cli.run("bench", "--matmul", "48,64", "--rows", "1,5", "--json");
+        assertEquals(0, r.rc(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(2, lines.length, r.out());
+        for (int i = 0; i < 2; i++) {
+            Map<String, Object> m = Json.object(Json.parse(lines[i], "line"), "line");
+            assertEquals(List.of("matmul", (long) (i == 0 ? 1 : 5), 48L, 64L), List.of(m.get("bench"), m.get("rows"), m.get("n"), m.get("k")));
+            double ms = Json.number(m.get("ms"), "ms");
+            assertTrue(ms > 0, r.out());
+            // The three figures describe the same call: GMAC/s and GB/s follow from ms and the shape.
+            assertEquals((i == 0 ? 1 : 5) * 48 * 64 / ms / 1e6, Json.number(m.get("gmac_per_s"), "gmac"), 1e-6 * Json.number(m.get("gmac_per_s"), "gmac"));
+            assertEquals(4e-6 * 48 * 64 / ms, Json.number(m.get("weight_gb_per_s"), "gb"), 1e-9 * Json.number(m.get("weight_gb_per_s"), "gb") + 1e-12);
+        }
+        Cli bad = Cli.run("bench", "--matmul", "48");
+        assertEquals(2, bad.rc());
+        assertEquals("cramjet bench: --matmul expects N,K (W's rows and columns), got 1 numbers\n", bad.err());
+    }
+
+    @Test
     void serveRefusesLevelsThatAreNotNumbers() {
         Cli r = Cli.run("bench", "--serve", "--preset", "micro", "--prompt-tokens", "4", "--decode", "4", "--streams", "1,x");
         assertEquals(2, r.rc());

@@ -58,7 +58,7 @@ public final class BenchCommand implements Command {
                                      [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
                        cramjet bench --finetune [--lora-rank 16] [--preset …] [--batch B] [--seq T] [--steps N] [--json]
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
-                                     [--weights fp32,int8] [--device cpu|cuda] [--json]
+                                     [--chunk N] [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
                        cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
        cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--json]
@@ -88,7 +88,8 @@ public final class BenchCommand implements Command {
                 --serve measures the serving engine (continuous batching, as `cramjet serve` runs it) instead: for
                 each weight type and each number of concurrent streams, that many requests at once, each a prompt of
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
-                whole vocabulary: aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
+                whole vocabulary, the prompts read --chunk tokens per step as `cramjet serve --chunk` does (default
+                64): aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
                 each level's aggregate over the single-stream rate. With one compute thread
                 (CRAMJET_JAVA_OPTS=-Dcramjet.threads=1) it also prints tokens per CPU-second of the decoding thread,
                 which holds on a machine that other processes load.
@@ -324,7 +325,7 @@ public final class BenchCommand implements Command {
     private static int serve(Args args) throws InterruptedException {
         String preset = args.string("preset", "gpt2-124m"), device = args.string("device", "cpu");
         boolean json = args.flag("json");
-        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64);
+        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64), chunk = args.integer("chunk", 64);
         String streamsArg = args.string("streams", "1,4,16,64"), weightsArg = args.string("weights", "fp32,int8");
         args.finish();
         GPTConfig cfg = GPTConfig.preset(preset);
@@ -347,7 +348,7 @@ public final class BenchCommand implements Command {
                         String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
                                 preset, label, be.describe(), prompt, tokens));
                 double[] single = {Double.NaN, Double.NaN};
-                ServeBench.run(model, levels, prompt, tokens, 64, l -> {
+                ServeBench.run(model, levels, prompt, tokens, chunk, l -> {
                     if (l.streams() == 1) { single[0] = l.aggregateTokensPerSecond(); single[1] = l.tokensPerCpuSecond(); }
                     Map<String, Object> m = new LinkedHashMap<>(l.json());
                     m.put("bench", "serve");

@@ -18,6 +18,7 @@ import dev.cramjet.nn.Model;
 import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.train.EncoderLearner;
+import dev.cramjet.serve.Engine;
 import dev.cramjet.serve.ServeBench;
 
 import java.io.IOException;
@@ -89,7 +90,7 @@ public final class BenchCommand implements Command {
                 each weight type and each number of concurrent streams, that many requests at once, each a prompt of
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
                 whole vocabulary, the prompts read --chunk tokens per step as `cramjet serve --chunk` does (default
-                64): aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
+                256): aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
                 each level's aggregate over the single-stream rate. With one compute thread
                 (CRAMJET_JAVA_OPTS=-Dcramjet.threads=1) it also prints tokens per CPU-second of the decoding thread,
                 which holds on a machine that other processes load.
@@ -325,7 +326,7 @@ public final class BenchCommand implements Command {
     private static int serve(Args args) throws InterruptedException {
         String preset = args.string("preset", "gpt2-124m"), device = args.string("device", "cpu");
         boolean json = args.flag("json");
-        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64), chunk = args.integer("chunk", 64);
+        int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64), chunk = args.integer("chunk", Engine.CHUNK);
         String streamsArg = args.string("streams", "1,4,16,64"), weightsArg = args.string("weights", "fp32,int8");
         args.finish();
         GPTConfig cfg = GPTConfig.preset(preset);

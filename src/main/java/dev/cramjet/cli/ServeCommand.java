@@ -36,7 +36,7 @@ public final class ServeCommand implements Command {
                   --weights fp32|int8      int8 (Q8_0) reads a quarter of the bytes per token (default fp32)
                   --slots N                sequences decoded together, each with its KV cache (default 8)
                   --context N              positions per sequence, prompt + reply (default: the model's, at most 1024)
-                  --chunk N                prompt tokens a sequence reads per step (default 64)
+                  --chunk N                prompt tokens a sequence reads per step (default 256)
                   --queue N                requests that may wait for a slot before 429 (default 64)
                   --max-tokens N           the most new tokens a request may ask for (default: the context)
                   --max-prompt-tokens N    the longest prompt accepted (default: the context − 1)
@@ -56,7 +56,7 @@ public final class ServeCommand implements Command {
         String modelArg = args.string("model", null), runArg = args.string("run", null);
         Listen listen = Listen.read(args);
         String name = args.string("name", null), weights = args.string("weights", "fp32");
-        int slots = args.integer("slots", 8), chunk = args.integer("chunk", 64), queue = args.integer("queue", 64);
+        int slots = args.integer("slots", 8), chunk = args.integer("chunk", Engine.CHUNK), queue = args.integer("queue", 64);
         int contextArg = args.integer("context", 0);
         int maxTokensArg = args.integer("max-tokens", 0), maxPromptArg = args.integer("max-prompt-tokens", 0);
         String device = args.string("device", "cpu");

@@ -62,7 +62,7 @@ public final class BenchCommand implements Command {
                                      [--chunk N] [--weights fp32,int8] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
                        cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
-       cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--json]
+       cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--packed] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -104,7 +104,8 @@ public final class BenchCommand implements Command {
                 compute, gradient exchange and optimizer; --zero shards the optimizer state (ZeRO-1).
 
                 --matmul N,K times the CPU's fp32 product of --rows rows of x by a weight [N, K] as a decoding step
-                first reads it (no packed copy): ms per call (best of several), GMAC/s and W's GB/s per row count.
+                first reads it (no packed copy), or with --packed as later steps read it (from the copy the backend
+                packs once): ms per call (best of several), GMAC/s and W's GB/s per row count.
                 """;
     }
 
@@ -535,28 +536,30 @@ public final class BenchCommand implements Command {
 
     /**
      * `bench --matmul N,K`: the CPU's fp32 product of a few rows of x by a weight W [N,K] (unpacked, as a decoding
-     * step's first read of a weight), best of repeated calls per row count: ms per call, multiply-adds per second,
-     * and W's bytes per second — where the few-row products stand between memory-bound (one row) and compute-bound.
+     * step's first read of a weight, or packed, as the later ones), best of repeated calls per row count: ms per
+     * call, multiply-adds per second, and W's bytes per second — where the few-row products stand between
+     * memory-bound (one row) and compute-bound.
      */
     private static int matmul(Args args) {
         int[] shape = positives("matmul", args.string("matmul", ""));
         int[] rows = positives("rows", args.string("rows", "1,2,4,8,15,16"));
-        boolean json = args.flag("json");
+        boolean json = args.flag("json"), packed = args.flag("packed");
         args.finish();
         if (shape.length != 2) throw new dev.cramjet.CramjetException("--matmul expects N,K (W's rows and columns), got " + shape.length + " numbers");
         int n = shape[0], k = shape[1];
         for (int m : rows) {
-            double flops = CpuPeak.gemmGflops(m, n, k), ms = 2e-6 * m * n * k / flops;
+            double flops = CpuPeak.gemmGflops(m, n, k, packed), ms = 2e-6 * m * n * k / flops;
             Map<String, Object> r = new java.util.LinkedHashMap<>();
             r.put("bench", "matmul");
             r.put("rows", (long) m);
             r.put("n", (long) n);
             r.put("k", (long) k);
+            r.put("packed", packed);
             r.put("ms", ms);
             r.put("gmac_per_s", flops / 2);
             r.put("weight_gb_per_s", 4e-6 * n * k / ms);
-            emit(json, r, String.format(Locale.ROOT, "matmul %d × [%d, %d]: %.3f ms, %.1f GMAC/s, W read at %.1f GB/s",
-                    m, n, k, ms, flops / 2, 4e-6 * n * k / ms));
+            emit(json, r, String.format(Locale.ROOT, "matmul %d × [%d, %d]%s: %.3f ms, %.1f GMAC/s, W read at %.1f GB/s",
+                    m, n, k, packed ? " packed" : "", ms, flops / 2, 4e-6 * n * k / ms));
         }
         return 0;
     }

@@ -113,8 +113,9 @@ public final class GPT extends Model {
      * rows and its slot's cache at its own position. Sequences join and leave between steps ({@link #reset}).
      *
      * <p>Each entry's result is the logits of its last token. The rows of one entry are computed exactly as a
-     * {@link Session} would compute them, up to the rounding a matmul's row count may change (on the CPU, the
-     * reduction order differs below and above 16 rows). Buffers are allocated once; a step allocates nothing but
+     * {@link Session} would compute them: bit for bit on the CPU, whose products sum each element in one order
+     * whatever the row count (so a sequence's tokens do not depend on what it shares a step with); on a GPU up to
+     * the rounding a matmul's row count may change. Buffers are allocated once; a step allocates nothing but
      * checks its input. Not thread-safe: one thread drives the batch.
      */
     public final class Batch {

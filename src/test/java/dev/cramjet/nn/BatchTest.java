@@ -44,8 +44,7 @@ class BatchTest {
         GPT g = new GPT(be, GPTTest.micro(variant), 1, 1, 3, Model.Options.INFERENCE);
         GPTTest.randomize(g, 11);
         float[][][] ref = alone(g);
-        // Three slots for four sequences: sequence 3 takes the slot sequence 1 leaves. Steps stay under 16 rows,
-        // where the CPU matmul's reduction order does not depend on the row count, so the bits must match.
+        // Three slots for four sequences: sequence 3 takes the slot sequence 1 leaves; the bits must match.
         GPT.Batch b = g.batch(3, 8, 12);
         int[] slotOf = {0, 1, 2, -1}, done = new int[4];
         int[] next = new int[4];          // the next continuation token each sequence takes
@@ -83,24 +82,40 @@ class BatchTest {
         assertEquals(0, b.queued());
     }
 
-    @Test
-    void manyRowsAgreeWithTheSessionWithinRounding() {
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aStepOfAnySizeComputesWhatEachSequenceWouldAlone(boolean int8) {
+        // The CPU products sum every element in one order whatever the row count (fp32: Gemm's chain per K block;
+        // int8: Q8's blocks), so 105 prompt rows in one step, then decode steps of six, give each sequence the bits
+        // it gets alone — the first products reading the weights unpacked, the later ones from their packed copies.
         GPTConfig cfg = GPTTest.micro(1).with(java.util.Map.of("block_size", 64L), "test");
-        GPT g = new GPT(be, cfg, 1, 1, 3, Model.Options.INFERENCE.weights(DType.Q8_0));
+        GPT g = new GPT(be, cfg, 1, 1, 3, int8 ? Model.Options.INFERENCE.weights(DType.Q8_0) : Model.Options.INFERENCE);
+        if (!int8) GPTTest.randomize(g, 13);             // an int8 model keeps its initial weights, quantized
         SplittableRandom r = new SplittableRandom(5);
         int slots = 6;
-        int[][] prompts = new int[slots][];
-        for (int s = 0; s < slots; s++) prompts[s] = GPTTest.ids(r, 10 + 3 * s, cfg.vocabSize());
+        int[][] prompts = new int[slots][], cont = new int[slots][];
+        for (int s = 0; s < slots; s++) {
+            prompts[s] = GPTTest.ids(r, 10 + 3 * s, cfg.vocabSize());
+            cont[s] = GPTTest.ids(r, 3, cfg.vocabSize());
+        }
         GPT.Batch b = g.batch(slots, 64, 128);
         for (int s = 0; s < slots; s++) b.add(s, prompts[s], 0, prompts[s].length);   // 105 rows in one step
         b.run();
+        float[][][] got = new float[slots][cont[0].length + 1][];
+        for (int s = 0; s < slots; s++) got[s][0] = Arrays.copyOf(b.logits(s), cfg.vocabSize());
+        for (int k = 0; k < cont[0].length; k++) {
+            for (int s = 0; s < slots; s++) b.add(s, cont[s], k, k + 1);
+            b.run();
+            for (int s = 0; s < slots; s++) got[s][k + 1] = Arrays.copyOf(b.logits(s), cfg.vocabSize());
+        }
         GPT.Session one = g.session(64);
         for (int s = 0; s < slots; s++) {
             one.reset();
-            float[] want = one.next(prompts[s]);
-            float[] got = Arrays.copyOf(b.logits(s), cfg.vocabSize());
-            for (int v = 0; v < want.length; v++) assertEquals(want[v], got[v], 1e-4 * (1 + Math.abs(want[v])), "slot " + s + " logit " + v);
-            assertEquals(prompts[s].length, b.position(s));
+            assertArrayEquals(one.next(prompts[s]), got[s][0], "slot " + s + " after its prompt");
+            for (int k = 0; k < cont[s].length; k++) {
+                assertArrayEquals(one.next(new int[] {cont[s][k]}), got[s][k + 1], "slot " + s + " after " + (k + 1) + " tokens");
+            }
+            assertEquals(prompts[s].length + cont[s].length, b.position(s));
         }
     }
 

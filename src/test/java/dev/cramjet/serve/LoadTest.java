@@ -48,9 +48,9 @@ class LoadTest {
 
     @BeforeAll
     static void start() throws Exception {
-        // 8 slots + 4 prompt tokens a step stay under 16 rows, where the CPU matmul's sums do not depend on the row
-        // count: a stream's text under load must then be exactly its text alone, which shows nothing interleaved.
-        tiny = new TinyModel(SLOTS, 4, QUEUE, KEY, null, 1 << 16, 60, null);
+        // The CPU products' sums do not depend on how many rows a step holds (here up to 8 slots + 16 prompt
+        // tokens): a stream's text under load must be exactly its text alone, which shows nothing interleaved.
+        tiny = new TinyModel(SLOTS, 16, QUEUE, KEY, null, 1 << 16, 60, null);
         http = new Http(tiny.url());
         http.key = KEY;
         for (int k = 0; k < PROMPTS; k++) {

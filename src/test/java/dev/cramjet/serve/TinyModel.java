@@ -62,7 +62,7 @@ public final class TinyModel implements AutoCloseable {
         this(slots, 16, queue, apiKey, cors, maxBody, timeoutSeconds, run);
     }
 
-    /** @param chunk prompt tokens per step (slots + chunk under 16 keeps every CPU matmul on one reduction order) */
+    /** @param chunk prompt tokens a sequence reads per step */
     TinyModel(int slots, int chunk, int queue, String apiKey, String cors, int maxBody, int timeoutSeconds, Path run) throws IOException {
         tokenizer = tokenizer();
         model = model(cpu, tokenizer, 128);

@@ -76,20 +76,27 @@ public final class CpuPeak {
                 .reduceLanes(VectorOperators.ADD);
     }
 
-    /** {@link Gemm#nt} on an m×n×k product in GFLOP/s (2·m·n·k flops): warm-up, then the best of several runs. */
-    public static double gemmGflops(int m, int n, int k) {
+    /** {@link #gemmGflops(int, int, int, boolean)} without a packed copy of B. */
+    public static double gemmGflops(int m, int n, int k) { return gemmGflops(m, n, k, false); }
+
+    /**
+     * {@link Gemm#nt} on an m×n×k product in GFLOP/s (2·m·n·k flops): warm-up, then the best of several runs; with
+     * {@code packed}, B read from a copy packed once, as a server's decode steps read their weights.
+     */
+    public static double gemmGflops(int m, int n, int k, boolean packed) {
         SplittableRandom rnd = new SplittableRandom(1);
         float[] a = new float[m * k], b = new float[n * k], c = new float[m * n];
         for (int i = 0; i < a.length; i++) a[i] = (float) rnd.nextDouble(-1, 1);
         for (int i = 0; i < b.length; i++) b[i] = (float) rnd.nextDouble(-1, 1);
+        Gemm.Packed p = packed ? Gemm.pack(b, 0, n, k) : null;
         double flops = 2.0 * m * n * k;
         long warm = System.nanoTime();
-        do Gemm.nt(a, 0, b, 0, c, 0, m, n, k, false); while (System.nanoTime() - warm < 300_000_000L);
+        do Gemm.nt(a, 0, b, 0, p, c, 0, m, n, k, false); while (System.nanoTime() - warm < 300_000_000L);
         long best = Long.MAX_VALUE;
         long start = System.nanoTime();
         for (int run = 0; run < 5 || (run < 50 && System.nanoTime() - start < 500_000_000L); run++) {
             long t0 = System.nanoTime();
-            Gemm.nt(a, 0, b, 0, c, 0, m, n, k, false);
+            Gemm.nt(a, 0, b, 0, p, c, 0, m, n, k, false);
             best = Math.min(best, System.nanoTime() - t0);
         }
         return flops / best;

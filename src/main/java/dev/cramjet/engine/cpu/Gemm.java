@@ -1,6 +1,5 @@
 package dev.cramjet.engine.cpu;
 
-import dev.cramjet.Lanes;
 import java.util.Arrays;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
@@ -21,12 +20,16 @@ import jdk.incubator.vector.VectorSpecies;
  * 12 FMAs per 2 vector loads and 6 broadcasts, so it runs at the FMA ports' speed. The sliver (6·kc floats) stays
  * in L1 while the B block streams from L2/L3. Tails are handled by zero-padding the packed operands and writing
  * edge tiles through a scratch tile. The team splits C by rows or by columns, whichever costs its busiest thread
- * least. An nt product with only a few rows (one token at a time) is dot products instead: nothing to amortise a
- * pack. Up to {@link #IN_PLACE_ROWS} rows (a decode step of many sequences) it reads B in place against a transposed
- * copy of A, in the packed kernel's order per element, so the bits do not depend on which path ran. A weight that
- * many products read unchanged can be packed once ({@link #pack}, kept by the CPU backend): from FEW_ROWS rows the
- * kernel then reads its panels directly, with no pack per call — the 6×NR tile for decode steps and prompt chunks
- * too, with the same bits.
+ * least.
+ *
+ * <p>One order of sums for every path: each element of C is, per K block (the blocks depend on K alone), a chain of
+ * fused multiply-adds over p from zero, added to C. So a row's bits never depend on how many rows share its product
+ * or which path ran — a decode step gives each sequence what it would get alone, and a prompt read in chunks what
+ * it gets in one go. A weight that many products read unchanged can be packed once ({@link #pack}, kept by the CPU
+ * backend): the kernel then reads its panels directly at every row count, one sequential stream of the weight per
+ * call, so a few-row decode step costs about what a one-row step costs while memory is the limit. Without a packed
+ * copy, an nt product of fewer than {@link #IN_PLACE_ROWS} rows (a step's first read of a weight) reads B in place
+ * against a transposed copy of A, in the same order, rather than pack a weight it reads once.
  */
 public final class Gemm {
     private Gemm() {}
@@ -60,13 +63,8 @@ public final class Gemm {
      */
     private static final long PARALLEL_MIN = 1L << 20;
     /**
-     * nt with fewer rows than this skips packing and takes dot products (measured crossover: packing B costs about as
-     * much as streaming it from memory, which a product with this few rows cannot amortise).
-     */
-    static final int FEW_ROWS = 16;
-    /**
-     * nt with fewer rows than this (and at least FEW_ROWS) skips packing B, which would copy every weight of a layer
-     * on every decode step, and multiplies B in place by a transposed copy of A ({@link #ntInPlace}).
+     * An unpacked nt product with fewer rows than this skips packing B, which would copy the weight for one read,
+     * and multiplies B in place by a transposed copy of A ({@link #ntInPlace}).
      */
     private static final int IN_PLACE_ROWS = 64;
 
@@ -77,8 +75,8 @@ public final class Gemm {
         private float[] at = new float[0];
         final float[] tile = new float[MR * NR];
         final float[] tmp = new float[L * L];
-        /** The vector sums of a few-row kernel, sixteen vectors. */
-        final float[] sums = new float[16 * L];
+        /** The in-place kernel's four vectors of sums. */
+        final float[] sums = new float[4 * L];
 
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
 
@@ -96,19 +94,12 @@ public final class Gemm {
     }
 
     /**
-     * {@link #nt} with B also given packed ({@link #pack} of the same b, bOff, n, k), or null. From FEW_ROWS rows
-     * the packed kernel then reads those panels instead of packing B again; each element has the bits it has either
-     * way, and below FEW_ROWS the dot products read b itself.
+     * {@link #nt} with B also given packed ({@link #pack} of the same b, bOff, n, k), or null. The kernel then reads
+     * those panels instead of packing or reading B, with the bits it has either way.
      */
     static void nt(float[] a, int aOff, float[] b, int bOff, Packed packed, float[] c, int cOff, int m, int n, int k,
                    boolean accumulate) {
         check(a, aOff, b, bOff, c, cOff, m, n, k);
-        if (m < FEW_ROWS && k > 0) {
-            // A few rows (generating one token at a time): packing B would cost more than the product itself.
-            if ((long) m * n * k < PARALLEL_MIN) ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, 0, n);
-            else Parallel.range(n, 4, (j0, j1) -> ntFewRows(a, aOff, b, bOff, c, cOff, m, n, k, accumulate, j0, j1));
-            return;
-        }
         if (packed != null) {
             if (packed.n != n || packed.k != k) {
                 throw new IllegalArgumentException("packed B is " + packed.n + "x" + packed.k + ", product needs " + n + "x" + k);
@@ -159,7 +150,7 @@ public final class Gemm {
     }
 
     /**
-     * An nt product of FEW_ROWS to IN_PLACE_ROWS rows without packing B: A is transposed once (on the caller's
+     * An nt product of fewer than IN_PLACE_ROWS rows without packing B: A is transposed once (on the caller's
      * thread) to K-major rows of L-padded columns, and the team splits B's rows. Each element is the packed kernel's
      * chain over p within the same K blocks, c (+)= Σ_p A(i,p)·B(j,p) one fused multiply-add at a time, so it has
      * the bits {@link #blocked} would give.
@@ -211,108 +202,6 @@ public final class Gemm {
             for (int r = 0; r < cols; r++) {
                 int ci = cOff + (v + t) * n + j + r;
                 c[ci] = add ? c[ci] + lanes[r * L + t] : lanes[r * L + t];
-            }
-        }
-    }
-
-    /**
-     * Columns [j0,j1) of an nt product as dot products of contiguous rows: four rows of B at a time, each read once
-     * from memory and reused from L1 for every row of A (a tail of fewer than four rows repeats the last one and
-     * drops the extra results). Rows of A outside groups of four take one row of B at a time, in memory order: with
-     * fewer than four rows of A (decoding one token) that is a single sequential stream the hardware prefetcher
-     * follows, where four rows of B read side by side are four short streams (as in {@link Q8#nt}).
-     */
-    private static void ntFewRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
-                                  boolean accumulate, int j0, int j1) {
-        float[] sums = SCRATCH.get().sums;
-        for (int j = j0; j < j1; j += 4) {
-            int cols = Math.min(4, j1 - j);
-            int b0 = bOff + j * k, b1 = bOff + (j + Math.min(1, cols - 1)) * k;
-            int b2 = bOff + (j + Math.min(2, cols - 1)) * k, b3 = bOff + (j + Math.min(3, cols - 1)) * k;
-            int i = 0;
-            for (; i + 4 <= m; i += 4) {
-                dot4x4(a, aOff + i * k, b, b0, b1, b2, b3, k, c, cOff + i * n + j, n, cols, accumulate, sums);
-            }
-            for (; i < m; i++) {
-                for (int t = 0; t < cols; t++) {
-                    int ci = cOff + i * n + j + t;
-                    c[ci] = (accumulate ? c[ci] : 0) + dot(a, aOff + i * k, b, bOff + (j + t) * k, k);
-                }
-            }
-        }
-    }
-
-    /** Σ_p a[ai + p] · b[bi + p]: one vector of sums in p order, its lanes summed, then the scalar tail. */
-    private static float dot(float[] a, int ai, float[] b, int bi, int k) {
-        FloatVector s = FloatVector.zero(S);
-        int p = 0;
-        for (int end = S.loopBound(k); p < end; p += L) {
-            s = FloatVector.fromArray(S, a, ai + p).fma(FloatVector.fromArray(S, b, bi + p), s);
-        }
-        // Lanes.sum, not reduceLanes: decoding must give the same bits in every JIT tier.
-        float r = Lanes.sum(s);
-        for (; p < k; p++) r += a[ai + p] * b[bi + p];
-        return r;
-    }
-
-    /**
-     * {@link #dot} for four rows of A and four of B at once (from ai, stride k; C rows at stride n): each row of B is loaded once
-     * per vector for all four, each element summed exactly as dot sums it. sums holds 16·L floats.
-     */
-    private static void dot4x4(float[] a, int ai, float[] b, int b0, int b1, int b2, int b3, int k, float[] c, int ci,
-                               int n, int cols, boolean accumulate, float[] sums) {
-        int a1 = ai + k, a2 = ai + 2 * k, a3 = ai + 3 * k;
-        FloatVector s00 = FloatVector.zero(S), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00;
-        FloatVector s13 = s00, s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
-        int p = 0;
-        for (int end = S.loopBound(k); p < end; p += L) {
-            FloatVector w0 = FloatVector.fromArray(S, b, b0 + p), w1 = FloatVector.fromArray(S, b, b1 + p);
-            FloatVector w2 = FloatVector.fromArray(S, b, b2 + p), w3 = FloatVector.fromArray(S, b, b3 + p);
-            FloatVector x = FloatVector.fromArray(S, a, ai + p);
-            s00 = x.fma(w0, s00);
-            s01 = x.fma(w1, s01);
-            s02 = x.fma(w2, s02);
-            s03 = x.fma(w3, s03);
-            x = FloatVector.fromArray(S, a, a1 + p);
-            s10 = x.fma(w0, s10);
-            s11 = x.fma(w1, s11);
-            s12 = x.fma(w2, s12);
-            s13 = x.fma(w3, s13);
-            x = FloatVector.fromArray(S, a, a2 + p);
-            s20 = x.fma(w0, s20);
-            s21 = x.fma(w1, s21);
-            s22 = x.fma(w2, s22);
-            s23 = x.fma(w3, s23);
-            x = FloatVector.fromArray(S, a, a3 + p);
-            s30 = x.fma(w0, s30);
-            s31 = x.fma(w1, s31);
-            s32 = x.fma(w2, s32);
-            s33 = x.fma(w3, s33);
-        }
-        // The sixteen sums go through memory: one inlined Lanes.sum in a loop, not sixteen copies.
-        s00.intoArray(sums, 0);
-        s01.intoArray(sums, L);
-        s02.intoArray(sums, 2 * L);
-        s03.intoArray(sums, 3 * L);
-        s10.intoArray(sums, 4 * L);
-        s11.intoArray(sums, 5 * L);
-        s12.intoArray(sums, 6 * L);
-        s13.intoArray(sums, 7 * L);
-        s20.intoArray(sums, 8 * L);
-        s21.intoArray(sums, 9 * L);
-        s22.intoArray(sums, 10 * L);
-        s23.intoArray(sums, 11 * L);
-        s30.intoArray(sums, 12 * L);
-        s31.intoArray(sums, 13 * L);
-        s32.intoArray(sums, 14 * L);
-        s33.intoArray(sums, 15 * L);
-        for (int i = 0; i < 4; i++) {
-            for (int t = 0; t < cols; t++) {
-                float r = Lanes.sum(FloatVector.fromArray(S, sums, (4 * i + t) * L));
-                int ar = ai + i * k, br = b0 + t * k;
-                for (int e = p; e < k; e++) r += a[ar + e] * b[br + e];
-                int at = ci + i * n + t;
-                c[at] = (accumulate ? c[at] : 0) + r;
             }
         }
     }
@@ -407,7 +296,10 @@ public final class Gemm {
                             } else if (mr == 4 && nr == NR && ccs == 1) {
                                 kernel4(ap, ir * KC, bp, b0 + jr * kc, kc, c, cIdx, crs, add);
                             } else {
-                                kernel(ap, ir * KC, bp, b0 + jr * kc, kc, tile, 0, NR, false);
+                                // An edge tile, through scratch: four rows' work where that covers it (decode steps
+                                // of one to three sequences), rather than six.
+                                if (mr <= 4) kernel4(ap, ir * KC, bp, b0 + jr * kc, kc, tile, 0, NR, false);
+                                else kernel(ap, ir * KC, bp, b0 + jr * kc, kc, tile, 0, NR, false);
                                 for (int r = 0; r < mr; r++) {
                                     for (int j = 0; j < nr; j++) {
                                         int at = cIdx + r * crs + j * ccs;

@@ -14,10 +14,11 @@ import static dev.cramjet.engine.cpu.Loops.*;
  */
 final class Matmuls {
     /**
-     * Products of {@link Gemm#FEW_ROWS} up to this many rows read an fp32 weight that nothing writes packed once
-     * ({@link CpuStorage#packed}) — decode steps of many sequences and prompt chunks. Packing B costs about
-     * PACK_COST (16) multiply-adds per element of B, a quarter of a 64-row product and under 3% from here on; a
-     * training batch has more rows, and a packed copy would only add its weights' memory again.
+     * Products of fewer rows than this read an fp32 weight that nothing writes packed once ({@link CpuStorage#packed})
+     * — decode steps, one sequence or many, and prompt chunks: the panels are one sequential stream of the weight,
+     * which a few-row product reads at memory speed. Packing B costs about PACK_COST (16) multiply-adds per element
+     * of B, a quarter of a 64-row product and under 3% from here on; a training batch has more rows, and a packed
+     * copy would only add its weights' memory again.
      */
     private static final int PACKED_ROWS = 512;
     /** The projection before dropout when a Residual epilogue drops out. */
@@ -44,7 +45,7 @@ final class Matmuls {
             product = (dst, dOff, acc) -> Q8.nt(x, xo, w, wo, dst, dOff, n, oc, c, acc);
         } else {
             float[] w = f32(op, weight);
-            Gemm.Packed packed = n >= Gemm.FEW_ROWS && n < PACKED_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
+            Gemm.Packed packed = n < PACKED_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
             product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst.f32, dOff, n, oc, c, acc);
         }
         switch (epilogue) {

@@ -248,7 +248,7 @@ class CpuBackendTest {
     void packedWeightsFollowEveryWriteToTheirStorage() {
         // A weight inside a bigger buffer (as a model's parameters are), read by decode-sized products: packed at
         // the second product, then each kind of write to the buffer must drop the copy before the next product
-        // reads the new values; products below FEW_ROWS or past PACKED_ROWS rows, and writes elsewhere, keep none.
+        // reads the new values; products past PACKED_ROWS rows keep none, and writes elsewhere keep it.
         int n = 20, c = 40, oc = 33, at = 7;
         Tensor params = cpu.alloc(DType.F32, at + oc * c + 5), w = params.view(at, oc, c);
         Tensor in = tensor(random(n * c), n, c), out = cpu.alloc(DType.F32, n, oc), other = tensor(random(oc * c), oc, c);
@@ -258,9 +258,8 @@ class CpuBackendTest {
         Tensor grads = tensor(random(at + oc * c + 5), at + oc * c + 5);
         Tensor m = cpu.alloc(DType.F32, at + oc * c + 5), v = cpu.alloc(DType.F32, at + oc * c + 5);
         long base = cpu.allocatedBytes(), packed = 4L * 64 * c;
-        for (int k = 0; k < 3; k++) cpu.matmul(out.view(0, 4, oc), in.view(0, 4, c), w, null, Epilogue.NONE);
         for (int k = 0; k < 3; k++) cpu.matmul(bigOut, big, w, null, Epilogue.NONE);
-        assertEquals(base, cpu.allocatedBytes(), "products of 4 or 512 rows pack nothing");
+        assertEquals(base, cpu.allocatedBytes(), "products of 512 rows pack nothing");
         checkProduct(in, w, out, n, c, oc, "first product");
         assertEquals(base, cpu.allocatedBytes(), "one product only notes the weight");
         checkProduct(in, w, out, n, c, oc, "second product");

@@ -72,25 +72,30 @@ class GemmTest {
     }
 
     @Test
-    void fewRowsGiveEachRowTheBitsItHasAlone() {
-        // Decoding several sequences in one step must compute what each would alone: below FEW_ROWS, whatever the
-        // row count, and over a million multiply-adds so the team splits the columns.
+    void everyRowHasTheBitsItHasAlone() {
+        // Decoding several sequences in one step must compute what each would alone, whatever the row count and
+        // whether B is read in place or from its packed copy; over a million multiply-adds, so the team splits it.
         SplittableRandom rnd = new SplittableRandom(3);
         int n = 303, k = 803;
         float[] b = random(n * k, rnd);
-        for (int m : new int[] {4, 7, 15}) {
-            float[] a = random(m * k, rnd), c = new float[m * n], one = new float[n];
+        Gemm.Packed packed = Gemm.pack(b, 0, n, k);
+        for (int m : new int[] {2, 4, 5, 7, 15, 16, 23, 70}) {
+            float[] a = random(m * k, rnd), c = new float[m * n], fromPacked = new float[m * n], one = new float[n];
             Gemm.nt(a, 0, b, 0, c, 0, m, n, k, false);
+            Gemm.nt(a, 0, b, 0, packed, fromPacked, 0, m, n, k, false);
             for (int i = 0; i < m; i++) {
                 Gemm.nt(a, i * k, b, 0, one, 0, 1, n, k, false);
-                for (int j = 0; j < n; j++) assertEquals(one[j], c[i * n + j], m + " rows: (" + i + "," + j + ")");
+                for (int j = 0; j < n; j++) {
+                    assertEquals(one[j], c[i * n + j], m + " rows: (" + i + "," + j + ")");
+                    assertEquals(one[j], fromPacked[i * n + j], m + " rows, packed: (" + i + "," + j + ")");
+                }
             }
         }
     }
 
     @Test
     void inPlaceRowsGiveThePackedKernelsBits() {
-        // From FEW_ROWS rows B is read in place, not packed: each element must keep the packed kernel's order, so a
+        // Below IN_PLACE_ROWS B is read in place, not packed: each element must keep the packed kernel's order, so a
         // row's bits do not change with the count of rows it shares a product with (up to and past IN_PLACE_ROWS).
         SplittableRandom rnd = new SplittableRandom(4);
         for (int[] s : new int[][] {{301, 800}, {37, 50}}) {
@@ -98,7 +103,7 @@ class GemmTest {
             float[] a = random(big * k, rnd), b = random(n * k, rnd), packed = random(big * n, rnd);
             float[] c0 = packed.clone();
             Gemm.nt(a, 0, b, 0, packed, 0, big, n, k, true);
-            for (int m : new int[] {16, 23, 63}) {
+            for (int m : new int[] {1, 3, 4, 15, 16, 23, 63}) {
                 float[] c = c0.clone();
                 Gemm.nt(a, 0, b, 0, c, 0, m, n, k, true);
                 for (int e = 0; e < m * n; e++) assertEquals(packed[e], c[e], m + "x" + n + "x" + k + " at " + e);
@@ -108,8 +113,8 @@ class GemmTest {
 
     @Test
     void packedWeightsGiveTheBitsOfPackingPerCall() {
-        // A weight packed once must give every product what packing it for the call gives, and rows below FEW_ROWS
-        // their dot products: column and K tails, two K blocks, the in-place range and past it, on the team too.
+        // A weight packed once must give every product what packing it for the call (or reading it in place) gives:
+        // column and K tails, two K blocks, one row, the in-place range and past it, on the team too.
         SplittableRandom rnd = new SplittableRandom(5);
         for (int[] s : new int[][] {{301, 800}, {37, 50}, {64, 1537}}) {
             int n = s[0], k = s[1], bOff = 3;

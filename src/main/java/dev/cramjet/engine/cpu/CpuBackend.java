@@ -366,7 +366,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
-        written(out); written(kCache); written(vCache);
+        written(out); written(vCache);
+        if (kCache.storage instanceof CpuStorage s) s.keysWritten();        // the op keeps its transposed keys current
         attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
     }
 

@@ -141,15 +141,15 @@ final class FlashAttention {
     }
 
     /**
-     * A key cache [B,Tmax,C] transposed for {@link #oneQuery}: per sequence and head, panels of {@link #TILE}
-     * positions, key j's column d at [(j / TILE)·hs·TILE + d·TILE + j % TILE], so L consecutive keys' column d is
-     * one vector. Positions [0, filled) of a sequence are current. A sequence's panels grow a few tiles at a time as
-     * its positions fill: the copy is as large as the part of the cache in use. Kept by the cache's
+     * A key cache [B,Tmax,C] transposed for {@link #oneQuery}: per sequence and head, a panel per {@link #TILE}
+     * positions, key j's column d at [j / TILE][d·TILE + j % TILE], so L consecutive keys' column d is one vector.
+     * Positions [0, filled) of a sequence are current. A panel is made when its first position is written, so the
+     * copy is as large as the part of the cache in use, and is never copied again. Kept by the cache's
      * {@link CpuStorage} (which drops it when any other op writes there) and written by attentionCached alone.
      */
     static final class Keys {
         final int offset, b, tmax, c, heads;
-        private final float[][] panels;
+        private final float[][][] panels;
         private final int[] filled;
 
         Keys(int offset, int b, int tmax, int c, int heads) {
@@ -158,7 +158,7 @@ final class FlashAttention {
             this.tmax = tmax;
             this.c = c;
             this.heads = heads;
-            panels = new float[b * heads][0];
+            panels = new float[b * heads][(tmax + TILE - 1) / TILE][];
             filled = new int[b];
         }
 
@@ -176,28 +176,27 @@ final class FlashAttention {
          * sequence's copy lags behind (a new copy, or one dropped since) — after which [0, to) is current.
          */
         void write(float[] kc, int kOff, int pos, int to) {
-            int hs = c / heads, panel = hs * TILE, tiles = (to + TILE - 1) / TILE, most = (tmax + TILE - 1) / TILE;
+            int hs = c / heads;
             for (int bi = 0; bi < b; bi++) {
                 int from = Math.min(filled[bi], pos);
                 for (int h = 0; h < heads; h++) {
-                    float[] p = panels[bi * heads + h];
-                    if (p.length < tiles * panel) {
-                        p = panels[bi * heads + h] = Arrays.copyOf(p, Math.min(most, Math.max(tiles, 2 * p.length / panel)) * panel);
-                    }
+                    float[][] tiles = panels[bi * heads + h];
                     for (int j = from; j < to; j++) {
-                        int src = kOff + (bi * tmax + j) * c + h * hs, dst = j / TILE * panel + j % TILE;
-                        for (int d = 0; d < hs; d++) p[dst + d * TILE] = kc[src + d];
+                        float[] p = tiles[j / TILE];
+                        if (p == null) p = tiles[j / TILE] = new float[hs * TILE];
+                        int src = kOff + (bi * tmax + j) * c + h * hs;
+                        for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = kc[src + d];
                     }
                 }
                 filled[bi] = to;
             }
         }
 
-        float[] panels(int bi, int h) { return panels[bi * heads + h]; }
+        float[][] panels(int bi, int h) { return panels[bi * heads + h]; }
 
         long bytes() {
             long n = 0;
-            for (float[] p : panels) n += 4L * p.length;
+            for (float[][] tiles : panels) for (float[] p : tiles) if (p != null) n += 4L * p.length;
             return n;
         }
     }
@@ -209,7 +208,7 @@ final class FlashAttention {
      * — s_j = fma(k_jd, q_d/√hs, ·) over d from 0; per key tile the max, e^(s − m'), their sum in key order, l ←
      * fma(l, corr, Σ), O·corr, O += p_j·V_j in key order — so a query gets the same bits on either path.
      */
-    private static void oneQuery(Scratch sc, int hs, float[] q, int qOff, float[] kt, float[] v, int vOff, int vStride,
+    private static void oneQuery(Scratch sc, int hs, float[] q, int qOff, float[][] kt, float[] v, int vOff, int vStride,
                                  int last, float[] out, int oOff) {
         int hsP = sc.hsP;
         float scale = (float) (1 / Math.sqrt(hs));
@@ -220,7 +219,7 @@ final class FlashAttention {
         boolean direct = hs == hsP;
         for (int k0 = 0; k0 <= last; k0 += TILE) {
             int w = Math.min(TILE, last + 1 - k0);
-            scores(kt, k0 * hs, qs, hs, w, p);
+            scores(kt[k0 / TILE], qs, hs, w, p);
             float mNew = Math.max(m, Tile.max(p, 0, w));
             p[w] = m;                                               // as in onlineSoftmax: one exp yields corr too
             exps(p, w + 1, mNew);
@@ -242,15 +241,15 @@ final class FlashAttention {
     }
 
     /**
-     * s[i] = the chain fma(kt[base + d·TILE + i], qs[d], ·) over d &lt; hs from 0, for the keys i &lt; w of one panel, up
+     * s[i] = the chain fma(kt[d·TILE + i], qs[d], ·) over d &lt; hs from 0, for the keys i &lt; w of one panel, up
      * to the next multiple of L (the extra lanes are never used): four vectors in flight hide the FMA latency, and a
      * part tile reads only the vectors it uses (from DRAM at a serving batch's cache sizes, reads are the cost).
      */
-    private static void scores(float[] kt, int base, float[] qs, int hs, int w, float[] s) {
+    private static void scores(float[] kt, float[] qs, int hs, int w, float[] s) {
         int i = 0;
         for (; i + 4 * L <= w; i += 4 * L) {
             FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
-            for (int d = 0, at = base + i; d < hs; d++, at += TILE) {
+            for (int d = 0, at = i; d < hs; d++, at += TILE) {
                 FloatVector x = FloatVector.broadcast(S, qs[d]);
                 s0 = FloatVector.fromArray(S, kt, at).fma(x, s0);
                 s1 = FloatVector.fromArray(S, kt, at + L).fma(x, s1);
@@ -261,7 +260,7 @@ final class FlashAttention {
         }
         for (; i < w; i += L) {
             FloatVector s0 = FloatVector.zero(S);
-            for (int d = 0, at = base + i; d < hs; d++, at += TILE) {
+            for (int d = 0, at = i; d < hs; d++, at += TILE) {
                 s0 = FloatVector.fromArray(S, kt, at).fma(FloatVector.broadcast(S, qs[d]), s0);
             }
             s0.intoArray(s, i);

@@ -14,7 +14,9 @@ import java.util.List;
  * <p>An F32 storage also keeps packed copies of the weight matrices in it that products read again and again
  * unchanged ({@link #packed}): a model generating text reads every weight once per step and never writes it. Every
  * op that writes a storage calls {@link #written} first, which drops them all, so a copy never outlives the values
- * it was packed from (training writes its parameters every step, and so never keeps one past a step).
+ * it was packed from (training writes its parameters every step, and so never keeps one past a step). Key caches
+ * likewise keep a transposed copy of their keys for one-query attention ({@link #keys}), which attentionCached, the
+ * op that writes a cache, keeps current and every other write drops.
  */
 final class CpuStorage implements Storage {
     private final DType dtype;

@@ -122,7 +122,9 @@ final class Attention {
                 System.arraycopy(x, src + 2 * c, vc, vo + dst, c);
             }
         }
-        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), b, tn, tmax, c, heads, pos);
+        FlashAttention.Keys keys = storage(op, kCache).keys(ko, b, tmax, c, heads);
+        keys.write(kc, ko, pos, pos + tn);
+        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), b, tn, tmax, c, heads, pos, keys);
     }
 
     /** Validates qkv [B,T,3C] with C divisible by heads; returns {B, T, C}. */

@@ -14,7 +14,9 @@ import java.util.List;
  * <p>An F32 storage also keeps packed copies of the weight matrices in it that products read again and again
  * unchanged ({@link #packed}): a model generating text reads every weight once per step and never writes it. Every
  * op that writes a storage calls {@link #written} first, which drops them all, so a copy never outlives the values
- * it was packed from (training writes its parameters every step, and so never keeps one past a step).
+ * it was packed from (training writes its parameters every step, and so never keeps one past a step). Key caches
+ * likewise keep a transposed copy of their keys for one-query attention ({@link #keys}), which attentionCached, the
+ * op that writes a cache, keeps current and every other write drops.
  */
 final class CpuStorage implements Storage {
     private final DType dtype;
@@ -31,6 +33,8 @@ final class CpuStorage implements Storage {
      * weights, searched in a list, so a lookup allocates nothing.
      */
     private final List<Pack> packs = new ArrayList<>();
+    /** The key caches in this storage that attentionCached keeps transposed ({@link #keys}). */
+    private final List<FlashAttention.Keys> keys = new ArrayList<>();
 
     /** The [n,k] matrix at offset, and its packed copy once it has one (fp32's, or the int8 kernel's). */
     private static final class Pack {
@@ -117,14 +121,37 @@ final class CpuStorage implements Storage {
         return p.q8Java;
     }
 
-    /** The storage is about to be written: its packed copies would go stale, so they go. */
+    /**
+     * The transposed copy of the key cache [b,tmax,c] at {@code offset} ({@link FlashAttention.Keys}), made empty on
+     * the first lookup since the storage was last written; a copy of other floats it overlaps goes, as it would miss
+     * this one's writes.
+     */
+    FlashAttention.Keys keys(int offset, int b, int tmax, int c, int heads) {
+        for (FlashAttention.Keys k : keys) if (k.is(offset, b, tmax, c, heads)) return k;
+        keys.removeIf(k -> k.overlaps(offset, (long) b * tmax * c));
+        FlashAttention.Keys k = new FlashAttention.Keys(offset, b, tmax, c, heads);
+        keys.add(k);
+        return k;
+    }
+
+    /** The storage is about to be written: its packed copies and transposed keys would go stale, so they go. */
     void written() {
+        if (!packs.isEmpty()) packs.clear();
+        if (!keys.isEmpty()) keys.clear();
+    }
+
+    /**
+     * attentionCached is about to write keys into this storage: the packed copies go, the transposed keys stay — the
+     * op writes those too.
+     */
+    void keysWritten() {
         if (!packs.isEmpty()) packs.clear();
     }
 
-    /** Bytes held by packed copies. */
+    /** Bytes held by packed copies and transposed keys. */
     long packedBytes() {
         long b = 0;
+        for (FlashAttention.Keys k : keys) b += k.bytes();
         for (Pack p : packs) {
             if (p.packed != null) b += p.packed.bytes();
             if (p.q8 != null) b += p.q8.bytes();
@@ -136,6 +163,7 @@ final class CpuStorage implements Storage {
     /** Drops the array so a closed backend's memory can be collected; later use fails loudly. */
     void release() {
         packs.clear();
+        keys.clear();
         f32 = null;
         bf16 = null;
         i32 = null;

@@ -118,21 +118,158 @@ final class FlashAttention {
 
     /**
      * Generation: queries of qkv [B,Tn,3C] at positions [pos, pos+Tn) against the caches kc, vc [B,Tmax,C], which
-     * already hold this step's keys and values.
+     * already hold this step's keys and values, as do the transposed keys (current up to pos+Tn). A tile of one
+     * query (a decoding step's) takes {@link #oneQuery}, the same bits as {@link #tile}.
      */
     void cached(float[] qkv, int qkvOff, float[] kc, int kOff, float[] vc, int vOff, float[] out, int outOff,
-                int b, int tn, int tmax, int c, int heads, int pos) {
+                int b, int tn, int tmax, int c, int heads, int pos, Keys keys) {
         int hs = c / heads, hsP = padded(hs), tiles = (tn + TILE - 1) / TILE;
         dynamic(b * heads * tiles, (thread, task) -> {
             Scratch sc = scratch(thread, hsP, 0);
             int qt = tiles - 1 - task / (b * heads);
             int bh = task % (b * heads), bi = bh / heads, h = bh % heads;
             int q0 = qt * TILE, nq = Math.min(TILE, tn - q0);
-            int cache = bi * tmax * c + h * hs;
-            tile(sc, hs, qkv, qkvOff + (bi * tn + q0) * 3 * c + h * hs, 3 * c, pos + q0, nq,
-                    kc, kOff + cache, c, vc, vOff + cache, c, pos + q0 + nq - 1, true,
-                    out, outOff + (bi * tn + q0) * c + h * hs, c, null, 0);
+            int cache = bi * tmax * c + h * hs, q = qkvOff + (bi * tn + q0) * 3 * c + h * hs;
+            int o = outOff + (bi * tn + q0) * c + h * hs;
+            if (nq == 1) {
+                oneQuery(sc, hs, qkv, q, keys.panels(bi, h), vc, vOff + cache, c, pos + q0, out, o);
+            } else {
+                tile(sc, hs, qkv, q, 3 * c, pos + q0, nq, kc, kOff + cache, c, vc, vOff + cache, c,
+                        pos + q0 + nq - 1, true, out, o, c, null, 0);
+            }
         });
+    }
+
+    /**
+     * A key cache [B,Tmax,C] transposed for {@link #oneQuery}: per sequence and head, a panel per {@link #TILE}
+     * positions, key j's column d at [j / TILE][d·TILE + j % TILE], so L consecutive keys' column d is one vector.
+     * Positions [0, filled) of a sequence are current. A panel is made when its first position is written, so the
+     * copy is as large as the part of the cache in use, and is never copied again. Kept by the cache's
+     * {@link CpuStorage} (which drops it when any other op writes there) and written by attentionCached alone.
+     */
+    static final class Keys {
+        final int offset, b, tmax, c, heads;
+        private final float[][][] panels;
+        private final int[] filled;
+
+        Keys(int offset, int b, int tmax, int c, int heads) {
+            this.offset = offset;
+            this.b = b;
+            this.tmax = tmax;
+            this.c = c;
+            this.heads = heads;
+            panels = new float[b * heads][(tmax + TILE - 1) / TILE][];
+            filled = new int[b];
+        }
+
+        boolean is(int offset, int b, int tmax, int c, int heads) {
+            return this.offset == offset && this.b == b && this.tmax == tmax && this.c == c && this.heads == heads;
+        }
+
+        /** Whether the cache's floats meet [from, from + n) of the storage. */
+        boolean overlaps(long from, long n) {
+            return from < offset + (long) b * tmax * c && offset < from + n;
+        }
+
+        /**
+         * Copies positions [pos, to) of the cache kc (at kOff) into the panels — from an earlier position where a
+         * sequence's copy lags behind (a new copy, or one dropped since) — after which [0, to) is current.
+         */
+        void write(float[] kc, int kOff, int pos, int to) {
+            int hs = c / heads;
+            for (int bi = 0; bi < b; bi++) {
+                int from = Math.min(filled[bi], pos);
+                for (int h = 0; h < heads; h++) {
+                    float[][] tiles = panels[bi * heads + h];
+                    for (int j = from; j < to; j++) {
+                        float[] p = tiles[j / TILE];
+                        if (p == null) p = tiles[j / TILE] = new float[hs * TILE];
+                        int src = kOff + (bi * tmax + j) * c + h * hs;
+                        for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = kc[src + d];
+                    }
+                }
+                filled[bi] = to;
+            }
+        }
+
+        float[][] panels(int bi, int h) { return panels[bi * heads + h]; }
+
+        long bytes() {
+            long n = 0;
+            for (float[][] tiles : panels) for (float[] p : tiles) if (p != null) n += 4L * p.length;
+            return n;
+        }
+    }
+
+    /**
+     * {@link #tile} for one query, at position {@code last} (hs floats at q[qOff]), with the keys in the vector lanes:
+     * a key tile's scores are L keys a vector, FMA chains over d down the transposed panels kt, and the softmax's
+     * exps run L keys at once, where the tile GEMM would fill one lane of sixteen. Every chain is tile's, in its order
+     * — s_j = fma(k_jd, q_d/√hs, ·) over d from 0; per key tile the max, e^(s − m'), their sum in key order, l ←
+     * fma(l, corr, Σ), O·corr, O += p_j·V_j in key order — so a query gets the same bits on either path.
+     */
+    private static void oneQuery(Scratch sc, int hs, float[] q, int qOff, float[][] kt, float[] v, int vOff, int vStride,
+                                 int last, float[] out, int oOff) {
+        int hsP = sc.hsP;
+        float scale = (float) (1 / Math.sqrt(hs));
+        float[] qs = sc.qt, p = sc.st, o = sc.o;                    // the scaled query, a tile's scores, O
+        for (int d = 0; d < hs; d++) qs[d] = q[qOff + d] * scale;
+        Arrays.fill(o, 0, hsP, 0f);
+        float m = Float.NEGATIVE_INFINITY, l = 0;
+        boolean direct = hs == hsP;
+        for (int k0 = 0; k0 <= last; k0 += TILE) {
+            int w = Math.min(TILE, last + 1 - k0);
+            scores(kt[k0 / TILE], qs, hs, w, p);
+            float mNew = Math.max(m, Tile.max(p, 0, w));
+            p[w] = m;                                               // as in onlineSoftmax: one exp yields corr too
+            exps(p, w + 1, mNew);
+            // onlineSoftmax's lane sum, in key order; its extra 0·corr term changes nothing (l takes corr anyway).
+            float sum = 0, corr = p[w];
+            for (int j = 0; j < w; j++) sum += p[j];
+            l = Math.fma(l, corr, sum);
+            m = mNew;
+            if (corr != 1f) Tile.scale(o, 0, hsP, corr);
+            if (direct) {
+                Tile.gemm(1, hsP, w, p, 0, 1, 1, v, vOff + k0 * vStride, vStride, o, 0, hsP, true);   // O += P·V
+            } else {
+                packRows(sc.v, v, vOff + k0 * vStride, vStride, w, hs, hsP);
+                Tile.gemm(1, hsP, w, p, 0, 1, 1, sc.v, 0, hsP, o, 0, hsP, true);
+            }
+        }
+        float inv = 1 / l;
+        for (int d = 0; d < hs; d++) out[oOff + d] = o[d] * inv;
+    }
+
+    /**
+     * s[i] = the chain fma(kt[d·TILE + i], qs[d], ·) over d &lt; hs from 0, for the keys i &lt; w of one panel, up
+     * to the next multiple of L (the extra lanes are never used): four vectors in flight hide the FMA latency, and a
+     * part tile reads only the vectors it uses (from DRAM at a serving batch's cache sizes, reads are the cost).
+     */
+    private static void scores(float[] kt, float[] qs, int hs, int w, float[] s) {
+        int i = 0;
+        for (; i + 4 * L <= w; i += 4 * L) {
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int d = 0, at = i; d < hs; d++, at += TILE) {
+                FloatVector x = FloatVector.broadcast(S, qs[d]);
+                s0 = FloatVector.fromArray(S, kt, at).fma(x, s0);
+                s1 = FloatVector.fromArray(S, kt, at + L).fma(x, s1);
+                s2 = FloatVector.fromArray(S, kt, at + 2 * L).fma(x, s2);
+                s3 = FloatVector.fromArray(S, kt, at + 3 * L).fma(x, s3);
+            }
+            s0.intoArray(s, i); s1.intoArray(s, i + L); s2.intoArray(s, i + 2 * L); s3.intoArray(s, i + 3 * L);
+        }
+        for (; i < w; i += L) {
+            FloatVector s0 = FloatVector.zero(S);
+            for (int d = 0, at = i; d < hs; d++, at += TILE) {
+                s0 = FloatVector.fromArray(S, kt, at).fma(FloatVector.broadcast(S, qs[d]), s0);
+            }
+            s0.intoArray(s, i);
+        }
+    }
+
+    /** x[i] ← e^(x[i] − shift) for i &lt; n, whole vectors (x has room to the next multiple of L; the extra lanes are junk). */
+    private static void exps(float[] x, int n, float shift) {
+        for (int i = 0; i < n; i += L) Lanes.exp(FloatVector.fromArray(S, x, i).sub(shift)).intoArray(x, i);
     }
 
     /**

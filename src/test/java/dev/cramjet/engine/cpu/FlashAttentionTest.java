@@ -1,0 +1,81 @@
+package dev.cramjet.engine.cpu;
+
+import dev.cramjet.engine.DType;
+import dev.cramjet.engine.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class FlashAttentionTest {
+    /**
+     * A decoding query takes its own path (keys in the vector lanes, read from the transposed keys) and must give the
+     * tile path's bits: the training forward's last row, for key counts around the vector and tile sizes and head
+     * sizes that are and are not whole vectors.
+     */
+    @Test
+    void oneQueryEqualsTilePathBitForBit() {
+        for (int hs : new int[] {8, 24, 64}) {
+            for (int n : new int[] {1, 15, 16, 17, 63, 64, 65, 130}) oneQuery(hs, n);
+        }
+    }
+
+    private static void oneQuery(int hs, int n) {
+        int b = 2, heads = 2, c = heads * hs, tmax = n + 3;
+        Random r = new Random(31L * n + hs);
+        float[] qkv = new float[b * n * 3 * c];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) (2 * r.nextGaussian());
+        FlashAttention fa = new FlashAttention();
+        float[] full = new float[b * n * c];
+        fa.forward(qkv, 0, full, 0, new float[b * heads * n], 0, b, n, c, heads, true, null);
+        // The caches hold each sequence's keys and values; the step's query is its last.
+        float[] kc = new float[b * tmax * c], vc = new float[b * tmax * c], q = new float[b * 3 * c];
+        for (int bi = 0; bi < b; bi++) {
+            for (int j = 0; j < n; j++) {
+                System.arraycopy(qkv, (bi * n + j) * 3 * c + c, kc, (bi * tmax + j) * c, c);
+                System.arraycopy(qkv, (bi * n + j) * 3 * c + 2 * c, vc, (bi * tmax + j) * c, c);
+            }
+            System.arraycopy(qkv, (bi * n + n - 1) * 3 * c, q, bi * 3 * c, 3 * c);
+        }
+        // Half the keys, then the last one: the copy catches up on the positions it missed.
+        FlashAttention.Keys keys = new FlashAttention.Keys(0, b, tmax, c, heads);
+        keys.write(kc, 0, 0, n / 2);
+        keys.write(kc, 0, n - 1, n);
+        float[] out = new float[b * c];
+        fa.cached(q, 0, kc, 0, vc, 0, out, 0, b, 1, tmax, c, heads, n - 1, keys);
+        for (int bi = 0; bi < b; bi++) {
+            for (int i = 0; i < c; i++) {
+                float want = full[(bi * n + n - 1) * c + i], got = out[bi * c + i];
+                assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got),
+                        "hs " + hs + ", " + n + " keys, sequence " + bi + ", column " + i + ": " + want + " vs " + got);
+            }
+        }
+        if (n == 1) return;                                     // one key: its value whatever the score
+        // It is the transposed copy that the path reads: doubling the keys there alone changes the output.
+        float[] doubled = kc.clone();
+        for (int i = 0; i < doubled.length; i++) doubled[i] *= 2;
+        FlashAttention.Keys other = new FlashAttention.Keys(0, b, tmax, c, heads);
+        other.write(doubled, 0, 0, n);
+        float[] changed = new float[b * c];
+        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, other);
+        assertNotEquals(out[0], changed[0], "hs " + hs + ", " + n + " keys: the transposed keys were not read");
+    }
+
+    /** The transposed keys count in allocatedBytes, grow with the positions written, and go when another op writes the cache. */
+    @Test
+    void transposedKeysAreCountedAndDroppedOnWrite() {
+        try (CpuBackend cpu = new CpuBackend()) {
+            int heads = 2, hs = 8, c = heads * hs, tmax = 200;
+            Tensor kc = cpu.alloc(DType.F32, 1, tmax, c), vc = cpu.alloc(DType.F32, 1, tmax, c);
+            Tensor qkv = cpu.alloc(DType.F32, 1, 1, 3 * c), out = cpu.alloc(DType.F32, 1, 1, c);
+            long base = cpu.allocatedBytes(), tile = (long) heads * hs * FlashAttention.TILE * 4;
+            cpu.attentionCached(out, qkv, kc, vc, 0, heads);
+            assertEquals(tile, cpu.allocatedBytes() - base, "one tile of positions per head");
+            cpu.attentionCached(out, qkv, kc, vc, 64, heads);
+            assertEquals(2 * tile, cpu.allocatedBytes() - base, "grown to two tiles");
+            cpu.upload(kc, new float[tmax * c]);
+            assertEquals(0, cpu.allocatedBytes() - base, "dropped when the cache is written by another op");
+        }
+    }
+}

@@ -17,7 +17,9 @@ final class Matmuls {
      * Products of {@link Gemm#FEW_ROWS} up to this many rows read an fp32 weight that nothing writes packed once
      * ({@link CpuStorage#packed}) — decode steps of many sequences and prompt chunks. Packing B costs about
      * PACK_COST (16) multiply-adds per element of B, a quarter of a 64-row product and under 3% from here on; a
-     * training batch has more rows, and a packed copy would only add its weights' memory again.
+     * training batch has more rows, and a packed copy would only add its weights' memory again. Larger products
+     * still read a copy that smaller ones made ({@link CpuStorage#kept}: a server's long prompt steps), which gives
+     * the same bits as packing per call.
      */
     private static final int PACKED_ROWS = 512;
     /** The projection before dropout when a Residual epilogue drops out. */
@@ -44,7 +46,8 @@ final class Matmuls {
             product = (dst, dOff, acc) -> Q8.nt(x, xo, w, wo, dst, dOff, n, oc, c, acc);
         } else {
             float[] w = f32(op, weight);
-            Gemm.Packed packed = n >= Gemm.FEW_ROWS && n < PACKED_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
+            Gemm.Packed packed = n >= PACKED_ROWS ? storage(op, weight).kept(wo, oc, c)
+                    : n >= Gemm.FEW_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
             product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst.f32, dOff, n, oc, c, acc);
         }
         switch (epilogue) {

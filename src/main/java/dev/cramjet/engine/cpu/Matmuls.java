@@ -61,7 +61,7 @@ final class Matmuls {
                 if (pre != null) requireSame(op, pre, out);
                 product.into(pre == null ? ys : storage(op, pre), po, false);
                 boolean keepPre = pre != null;
-                Parallel.range(n, (from, to) -> {
+                rows(n, oc, (from, to) -> {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;

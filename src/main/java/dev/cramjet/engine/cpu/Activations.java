@@ -59,7 +59,7 @@ final class Activations {
         requireSize(op, "in", in, 2L * n * h, 2 * h);
         float[] x = f32(op, in), y = f32(op, out);
         int xo = off(in), yo = off(out);
-        Parallel.range(n, (from, to) -> {
+        rows(n, 2 * h, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int gi = xo + r * 2 * h, yi = yo + r * h;
                 if (kind == Glu.SWIGLU) swigluRow(x, gi, h, y, yi);

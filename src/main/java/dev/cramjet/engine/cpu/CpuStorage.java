@@ -84,6 +84,15 @@ final class CpuStorage implements Storage {
         return p.packed;
     }
 
+    /**
+     * The packed copy of the F32 matrix [n,k] at {@code offset} if one is kept, else null, for a product too large to
+     * make one (a prompt step): neither counts a read nor makes an entry, so a training forward leaves no trace.
+     */
+    Gemm.Packed kept(int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p.packed;
+        return null;
+    }
+
     /** The entry of the [n,k] matrix at offset, made on the first lookup since the last write. */
     private Pack entry(int offset, int n, int k) {
         for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p;

@@ -89,7 +89,7 @@ final class Loops {
 
     /** dst row r = src row r + bias, for n rows of width w. dst may be src. */
     static void addRows(int n, int w, float[] src, int so, float[] bias, int bo, float[] dst, int dOff) {
-        Parallel.range(n, (from, to) -> {
+        rows(n, w, (from, to) -> {
             for (int r = from; r < to; r++) addInto(dst, dOff + r * w, src, so + r * w, bias, bo, w);
         });
     }
@@ -107,6 +107,19 @@ final class Loops {
             if (n > 0) body.run(0, n);
         } else {
             Parallel.range(n, GRAIN, body);
+        }
+    }
+
+    /**
+     * Splits n rows of width w across threads, or runs them on the caller's thread when they hold fewer than
+     * PARALLEL_MIN elements, as {@link #elementwise} does: a decode step's norms, biases and activations (16 rows)
+     * take microseconds, about what waking the team costs, and a dozen of them run per layer.
+     */
+    static void rows(int n, int w, Parallel.Range body) {
+        if ((long) n * w < PARALLEL_MIN) {
+            if (n > 0) body.run(0, n);
+        } else {
+            Parallel.range(n, body);
         }
     }
 

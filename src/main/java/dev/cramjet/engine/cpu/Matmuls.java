@@ -18,7 +18,8 @@ final class Matmuls {
      * — decode steps, one sequence or many, and prompt chunks: the panels are one sequential stream of the weight,
      * which a few-row product reads at memory speed. Packing B costs about PACK_COST (16) multiply-adds per element
      * of B, a quarter of a 64-row product and under 3% from here on; a training batch has more rows, and a packed
-     * copy would only add its weights' memory again.
+     * copy would only add its weights' memory again. Larger products still read a copy that smaller ones made
+     * ({@link CpuStorage#kept}: a server's long prompt steps), which gives the same bits as packing per call.
      */
     private static final int PACKED_ROWS = 512;
     /** The projection before dropout when a Residual epilogue drops out. */
@@ -45,7 +46,7 @@ final class Matmuls {
             product = (dst, dOff, acc) -> Q8.nt(x, xo, w, wo, dst, dOff, n, oc, c, acc);
         } else {
             float[] w = f32(op, weight);
-            Gemm.Packed packed = n < PACKED_ROWS ? storage(op, weight).packed(wo, oc, c) : null;
+            Gemm.Packed packed = n >= PACKED_ROWS ? storage(op, weight).kept(wo, oc, c) : storage(op, weight).packed(wo, oc, c);
             product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst.f32, dOff, n, oc, c, acc);
         }
         switch (epilogue) {
@@ -59,7 +60,7 @@ final class Matmuls {
                 if (pre != null) requireSame(op, pre, out);
                 product.into(pre == null ? ys : storage(op, pre), po, false);
                 boolean keepPre = pre != null;
-                Parallel.range(n, (from, to) -> {
+                rows(n, oc, (from, to) -> {
                     for (int r = from; r < to; r++) {
                         int pi = po + r * oc, yi = yo + r * oc;
                         int i = 0;

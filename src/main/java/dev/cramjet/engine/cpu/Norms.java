@@ -29,7 +29,7 @@ final class Norms {
         requireCount(op, "weight", weight, c);
         if (bias != null) requireCount(op, "bias", bias, c);
         int xo = off(in), yo = off(out), mo = off(mean), ro = off(rstd), wo = off(weight), bo = bias == null ? 0 : off(bias);
-        Parallel.range(n, (from, to) -> {
+        rows(n, c, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int xi = xo + r * c, yi = yo + r * c;
                 float m = sum(x, xi, c) / c;
@@ -115,7 +115,7 @@ final class Norms {
         requireCount(op, "rstd", rstd, n);
         requireCount(op, "weight", weight, c);
         int xo = off(in), yo = off(out), ro = off(rstd), wo = off(weight);
-        Parallel.range(n, (from, to) -> {
+        rows(n, c, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int xi = xo + r * c, yi = yo + r * c;
                 float s = (float) (1 / Math.sqrt(sumSquaredDiff(x, xi, c, 0f) / c + eps));

@@ -32,7 +32,7 @@ final class Rows {
         checkTokens(op, tok, tOff, n, v);
         if (wte.dtype() == DType.Q8_0) {
             CpuStorage e = q8(op, wte);
-            Parallel.range(n, (from, to) -> {
+            rows(n, c, (from, to) -> {
                 for (int r = from; r < to; r++) {
                     int dst = oOff + r * c;
                     Q8.dequantize(e.q8, e.q8Scale, eOff + tok[tOff + r] * c, c, o, dst);
@@ -42,7 +42,7 @@ final class Rows {
             return;
         }
         float[] e = f32(op, wte);
-        Parallel.range(n, (from, to) -> {
+        rows(n, c, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int dst = oOff + r * c, src = eOff + tok[tOff + r] * c;
                 if (p == null) {

@@ -248,7 +248,8 @@ class CpuBackendTest {
     void packedWeightsFollowEveryWriteToTheirStorage() {
         // A weight inside a bigger buffer (as a model's parameters are), read by decode-sized products: packed at
         // the second product, then each kind of write to the buffer must drop the copy before the next product
-        // reads the new values; products past PACKED_ROWS rows keep none, and writes elsewhere keep it.
+        // reads the new values; products past PACKED_ROWS rows make none (they read a kept one, with the bits of
+        // packing per call), and writes elsewhere keep it.
         int n = 20, c = 40, oc = 33, at = 7;
         Tensor params = cpu.alloc(DType.F32, at + oc * c + 5), w = params.view(at, oc, c);
         Tensor in = tensor(random(n * c), n, c), out = cpu.alloc(DType.F32, n, oc), other = tensor(random(oc * c), oc, c);
@@ -266,6 +267,9 @@ class CpuBackendTest {
         assertEquals(base + packed, cpu.allocatedBytes(), "the second packs it");
         checkProduct(in, w, out, n, c, oc, "from the packed copy");
         assertEquals(base + packed, cpu.allocatedBytes(), "the copy is reused");
+        cpu.upload(big, floats(random(512 * c)));
+        checkProduct(big, w, bigOut, 512, c, oc, "512 rows from the kept copy");
+        assertEquals(base + packed, cpu.allocatedBytes(), "512 rows read the copy and make none");
         List<Runnable> writes = List.of(
                 () -> cpu.upload(w, floats(random(oc * c))),
                 () -> cpu.fill(params.view(at + oc * c - 1, 1), 3f),

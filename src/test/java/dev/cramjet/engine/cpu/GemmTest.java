@@ -114,13 +114,14 @@ class GemmTest {
     @Test
     void packedWeightsGiveTheBitsOfPackingPerCall() {
         // A weight packed once must give every product what packing it for the call (or reading it in place) gives:
-        // column and K tails, two K blocks, one row, the in-place range and past it, on the team too.
+        // column and K tails, two K blocks, one row, the in-place range and past it, prompt steps of 512 rows and
+        // more, on the team too.
         SplittableRandom rnd = new SplittableRandom(5);
         for (int[] s : new int[][] {{301, 800}, {37, 50}, {64, 1537}}) {
             int n = s[0], k = s[1], bOff = 3;
             float[] b = random(bOff + n * k + 5, rnd);
             Gemm.Packed packed = Gemm.pack(b, bOff, n, k);
-            for (int m : new int[] {1, 15, 16, 23, 63, 64, 97, 200}) {
+            for (int m : new int[] {1, 15, 16, 23, 63, 64, 97, 200, 600}) {
                 for (boolean accumulate : new boolean[] {false, true}) {
                     float[] a = random(m * k, rnd), plain = random(m * n + 2, rnd), fromPacked = plain.clone();
                     Gemm.nt(a, 0, b, bOff, plain, 1, m, n, k, accumulate);

@@ -89,16 +89,21 @@ final class CpuStorage implements Storage {
      * make one (a prompt step): neither counts a read nor makes an entry, so a training forward leaves no trace.
      */
     Gemm.Packed kept(int offset, int n, int k) {
-        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p.packed;
-        return null;
+        Pack p = find(offset, n, k);
+        return p == null ? null : p.packed;
     }
 
     /** The entry of the [n,k] matrix at offset, made on the first lookup since the last write. */
     private Pack entry(int offset, int n, int k) {
-        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p;
-        Pack p = new Pack(offset, n, k);
-        packs.add(p);
+        Pack p = find(offset, n, k);
+        if (p == null) packs.add(p = new Pack(offset, n, k));
         return p;
+    }
+
+    /** The entry of the [n,k] matrix at offset, or null. */
+    private Pack find(int offset, int n, int k) {
+        for (Pack p : packs) if (p.offset == offset && p.n == n && p.k == k) return p;
+        return null;
     }
 
     /** The F32 floats or Q8_0 quants as a heap segment (for a critical downcall). */

@@ -46,7 +46,8 @@ final class Matmuls {
             product = (dst, dOff, acc) -> Q8.nt(x, xo, w, wo, dst, dOff, n, oc, c, acc);
         } else {
             float[] w = f32(op, weight);
-            Gemm.Packed packed = n >= PACKED_ROWS ? storage(op, weight).kept(wo, oc, c) : storage(op, weight).packed(wo, oc, c);
+            CpuStorage ws = storage(op, weight);
+            Gemm.Packed packed = n >= PACKED_ROWS ? ws.kept(wo, oc, c) : ws.packed(wo, oc, c);
             product = (dst, dOff, acc) -> Gemm.nt(x, xo, w, wo, packed, dst.f32, dOff, n, oc, c, acc);
         }
         switch (epilogue) {

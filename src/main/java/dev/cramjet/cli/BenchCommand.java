@@ -63,6 +63,7 @@ public final class BenchCommand implements Command {
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
                        cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
        cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--packed] [--json]
+       cramjet bench --attention 32,96,256 [--streams 16] [--preset gpt2-124m] [--json]
 
                 Times training steps (forward + backward + AdamW) and forward passes of a freshly initialised model
                 on random tokens, after one warm-up of each, and prints tokens/s, achieved GFLOP/s (6·N + 12·L·d·T
@@ -106,6 +107,10 @@ public final class BenchCommand implements Command {
                 --matmul N,K times the CPU's fp32 product of --rows rows of x by a weight [N, K] as a decoding step
                 first reads it (no packed copy), or with --packed as later steps read it (from the copy the backend
                 packs once): ms per call (best of several), GMAC/s and W's GB/s per row count.
+
+                --attention KEYS times the CPU's attention for a decoding step: one query for each of --streams
+                sequences (default 16) against its cache of KEYS positions, the preset's heads (default gpt2-124m):
+                µs per (sequence, head) of one call, the best of several, for each KEYS in the list.
                 """;
     }
 
@@ -114,6 +119,7 @@ public final class BenchCommand implements Command {
         if (args.has("nproc") || args.has("dp")) return DataParallelBench.run(args);
         if (args.flag("serve")) return serve(args);
         if (args.has("matmul")) return matmul(args);
+        if (args.has("attention")) return attention(args);
         if (args.has("model")) return savedModel(args);
         String preset = args.string("preset", "tiny");
         String device = args.string("device", "cpu");
@@ -560,6 +566,30 @@ public final class BenchCommand implements Command {
             r.put("weight_gb_per_s", 4e-6 * n * k / ms);
             emit(json, r, String.format(Locale.ROOT, "matmul %d × [%d, %d]%s: %.3f ms, %.1f GMAC/s, W read at %.1f GB/s",
                     m, n, k, packed ? " packed" : "", ms, flops / 2, 4e-6 * n * k / ms));
+        }
+        return 0;
+    }
+
+    /** `bench --attention KEYS`: a decoding step's attention per (sequence, head), for each cache length. */
+    private static int attention(Args args) {
+        int[] lengths = positives("attention", args.string("attention", ""));
+        int streams = args.integer("streams", 16);
+        GPTConfig cfg = GPTConfig.preset(args.string("preset", "gpt2-124m"));
+        boolean json = args.flag("json");
+        args.finish();
+        if (streams < 1) throw new dev.cramjet.CramjetException("--streams must be at least 1, got " + streams);
+        int heads = cfg.nHead(), hs = cfg.headDim();
+        for (int keys : lengths) {
+            double us = CpuPeak.decodeAttentionMicros(streams, keys, heads, hs);
+            Map<String, Object> r = new java.util.LinkedHashMap<>();
+            r.put("bench", "attention");
+            r.put("streams", (long) streams);
+            r.put("keys", (long) keys);
+            r.put("heads", (long) heads);
+            r.put("head_size", (long) hs);
+            r.put("us_per_sequence_head", us);
+            emit(json, r, String.format(Locale.ROOT, "attention, one query × %d sequences, %d keys, %d heads of %d: %.2f µs per (sequence, head)",
+                    streams, keys, heads, hs, us));
         }
         return 0;
     }

@@ -86,6 +86,21 @@ class BenchCommandTest {
     }
 
     @Test
+    void attentionReportsEachCacheLength() {
+        Cli r = Cli.run("bench", "--attention", "5,70", "--streams", "2", "--preset", "tiny", "--json");
+        assertEquals(0, r.rc(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertEquals(2, lines.length, r.out());
+        for (int i = 0; i < 2; i++) {
+            Map<String, Object> m = Json.object(Json.parse(lines[i], "line"), "line");
+            assertEquals(List.of("attention", 2L, i == 0 ? 5L : 70L), List.of(m.get("bench"), m.get("streams"), m.get("keys")));
+            assertTrue(Json.number(m.get("us_per_sequence_head"), "us") > 0, r.out());
+        }
+        Cli bad = Cli.run("bench", "--attention", "0");
+        assertEquals(2, bad.rc());
+    }
+
+    @Test
     void matmulReportsEachRowCount() {
         Cli r = Cli.run("bench", "--matmul", "48,64", "--rows", "1,5", "--json");
         assertEquals(0, r.rc(), r.err());

@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import java.util.List;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -74,6 +75,32 @@ public final class CpuPeak {
         }
         return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
                 .reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * A decoding step's attention ({@code attentionCached} with one query per sequence, through its transposed keys)
+     * for {@code b} sequences of {@code keys} cached positions, {@code heads} heads of {@code hs}: µs per (sequence,
+     * head) of one call, warm-up, then the best of several runs.
+     */
+    public static double decodeAttentionMicros(int b, int keys, int heads, int hs) {
+        SplittableRandom rnd = new SplittableRandom(1);
+        int c = heads * hs;
+        float[] kc = new float[b * keys * c], vc = new float[b * keys * c], qkv = new float[b * 3 * c], out = new float[b * c];
+        for (float[] x : List.of(kc, vc, qkv)) for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextDouble(-1, 1);
+        FlashAttention flash = new FlashAttention();
+        FlashAttention.Keys kt = new FlashAttention.Keys(0, b, keys, c, heads);
+        kt.write(kc, 0, 0, keys);
+        Runnable call = () -> flash.cached(qkv, 0, kc, 0, vc, 0, out, 0, b, 1, keys, c, heads, keys - 1, kt);
+        long warm = System.nanoTime();
+        do call.run(); while (System.nanoTime() - warm < 300_000_000L);
+        long best = Long.MAX_VALUE;
+        long start = System.nanoTime();
+        for (int run = 0; run < 5 || (run < 200 && System.nanoTime() - start < 500_000_000L); run++) {
+            long t0 = System.nanoTime();
+            call.run();
+            best = Math.min(best, System.nanoTime() - t0);
+        }
+        return best / 1e3 / ((double) b * heads);
     }
 
     /** {@link #gemmGflops(int, int, int, boolean)} without a packed copy of B. */

@@ -111,42 +111,52 @@ public final class Sampler {
         if (logits.length < vocab) {
             throw new IllegalArgumentException("logits have " + logits.length + " columns, vocabulary is " + vocab);
         }
-        for (int i = 0; i < vocab; i++) {
-            float l = logits[i];
-            work[i] = Float.isNaN(l) ? Float.NEGATIVE_INFINITY : l;
-        }
+        load(logits);
         if (settings.repetitionPenalty() != 1) penalise(context, length);
         if (settings.presencePenalty() != 0 || settings.frequencyPenalty() != 0) penaliseGenerated(context, generated, length);
         if (settings.temperature() == 0) return argmax();
 
         int n = vocab;
+        boolean all = true;       // the candidates are every id in order, so ids[] is not filled for them
         double total;
         if (settings.topK() > 0 && settings.topK() < vocab) {
             n = settings.topK();
+            all = false;
             selectTop(n);
             total = softmaxCandidates(n);
         } else {
-            for (int i = 0; i < n; i++) ids[i] = i;
             total = softmaxAll();
         }
         if (Double.isNaN(total)) return argmax(); // nothing has any probability: fall back to a fixed choice
 
         if (settings.topP() < 1) {
             double mass = settings.topP() * total;
-            if (n == vocab) n = shortlist(mass);
+            if (all) n = shortlist(mass);
+            all = false;
             int kept = nucleus(n, mass);
             total = 0;
-            for (int i = 0; i < kept; i++) total += weight[ids[i]];
+            for (int j = 0; j < kept; j++) total += weight[ids[j]];
             n = kept;
         }
 
         double u = random.nextDouble() * total;
         double acc = 0;
-        for (int i = 0; i < n; i++) {
-            acc += weight[ids[i]];
-            if (u < acc) return ids[i];
+        for (int j = 0; j < n; j++) {
+            int id = all ? j : ids[j];
+            acc += weight[id];
+            if (u < acc) return id;
         }
-        return ids[n - 1]; // u landed on the rounding slack at the very top
+        return all ? n - 1 : ids[n - 1]; // u landed on the rounding slack at the very top
+    }
+
+    /** work ← the logits of the vocabulary, NaN read as −∞ (a token that cannot be chosen). */
+    private void load(float[] logits) {
+        int i = 0;
+        for (int upper = S.loopBound(vocab); i < upper; i += S.length()) {
+            FloatVector l = FloatVector.fromArray(S, logits, i);
+            l.blend(Float.NEGATIVE_INFINITY, l.test(VectorOperators.IS_NAN)).intoArray(work, i);
+        }
+        for (; i < vocab; i++) work[i] = Float.isNaN(logits[i]) ? Float.NEGATIVE_INFINITY : logits[i];
     }
 
     private void penalise(int[] context, int length) {
@@ -287,10 +297,7 @@ public final class Sampler {
         if (top < 0 || top > Math.min(topIds.length, topLogprobs.length) || top > vocab) {
             throw new IllegalArgumentException("cannot return " + top + " top tokens");
         }
-        for (int i = 0; i < vocab; i++) {
-            float l = logits[i];
-            work[i] = Float.isNaN(l) ? Float.NEGATIVE_INFINITY : l;
-        }
+        load(logits);
         int upper = S.loopBound(vocab), i = 0;
         FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (; i < upper; i += S.length()) vmax = vmax.max(FloatVector.fromArray(S, work, i));

@@ -41,6 +41,18 @@ class SamplerTest {
     }
 
     @Test
+    void aNaNLogitIsNeverDrawnInVectorLanesOrTheTail() {
+        // 37 tokens: two whole vectors of 16 and a scalar tail; every other token NaN, the rest equally likely.
+        int vocab = 37;
+        float[] logits = new float[vocab];
+        for (int i = 0; i < vocab; i += 2) logits[i] = Float.NaN;
+        Sampler s = new Sampler(new Sampler.Settings(1, 0, 1, 1, 3), vocab);
+        boolean[] drawn = new boolean[vocab];
+        for (int i = 0; i < 2000; i++) drawn[s.sample(logits, NO_CONTEXT, 0)] = true;
+        for (int i = 0; i < vocab; i++) assertEquals(i % 2 == 1, drawn[i], "token " + i);
+    }
+
+    @Test
     void topKDrawsOnlyFromTheKLargestAndReachesAllOfThem() {
         int vocab = 50_257, k = 7;
         float[] logits = randomLogits(vocab, 1);

@@ -122,9 +122,11 @@ final class Attention {
                 System.arraycopy(x, src + 2 * c, vc, vo + dst, c);
             }
         }
-        FlashAttention.Keys keys = storage(op, kCache).keys(ko, b, tmax, c, heads);
+        FlashAttention.Panels keys = storage(op, kCache).panels(true, ko, b, tmax, c, heads);
+        FlashAttention.Panels values = storage(op, vCache).panels(false, vo, b, tmax, c, heads);
         keys.write(kc, ko, pos, pos + tn);
-        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), b, tn, tmax, c, heads, pos, keys);
+        values.write(vc, vo, pos, pos + tn);
+        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), b, tn, tmax, c, heads, pos, keys, values);
     }
 
     /** Validates qkv [B,T,3C] with C divisible by heads; returns {B, T, C}. */

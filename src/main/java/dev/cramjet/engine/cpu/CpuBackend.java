@@ -246,7 +246,7 @@ public final class CpuBackend implements Backend {
 
     /**
      * Called by every op, before it runs, for each tensor it writes (null: none): its storage drops the packed weights
-     * and transposed keys it keeps ({@link CpuStorage#written}), so no op reads a copy older than what it copies.
+     * and cache panels it keeps ({@link CpuStorage#written}), so no op reads a copy older than what it copies.
      */
     private static void written(Tensor t) {
         if (t != null && t.storage instanceof CpuStorage s) s.written();
@@ -366,8 +366,10 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
-        written(out); written(vCache);
-        if (kCache.storage instanceof CpuStorage s) s.keysWritten();        // the op keeps its transposed keys current
+        written(out);
+        // The op keeps the caches' panels current.
+        if (kCache.storage instanceof CpuStorage s) s.cacheWritten();
+        if (vCache.storage instanceof CpuStorage s) s.cacheWritten();
         attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
     }
 

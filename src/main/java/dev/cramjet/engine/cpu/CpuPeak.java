@@ -88,9 +88,11 @@ public final class CpuPeak {
         float[] kc = new float[b * keys * c], vc = new float[b * keys * c], qkv = new float[b * 3 * c], out = new float[b * c];
         for (float[] x : List.of(kc, vc, qkv)) for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextDouble(-1, 1);
         FlashAttention flash = new FlashAttention();
-        FlashAttention.Keys kt = new FlashAttention.Keys(0, b, keys, c, heads);
+        FlashAttention.Panels kt = new FlashAttention.Panels(true, 0, b, keys, c, heads);
+        FlashAttention.Panels vt = new FlashAttention.Panels(false, 0, b, keys, c, heads);
         kt.write(kc, 0, 0, keys);
-        Runnable call = () -> flash.cached(qkv, 0, kc, 0, vc, 0, out, 0, b, 1, keys, c, heads, keys - 1, kt);
+        vt.write(vc, 0, 0, keys);
+        Runnable call = () -> flash.cached(qkv, 0, kc, 0, vc, 0, out, 0, b, 1, keys, c, heads, keys - 1, kt, vt);
         long warm = System.nanoTime();
         do call.run(); while (System.nanoTime() - warm < 300_000_000L);
         long best = Long.MAX_VALUE;

@@ -15,8 +15,9 @@ import java.util.List;
  * unchanged ({@link #packed}): a model generating text reads every weight once per step and never writes it. Every
  * op that writes a storage calls {@link #written} first, which drops them all, so a copy never outlives the values
  * it was packed from (training writes its parameters every step, and so never keeps one past a step). Key caches
- * likewise keep a transposed copy of their keys for one-query attention ({@link #keys}), which attentionCached, the
- * op that writes a cache, keeps current and every other write drops.
+ * likewise keep their keys transposed, and value caches their values in contiguous rows per head, for one-query
+ * attention ({@link #panels}), which attentionCached, the op that writes a cache, keeps current and every other write
+ * drops.
  */
 final class CpuStorage implements Storage {
     private final DType dtype;
@@ -33,8 +34,8 @@ final class CpuStorage implements Storage {
      * weights, searched in a list, so a lookup allocates nothing.
      */
     private final List<Pack> packs = new ArrayList<>();
-    /** The key caches in this storage that attentionCached keeps transposed ({@link #keys}). */
-    private final List<FlashAttention.Keys> keys = new ArrayList<>();
+    /** The key and value caches in this storage whose panels attentionCached keeps ({@link #panels}). */
+    private final List<FlashAttention.Panels> panels = new ArrayList<>();
 
     /** The [n,k] matrix at offset, and its packed copy once it has one (fp32's, or the int8 kernel's). */
     private static final class Pack {
@@ -136,36 +137,36 @@ final class CpuStorage implements Storage {
     }
 
     /**
-     * The transposed copy of the key cache [b,tmax,c] at {@code offset} ({@link FlashAttention.Keys}), made empty on
-     * the first lookup since the storage was last written; a copy of other floats it overlaps goes, as it would miss
-     * this one's writes.
+     * The panels of the key (keys true) or value cache [b,tmax,c] at {@code offset} ({@link FlashAttention.Panels}),
+     * made empty on the first lookup since the storage was last written; panels of other floats they overlap go, as
+     * they would miss these floats' writes.
      */
-    FlashAttention.Keys keys(int offset, int b, int tmax, int c, int heads) {
-        for (FlashAttention.Keys k : keys) if (k.is(offset, b, tmax, c, heads)) return k;
-        keys.removeIf(k -> k.overlaps(offset, (long) b * tmax * c));
-        FlashAttention.Keys k = new FlashAttention.Keys(offset, b, tmax, c, heads);
-        keys.add(k);
-        return k;
+    FlashAttention.Panels panels(boolean keys, int offset, int b, int tmax, int c, int heads) {
+        for (FlashAttention.Panels p : panels) if (p.is(keys, offset, b, tmax, c, heads)) return p;
+        panels.removeIf(p -> p.overlaps(offset, (long) b * tmax * c));
+        FlashAttention.Panels p = new FlashAttention.Panels(keys, offset, b, tmax, c, heads);
+        panels.add(p);
+        return p;
     }
 
-    /** The storage is about to be written: its packed copies and transposed keys would go stale, so they go. */
+    /** The storage is about to be written: its packed copies and cache panels would go stale, so they go. */
     void written() {
         if (!packs.isEmpty()) packs.clear();
-        if (!keys.isEmpty()) keys.clear();
+        if (!panels.isEmpty()) panels.clear();
     }
 
     /**
-     * attentionCached is about to write keys into this storage: the packed copies go, the transposed keys stay — the
-     * op writes those too.
+     * attentionCached is about to write a cache in this storage: the packed copies go, the cache panels stay — the op
+     * writes those too.
      */
-    void keysWritten() {
+    void cacheWritten() {
         if (!packs.isEmpty()) packs.clear();
     }
 
-    /** Bytes held by packed copies and transposed keys. */
+    /** Bytes held by packed copies and cache panels. */
     long packedBytes() {
         long b = 0;
-        for (FlashAttention.Keys k : keys) b += k.bytes();
+        for (FlashAttention.Panels p : panels) b += p.bytes();
         for (Pack p : packs) {
             if (p.packed != null) b += p.packed.bytes();
             if (p.q8 != null) b += p.q8.bytes();
@@ -177,7 +178,7 @@ final class CpuStorage implements Storage {
     /** Drops the array so a closed backend's memory can be collected; later use fails loudly. */
     void release() {
         packs.clear();
-        keys.clear();
+        panels.clear();
         f32 = null;
         bf16 = null;
         i32 = null;

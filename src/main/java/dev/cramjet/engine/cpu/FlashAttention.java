@@ -118,11 +118,11 @@ final class FlashAttention {
 
     /**
      * Generation: queries of qkv [B,Tn,3C] at positions [pos, pos+Tn) against the caches kc, vc [B,Tmax,C], which
-     * already hold this step's keys and values, as do the transposed keys (current up to pos+Tn). A tile of one
-     * query (a decoding step's) takes {@link #oneQuery}, the same bits as {@link #tile}.
+     * already hold this step's keys and values, as do their panels (current up to pos+Tn). A tile of one query (a
+     * decoding step's) takes {@link #oneQuery}, the same bits as {@link #tile}.
      */
     void cached(float[] qkv, int qkvOff, float[] kc, int kOff, float[] vc, int vOff, float[] out, int outOff,
-                int b, int tn, int tmax, int c, int heads, int pos, Keys keys) {
+                int b, int tn, int tmax, int c, int heads, int pos, Panels keys, Panels values) {
         int hs = c / heads, hsP = padded(hs), tiles = (tn + TILE - 1) / TILE;
         dynamic(b * heads * tiles, (thread, task) -> {
             Scratch sc = scratch(thread, hsP, 0);
@@ -132,7 +132,7 @@ final class FlashAttention {
             int cache = bi * tmax * c + h * hs, q = qkvOff + (bi * tn + q0) * 3 * c + h * hs;
             int o = outOff + (bi * tn + q0) * c + h * hs;
             if (nq == 1) {
-                oneQuery(sc, hs, qkv, q, keys.panels(bi, h), vc, vOff + cache, c, pos + q0, out, o);
+                oneQuery(sc, hs, qkv, q, keys.panels(bi, h), values.panels(bi, h), pos + q0, out, o);
             } else {
                 tile(sc, hs, qkv, q, 3 * c, pos + q0, nq, kc, kOff + cache, c, vc, vOff + cache, c,
                         pos + q0 + nq - 1, true, out, o, c, null, 0);
@@ -141,29 +141,38 @@ final class FlashAttention {
     }
 
     /**
-     * A key cache [B,Tmax,C] transposed for {@link #oneQuery}: per sequence and head, a panel per {@link #TILE}
-     * positions, key j's column d at [j / TILE][d·TILE + j % TILE], so L consecutive keys' column d is one vector.
-     * Positions [0, filled) of a sequence are current. A panel is made when its first position is written, so the
-     * copy is as large as the part of the cache in use, and is never copied again. Kept by the cache's
-     * {@link CpuStorage} (which drops it when any other op writes there) and written by attentionCached alone.
+     * A key or value cache [B,Tmax,C] copied per sequence and head for {@link #oneQuery}, one panel per {@link #TILE}
+     * positions. Keys are transposed — key j's column d at [j / TILE][d·TILE + j % TILE], so L consecutive keys'
+     * column d is one vector; values are rows padded to whole vectors — value j at [j / TILE][(j % TILE)·hsP, +hs),
+     * zeros up to hsP — so a head's values are one contiguous run rather than hs floats every C (reading the cache's
+     * strided rows made a 16-sequence step's attention about a quarter slower once the caches outgrow the L3 cache).
+     * Positions [0, filled) of a sequence are current. A panel is made when its first position is written, so a copy
+     * is as large as the part of the cache in use, and is never copied again. Kept by the cache's {@link CpuStorage}
+     * (which drops it when any other op writes there) and written by attentionCached alone.
      */
-    static final class Keys {
+    static final class Panels {
+        final boolean keys;
         final int offset, b, tmax, c, heads;
+        private final int hs, width;
         private final float[][][] panels;
         private final int[] filled;
 
-        Keys(int offset, int b, int tmax, int c, int heads) {
+        Panels(boolean keys, int offset, int b, int tmax, int c, int heads) {
+            this.keys = keys;
             this.offset = offset;
             this.b = b;
             this.tmax = tmax;
             this.c = c;
             this.heads = heads;
+            hs = c / heads;
+            width = keys ? hs : padded(hs);
             panels = new float[b * heads][(tmax + TILE - 1) / TILE][];
             filled = new int[b];
         }
 
-        boolean is(int offset, int b, int tmax, int c, int heads) {
-            return this.offset == offset && this.b == b && this.tmax == tmax && this.c == c && this.heads == heads;
+        boolean is(boolean keys, int offset, int b, int tmax, int c, int heads) {
+            return this.keys == keys && this.offset == offset && this.b == b && this.tmax == tmax && this.c == c
+                    && this.heads == heads;
         }
 
         /** Whether the cache's floats meet [from, from + n) of the storage. */
@@ -172,20 +181,23 @@ final class FlashAttention {
         }
 
         /**
-         * Copies positions [pos, to) of the cache kc (at kOff) into the panels — from an earlier position where a
+         * Copies positions [pos, to) of the cache (x at off) into the panels — from an earlier position where a
          * sequence's copy lags behind (a new copy, or one dropped since) — after which [0, to) is current.
          */
-        void write(float[] kc, int kOff, int pos, int to) {
-            int hs = c / heads;
+        void write(float[] x, int off, int pos, int to) {
             for (int bi = 0; bi < b; bi++) {
                 int from = Math.min(filled[bi], pos);
                 for (int h = 0; h < heads; h++) {
                     float[][] tiles = panels[bi * heads + h];
                     for (int j = from; j < to; j++) {
                         float[] p = tiles[j / TILE];
-                        if (p == null) p = tiles[j / TILE] = new float[hs * TILE];
-                        int src = kOff + (bi * tmax + j) * c + h * hs;
-                        for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = kc[src + d];
+                        if (p == null) p = tiles[j / TILE] = new float[width * TILE];
+                        int src = off + (bi * tmax + j) * c + h * hs;
+                        if (keys) {
+                            for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = x[src + d];
+                        } else {
+                            System.arraycopy(x, src, p, j % TILE * width, hs);
+                        }
                     }
                 }
                 filled[bi] = to;
@@ -206,17 +218,17 @@ final class FlashAttention {
      * a key tile's scores are L keys a vector, FMA chains over d down the transposed panels kt, and the softmax's
      * exps run L keys at once, where the tile GEMM would fill one lane of sixteen. Every chain is tile's, in its order
      * — s_j = fma(k_jd, q_d/√hs, ·) over d from 0; per key tile the max, e^(s − m'), their sum in key order, l ←
-     * fma(l, corr, Σ), O·corr, O += p_j·V_j in key order — so a query gets the same bits on either path.
+     * fma(l, corr, Σ), O·corr, O += p_j·V_j in key order, V_j read from the value panels vt — so a query gets the
+     * same bits on either path.
      */
-    private static void oneQuery(Scratch sc, int hs, float[] q, int qOff, float[][] kt, float[] v, int vOff, int vStride,
-                                 int last, float[] out, int oOff) {
+    private static void oneQuery(Scratch sc, int hs, float[] q, int qOff, float[][] kt, float[][] vt, int last,
+                                 float[] out, int oOff) {
         int hsP = sc.hsP;
         float scale = (float) (1 / Math.sqrt(hs));
         float[] qs = sc.qt, p = sc.st, o = sc.o;                    // the scaled query, a tile's scores, O
         for (int d = 0; d < hs; d++) qs[d] = q[qOff + d] * scale;
         Arrays.fill(o, 0, hsP, 0f);
         float m = Float.NEGATIVE_INFINITY, l = 0;
-        boolean direct = hs == hsP;
         for (int k0 = 0; k0 <= last; k0 += TILE) {
             int w = Math.min(TILE, last + 1 - k0);
             scores(kt[k0 / TILE], qs, hs, w, p);
@@ -229,12 +241,7 @@ final class FlashAttention {
             l = Math.fma(l, corr, sum);
             m = mNew;
             if (corr != 1f) Tile.scale(o, 0, hsP, corr);
-            if (direct) {
-                Tile.gemm(1, hsP, w, p, 0, 1, 1, v, vOff + k0 * vStride, vStride, o, 0, hsP, true);   // O += P·V
-            } else {
-                packRows(sc.v, v, vOff + k0 * vStride, vStride, w, hs, hsP);
-                Tile.gemm(1, hsP, w, p, 0, 1, 1, sc.v, 0, hsP, o, 0, hsP, true);
-            }
+            Tile.gemm(1, hsP, w, p, 0, 1, 1, vt[k0 / TILE], 0, hsP, o, 0, hsP, true);           // O += P·V
         }
         float inv = 1 / l;
         for (int d = 0; d < hs; d++) out[oOff + d] = o[d] * inv;

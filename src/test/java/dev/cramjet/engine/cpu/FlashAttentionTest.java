@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class FlashAttentionTest {
     /**
-     * A decoding query takes its own path (keys in the vector lanes, read from the transposed keys) and must give the
+     * A decoding query takes its own path (keys in the vector lanes, read from the key and value panels) and must give the
      * tile path's bits: the training forward's last row, for key counts around the vector and tile sizes and head
      * sizes that are and are not whole vectors.
      */
@@ -38,12 +38,10 @@ class FlashAttentionTest {
             }
             System.arraycopy(qkv, (bi * n + n - 1) * 3 * c, q, bi * 3 * c, 3 * c);
         }
-        // Half the keys, then the last one: the copy catches up on the positions it missed.
-        FlashAttention.Keys keys = new FlashAttention.Keys(0, b, tmax, c, heads);
-        keys.write(kc, 0, 0, n / 2);
-        keys.write(kc, 0, n - 1, n);
+        // Half the positions, then the last one: the copies catch up on the positions they missed.
+        FlashAttention.Panels keys = panels(true, kc, b, tmax, c, heads, n), values = panels(false, vc, b, tmax, c, heads, n);
         float[] out = new float[b * c];
-        fa.cached(q, 0, kc, 0, vc, 0, out, 0, b, 1, tmax, c, heads, n - 1, keys);
+        fa.cached(q, 0, kc, 0, vc, 0, out, 0, b, 1, tmax, c, heads, n - 1, keys, values);
         for (int bi = 0; bi < b; bi++) {
             for (int i = 0; i < c; i++) {
                 float want = full[(bi * n + n - 1) * c + i], got = out[bi * c + i];
@@ -51,31 +49,51 @@ class FlashAttentionTest {
                         "hs " + hs + ", " + n + " keys, sequence " + bi + ", column " + i + ": " + want + " vs " + got);
             }
         }
-        if (n == 1) return;                                     // one key: its value whatever the score
-        // It is the transposed copy that the path reads: doubling the keys there alone changes the output.
-        float[] doubled = kc.clone();
-        for (int i = 0; i < doubled.length; i++) doubled[i] *= 2;
-        FlashAttention.Keys other = new FlashAttention.Keys(0, b, tmax, c, heads);
-        other.write(doubled, 0, 0, n);
+        // It is the panels that the path reads: doubling the values there alone doubles the output, and (past one
+        // key, whose value is the output whatever its score) doubling the keys there alone changes it.
         float[] changed = new float[b * c];
-        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, other);
-        assertNotEquals(out[0], changed[0], "hs " + hs + ", " + n + " keys: the transposed keys were not read");
+        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, keys, panels(false, doubled(vc), b, tmax, c, heads, n));
+        assertEquals(2 * out[0], changed[0], "hs " + hs + ", " + n + " keys: the value panels were not read");
+        if (n == 1) return;
+        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, panels(true, doubled(kc), b, tmax, c, heads, n), values);
+        assertNotEquals(out[0], changed[0], "hs " + hs + ", " + n + " keys: the key panels were not read");
     }
 
-    /** The transposed keys count in allocatedBytes, grow with the positions written, and go when another op writes the cache. */
+    /** Panels of a cache holding n positions, written as a step would leave them: half, then the last position. */
+    private static FlashAttention.Panels panels(boolean keys, float[] cache, int b, int tmax, int c, int heads, int n) {
+        FlashAttention.Panels p = new FlashAttention.Panels(keys, 0, b, tmax, c, heads);
+        p.write(cache, 0, 0, n / 2);
+        p.write(cache, 0, n - 1, n);
+        return p;
+    }
+
+    private static float[] doubled(float[] x) {
+        float[] d = x.clone();
+        for (int i = 0; i < d.length; i++) d[i] *= 2;
+        return d;
+    }
+
+    /**
+     * The panels count in allocatedBytes, grow with the positions written, and go when another op writes their
+     * cache: the keys' when the key cache is written, the values' when the value cache is.
+     */
     @Test
-    void transposedKeysAreCountedAndDroppedOnWrite() {
+    void panelsAreCountedAndDroppedOnWrite() {
         try (CpuBackend cpu = new CpuBackend()) {
             int heads = 2, hs = 8, c = heads * hs, tmax = 200;
             Tensor kc = cpu.alloc(DType.F32, 1, tmax, c), vc = cpu.alloc(DType.F32, 1, tmax, c);
             Tensor qkv = cpu.alloc(DType.F32, 1, 1, 3 * c), out = cpu.alloc(DType.F32, 1, 1, c);
-            long base = cpu.allocatedBytes(), tile = (long) heads * hs * FlashAttention.TILE * 4;
+            // A key panel holds hs columns of TILE positions; a value panel TILE rows padded to a whole vector.
+            long base = cpu.allocatedBytes(), keys = (long) heads * hs * FlashAttention.TILE * 4;
+            long values = (long) heads * FlashAttention.padded(hs) * FlashAttention.TILE * 4;
             cpu.attentionCached(out, qkv, kc, vc, 0, heads);
-            assertEquals(tile, cpu.allocatedBytes() - base, "one tile of positions per head");
+            assertEquals(keys + values, cpu.allocatedBytes() - base, "one tile of positions per head");
             cpu.attentionCached(out, qkv, kc, vc, 64, heads);
-            assertEquals(2 * tile, cpu.allocatedBytes() - base, "grown to two tiles");
+            assertEquals(2 * (keys + values), cpu.allocatedBytes() - base, "grown to two tiles");
             cpu.upload(kc, new float[tmax * c]);
-            assertEquals(0, cpu.allocatedBytes() - base, "dropped when the cache is written by another op");
+            assertEquals(2 * values, cpu.allocatedBytes() - base, "the key panels go when the key cache is written");
+            cpu.upload(vc, new float[tmax * c]);
+            assertEquals(0, cpu.allocatedBytes() - base, "the value panels go when the value cache is written");
         }
     }
 }

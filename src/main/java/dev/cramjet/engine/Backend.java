@@ -198,6 +198,22 @@ public interface Backend extends AutoCloseable {
      */
     void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads);
 
+    /**
+     * {@link #attentionCached(Tensor, Tensor, Tensor, Tensor, int, int)} for a decoding step of several sequences,
+     * each at its own position, in one call: entry e of {@code step} is rows [first, first + count) of qkv [N,3C] and
+     * out [N,C], the tokens of sequence seq of the caches kCache, vCache [S,Tmax,C] at positions [pos, pos + count).
+     * Equal to that op on each entry's rows and its sequence's caches ([1, count, ·] views, kCache.slice(seq) as
+     * [1,Tmax,C]), which is what this default does; a backend may run the entries together. Sequences are distinct.
+     */
+    default void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, DecodeStep step, int heads) {
+        int c = out.dim(out.rank() - 1), tmax = kCache.dim(1);
+        for (int e = 0; e < step.entries(); e++) {
+            int first = step.first(e), count = step.count(e), s = step.seq(e);
+            attentionCached(out.view((long) first * c, 1, count, c), qkv.view((long) first * 3 * c, 1, count, 3 * c),
+                    kCache.slice(s).reshape(1, tmax, c), vCache.slice(s).reshape(1, tmax, c), step.pos(e), heads);
+        }
+    }
+
     // ---- regularisation --------------------------------------------------------------------------------------
 
     /**

@@ -2,6 +2,7 @@ package dev.cramjet.nn;
 
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
@@ -89,55 +90,22 @@ public final class Attention {
     }
 
     /**
-     * A decoding step's entries: entry e is {@code count[e]} rows from row {@code first[e]}, the tokens of slot
-     * {@code slot[e]} at positions [pos[e], pos[e] + count[e]). Filled by {@link GPT.Batch}, read by the layers.
-     */
-    static final class Step {
-        final int[] slot, pos, first, count;
-        private int entries, rows;
-
-        Step(int capacity) {
-            slot = new int[capacity];
-            pos = new int[capacity];
-            first = new int[capacity];
-            count = new int[capacity];
-        }
-
-        /** Appends an entry of n rows; returns its index. */
-        int add(int s, int position, int n) {
-            slot[entries] = s;
-            pos[entries] = position;
-            first[entries] = rows;
-            count[entries] = n;
-            rows += n;
-            return entries++;
-        }
-
-        int entries() { return entries; }
-
-        int rows() { return rows; }
-
-        void clear() { entries = rows = 0; }
-    }
-
-    /**
      * Decoding a step: x [rows, C] normed, out = residual + the attention branch (in place when out is residual).
-     * The projections run over all the step's rows at once; RoPE and attention run per entry, on its rows and its
-     * slot's cache ({@code caches[slot]}, B = 1) at its own position, which also receives its keys and values. A
-     * prefix-tuned layer's entry at position 0 starts with the virtual tokens: their rows take the learned prefix.
+     * The projections and the attention run over all the step's rows at once, the attention on the batch's cache
+     * (B = slots), each entry at its slot's own position, which also receives its keys and values; RoPE runs per
+     * entry. A prefix-tuned layer's entry at position 0 starts with the virtual tokens: their rows take the learned
+     * prefix.
      */
-    void decode(Tensor out, Tensor x, Tensor residual, Cache[] caches, Step step, Workspace session) {
+    void decode(Tensor out, Tensor x, Tensor residual, Cache cache, DecodeStep step, Workspace session) {
         int n = x.rows();
         Tensor q = Workspace.rows(session.qkv, n), att = Workspace.rows(session.att, n);
         qkv.forward(q, x, Epilogue.NONE, session.rank);
         for (int e = 0; e < step.entries(); e++) {
-            int first = step.first[e], count = step.count[e], pos = step.pos[e];
-            Tensor qe = q.view((long) first * 3 * a, 1, count, 3 * a);
-            if (ropeTheta > 0) be.rope(qe, heads, ropeTheta, pos);
+            int first = step.first(e), count = step.count(e), pos = step.pos(e);
+            if (ropeTheta > 0) be.rope(q.view((long) first * 3 * a, 1, count, 3 * a), heads, ropeTheta, pos);
             if (prefix != null && pos == 0) be.copy(virtualRows(q.view((long) first * 3 * a, count, 3 * a), 0, count), prefix.value());
-            Cache cache = caches[step.slot[e]];
-            be.attentionCached(att.view((long) first * a, 1, count, a), qe, cache.k(), cache.v(), pos, heads);
         }
+        be.attentionCached(att, q, cache.k(), cache.v(), step, heads);
         proj.forward(out, att, new Epilogue.Residual(residual, 0f, 0), session.rank);
     }
 

@@ -1,6 +1,7 @@
 package dev.cramjet.nn;
 
 import dev.cramjet.engine.Backend;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 
@@ -70,8 +71,8 @@ public final class Block {
     }
 
     /** Decoding a step (pre-norm only): x [rows, C] updated in place through both branches, keys and values into the slots' caches. */
-    void decode(Tensor x, Attention.Cache[] caches, Attention.Step step, Workspace session) {
-        attn.decode(x, norm1.decode(x, session), x, caches, step, session);
+    void decode(Tensor x, Attention.Cache cache, DecodeStep step, Workspace session) {
+        attn.decode(x, norm1.decode(x, session), x, cache, step, session);
         mlp.decode(x, norm2.decode(x, session), x, session);
     }
 

@@ -3,6 +3,7 @@ package dev.cramjet.nn;
 import dev.cramjet.CramjetException;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Tensor;
 import dev.cramjet.nn.Parameters.Group;
@@ -122,13 +123,13 @@ public final class GPT extends Model {
         private final int slots, context, rows, c, vp;
         private final Tensor tok, x, segments, gathered, logitRows;
         private final Workspace scratch;
-        /** caches[layer][slot]: each slot's keys and values, [1, context, A] views of one [slots, context, A] pair (A the attention width). */
-        private final Attention.Cache[][] caches;
+        /** caches[layer]: every slot's keys and values, [slots, context, A] (A the attention width). */
+        private final Attention.Cache[] caches;
         private final int[] positions, hostTokens, hostSegments;
         /** Each entry's logits row [Vp], downloaded by {@link #run}. */
         private final float[][] hostLogits;
         /** The step being built: entry e runs hostTokens[first[e], first[e] + count[e]) for slot[e]. */
-        private final Attention.Step step;
+        private final DecodeStep step;
 
         private Batch(int slots, int context, int rows) {
             if (context < 1 || context > cfg.blockSize()) {
@@ -157,15 +158,9 @@ public final class GPT extends Model {
             hostTokens = new int[rows];
             hostSegments = new int[2 * entries];
             positions = new int[slots];
-            step = new Attention.Step(entries);
-            caches = new Attention.Cache[trunk.blocks.length][slots];
-            for (int l = 0; l < caches.length; l++) {
-                Attention.Cache all = trunk.blocks[l].attn.cache(slots, context);
-                for (int s = 0; s < slots; s++) {
-                    caches[l][s] = new Attention.Cache(all.k().slice(s).reshape(1, context, cfg.attnWidth()),
-                            all.v().slice(s).reshape(1, context, cfg.attnWidth()));
-                }
-            }
+            step = new DecodeStep(entries);
+            caches = new Attention.Cache[trunk.blocks.length];
+            for (int l = 0; l < caches.length; l++) caches[l] = trunk.blocks[l].attn.cache(slots, context);
         }
 
         public int slots() { return slots; }
@@ -203,7 +198,7 @@ public final class GPT extends Model {
                         + " tokens exceed its " + context + " positions");
             }
             for (int e = 0; e < step.entries(); e++) {
-                if (step.slot[e] == s) throw new IllegalArgumentException("slot " + s + " is already in this step");
+                if (step.seq(e) == s) throw new IllegalArgumentException("slot " + s + " is already in this step");
             }
             int vocab = cfg.vocabSize();
             for (int i = from; i < to; i++) {
@@ -226,8 +221,8 @@ public final class GPT extends Model {
             Tensor t = tok.view(0, n), xs = x.view(0, n, c);
             be.upload(tok, hostTokens);
             for (int e = 0; e < entries; e++) {
-                int first = step.first[e], count = step.count[e];
-                trunk.embed.forward(xs.view((long) first * c, 1, count, c), t.view(first, 1, count), step.pos[e]);
+                int first = step.first(e), count = step.count(e);
+                trunk.embed.forward(xs.view((long) first * c, 1, count, c), t.view(first, 1, count), step.pos(e));
                 hostSegments[2 * e] = first + count - 1;
                 hostSegments[2 * e + 1] = 1;
             }
@@ -239,7 +234,7 @@ public final class GPT extends Model {
             Tensor h = trunk.lnF.decode(last, scratch), out = logitRows.view(0, entries, vp);
             be.matmul(out, h, lmHead.weight.value(), null, Epilogue.NONE);
             for (int e = 0; e < entries; e++) be.download(out.slice(e), hostLogits[e]);
-            for (int e = 0; e < entries; e++) positions[step.slot[e]] += step.count[e];
+            for (int e = 0; e < entries; e++) positions[step.seq(e)] += step.count(e);
             step.clear();
             return entries;
         }

@@ -1,5 +1,6 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Mask;
 import dev.cramjet.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
@@ -100,33 +101,51 @@ final class Attention {
                 f32(op, out), off(out), f32(op, lse), off(lse), b, t, c, heads, mask.causal(), lengths(op, mask, b, t));
     }
 
+    /** B sequences of Tn rows each at one position: a step of B entries, sequence b's rows from b·Tn. */
     void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
         String op = "attentionCached";
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], tn = d[1], c = d[2];
         requireSize(op, "out", out, (long) b * tn * c, c);
-        if (kCache.rank() != 3 || kCache.dim(0) != b || kCache.dim(2) != c) {
+        if (kCache.rank() != 3 || kCache.dim(0) != b) {
             throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [" + b + ", Tmax, " + c + "]");
         }
+        DecodeStep step = new DecodeStep(b);
+        for (int bi = 0; bi < b; bi++) step.add(bi, pos, tn);
+        attentionCached(out.reshape(b * tn, c), qkv.reshape(b * tn, 3 * c), kCache, vCache, step, heads);
+    }
+
+    /**
+     * A decoding step's entries against the caches [S,Tmax,C]: each entry's keys and values into its sequence's
+     * caches and their panels, then {@link FlashAttention#cached} for all of them at once.
+     */
+    void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, DecodeStep step, int heads) {
+        String op = "attentionCached";
+        if (kCache.rank() != 3) throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [S, Tmax, C]");
         requireSame(op, vCache, kCache);
-        int tmax = kCache.dim(1);
-        if (pos < 0 || pos + tn > tmax) {
-            throw new IllegalArgumentException(op + ": positions [" + pos + ", " + (pos + tn) + ") exceed the cache of " + tmax);
-        }
+        int s = kCache.dim(0), tmax = kCache.dim(1), c = kCache.dim(2), n = step.rows();
+        if (heads <= 0 || c % heads != 0) throw new IllegalArgumentException(op + ": " + heads + " heads do not divide C=" + c);
+        if (qkv.dim(-1) != 3 * c || (long) qkv.rows() < n) throw new IllegalArgumentException(op + ": qkv " + qkv + " is not [>= " + n + ", " + 3 * c + "]");
+        if (out.dim(-1) != c || (long) out.rows() < n) throw new IllegalArgumentException(op + ": out " + out + " is not [>= " + n + ", " + c + "]");
         float[] x = f32(op, qkv), kc = f32(op, kCache), vc = f32(op, vCache);
         int xo = off(qkv), ko = off(kCache), vo = off(vCache);
-        for (int bi = 0; bi < b; bi++) {
-            for (int i = 0; i < tn; i++) {
-                int src = xo + (bi * tn + i) * 3 * c, dst = (bi * tmax + pos + i) * c;
+        FlashAttention.Panels keys = storage(op, kCache).panels(true, ko, s, tmax, c, heads);
+        FlashAttention.Panels values = storage(op, vCache).panels(false, vo, s, tmax, c, heads);
+        for (int e = 0; e < step.entries(); e++) {
+            int seq = step.seq(e), pos = step.pos(e), count = step.count(e);
+            if (seq >= s) throw new IllegalArgumentException(op + ": entry " + e + " is sequence " + seq + " of a cache of " + s);
+            if (pos + count > tmax) {
+                throw new IllegalArgumentException(op + ": positions [" + pos + ", " + (pos + count) + ") exceed the cache of " + tmax);
+            }
+            for (int i = 0; i < count; i++) {
+                int src = xo + (step.first(e) + i) * 3 * c, dst = (seq * tmax + pos + i) * c;
                 System.arraycopy(x, src + c, kc, ko + dst, c);
                 System.arraycopy(x, src + 2 * c, vc, vo + dst, c);
             }
+            keys.write(kc, ko, seq, pos, pos + count);
+            values.write(vc, vo, seq, pos, pos + count);
         }
-        FlashAttention.Panels keys = storage(op, kCache).panels(true, ko, b, tmax, c, heads);
-        FlashAttention.Panels values = storage(op, vCache).panels(false, vo, b, tmax, c, heads);
-        keys.write(kc, ko, pos, pos + tn);
-        values.write(vc, vo, pos, pos + tn);
-        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), b, tn, tmax, c, heads, pos, keys, values);
+        flash.cached(x, xo, kc, ko, vc, vo, f32(op, out), off(out), tmax, c, heads, step, keys, values);
     }
 
     /** Validates qkv [B,T,3C] with C divisible by heads; returns {B, T, C}. */

@@ -5,6 +5,7 @@ import dev.cramjet.CramjetException;
 import dev.cramjet.engine.AdamW;
 import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Glu;
 import dev.cramjet.engine.Mask;
@@ -366,11 +367,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, int pos, int heads) {
+        cachesWritten(out, kCache, vCache);
+        attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
+    }
+
+    @Override
+    public void attentionCached(Tensor out, Tensor qkv, Tensor kCache, Tensor vCache, DecodeStep step, int heads) {
+        cachesWritten(out, kCache, vCache);
+        attention.attentionCached(out, qkv, kCache, vCache, step, heads);
+    }
+
+    /** attentionCached writes out and the caches, and keeps the caches' panels current itself. */
+    private static void cachesWritten(Tensor out, Tensor kCache, Tensor vCache) {
         written(out);
-        // The op keeps the caches' panels current.
         if (kCache.storage instanceof CpuStorage s) s.cacheWritten();
         if (vCache.storage instanceof CpuStorage s) s.cacheWritten();
-        attention.attentionCached(out, qkv, kCache, vCache, pos, heads);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.cramjet.engine.cpu;
 
+import dev.cramjet.engine.DecodeStep;
+
 import java.util.List;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
@@ -90,9 +92,13 @@ public final class CpuPeak {
         FlashAttention flash = new FlashAttention();
         FlashAttention.Panels kt = new FlashAttention.Panels(true, 0, b, keys, c, heads);
         FlashAttention.Panels vt = new FlashAttention.Panels(false, 0, b, keys, c, heads);
-        kt.write(kc, 0, 0, keys);
-        vt.write(vc, 0, 0, keys);
-        Runnable call = () -> flash.cached(qkv, 0, kc, 0, vc, 0, out, 0, b, 1, keys, c, heads, keys - 1, kt, vt);
+        DecodeStep step = new DecodeStep(b);
+        for (int s = 0; s < b; s++) {
+            kt.write(kc, 0, s, 0, keys);
+            vt.write(vc, 0, s, 0, keys);
+            step.add(s, keys - 1, 1);
+        }
+        Runnable call = () -> flash.cached(qkv, 0, kc, 0, vc, 0, out, 0, keys, c, heads, step, kt, vt);
         long warm = System.nanoTime();
         do call.run(); while (System.nanoTime() - warm < 300_000_000L);
         long best = Long.MAX_VALUE;

@@ -1,6 +1,7 @@
 package dev.cramjet.engine.cpu;
 
 import dev.cramjet.Lanes;
+import dev.cramjet.engine.DecodeStep;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -70,6 +71,9 @@ final class FlashAttention {
 
     static int padded(int n) { return (n + L - 1) / L * L; }
 
+    /** {@link #cached}'s entries in task order, and where each one's tasks start: grown, then reused. */
+    private int[] order = new int[0], starts = new int[1];
+
     /** A piece of work for thread {@code thread}. */
     private interface Task {
         void run(int thread, int task);
@@ -117,20 +121,29 @@ final class FlashAttention {
     }
 
     /**
-     * Generation: queries of qkv [B,Tn,3C] at positions [pos, pos+Tn) against the caches kc, vc [B,Tmax,C], which
-     * already hold this step's keys and values, as do their panels (current up to pos+Tn). A tile of one query (a
-     * decoding step's) takes {@link #oneQuery}, the same bits as {@link #tile}.
+     * Generation: a decoding step's entries — entry e's queries are rows [first, first + count) of qkv [N,3C], at
+     * positions [pos, pos + count) of sequence seq of the caches kc, vc [S,Tmax,C], which already hold the step's keys
+     * and values, as do their panels. Out [N,C]. One task per (entry, head, query tile), the prompts' tiles (the most
+     * keys) first, so the team stays busy to the end. A tile of one query (a decoding step's) takes {@link #oneQuery},
+     * the same bits as {@link #tile}.
      */
     void cached(float[] qkv, int qkvOff, float[] kc, int kOff, float[] vc, int vOff, float[] out, int outOff,
-                int b, int tn, int tmax, int c, int heads, int pos, Panels keys, Panels values) {
-        int hs = c / heads, hsP = padded(hs), tiles = (tn + TILE - 1) / TILE;
-        dynamic(b * heads * tiles, (thread, task) -> {
+                int tmax, int c, int heads, DecodeStep step, Panels keys, Panels values) {
+        int hs = c / heads, hsP = padded(hs), entries = step.entries();
+        if (order.length < entries) { order = new int[entries]; starts = new int[entries + 1]; }
+        int n = 0;
+        for (int e = 0; e < entries; e++) if (step.count(e) > 1) order[n++] = e;
+        for (int e = 0; e < entries; e++) if (step.count(e) == 1) order[n++] = e;
+        for (int i = 0; i < entries; i++) starts[i + 1] = starts[i] + heads * ((step.count(order[i]) + TILE - 1) / TILE);
+        int[] ord = order, first = starts;
+        dynamic(starts[entries], (thread, task) -> {
             Scratch sc = scratch(thread, hsP, 0);
-            int qt = tiles - 1 - task / (b * heads);
-            int bh = task % (b * heads), bi = bh / heads, h = bh % heads;
-            int q0 = qt * TILE, nq = Math.min(TILE, tn - q0);
-            int cache = bi * tmax * c + h * hs, q = qkvOff + (bi * tn + q0) * 3 * c + h * hs;
-            int o = outOff + (bi * tn + q0) * c + h * hs;
+            int i = Arrays.binarySearch(first, 0, entries + 1, task);    // every entry has tasks: starts ascend
+            if (i < 0) i = -i - 2;
+            int e = ord[i], t = task - first[i], tiles = (step.count(e) + TILE - 1) / TILE;
+            int qt = tiles - 1 - t / heads, h = t % heads, bi = step.seq(e), pos = step.pos(e);
+            int q0 = qt * TILE, nq = Math.min(TILE, step.count(e) - q0), row = step.first(e) + q0;
+            int cache = bi * tmax * c + h * hs, q = qkvOff + row * 3 * c + h * hs, o = outOff + row * c + h * hs;
             if (nq == 1) {
                 oneQuery(sc, hs, qkv, q, keys.panels(bi, h), values.panels(bi, h), pos + q0, out, o);
             } else {
@@ -181,27 +194,26 @@ final class FlashAttention {
         }
 
         /**
-         * Copies positions [pos, to) of the cache (x at off) into the panels — from an earlier position where a
-         * sequence's copy lags behind (a new copy, or one dropped since) — after which [0, to) is current.
+         * Copies positions [pos, to) of sequence bi of the cache (x at off) into the panels — from an earlier
+         * position where the sequence's copy lags behind (a new copy, or one dropped since) — after which [0, to) is
+         * current.
          */
-        void write(float[] x, int off, int pos, int to) {
-            for (int bi = 0; bi < b; bi++) {
-                int from = Math.min(filled[bi], pos);
-                for (int h = 0; h < heads; h++) {
-                    float[][] tiles = panels[bi * heads + h];
-                    for (int j = from; j < to; j++) {
-                        float[] p = tiles[j / TILE];
-                        if (p == null) p = tiles[j / TILE] = new float[width * TILE];
-                        int src = off + (bi * tmax + j) * c + h * hs;
-                        if (keys) {
-                            for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = x[src + d];
-                        } else {
-                            System.arraycopy(x, src, p, j % TILE * width, hs);
-                        }
+        void write(float[] x, int off, int bi, int pos, int to) {
+            int from = Math.min(filled[bi], pos);
+            for (int h = 0; h < heads; h++) {
+                float[][] tiles = panels[bi * heads + h];
+                for (int j = from; j < to; j++) {
+                    float[] p = tiles[j / TILE];
+                    if (p == null) p = tiles[j / TILE] = new float[width * TILE];
+                    int src = off + (bi * tmax + j) * c + h * hs;
+                    if (keys) {
+                        for (int d = 0, at = j % TILE; d < hs; d++, at += TILE) p[at] = x[src + d];
+                    } else {
+                        System.arraycopy(x, src, p, j % TILE * width, hs);
                     }
                 }
-                filled[bi] = to;
             }
+            filled[bi] = to;
         }
 
         float[][] panels(int bi, int h) { return panels[bi * heads + h]; }

@@ -1,6 +1,7 @@
 package dev.cramjet.engine.cpu;
 
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -40,8 +41,10 @@ class FlashAttentionTest {
         }
         // Half the positions, then the last one: the copies catch up on the positions they missed.
         FlashAttention.Panels keys = panels(true, kc, b, tmax, c, heads, n), values = panels(false, vc, b, tmax, c, heads, n);
+        DecodeStep step = new DecodeStep(b);
+        for (int bi = 0; bi < b; bi++) step.add(bi, n - 1, 1);
         float[] out = new float[b * c];
-        fa.cached(q, 0, kc, 0, vc, 0, out, 0, b, 1, tmax, c, heads, n - 1, keys, values);
+        fa.cached(q, 0, kc, 0, vc, 0, out, 0, tmax, c, heads, step, keys, values);
         for (int bi = 0; bi < b; bi++) {
             for (int i = 0; i < c; i++) {
                 float want = full[(bi * n + n - 1) * c + i], got = out[bi * c + i];
@@ -52,18 +55,20 @@ class FlashAttentionTest {
         // It is the panels that the path reads: doubling the values there alone doubles the output, and (past one
         // key, whose value is the output whatever its score) doubling the keys there alone changes it.
         float[] changed = new float[b * c];
-        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, keys, panels(false, doubled(vc), b, tmax, c, heads, n));
+        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, tmax, c, heads, step, keys, panels(false, doubled(vc), b, tmax, c, heads, n));
         assertEquals(2 * out[0], changed[0], "hs " + hs + ", " + n + " keys: the value panels were not read");
         if (n == 1) return;
-        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, b, 1, tmax, c, heads, n - 1, panels(true, doubled(kc), b, tmax, c, heads, n), values);
+        fa.cached(q, 0, kc, 0, vc, 0, changed, 0, tmax, c, heads, step, panels(true, doubled(kc), b, tmax, c, heads, n), values);
         assertNotEquals(out[0], changed[0], "hs " + hs + ", " + n + " keys: the key panels were not read");
     }
 
     /** Panels of a cache holding n positions, written as a step would leave them: half, then the last position. */
     private static FlashAttention.Panels panels(boolean keys, float[] cache, int b, int tmax, int c, int heads, int n) {
         FlashAttention.Panels p = new FlashAttention.Panels(keys, 0, b, tmax, c, heads);
-        p.write(cache, 0, 0, n / 2);
-        p.write(cache, 0, n - 1, n);
+        for (int bi = 0; bi < b; bi++) {
+            p.write(cache, 0, bi, 0, n / 2);
+            p.write(cache, 0, bi, n - 1, n);
+        }
         return p;
     }
 

@@ -1,7 +1,9 @@
 package dev.cramjet.engine.cpu;
 
 import dev.cramjet.engine.AdamW;
+import dev.cramjet.engine.Backend;
 import dev.cramjet.engine.DType;
+import dev.cramjet.engine.DecodeStep;
 import dev.cramjet.engine.Epilogue;
 import dev.cramjet.engine.Glu;
 import dev.cramjet.engine.Mask;
@@ -574,6 +576,41 @@ class CpuBackendTest {
             pos += tn;
         }
         return got;
+    }
+
+    /**
+     * A step's entries in one call — a prompt chunk across the tile boundary, single tokens at other positions, a
+     * short chunk, in no sequence order — give the bits of the Backend's default, one attentionCached per entry on
+     * its sequence's caches, in the outputs and in the caches.
+     */
+    @Test
+    void aStepInOneCallEqualsOneCallPerEntry() {
+        int s = 4, heads = 2, hs = 16, c = heads * hs, tmax = 100;
+        DecodeStep step = new DecodeStep(4);
+        step.add(2, 5, 70);
+        step.add(0, 40, 1);
+        step.add(3, 99, 1);
+        step.add(1, 0, 3);
+        double[] keys = random(s * tmax * c), values = random(s * tmax * c), x = random(step.rows() * 3 * c, 2);
+        Backend byEntry = (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(),
+                new Class<?>[] {Backend.class}, (proxy, m, args) -> m.getName().equals("attentionCached")
+                        && m.getParameterTypes()[4] == DecodeStep.class
+                        ? java.lang.reflect.InvocationHandler.invokeDefault(proxy, m, args) : m.invoke(cpu, args));
+        double[][] got = new double[2][];
+        Tensor[] kcs = new Tensor[2];
+        for (int way = 0; way < 2; way++) {
+            Tensor kc = tensor(keys, s, tmax, c), vc = tensor(values, s, tmax, c);
+            Tensor out = cpu.alloc(DType.F32, step.rows(), c);
+            (way == 0 ? cpu : byEntry).attentionCached(out, tensor(x, step.rows(), 3 * c), kc, vc, step, heads);
+            got[way] = read(out);
+            kcs[way] = kc;
+        }
+        assertClose("one call against one per entry", got[1], got[0], 0);
+        assertClose("the key caches", read(kcs[1]), read(kcs[0]), 0);
+        DecodeStep past = new DecodeStep(1);
+        past.add(0, 99, 2);
+        assertThrows(IllegalArgumentException.class, () -> cpu.attentionCached(cpu.alloc(DType.F32, 2, c),
+                cpu.alloc(DType.F32, 2, 3 * c), kcs[0], kcs[1], past, heads));
     }
 
     // ---- dropout -------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import dev.cramjet.serve.Engine;
 import dev.cramjet.serve.ServeBench;
 
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -59,7 +60,7 @@ public final class BenchCommand implements Command {
                                      [--steps N] [--device cpu|cuda] [--batch B] [--seq T] [--json]
                        cramjet bench --finetune [--lora-rank 16] [--preset …] [--batch B] [--seq T] [--steps N] [--json]
                        cramjet bench --serve [--preset P] [--streams 1,4,16,64] [--prompt-tokens N] [--decode N]
-                                     [--chunk N] [--weights fp32,int8] [--device cpu|cuda] [--json]
+                                     [--chunk N] [--weights fp32,int8] [--repeats R] [--device cpu|cuda] [--json]
                        cramjet bench --model PATH [--prompt P] [--decode N] [--repeats R] [--json]
                        cramjet bench --nproc N [--preset tiny] [--batch 8] [--steps 5] [--zero]
        cramjet bench --matmul N,K [--rows 1,2,4,8,15,16] [--packed] [--json]
@@ -92,7 +93,8 @@ public final class BenchCommand implements Command {
                 --prompt-tokens random ids (default 64) and then exactly --decode tokens (default 64) sampled over the
                 whole vocabulary, the prompts read --chunk tokens per step as `cramjet serve --chunk` does (default
                 256): aggregate tokens/s, per-stream decode tokens/s, time to first token p50/p99, and
-                each level's aggregate over the single-stream rate. With one compute thread
+                each level's aggregate over the single-stream rate; --repeats R runs the levels R times in turn
+                and ends with each level's median ratio and range over the repeats. With one compute thread
                 (CRAMJET_JAVA_OPTS=-Dcramjet.threads=1) it also prints tokens per CPU-second of the decoding thread,
                 which holds on a machine that other processes load.
 
@@ -335,7 +337,9 @@ public final class BenchCommand implements Command {
         boolean json = args.flag("json");
         int prompt = args.integer("prompt-tokens", 64), tokens = args.integer("decode", 64), chunk = args.integer("chunk", Engine.CHUNK);
         String streamsArg = args.string("streams", "1,4,16,64"), weightsArg = args.string("weights", "fp32,int8");
+        int repeats = args.integer("repeats", 1);
         args.finish();
+        if (repeats < 1) throw new dev.cramjet.CramjetException("--repeats must be at least 1, got " + repeats);
         GPTConfig cfg = GPTConfig.preset(preset);
         if (prompt < 1 || tokens < 2 || prompt + tokens > cfg.blockSize()) {
             throw new dev.cramjet.CramjetException("--prompt-tokens " + prompt + " and --decode " + tokens
@@ -356,25 +360,59 @@ public final class BenchCommand implements Command {
                         String.format(Locale.ROOT, "serve: %s, %s weights, %s; prompts of %d tokens, %d tokens generated per stream",
                                 preset, label, be.describe(), prompt, tokens));
                 double[] single = {Double.NaN, Double.NaN};
-                ServeBench.run(model, levels, prompt, tokens, chunk, l -> {
-                    if (l.streams() == 1) { single[0] = l.aggregateTokensPerSecond(); single[1] = l.tokensPerCpuSecond(); }
-                    Map<String, Object> m = new LinkedHashMap<>(l.json());
-                    m.put("bench", "serve");
-                    m.put("weights", label);
-                    m.put("threads", (long) Parallel.threads());
-                    m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
-                    m.put("cpu_over_single_stream", l.tokensPerCpuSecond() / single[1]);
-                    // With more than one compute thread the engine's thread does only its share (and waits for the rest).
-                    String cpu = Parallel.threads() > 1 ? "" : String.format(Locale.ROOT, "; %7.1f tokens per CPU-second (%5.2f×)",
-                            l.tokensPerCpuSecond(), l.tokensPerCpuSecond() / single[1]);
-                    emit(json, m, String.format(Locale.ROOT,
-                            "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s%s",
-                            l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
-                            l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99(), cpu));
-                });
+                // ratios[i][r]: level i over the single stream of repeat r (NaN without a one-stream level).
+                double[][] ratios = new double[levels.length][repeats];
+                for (int r = 0; r < repeats; r++) {
+                    int repeat = r;
+                    single[0] = single[1] = Double.NaN;
+                    ServeBench.run(model, levels, prompt, tokens, chunk, l -> {
+                        if (l.streams() == 1) { single[0] = l.aggregateTokensPerSecond(); single[1] = l.tokensPerCpuSecond(); }
+                        int at = 0;
+                        while (levels[at] != l.streams()) at++;
+                        ratios[at][repeat] = Parallel.threads() > 1 ? l.aggregateTokensPerSecond() / single[0] : l.tokensPerCpuSecond() / single[1];
+                        Map<String, Object> m = new LinkedHashMap<>(l.json());
+                        m.put("bench", "serve");
+                        m.put("weights", label);
+                        m.put("threads", (long) Parallel.threads());
+                        m.put("over_single_stream", l.aggregateTokensPerSecond() / single[0]);
+                        m.put("cpu_over_single_stream", l.tokensPerCpuSecond() / single[1]);
+                        // With more than one compute thread the engine's thread does only its share (and waits for the rest).
+                        String cpu = Parallel.threads() > 1 ? "" : String.format(Locale.ROOT, "; %7.1f tokens per CPU-second (%5.2f×)",
+                                l.tokensPerCpuSecond(), l.tokensPerCpuSecond() / single[1]);
+                        emit(json, m, String.format(Locale.ROOT,
+                                "  %3d streams: %8.1f tokens/s aggregate (%5.2f× one stream), %6.1f tokens/s per stream decoding, first token p50 %6.3f s, p99 %6.3f s%s",
+                                l.streams(), l.aggregateTokensPerSecond(), l.aggregateTokensPerSecond() / single[0],
+                                l.decodeTokensPerSecond(), l.ttftP50(), l.ttftP99(), cpu));
+                    });
+                }
+                if (repeats > 1) summarise(json, label, levels, ratios);
             }
         }
         return 0;
+    }
+
+    /**
+     * After several repeats of the levels, each level's ratio to the same repeat's single stream — tokens/s, or per
+     * CPU-second with one compute thread — as the median and range over the repeats: the machine's drift between
+     * minutes moves the memory-bound single stream by a third, so one repeat's ratio says little.
+     */
+    private static void summarise(boolean json, String label, int[] levels, double[][] ratios) {
+        String unit = Parallel.threads() > 1 ? "tokens/s" : "tokens per CPU-second";
+        for (int i = 0; i < levels.length; i++) {
+            double[] x = ratios[i].clone();
+            Arrays.sort(x);
+            double median = x.length % 2 == 1 ? x[x.length / 2] : (x[x.length / 2 - 1] + x[x.length / 2]) / 2;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("bench", "serve_summary");
+            m.put("weights", label);
+            m.put("streams", (long) levels[i]);
+            m.put("repeats", (long) x.length);
+            m.put("over_single_stream_median", median);
+            m.put("over_single_stream_min", x[0]);
+            m.put("over_single_stream_max", x[x.length - 1]);
+            emit(json, m, String.format(Locale.ROOT, "  %3d streams over one (%s), %d repeats: median %5.2f×, range %5.2f×–%5.2f×",
+                    levels[i], unit, x.length, median, x[0], x[x.length - 1]));
+        }
     }
 
     /** Generation speed of a saved model, weights as stored: one line per repeat. */

@@ -120,6 +120,34 @@ class BenchCommandTest {
         assertEquals("cramjet bench: --matmul expects N,K (W's rows and columns), got 1 numbers\n", bad.err());
     }
 
+    /** --repeats R: the levels R times, then per level the median and range of its ratios to the single stream. */
+    @Test
+    void serveRepeatsTheLevelsAndSummarisesTheRatios() {
+        Cli r = Cli.run("bench", "--serve", "--preset", "micro", "--streams", "1,3", "--prompt-tokens", "5", "--decode", "4",
+                "--weights", "fp32", "--repeats", "3", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (String line : r.out().split("\n")) lines.add(Json.object(Json.parse(line, "bench output"), "bench output"));
+        assertEquals(List.of("serve_setup", "serve", "serve", "serve", "serve", "serve", "serve", "serve_summary", "serve_summary"),
+                lines.stream().map(m -> m.get("bench")).toList());
+        // With two compute threads or more the ratio is of tokens/s, with one of tokens per CPU-second.
+        String key = dev.cramjet.engine.cpu.Parallel.threads() > 1 ? "over_single_stream" : "cpu_over_single_stream";
+        for (int level = 0; level < 2; level++) {
+            double[] ratios = new double[3];
+            for (int rep = 0; rep < 3; rep++) ratios[rep] = Json.number(lines.get(1 + 2 * rep + level).get(key), key);
+            java.util.Arrays.sort(ratios);
+            Map<String, Object> sum = lines.get(7 + level);
+            assertEquals(level == 0 ? 1 : 3, Json.number(sum.get("streams"), "streams"));
+            assertEquals(ratios[1], Json.number(sum.get("over_single_stream_median"), "median"), 1e-12);
+            assertEquals(ratios[0], Json.number(sum.get("over_single_stream_min"), "min"), 1e-12);
+            assertEquals(ratios[2], Json.number(sum.get("over_single_stream_max"), "max"), 1e-12);
+        }
+        assertEquals(1.0, Json.number(lines.get(7).get("over_single_stream_median"), "one over one"), 1e-12);
+        Cli bad = Cli.run("bench", "--serve", "--preset", "micro", "--repeats", "0");
+        assertEquals(2, bad.rc());
+        assertEquals("cramjet bench: --repeats must be at least 1, got 0\n", bad.err());
+    }
+
     @Test
     void serveRefusesLevelsThatAreNotNumbers() {
         Cli r = Cli.run("bench", "--serve", "--preset", "micro", "--prompt-tokens", "4", "--decode", "4", "--streams", "1,x");

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -60,8 +61,6 @@ public final class Ema {
             spans.add(new Span(r.values(), average.view(at, len), scratch.view(at, len)));
         }
     }
-
-    public double decay() { return decay; }
 
     /** The weight of the newest weights in update {@code t} ≥ 1: (1 − d)/(1 − dᵗ). */
     public static double weight(double decay, long t) { return (1 - decay) / (1 - Math.pow(decay, t)); }
@@ -136,7 +135,7 @@ public final class Ema {
             float[] trained = r.read("trained");
             for (Span s : spans) {
                 int at = (int) (s.average.offset - average.offset);
-                be.upload(s.values, java.util.Arrays.copyOfRange(trained, at, at + (int) s.values.size()));
+                be.upload(s.values, Arrays.copyOfRange(trained, at, at + (int) s.values.size()));
             }
             be.upload(average, r.read("average"));
         }

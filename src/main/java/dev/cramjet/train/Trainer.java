@@ -34,8 +34,8 @@ import java.util.function.Supplier;
  * ({@link Learner#useAverage}), so early stopping and the best checkpoint follow it.
  *
  * <p>Resuming is exact: the checkpoint holds the weights (and their average), optimizer moments and step, the data
- * position, and the counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run computes the same
- * losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
+ * position, and the counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run
+ * computes the same losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
  *
  * <p>Data parallel: with a {@link World} of W ranks, each step's W·A micro-batches are shared out — rank r reads
  * the r-th A of them (the stream skips the others, so its position stays the whole state and is the same on every

@@ -139,6 +139,7 @@ public final class DistillCommand implements Command {
                     cfg.batch(), seq, cfg.seed(), Model.Options.TRAIN.sparse());
             Distiller.initialize(student, teacher, map);
             EncoderLearner learner = new EncoderLearner(student, TrainingRun.step(cfg, be, student.parameters(), world), cfg.maskRate());
+            learner.averaging(cfg.ema());
             return new Pair(student, new Distiller(student, teacher, learner, weights, forwardFlops(teacher, tc.nLayer(), seq)), map, tc.nLayer());
         }
         GPTConfig tc = ModelDir.readConfig(teacherDir);
@@ -149,6 +150,7 @@ public final class DistillCommand implements Command {
                 cfg.batch(), seq, cfg.seed());
         Distiller.initialize(student, teacher, map);
         GptLearner learner = new GptLearner(student, TrainingRun.step(cfg, be, student.parameters(), world));
+        learner.averaging(cfg.ema());
         return new Pair(student, new Distiller(student, teacher, learner, weights, forwardFlops(teacher, tc.nLayer(), seq)), map, tc.nLayer());
     }
 

@@ -102,6 +102,9 @@ public final class FinetuneCommand implements Command {
                                          budget is given)
                   --monitor M            macro-f1 (default), accuracy or loss: early stopping and the best checkpoint
                   --class-weights W      none (default) or balanced: draw each class equally often
+                  --ema D                evaluate, checkpoint and score an exponential moving average of the
+                                         weights with decay D, e.g. 0.99 (default 0: off; a trainer key, so
+                                         train, sft and dpo take it too)
                   --out RUN              the run directory (default runs/finetune-DATE-TIME); --force replaces it
                 the defaults here are %s
 

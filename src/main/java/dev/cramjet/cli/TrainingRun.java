@@ -266,6 +266,7 @@ final class TrainingRun {
         checkFits(cfg, data, context);
         GPT model = new GPT(be, mc, cfg.batch(), context, cfg.seed());
         GptLearner learner = new GptLearner(model, step(cfg, be, model.parameters(), world));
+        learner.averaging(cfg.ema());
         return new Setup(context, learner, learner, data.batches(cfg.batch(), context, cfg.seed()), evaluator(cfg, data, context, null),
                 samples(model, data.tokenizer, cfg), model.parameterCount(false),
                 String.format(Locale.ROOT, "%d layers, %d heads, width %d", mc.nLayer(), mc.nHead(), mc.nEmbd()));
@@ -290,6 +291,7 @@ final class TrainingRun {
         Masking masking = masking(cfg, data);
         Encoder model = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), Model.Options.TRAIN.sparse());
         EncoderLearner learner = new EncoderLearner(model, step(cfg, be, model.parameters(), world), cfg.maskRate());
+        learner.averaging(cfg.ema());
         return new Setup(context, learner, learner, data.maskedBatches(cfg.batch(), context, cfg.seed(), masking),
                 evaluator(cfg, data, context, masking),
                 List::of, model.parameterCount(false),

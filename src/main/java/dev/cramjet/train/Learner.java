@@ -35,6 +35,13 @@ public interface Learner {
     /** Restores what {@link #save} wrote. */
     void load(Path dir) throws IOException;
 
+    /**
+     * Puts the running average of the trained weights (an {@code ema} run's) into the model for an evaluation
+     * ({@code true}), or the trained weights back ({@code false}); does nothing when no average is kept, or before
+     * the first update. A learner that wraps another passes it on.
+     */
+    void useAverage(boolean on);
+
     /** Training FLOPs per token (6·N plus attention), for MFU. */
     double flopsPerToken();
 

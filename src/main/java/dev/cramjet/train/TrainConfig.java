@@ -49,6 +49,7 @@ public final class TrainConfig {
             new Key("beta2", Type.FRACTION, 0.95, "AdamW beta2"),
             new Key("eps", Type.NUMBER, 1e-8, "AdamW epsilon"),
             new Key("clip", Type.NUMBER, 1.0, "clip the global gradient norm to this (0 = off)"),
+            new Key("ema", Type.FRACTION, 0.0, "keep an exponential moving average of the trained weights with this decay, e.g. 0.99; evaluations, checkpoints' models and the best model are the average (0 = off)"),
             new Key("seed", Type.COUNT, 1337L, "seed for initialisation, data order and dropout"),
             new Key("budget", Type.DURATION, 0.0, "wall-clock budget, e.g. 10m, 6h, 24h"),
             new Key("max-steps", Type.COUNT, 0L, "stop after this many optimizer steps"),
@@ -217,6 +218,7 @@ public final class TrainConfig {
         if (count("zero") > 1) throw new CramjetException("zero: 0 (replicated optimizer state) or 1 (ZeRO-1, sharded), got " + count("zero"));
         if (num("dist-timeout") <= 0) throw new CramjetException("dist-timeout: must be a positive number of seconds");
         if (num("eps") <= 0) throw new CramjetException("eps: must be positive");
+        if (num("ema") >= 1) throw new CramjetException("ema: the decay must be below 1 (0 = off, 0.99 = the last ~100 steps), got " + num("ema"));
         if (num("warmup") >= 1) throw new CramjetException("warmup: must be below 1 (a fraction of the budget)");
         if (heads() > 0 && width() > 0 && width() % heads() != 0) {
             throw new CramjetException("heads: " + heads() + " heads do not divide width " + width()
@@ -267,6 +269,8 @@ public final class TrainConfig {
     public double beta2() { return num("beta2"); }
     public double eps() { return num("eps"); }
     public double clip() { return num("clip"); }
+    /** The decay of the weights' moving average; 0 when none is kept. */
+    public double ema() { return num("ema"); }
     public long seed() { return count("seed"); }
     public long evalEvery() { return count("eval-every"); }
     public double evalMinutes() { return num("eval-minutes"); }

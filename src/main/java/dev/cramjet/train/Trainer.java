@@ -30,9 +30,12 @@ import java.util.function.Supplier;
  * <p>A non-finite step is skipped and counted; {@code max-bad-steps} in a row roll the run back to the last
  * checkpoint with the learning rate halved. The run starts with a step-0 checkpoint, so there is always one.
  *
- * <p>Resuming is exact: the checkpoint holds the weights, optimizer moments and step, the data position, and the
- * counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run computes the same
- * losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
+ * <p>With an average of the weights ({@code ema}), evaluations and samples read the average
+ * ({@link Learner#useAverage}), so early stopping and the best checkpoint follow it.
+ *
+ * <p>Resuming is exact: the checkpoint holds the weights (and their average), optimizer moments and step, the data
+ * position, and the counters; dropout masks are a pure function of (seed, step, micro-batch), so a resumed run
+ * computes the same losses bit for bit as one never interrupted (on the CPU, whose kernels are deterministic).
  *
  * <p>Data parallel: with a {@link World} of W ranks, each step's W·A micro-batches are shared out — rank r reads
  * the r-th A of them (the stream skips the others, so its position stays the whole state and is the same on every
@@ -317,12 +320,19 @@ public final class Trainer {
 
     /** Evaluates, writes samples, records the metrics line; returns true on a new best validation objective. */
     private boolean evaluate() throws IOException {
-        Validation r = validation.get();
+        Validation r;
+        List<String> texts;
+        learner.useAverage(true);          // the validation pass and the samples read the average, when one is kept
+        try {
+            r = validation.get();
+            texts = leader ? samples.generate() : List.of();
+        } finally {
+            learner.useAverage(false);
+        }
         lastEval = r;
         lastEvalStep = step;
         lastEvalAt = agreedElapsed();
         boolean improved = early.update(r.objective());
-        List<String> texts = leader ? samples.generate() : List.of();
         if (!texts.isEmpty()) {
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < texts.size(); i++) sb.append("--- sample ").append(i + 1).append(" (step ").append(step).append(")\n").append(texts.get(i)).append('\n');

@@ -140,12 +140,12 @@ public final class Classification {
             if (encoder) {
                 Encoder e = new Encoder(be, ec, cfg.batch(), context, cfg.seed(), options);
                 if (!resume) EncoderDir.loadWeights(e, base.resolve(ModelDir.WEIGHTS));
-                own = new EncoderLearner(e, new AdamWOptimizer(be, e.parameters(), settings), 0);   // no token decoder
+                own = new EncoderLearner(e, new AdamWOptimizer(be, e.parameters(), settings), 0).averaging(cfg.ema());   // no token decoder
                 model = e;
             } else {
                 GPT g = new GPT(be, mc, cfg.batch(), context, cfg.seed(), options);
                 if (!resume) ModelDir.loadWeights(g, base.resolve(ModelDir.WEIGHTS));
-                own = new GptLearner(g, new AdamWOptimizer(be, g.parameters(), settings));
+                own = new GptLearner(g, new AdamWOptimizer(be, g.parameters(), settings)).averaging(cfg.ema());
                 model = g;
             }
             Learner learner = new ClassifierLearner(own, spec, tokenizer);
@@ -167,6 +167,7 @@ public final class Classification {
                 progress.finish();
                 Checkpoints.Saved best = trainer.checkpoints().best(progress::log).orElseThrow();
                 learner.load(best.dir());
+                learner.useAverage(true);           // the best checkpoint's model: its average, when one is kept
                 Evaluation scored = test.labels.length == 0 ? null : Evaluation.run(classifier, test.seqs, test.labels, s.monitor());
                 if (scored != null) {
                     Map<String, Object> out = new LinkedHashMap<>();
@@ -180,7 +181,7 @@ public final class Classification {
                     // PEFT's form of the same classifier: LoRA plus the head as modules_to_save (task SEQ_CLS). PEFT
                     // files name GPT-2/Llama modules; an encoder's LoRA classifier is its checkpoint alone.
                     adapter = runDir.resolve(ADAPTER);
-                    PeftFiles.save(adapter, g, p -> ModelDir.download(be, own.optimizer().weights(p)), base.toAbsolutePath().normalize().toString());
+                    PeftFiles.save(adapter, g, own.values(), base.toAbsolutePath().normalize().toString());
                 }
                 listener.refresh();
                 return new Result(o, best, scored, truncated, examples, adapter);
@@ -208,7 +209,7 @@ public final class Classification {
     }
 
     /** The model's own learner, whose checkpoints are also classifier directories (classifier.json, tokenizer.json). */
-    private record ClassifierLearner(Learner own, Classifier.Spec spec, Tokenizer tokenizer) implements Learner {
+    private record ClassifierLearner(ModelLearner own, Classifier.Spec spec, Tokenizer tokenizer) implements Learner {
         @Override public void zeroGrad() { own.zeroGrad(); }
 
         @Override public float trainMicroBatch(Batch batch, long dropoutSeed, int accumulation) { return own.trainMicroBatch(batch, dropoutSeed, accumulation); }
@@ -216,6 +217,8 @@ public final class Classification {
         @Override public float gradNorm() { return own.gradNorm(); }
 
         @Override public void step(double lr) { own.step(lr); }
+
+        @Override public void useAverage(boolean on) { own.useAverage(on); }
 
         @Override
         public void save(Path dir) throws IOException {

@@ -133,6 +133,8 @@ public final class Distiller implements Learner, Evaluator.Model {
 
     @Override public void step(double lr) { studentLearner.step(lr); }
 
+    @Override public void useAverage(boolean on) { studentLearner.useAverage(on); }
+
     @Override public void save(Path dir) throws IOException { studentLearner.save(dir); }
 
     @Override public void load(Path dir) throws IOException { studentLearner.load(dir); }

@@ -181,6 +181,8 @@ final class Dpo implements Learner {
 
     @Override public void step(double lr) { policy.step(lr); }
 
+    @Override public void useAverage(boolean on) { policy.useAverage(on); }
+
     @Override public void save(Path dir) throws IOException { policy.save(dir); }
 
     @Override public void load(Path dir) throws IOException { policy.load(dir); }

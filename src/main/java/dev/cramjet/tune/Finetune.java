@@ -16,6 +16,7 @@ import dev.cramjet.nn.GPTConfig;
 import dev.cramjet.nn.LoRA;
 import dev.cramjet.nn.Model;
 import dev.cramjet.nn.ModelDir;
+import dev.cramjet.nn.Parameters;
 import dev.cramjet.optim.AdamWOptimizer;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.train.Clock;
@@ -45,6 +46,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -311,7 +313,8 @@ public final class Finetune {
                     (float) tc.weightDecay(), (float) tc.clip(), false);
             AdamWOptimizer optimizer = new AdamWOptimizer(be, model.parameters(), settings);
             GptLearner policy = s.method() == Method.FULL ? new GptLearner(model, optimizer)
-                    : new GptLearner(model, optimizer, adapterWeights(model, optimizer, s.base(), tok, template));
+                    : new GptLearner(model, optimizer, adapterWeights(model, s.base(), tok, template));
+            policy.averaging(tc.ema());
             long trained = model.parameters().trainableCount(), all = model.parameterCount(false);
             log.accept(String.format(Locale.ROOT, "model: %s, %d layers, width %d; %s: %,d of %,d parameters trained (%.2f%%); device %s",
                     base, cfg.nLayer(), cfg.nEmbd(), describe(s), trained, all, 100.0 * trained / all, be.describe()));
@@ -344,11 +347,11 @@ public final class Finetune {
                 Trainer.Outcome o = trainer.run();
                 Path out = runDir.resolve(s.method() == Method.FULL ? "model" : "adapter");
                 if (s.method() == Method.FULL) {
-                    ModelDir.save(cfg, model.parameterList(), p -> ModelDir.download(be, optimizer.weights(p)), out);
+                    ModelDir.save(cfg, model.parameterList(), policy.values(), out);     // the average, when one is kept
                     tok.save(out.resolve(TrainData.TOKENIZER));
                     template.save(out);
                 } else {
-                    adapterWeights(model, optimizer, s.base(), tok, template).save(out);
+                    adapterWeights(model, s.base(), tok, template).save(out, policy.values());
                 }
                 return new Result(o, out);
             }
@@ -384,11 +387,11 @@ public final class Finetune {
     }
 
     /** A PEFT adapter directory per checkpoint (and at the end), with the tokenizer and chat template beside it. */
-    private static ModelLearner.Weights adapterWeights(GPT model, AdamWOptimizer optimizer, String base, Tokenizer tok, ChatTemplate template) {
+    private static ModelLearner.Weights adapterWeights(GPT model, String base, Tokenizer tok, ChatTemplate template) {
         return new ModelLearner.Weights() {
             @Override
-            public void save(Path dir) throws IOException {
-                PeftFiles.save(dir, model, p -> ModelDir.download(model.backend(), optimizer.weights(p)), base);
+            public void save(Path dir, Function<Parameters.Param, float[]> values) throws IOException {
+                PeftFiles.save(dir, model, values, base);
                 tok.save(dir.resolve(TrainData.TOKENIZER));
                 template.save(dir);
             }

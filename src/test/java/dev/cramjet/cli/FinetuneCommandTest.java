@@ -205,6 +205,64 @@ class FinetuneCommandTest {
         assertEquals(20, losses(a).size());
     }
 
+    /**
+     * With an average of the weights (--ema): ten steps and a resume to twenty match twenty straight steps bit for bit
+     * — the training losses, the validation pass at step 20 (which reads the average) and the last checkpoint's
+     * files; that checkpoint's model is the average the validation pass read; and a bad decay is one line, exit 2.
+     */
+    @Test
+    void anAverageOfTheWeightsResumesExactlyAndIsTheCheckpointsModel() throws Exception {
+        String[] flat = {"--min-lr-ratio", "1", "--warmup", "0", "--patience", "0", "--class-weights", "balanced", "--ema", "0.9"};
+        Path a = dir.resolve("ema-a"), b = dir.resolve("ema-b");
+        List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
+        first.addAll(Arrays.asList(flat));
+        assertEquals(0, cramjet(first.toArray(String[]::new)).rc());
+        Cli r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
+        assertEquals(0, r.rc(), r.err() + r.out());
+        List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
+        straight.addAll(Arrays.asList(flat));
+        Cli s = cramjet(straight.toArray(String[]::new));
+        assertEquals(0, s.rc(), s.err() + s.out());
+        assertEquals(losses(b), losses(a));
+        assertEquals(validation(b, 20), validation(a, 20));
+        Path last = Path.of("checkpoints", "step-000000020");
+        for (String f : List.of("model.safetensors", "ema.safetensors", "optimizer.safetensors")) {
+            assertArrayEquals(Files.readAllBytes(b.resolve(last).resolve(f)), Files.readAllBytes(a.resolve(last).resolve(f)), f);
+        }
+        try (Safetensors.Reader ema = Safetensors.open(b.resolve(last).resolve("ema.safetensors"));
+             Safetensors.Reader model = Safetensors.open(b.resolve(last).resolve("model.safetensors"))) {
+            float[] w = model.read("score.weight"), bias = model.read("score.bias"), avg = ema.read("average"), trained = ema.read("trained");
+            // the layout ends with the head (group HEAD after BASE): its matrix, then its bias (kinds in that order)
+            int n = avg.length, at = n - bias.length - w.length;
+            assertArrayEquals(Arrays.copyOfRange(avg, at, at + w.length), w, "the checkpoint's head is the average");
+            assertArrayEquals(Arrays.copyOfRange(avg, n - bias.length, n), bias);
+            assertFalse(Arrays.equals(Arrays.copyOfRange(trained, at, at + w.length), w), "the trained weights differ from it");
+        }
+        Cli e = cramjet("eval", "--task", "classify", "--model", b.resolve(last).toString(), "--data", b.resolve("task").toString(),
+                "--split", "val", "--batch", "8", "--json");
+        assertEquals(0, e.rc(), e.err());
+        Map<String, Object> scored = Json.object(Json.parse(e.out(), "e"), "e");
+        assertEquals(validation(b, 20).get("val_accuracy"), scored.get("accuracy"), "the checkpoint's model is what step 20 evaluated");
+        assertEquals((Double) validation(b, 20).get("val_loss"), Json.number(scored.get("loss"), "loss"), 1e-6);
+
+        for (String[] bad : new String[][] {{"1.5", "key 'ema' must be a fraction in [0, 1], got 1.5"},
+                {"1", "ema: the decay must be below 1"}, {"fast", "key 'ema' expects a number, got 'fast'"}}) {
+            Cli o = cramjet(finetune(dir.resolve("ema-bad"), "--max-steps", "2", "--ema", bad[0]));
+            assertEquals(2, o.rc(), o.out() + o.err());
+            assertTrue(o.err().contains(bad[1]), o.err());
+            assertEquals(1, o.err().strip().lines().count(), o.err());
+            assertFalse(Files.exists(dir.resolve("ema-bad")), "nothing written for a bad decay");
+        }
+    }
+
+    /** The metrics line of the validation pass at {@code step}, without its clock. */
+    private static Map<String, Object> validation(Path run, long step) throws Exception {
+        Map<String, Object> m = new java.util.LinkedHashMap<>(MetricsLog.read(run.resolve("metrics.jsonl")).stream()
+                .filter(l -> "eval".equals(l.get("type")) && Long.valueOf(step).equals(l.get("step"))).findFirst().orElseThrow());
+        m.remove("elapsed_s");
+        return m;
+    }
+
     private static List<Double> losses(Path run) throws Exception {
         return MetricsLog.read(run.resolve("metrics.jsonl")).stream().filter(m -> "train".equals(m.get("type")))
                 .map(m -> Json.number(m.get("loss"), "loss")).toList();

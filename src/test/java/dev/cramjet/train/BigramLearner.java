@@ -95,6 +95,9 @@ final class BigramLearner implements Learner, Evaluator.Model {
     }
 
     @Override
+    public void useAverage(boolean on) {}   // keeps no average
+
+    @Override
     public void step(double lr) {
         lastLr = lr;
         t++;

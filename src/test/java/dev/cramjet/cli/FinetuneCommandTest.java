@@ -188,19 +188,25 @@ class FinetuneCommandTest {
         }
     }
 
-    /** Ten steps, then a resume to twenty, match twenty straight steps bit for bit (constant learning rate, dropout on). */
-    @Test
-    void resumeIsExact() throws Exception {
-        String[] flat = {"--min-lr-ratio", "1", "--warmup", "0", "--eval-every", "0", "--patience", "0", "--class-weights", "balanced"};
-        Path a = dir.resolve("resume-a"), b = dir.resolve("resume-b");
+    /** Fine-tunes {@code a} for ten steps with {@code flags} and resumes it to twenty, and {@code b} for twenty straight. */
+    private void resumedAndStraight(Path a, Path b, String... flags) throws Exception {
         List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
-        first.addAll(Arrays.asList(flat));
-        assertEquals(0, cramjet(first.toArray(String[]::new)).rc());
+        first.addAll(Arrays.asList(flags));
+        Cli f = cramjet(first.toArray(String[]::new));
+        assertEquals(0, f.rc(), f.err() + f.out());
         Cli r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
         assertEquals(0, r.rc(), r.err() + r.out());
         List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
-        straight.addAll(Arrays.asList(flat));
-        assertEquals(0, cramjet(straight.toArray(String[]::new)).rc());
+        straight.addAll(Arrays.asList(flags));
+        Cli s = cramjet(straight.toArray(String[]::new));
+        assertEquals(0, s.rc(), s.err() + s.out());
+    }
+
+    /** Ten steps, then a resume to twenty, match twenty straight steps bit for bit (constant learning rate, dropout on). */
+    @Test
+    void resumeIsExact() throws Exception {
+        Path a = dir.resolve("resume-a"), b = dir.resolve("resume-b");
+        resumedAndStraight(a, b, "--min-lr-ratio", "1", "--warmup", "0", "--eval-every", "0", "--patience", "0", "--class-weights", "balanced");
         assertEquals(losses(b), losses(a));
         assertEquals(20, losses(a).size());
     }
@@ -212,17 +218,8 @@ class FinetuneCommandTest {
      */
     @Test
     void anAverageOfTheWeightsResumesExactlyAndIsTheCheckpointsModel() throws Exception {
-        String[] flat = {"--min-lr-ratio", "1", "--warmup", "0", "--patience", "0", "--class-weights", "balanced", "--ema", "0.9"};
         Path a = dir.resolve("ema-a"), b = dir.resolve("ema-b");
-        List<String> first = new ArrayList<>(Arrays.asList(finetune(a, "--max-steps", "10")));
-        first.addAll(Arrays.asList(flat));
-        assertEquals(0, cramjet(first.toArray(String[]::new)).rc());
-        Cli r = cramjet("finetune", "--resume", a.toString(), "--max-steps", "20");
-        assertEquals(0, r.rc(), r.err() + r.out());
-        List<String> straight = new ArrayList<>(Arrays.asList(finetune(b, "--max-steps", "20")));
-        straight.addAll(Arrays.asList(flat));
-        Cli s = cramjet(straight.toArray(String[]::new));
-        assertEquals(0, s.rc(), s.err() + s.out());
+        resumedAndStraight(a, b, "--min-lr-ratio", "1", "--warmup", "0", "--patience", "0", "--class-weights", "balanced", "--ema", "0.9");
         assertEquals(losses(b), losses(a));
         assertEquals(validation(b, 20), validation(a, 20));
         Path last = Path.of("checkpoints", "step-000000020");

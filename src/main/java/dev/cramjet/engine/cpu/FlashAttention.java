@@ -261,29 +261,14 @@ final class FlashAttention {
 
     /**
      * s[i] = the chain fma(kt[d·TILE + i], qs[d], ·) over d &lt; hs from 0, for the keys i &lt; w of one panel, up
-     * to the next multiple of L (the extra lanes are never used): four vectors in flight hide the FMA latency, and a
-     * part tile reads only the vectors it uses (from DRAM at a serving batch's cache sizes, reads are the cost).
+     * to the next multiple of L (the extra lanes are never used): the lone-row tile GEMM with the query as its row
+     * and the panel as B — four vectors in flight hide the FMA latency, and a part tile reads only the vectors it
+     * uses (from DRAM at a serving batch's cache sizes, reads are the cost).
      */
     private static void scores(float[] kt, float[] qs, int hs, int w, float[] s) {
         int i = 0;
-        for (; i + 4 * L <= w; i += 4 * L) {
-            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
-            for (int d = 0, at = i; d < hs; d++, at += TILE) {
-                FloatVector x = FloatVector.broadcast(S, qs[d]);
-                s0 = FloatVector.fromArray(S, kt, at).fma(x, s0);
-                s1 = FloatVector.fromArray(S, kt, at + L).fma(x, s1);
-                s2 = FloatVector.fromArray(S, kt, at + 2 * L).fma(x, s2);
-                s3 = FloatVector.fromArray(S, kt, at + 3 * L).fma(x, s3);
-            }
-            s0.intoArray(s, i); s1.intoArray(s, i + L); s2.intoArray(s, i + 2 * L); s3.intoArray(s, i + 3 * L);
-        }
-        for (; i < w; i += L) {
-            FloatVector s0 = FloatVector.zero(S);
-            for (int d = 0, at = i; d < hs; d++, at += TILE) {
-                s0 = FloatVector.fromArray(S, kt, at).fma(FloatVector.broadcast(S, qs[d]), s0);
-            }
-            s0.intoArray(s, i);
-        }
+        for (; i + 4 * L <= w; i += 4 * L) Tile.block1x4(hs, qs, 0, 1, kt, i, TILE, s, i, false);
+        for (; i < w; i += L) Tile.block1x1(hs, qs, 0, 1, kt, i, TILE, s, i, false);
     }
 
     /** x[i] ← e^(x[i] − shift) for i &lt; n, whole vectors (x has room to the next multiple of L; the extra lanes are junk). */

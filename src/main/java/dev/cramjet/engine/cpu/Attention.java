@@ -107,7 +107,7 @@ final class Attention {
         int[] d = attentionDims(op, qkv, heads);
         int b = d[0], tn = d[1], c = d[2];
         requireSize(op, "out", out, (long) b * tn * c, c);
-        if (kCache.rank() != 3 || kCache.dim(0) != b) {
+        if (kCache.rank() != 3 || kCache.dim(0) != b || kCache.dim(2) != c) {
             throw new IllegalArgumentException(op + ": kCache " + kCache + " is not [" + b + ", Tmax, " + c + "]");
         }
         DecodeStep step = new DecodeStep(b);

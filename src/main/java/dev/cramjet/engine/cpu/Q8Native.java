@@ -1,34 +1,22 @@
 package dev.cramjet.engine.cpu;
 
-import dev.cramjet.engine.KernelCache;
-
-import java.io.IOException;
-import java.io.InputStream;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The int8 product's native kernel, q8.c (its header states the math, which {@link Q8} computes too): compiled at
- * first use with the machine's C compiler ($CC, else cc) for this CPU and cached under a hash of source, compiler,
- * options and the CPU's flags in {@link KernelCache}'s "cpu" directory, then bound with FFM. Its arguments are Java
- * arrays, passed as heap segments to critical downcalls (no copies; the calls are short and never call back). The
- * kernel reads W in its own layout, a copy made at a weight's first product and kept by its storage
- * ({@link CpuStorage#q8Packed}).
+ * The int8 product's native kernel, q8.c (its header states the math, which {@link Q8} computes too), built by
+ * {@link NativeKernels} and bound with FFM. Its arguments are Java arrays, passed as heap segments to critical
+ * downcalls (no copies; the calls are short and never call back). The kernel reads W in its own layout, a copy made
+ * at a weight's first product and kept by its storage ({@link CpuStorage#q8Packed}).
  *
  * <p>{@link #KERNEL} is null where the kernel cannot run — no AVX-512 VNNI, no /proc/cpuinfo, no compiler, a failed
  * build, or {@code -Dcramjet.q8=java} / {@code CRAMJET_Q8=java} — and {@link #STATUS} says which and why; the Java
@@ -37,7 +25,6 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class Q8Native {
     /** The CPU features q8.c is written for (Linux's names in /proc/cpuinfo). */
     private static final List<String> FEATURES = List.of("avx512f", "avx512bw", "avx512_vnni");
-    private static final List<String> OPTIONS = List.of("-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared");
 
     static final Q8Native KERNEL;
     /** Which int8 kernel runs, in words: "native (AVX-512 VNNI)" or "Java (why not native)". */
@@ -115,82 +102,7 @@ final class Q8Native {
 
     /** The kernel, or null with the reason in why[0]. */
     static Q8Native load(Map<String, String> env, String home, String[] why) {
-        if ("java".equals(System.getProperty("cramjet.q8", env.getOrDefault("CRAMJET_Q8", "")))) {
-            why[0] = "asked for";
-            return null;
-        }
-        try {
-            Path info = Path.of("/proc/cpuinfo");
-            if (!Files.isReadable(info)) {
-                why[0] = "no /proc/cpuinfo to read the CPU's features from";
-                return null;
-            }
-            String flags = Files.readAllLines(info).stream().filter(l -> l.startsWith("flags")).findFirst().orElse("");
-            List<String> have = List.of(flags.replaceFirst("^flags\\s*:", "").trim().split("\\s+"));
-            for (String f : FEATURES) {
-                if (!have.contains(f)) {
-                    why[0] = "the CPU has no " + f;
-                    return null;
-                }
-            }
-            String source;
-            try (InputStream in = Q8Native.class.getResourceAsStream("q8.c")) {
-                if (in == null) {
-                    why[0] = "q8.c is missing from the jar";
-                    return null;
-                }
-                source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
-            String cc = env.getOrDefault("CC", "").isBlank() ? "cc" : env.get("CC");
-            Path dir = KernelCache.dir(env, home, "cpu");
-            Path lib = dir.resolve("q8-" + hash(source, cc, flags) + ".so");
-            if (!Files.isRegularFile(lib)) {
-                String failed = compile(cc, source, dir, lib);
-                if (failed != null) {
-                    why[0] = failed;
-                    return null;
-                }
-            }
-            return new Q8Native(SymbolLookup.libraryLookup(lib, Arena.global()));
-        } catch (IOException | RuntimeException e) {
-            why[0] = "cannot build or load q8.c: " + e.getMessage();
-            return null;
-        }
-    }
-
-    /** Compiles source into lib (through a temporary file, so concurrent first runs never load half a library). */
-    private static String compile(String cc, String source, Path dir, Path lib) throws IOException {
-        Files.createDirectories(dir);
-        Path src = Files.createTempFile(dir, "q8-", ".c"), out = Files.createTempFile(dir, "q8-", ".so");
-        try {
-            Files.writeString(src, source);
-            List<String> cmd = new java.util.ArrayList<>(List.of(cc));
-            cmd.addAll(OPTIONS);
-            cmd.addAll(List.of("-o", out.toString(), src.toString()));
-            Process p;
-            try {
-                p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            } catch (IOException e) {
-                return "no C compiler (" + cc + ")";
-            }
-            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                p.destroyForcibly();
-                String first = log.lines().filter(l -> l.contains("error")).findFirst().orElse(log.strip());
-                return cc + " failed on q8.c: " + first;
-            }
-            Files.move(out, lib, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "interrupted while compiling q8.c";
-        } finally {
-            Files.deleteIfExists(src);
-            Files.deleteIfExists(out);
-        }
-    }
-
-    private static String hash(String source, String cc, String flags) {
-        return KernelCache.key(List.of(source, cc, String.join(" ", OPTIONS), flags));
+        SymbolLookup lib = NativeKernels.load("q8.c", FEATURES, "cramjet.q8", "CRAMJET_Q8", env, home, why);
+        return lib == null ? null : new Q8Native(lib);
     }
 }

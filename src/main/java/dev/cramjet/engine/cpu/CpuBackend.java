@@ -56,7 +56,7 @@ public final class CpuBackend implements Backend {
             model = System.getProperty("os.arch");
         }
         return model + ", " + Parallel.threads() + " threads, " + Loops.S.vectorBitSize() + "-bit vectors (" + Loops.L
-                + " floats), int8 kernel " + Q8Native.STATUS;
+                + " floats), int8 kernel " + Q8Native.STATUS + ", few-row fp32 kernel " + F32Native.STATUS;
     }
 
     @Override

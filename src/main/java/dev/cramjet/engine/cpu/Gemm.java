@@ -67,6 +67,8 @@ public final class Gemm {
      * and multiplies B in place by a transposed copy of A ({@link #ntInPlace}).
      */
     private static final int IN_PLACE_ROWS = 64;
+    /** The native few-row kernel over packed panels, where it runs and its panels are these. */
+    private static final F32Native NATIVE = NR == F32Native.PANEL ? F32Native.KERNEL : null;
 
     /** Per-thread packing buffers, grown on demand and then reused, so steady-state calls allocate nothing. */
     private static final class Scratch {
@@ -104,7 +106,8 @@ public final class Gemm {
             if (packed.n != n || packed.k != k) {
                 throw new IllegalArgumentException("packed B is " + packed.n + "x" + packed.k + ", product needs " + n + "x" + k);
             }
-            gemm(a, aOff, k, 1, b, bOff, 1, k, packed, c, cOff, n, 1, m, n, k, accumulate);
+            if (m <= F32Native.ROWS && k > 0 && NATIVE != null) ntNative(a, aOff, packed, c, cOff, m, n, k, accumulate);
+            else gemm(a, aOff, k, 1, b, bOff, 1, k, packed, c, cOff, n, 1, m, n, k, accumulate);
             return;
         }
         if (m < IN_PLACE_ROWS && k > 0 && n > 0) {
@@ -147,6 +150,19 @@ public final class Gemm {
             }
         });
         return p;
+    }
+
+    /**
+     * A few-row nt product on f32.c, which prefetches the next panel while it computes one (Java has no prefetch,
+     * and the panels of a decoding step come from DRAM): the team splits the panels, and each element gets the
+     * chain {@link #blocked} gives it, in the same K blocks.
+     */
+    private static void ntNative(float[] a, int aOff, Packed packed, float[] c, int cOff, int m, int n, int k,
+                                 boolean accumulate) {
+        int kc0 = evenSplit(k, KC, 1), panels = roundUp(n, NR) / NR;
+        Parallel.Range part = (q0, q1) -> NATIVE.matmul(a, aOff, packed, kc0, c, cOff, m, q0, q1, accumulate);
+        if ((long) m * n * k < PARALLEL_MIN) part.run(0, panels);
+        else Parallel.range(panels, 1, part);
     }
 
     /**

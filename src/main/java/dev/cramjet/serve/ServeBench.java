@@ -59,7 +59,11 @@ public final class ServeBench {
     /**
      * Runs each level in {@code levels} after a short warm-up (so the JIT has compiled the kernels), {@code rounds}
      * times for a level of one stream (to have more than one first-token time), once otherwise; reports each level
-     * to {@code out} as it finishes.
+     * to {@code out} as it finishes. Each level has an engine of its own and first runs one untimed round on it: the
+     * timed rounds then find what a server has after its first requests — its caches' memory touched and their
+     * per-head copies made ({@code FlashAttention.Panels}), the collector's promotion of those done — instead of
+     * paying, inside the timing, young collections that copy hundreds of megabytes (0.2–0.6 s each, several per
+     * level, on the development machine).
      */
     public static List<Level> run(GPT model, int[] levels, int prompt, int tokens, int chunk, Consumer<Level> out)
             throws InterruptedException {
@@ -77,56 +81,67 @@ public final class ServeBench {
         return all;
     }
 
+    /** One round's clock readings: per stream its first and last token and count, and the round's span. */
+    private record Round(long[] first, long[] last, int[] count, long t0, long t1, long cpu) {}
+
     private static Level measure(GPT model, Engine.Vocabulary v, int streams, int prompt, int tokens, int chunk, int rounds,
                                  SplittableRandom rng) throws InterruptedException {
         double[] ttft = new double[streams * rounds];
         double decodeSum = 0, seconds = 0, cpu = 0;
         long generated = 0;
         try (Engine engine = new Engine(model, v, streams, prompt + tokens, chunk, 0)) {
+            round(engine, v, streams, prompt, tokens, rng);                               // untimed: warms the engine
             for (int r = 0; r < rounds; r++) {
-                long[] first = new long[streams], last = new long[streams];
-                int[] count = new int[streams];
-                CountDownLatch done = new CountDownLatch(streams);
-                List<Engine.Job> jobs = new ArrayList<>();
+                Round x = round(engine, v, streams, prompt, tokens, rng);
+                seconds += (x.t1() - x.t0()) / 1e9;
+                cpu += x.cpu() / 1e9;
                 for (int s = 0; s < streams; s++) {
-                    int[] ids = new int[prompt];
-                    for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(v.size());
-                    jobs.add(new Engine.Job(ids, tokens, new Sampler.Settings(1, 0, 1, 1, rng.nextLong()), List.of(),
-                            new int[0], -1, s));
-                }
-                Engine.Sink sink = new Engine.Sink() {
-                    @Override
-                    public void text(int index, String piece, List<Engine.TokenLogprob> logprobs) {
-                        long now = System.nanoTime();
-                        if (count[index]++ == 0) first[index] = now;
-                        last[index] = now;
-                    }
-
-                    @Override
-                    public void end(int index, String reason, int promptTokens, int completionTokens) {
-                        count[index] = completionTokens;
-                        done.countDown();
-                    }
-
-                    @Override
-                    public void fail(ApiError error) { throw new IllegalStateException("benchmark request failed: " + error.getMessage()); }
-                };
-                long c0 = engine.cpuNanos(), t0 = System.nanoTime();
-                engine.submit(jobs, sink, Long.MAX_VALUE);
-                if (!done.await(30, TimeUnit.MINUTES)) throw new IllegalStateException("benchmark level did not finish");
-                long t1 = System.nanoTime();
-                seconds += (t1 - t0) / 1e9;
-                cpu += (engine.cpuNanos() - c0) / 1e9;
-                for (int s = 0; s < streams; s++) {
-                    generated += count[s];
-                    ttft[r * streams + s] = (first[s] - t0) / 1e9;
-                    decodeSum += (count[s] - 1) / ((last[s] - first[s]) / 1e9);
+                    generated += x.count()[s];
+                    ttft[r * streams + s] = (x.first()[s] - x.t0()) / 1e9;
+                    decodeSum += (x.count()[s] - 1) / ((x.last()[s] - x.first()[s]) / 1e9);
                 }
             }
         }
         Arrays.sort(ttft);
         return new Level(streams, rounds, generated, seconds, generated / seconds, decodeSum / (streams * rounds),
                 quantile(ttft, 0.5), quantile(ttft, 0.99), cpu);
+    }
+
+    /** Submits the streams' requests at once and waits until every one has ended. */
+    private static Round round(Engine engine, Engine.Vocabulary v, int streams, int prompt, int tokens,
+                               SplittableRandom rng) throws InterruptedException {
+        long[] first = new long[streams], last = new long[streams];
+        int[] count = new int[streams];
+        CountDownLatch done = new CountDownLatch(streams);
+        List<Engine.Job> jobs = new ArrayList<>();
+        for (int s = 0; s < streams; s++) {
+            int[] ids = new int[prompt];
+            for (int i = 0; i < prompt; i++) ids[i] = rng.nextInt(v.size());
+            jobs.add(new Engine.Job(ids, tokens, new Sampler.Settings(1, 0, 1, 1, rng.nextLong()), List.of(),
+                    new int[0], -1, s));
+        }
+        Engine.Sink sink = new Engine.Sink() {
+            @Override
+            public void text(int index, String piece, List<Engine.TokenLogprob> logprobs) {
+                long now = System.nanoTime();
+                if (count[index]++ == 0) first[index] = now;
+                last[index] = now;
+            }
+
+            @Override
+            public void end(int index, String reason, int promptTokens, int completionTokens) {
+                count[index] = completionTokens;
+                done.countDown();
+            }
+
+            @Override
+            public void fail(ApiError error) { throw new IllegalStateException("benchmark request failed: " + error.getMessage()); }
+        };
+        long c0 = engine.cpuNanos(), t0 = System.nanoTime();
+        engine.submit(jobs, sink, Long.MAX_VALUE);
+        if (!done.await(30, TimeUnit.MINUTES)) throw new IllegalStateException("benchmark level did not finish");
+        long t1 = System.nanoTime();
+        return new Round(first, last, count, t0, t1, engine.cpuNanos() - c0);
     }
 
     /** The q-quantile of sorted values, linearly interpolated. */

@@ -27,9 +27,11 @@ import jdk.incubator.vector.VectorSpecies;
  * or which path ran — a decode step gives each sequence what it would get alone, and a prompt read in chunks what
  * it gets in one go. A weight that many products read unchanged can be packed once ({@link #pack}, kept by the CPU
  * backend): the kernel then reads its panels directly at every row count, one sequential stream of the weight per
- * call, so a few-row decode step costs about what a one-row step costs while memory is the limit. Without a packed
- * copy, an nt product of fewer than {@link #IN_PLACE_ROWS} rows (a step's first read of a weight) reads B in place
- * against a transposed copy of A, in the same order, rather than pack a weight it reads once.
+ * call, so a few-row decode step costs about what a one-row step costs while memory is the limit (on AVX-512 such a
+ * product of up to {@link F32Native#ROWS} rows runs f32.c, which overlaps those reads with the arithmetic by
+ * prefetching; the same chains, so the same bits). Without a packed copy, an nt product of fewer than
+ * {@link #IN_PLACE_ROWS} rows (a step's first read of a weight) reads B in place against a transposed copy of A, in
+ * the same order, rather than pack a weight it reads once.
  */
 public final class Gemm {
     private Gemm() {}

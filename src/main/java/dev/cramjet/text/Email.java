@@ -27,10 +27,40 @@ import java.util.regex.Pattern;
  */
 public record Email(Map<String, String> headers, String body) {
 
-    /** The document text: the subject line (MIME encoded-words decoded), a blank line, the body. */
+    /**
+     * The document text: the subject line (MIME encoded-words decoded), then who sent the mail as a line
+     * {@code From: name domain} and the program that wrote it as {@code X-Mailer: …} (the X-Mailer header, else
+     * User-Agent), a blank line, the body. A real filter reads both: newsletters people signed up for come from
+     * the companies' own domains (amazon.com, wrox.com) and bulk mailers (Accucast, ListManager), and spamware
+     * forges popular clients. The other headers are left out: recipients, relays and dates say who handled the mail
+     * and when, and in a collected corpus how each folder was gathered — a classifier would learn the folders.
+     */
     public String text() {
         String subject = decodeWords(headers.getOrDefault("subject", "")).strip();
-        return subject.isEmpty() ? body : subject + "\n\n" + body;
+        String from = sender(decodeWords(headers.getOrDefault("from", "")));
+        String mailer = decodeWords(headers.getOrDefault("x-mailer", headers.getOrDefault("user-agent", ""))).strip();
+        String head = subject;
+        if (!from.isEmpty()) head = (head + "\nFrom: " + from).strip();
+        if (!mailer.isEmpty()) head = (head + "\nX-Mailer: " + mailer).strip();
+        return head.isEmpty() ? body : head + "\n\n" + body;
+    }
+
+    private static final Pattern ADDRESS = Pattern.compile("<?[^\\s<>@\"]+@([A-Za-z0-9.-]+)>?");
+
+    /**
+     * A From value as its display name and its address's domain: {@code "Jeff Bezos" <jeffb@amazon.com>} becomes
+     * {@code Jeff Bezos amazon.com}. The local part is dropped because that is where corpora anonymise (the
+     * SpamAssassin collector's yyyy@, zzzz@, qqqqqqqqqq-…@), and its rewritten domain, spamassassin.taint.org,
+     * is dropped too: it replaced 657 of easy-ham-1's 2,500 From addresses and at most 22 in any other folder, so it would
+     * tell the model which folder a mail came from, not who sent it.
+     */
+    static String sender(String from) {
+        Matcher m = ADDRESS.matcher(from);
+        if (!m.find()) return from.replace("\"", "").strip();
+        String domain = m.group(1).toLowerCase(Locale.ROOT);
+        if (domain.endsWith("spamassassin.taint.org")) domain = "";
+        String name = (from.substring(0, m.start()) + from.substring(m.end())).replaceAll("[\"()]", " ");
+        return (name + " " + domain).strip().replaceAll("\\s+", " ");
     }
 
     public static Email parse(byte[] raw) {

@@ -196,6 +196,21 @@ class CorpusReaderTest {
                 "undeclared 8-bit mail falls back to ISO-8859-1");
         Path json = write("mail/0002.json", Json.write(Map.of("id", "0002", "text", "Subject: hi\nX-Spam: no\n\nBody text\n")));
         assertEquals(List.of("hi\n\nBody text\n"), texts(read(Format.EMAIL, null, json)), "a message in a JSON field");
+        String mailer = "Subject: News\nTo: qqqq@example.com\nX-Mailer: Accucast (http://www.accucast.com)\n"
+                + "User-Agent: Mutt/1.4i\n\nIssue 49\n";
+        assertEquals("News\nX-Mailer: Accucast (http://www.accucast.com)\n\nIssue 49\n",
+                Email.parse(mailer.getBytes(StandardCharsets.ISO_8859_1)).text(),
+                "the mailer follows the subject; X-Mailer wins over User-Agent; addresses are left out");
+        assertEquals("X-Mailer: Mutt/1.4i\n\nhi\n", Email.parse("User-Agent: Mutt/1.4i\n\nhi\n".getBytes(StandardCharsets.ISO_8859_1)).text(),
+                "User-Agent when there is no X-Mailer, and no subject line when there is no subject");
+        assertEquals("Jeff Bezos amazon.com", Email.sender("\"Jeff Bezos\" <jeffb@amazon.com>"), "a name and a domain");
+        assertEquals("journal wrox.com", Email.sender("journal@wrox.com (journal)"), "an old-style comment is the name");
+        assertEquals("Justin Mason", Email.sender("Justin Mason <yyyy@spamassassin.taint.org>"),
+                "the SpamAssassin collector's rewritten addresses lose their domain");
+        assertEquals("Sales Team", Email.sender("Sales Team"), "no address");
+        assertEquals("Re: x\nFrom: Jeff Bezos amazon.com\n\nbody\n",
+                Email.parse("From: Jeff Bezos <jeffb@amazon.com>\nSubject: Re: x\n\nbody\n".getBytes(StandardCharsets.ISO_8859_1)).text(),
+                "the sender follows the subject");
         assertEquals("Café offer 100% free", Email.decodeWords("=?utf-8?B?Q2Fmw6k=?= =?iso-8859-1?Q?_offer_100=25?= free"),
                 "white space between encoded words is dropped (RFC 2047)");
     }

@@ -9,7 +9,10 @@ import dev.cramjet.text.CorpusReader;
 import dev.cramjet.text.Document;
 import dev.cramjet.text.Format;
 import dev.cramjet.text.Inputs;
+import dev.cramjet.tune.Baseline;
+import dev.cramjet.tune.Classification;
 import dev.cramjet.tune.Classifier;
+import dev.cramjet.tune.TaskData;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -22,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /** `cramjet classify`: labels texts with a fine-tuned classifier, batched, with the probability of every label. */
 public final class ClassifyCommand implements Command {
@@ -50,6 +54,11 @@ public final class ClassifyCommand implements Command {
                   --threshold P      two classes: the second label when its probability reaches P (e.g. the
                                      one eval --task classify --threshold val chose; default: the more
                                      probable label)
+                  --blend bag-of-words
+                                     stack the model with a bag-of-words logistic regression, as eval --task
+                                     classify --blend does: fitted (deterministically, in seconds) on the
+                                     task's train and validation splits — RUN's own task/, or --data TASK
+                  --data TASK        the task directory a blend is fitted on (default: RUN/task)
                   --batch B          texts per forward pass (default 32)
                   --json             JSON lines instead of text
                   --device cpu|cuda  where the model runs (default cpu)""";
@@ -63,7 +72,11 @@ public final class ClassifyCommand implements Command {
         int batch = args.integer("batch", 32);
         String device = args.string("device", "cpu");
         double threshold = args.number("threshold", Double.NaN);
+        String blend = args.string("blend", null), data = args.string("data", null);
         args.finish();
+        if (blend != null && !blend.equals("bag-of-words")) throw new CramjetException("--blend: only bag-of-words is known, got '" + blend + "'");
+        if (data != null && blend == null) throw new CramjetException("--data names the task a blend is fitted on; give --blend bag-of-words");
+        if (blend != null && data == null && runArg == null) throw new CramjetException("--blend with --model needs --data TASK (a task directory)");
         if (!Double.isNaN(threshold) && !(threshold > 0 && threshold < 1)) {
             throw new CramjetException("--threshold must be a probability between 0 and 1, got " + threshold);
         }
@@ -96,10 +109,21 @@ public final class ClassifyCommand implements Command {
             if (!Double.isNaN(threshold) && labels.size() != 2) {
                 throw new CramjetException("--threshold needs a two-class classifier; " + dir + " has " + labels.size() + " labels");
             }
+            Function<List<String>, float[][]> score = t -> c.probabilities(c.encode(t).tokens());
+            if (blend != null) {
+                Path taskDir = data != null ? Path.of(data) : Path.of(runArg).resolve(Classification.TASK);
+                if (!TaskData.isTaskDir(taskDir)) throw new CramjetException(taskDir + ": not a task directory (no " + TaskData.LABELS + ")");
+                TaskData task = TaskData.read(taskDir);
+                if (!task.labels.equals(labels)) throw new CramjetException(taskDir + ": the task's labels " + task.labels + " differ from the classifier's " + labels);
+                Baseline b = Baseline.fit(blend, task);
+                Baseline.Stacked stacked = b.stack(score, task);
+                score = stacked.score();
+                System.err.println("blended with " + b.description() + ": " + stacked.blend());
+            }
             for (int from = 0; from < docs.size(); from += CHUNK) {
                 List<Document> chunk = docs.subList(from, Math.min(docs.size(), from + CHUNK));
                 long m0 = System.nanoTime();
-                float[][] p = c.probabilities(c.encode(chunk.stream().map(Document::text).toList()).tokens());
+                float[][] p = score.apply(chunk.stream().map(Document::text).toList());
                 modelNanos += System.nanoTime() - m0;
                 int[] best = Classifier.decide(p, threshold);
                 for (int i = 0; i < chunk.size(); i++) {
@@ -121,7 +145,7 @@ public final class ClassifyCommand implements Command {
             }
             out.flush();
             double total = (System.nanoTime() - t0) / 1e9;
-            System.err.printf(Locale.ROOT, "classified %,d texts in %.2f s (%.1f texts/s; tokenizing and the model: %.1f texts/s) with %s%n",
+            System.err.printf(Locale.ROOT, "classified %,d texts in %.2f s (%.1f texts/s; tokenizing and scoring: %.1f texts/s) with %s%n",
                     docs.size(), total, docs.size() / total, docs.size() / (modelNanos / 1e9), dir);
         }
         return 0;

@@ -15,11 +15,11 @@ import dev.cramjet.nn.ModelDir;
 import dev.cramjet.text.BadInput;
 import dev.cramjet.text.FieldPath;
 import dev.cramjet.tokenizer.Tokenizer;
+import dev.cramjet.tune.Baseline;
 import dev.cramjet.tune.Classifier;
 import dev.cramjet.tune.Evaluation;
 import dev.cramjet.tune.Example;
 import dev.cramjet.tune.LabelledReader;
-import dev.cramjet.tune.NaiveBayes;
 import dev.cramjet.tune.TaskData;
 
 import java.io.IOException;
@@ -35,7 +35,7 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * {@code cramjet eval --task classify|generate}: a model (or the Naive Bayes baseline) scored on labelled data or
+ * {@code cramjet eval --task classify|generate}: a model (or a baseline, or a model blended with one) scored on labelled data or
  * on prompt → reference pairs, printed as a table and written as JSON with {@code --out}.
  */
 final class TaskEval {
@@ -44,13 +44,17 @@ final class TaskEval {
     static final String USAGE = """
 
             task evaluation:
-              cramjet eval --task classify (--model DIR | --run RUN | --baseline naive-bayes) --data TASK|FILE
-                           [--split test] [--threshold val|P] [--text-field F] [--label-field F] [--batch B]
-                           [--out FILE] [--json]
+              cramjet eval --task classify (--model DIR | --run RUN | --baseline naive-bayes|bag-of-words) --data TASK|FILE
+                           [--blend bag-of-words] [--split test] [--threshold val|P] [--text-field F] [--label-field F]
+                           [--batch B] [--out FILE] [--json]
                 the classifier (a fine-tuned model directory, or a fine-tuning run's best checkpoint) on a task
                 directory's split (default test) or a labelled .jsonl/.json/.csv/.tsv file: accuracy, precision,
                 recall and F1 per class with macro and weighted averages, the confusion matrix, ROC-AUC for two
-                classes. --baseline naive-bayes fits multinomial Naive Bayes on the task's train split instead.
+                classes. --baseline fits a classic model on the task's train split instead: multinomial Naive
+                Bayes, or logistic regression over the words and word pairs a text holds (bag-of-words).
+                --blend bag-of-words stacks the model with that logistic regression: their log-probabilities
+                weighted and biased as a fit on the task's validation split says (a task directory, and a split
+                other than val).
                 --threshold (two classes): predict the second class when its probability reaches P, or, with
                 val, the threshold that maximises its F1 on the task's validation split (default: the more
                 probable class).
@@ -70,7 +74,8 @@ final class TaskEval {
     }
 
     private static int classify(Args args) throws IOException {
-        String modelArg = args.string("model", null), runArg = args.string("run", null), baseline = args.string("baseline", null);
+        String modelArg = args.string("model", null), runArg = args.string("run", null), baseline = args.string("baseline", null),
+                blend = args.string("blend", null);
         String data = args.required("data"), split = args.string("split", "test");
         String textField = args.string("text-field", "text"), labelField = args.string("label-field", "label");
         int batch = args.integer("batch", 16);
@@ -78,9 +83,13 @@ final class TaskEval {
         boolean json = args.flag("json");
         args.finish();
         if ((modelArg != null ? 1 : 0) + (runArg != null ? 1 : 0) + (baseline != null ? 1 : 0) != 1) {
-            throw new CramjetException("give exactly one of --model DIR, --run RUN and --baseline naive-bayes");
+            throw new CramjetException("give exactly one of --model DIR, --run RUN and --baseline naive-bayes|bag-of-words");
         }
-        if (baseline != null && !baseline.equals("naive-bayes")) throw new CramjetException("--baseline: only naive-bayes is known, got '" + baseline + "'");
+        if (baseline != null && !Baseline.NAMES.contains(baseline)) {
+            throw new CramjetException("--baseline: expected one of " + Baseline.NAMES + ", got '" + baseline + "'");
+        }
+        if (blend != null && !blend.equals("bag-of-words")) throw new CramjetException("--blend: only bag-of-words is known, got '" + blend + "'");
+        if (blend != null && baseline != null) throw new CramjetException("--blend stacks a model with bag-of-words; give --model or --run, not --baseline");
         if (!TaskData.SPLITS.contains(split)) throw new CramjetException("--split must be one of " + TaskData.SPLITS + ", got '" + split + "'");
         Path dataPath = Path.of(data);
         boolean taskDir = Files.isDirectory(dataPath) && TaskData.isTaskDir(dataPath);
@@ -92,19 +101,19 @@ final class TaskEval {
         boolean fromVal = "val".equals(thresholdArg);
         if (fromVal && task == null) throw new CramjetException("--threshold val needs a task directory (its validation split is where it is chosen)");
         if (fromVal && split.equals("val")) throw new CramjetException("--threshold val chooses on the validation split; score another --split");
+        if (blend != null && task == null) throw new CramjetException("--blend needs a task directory (bag-of-words learns from its train split, the blend from its validation split)");
+        if (blend != null && split.equals("val")) throw new CramjetException("--blend is fitted on the validation split; score another --split");
         double fixed = thresholdArg == null || fromVal ? Double.NaN : threshold(thresholdArg);
 
         Evaluation r;
         String what;
         long t0 = System.nanoTime();
         if (baseline != null) {
-            if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what Naive Bayes learns from)");
-            int[] trainLabels = classIds(task.labels, task.train());
-            NaiveBayes nb = new NaiveBayes(task.train().stream().map(Example::text).toList(), trainLabels, task.labels.size());
-            Function<List<String>, float[][]> score = t -> t.stream().map(nb::probabilities).toArray(float[][]::new);
-            r = Evaluation.of(task.labels, classIds(task.labels, examples), score.apply(texts),
-                    fromVal ? chosen(task, score) : fixed);
-            what = "multinomial Naive Bayes fitted on " + task.train().size() + " training examples";
+            if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what the baseline learns from)");
+            Baseline b = Baseline.fit(baseline, task);
+            r = Evaluation.of(task.labels, classIds(task.labels, examples), b.score().apply(texts),
+                    fromVal ? chosen(task, b.score()) : fixed);
+            what = b.description();
         } else {
             Path dir = modelArg != null ? Path.of(modelArg) : FinetuneCommand.bestCheckpoint(Path.of(runArg));
             try (Backend be = Backends.open(device)) {
@@ -112,11 +121,18 @@ final class TaskEval {
                 if (task != null && !task.labels.equals(c.spec.labels())) {
                     throw new CramjetException(dir + ": the classifier's labels " + c.spec.labels() + " differ from the task's " + task.labels);
                 }
-                Function<List<String>, float[][]> score = t -> c.probabilities(c.encode(t).tokens());
+                Function<List<String>, float[][]> model = t -> c.probabilities(c.encode(t).tokens());
+                Function<List<String>, float[][]> score = model;
+                what = dir.toString();
+                if (blend != null) {
+                    Baseline b = Baseline.fit(blend, task);
+                    Baseline.Stacked s = b.stack(model, task);
+                    score = s.score();
+                    what = dir + " blended with " + b.description() + ": " + s.blend();
+                }
                 r = Evaluation.of(c.spec.labels(), classIds(c.spec.labels(), examples), score.apply(texts),
                         fromVal ? chosen(task, score) : fixed);
             }
-            what = dir.toString();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> m = new LinkedHashMap<>();

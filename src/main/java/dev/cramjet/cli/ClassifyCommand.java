@@ -48,7 +48,7 @@ public final class ClassifyCommand implements Command {
 
                   --input PATHS      files, directories or globs, comma-separated; each document is one text
                   --format F         how input files are cut into texts: lines, txt (a file is one text), jsonl,
-                                     json, email (RFC 822 mail: subject and text body); default by extension
+                                     json, email (RFC 822 mail: subject, sender, mailer, text body); default by extension
                   --field F          jsonl/json: the text's field path (default text)
                   --skip-bad         skip unreadable documents instead of stopping
                   --threshold P      two classes: the second label when its probability reaches P (e.g. the

@@ -16,6 +16,7 @@ import dev.cramjet.text.BadInput;
 import dev.cramjet.text.FieldPath;
 import dev.cramjet.tokenizer.Tokenizer;
 import dev.cramjet.tune.Baseline;
+import dev.cramjet.tune.Blend;
 import dev.cramjet.tune.Classifier;
 import dev.cramjet.tune.Evaluation;
 import dev.cramjet.tune.Example;
@@ -28,6 +29,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -107,6 +109,7 @@ final class TaskEval {
 
         Evaluation r;
         String what;
+        Blend fitted = null;
         long t0 = System.nanoTime();
         if (baseline != null) {
             if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what the baseline learns from)");
@@ -128,7 +131,8 @@ final class TaskEval {
                     Baseline b = Baseline.fit(blend, task);
                     Baseline.Stacked s = b.stack(model, task);
                     score = s.score();
-                    what = dir + " blended with " + b.description() + ": " + s.blend();
+                    fitted = s.blend();
+                    what = dir + " blended with " + b.description() + ": " + fitted;
                 }
                 r = Evaluation.of(c.spec.labels(), classIds(c.spec.labels(), examples), score.apply(texts),
                         fromVal ? chosen(task, score) : fixed);
@@ -139,6 +143,10 @@ final class TaskEval {
         m.put("classifier", what);
         m.put("data", taskDir ? data + " (" + split + ")" : data);
         m.put("seconds", seconds);
+        if (fitted != null) {
+            m.put("blend", Map.of("model", fitted.first(), "words", fitted.second(),
+                    "bias", Arrays.stream(fitted.bias()).boxed().toList()));
+        }
         m.putAll(r.toJson());
         if (out != null) AtomicFile.writeString(Path.of(out), Json.pretty(m));
         PrintStream o = new PrintStream(System.out, true, StandardCharsets.UTF_8);

@@ -108,6 +108,30 @@ class FinetuneCommandTest {
         Cli nb = cramjet("eval", "--task", "classify", "--baseline", "naive-bayes", "--data", run.resolve("task").toString());
         assertEquals(0, nb.rc(), nb.err());
         assertTrue(nb.out().contains("macro avg"), nb.out());
+        Cli bow = cramjet("eval", "--task", "classify", "--baseline", "bag-of-words", "--data", run.resolve("task").toString(), "--json");
+        assertEquals(0, bow.rc(), bow.err());
+        assertTrue(Json.number(Json.object(Json.parse(bow.out(), "b"), "b").get("accuracy"), "a") >= 0.9, bow.out());
+
+        // the model stacked with the word model: the fitted weights are in the JSON, and classify applies the same blend
+        Cli bl = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(),
+                "--blend", "bag-of-words", "--json");
+        assertEquals(0, bl.rc(), bl.err());
+        Map<String, Object> blended = Json.object(Json.parse(bl.out(), "b"), "b");
+        assertTrue(((String) blended.get("classifier")).contains("blended with bag-of-words logistic regression"), bl.out());
+        assertTrue(Json.number(blended.get("accuracy"), "a") >= 0.9, bl.out());
+        Map<String, Object> weights = Json.object(blended.get("blend"), "blend");
+        assertEquals(2, ((List<?>) weights.get("bias")).size(), bl.out());
+        Cli cb = cramjet("classify", "--run", run.toString(), "--blend", "bag-of-words", "--json", "the storm and the rain and the cold wind today");
+        assertEquals(0, cb.rc(), cb.err());
+        assertEquals("weather", Json.object(Json.parse(cb.out().strip(), "l"), "l").get("label"), cb.out());
+        assertTrue(cb.err().contains("blended with bag-of-words"), cb.err());
+        Cli onVal = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(),
+                "--blend", "bag-of-words", "--split", "val");
+        assertEquals(2, onVal.rc());
+        assertTrue(onVal.err().contains("--blend is fitted on the validation split; score another --split"), onVal.err());
+        Cli noTask = cramjet("classify", "--model", FinetuneCommand.bestCheckpoint(run).toString(), "--blend", "bag-of-words", "rain");
+        assertEquals(2, noTask.rc());
+        assertTrue(noTask.err().contains("--blend with --model needs --data TASK"), noTask.err());
 
         Cli tv = cramjet("eval", "--task", "classify", "--run", run.toString(), "--data", run.resolve("task").toString(), "--threshold", "val", "--json");
         assertEquals(0, tv.rc(), tv.err());

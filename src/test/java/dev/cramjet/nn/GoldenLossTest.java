@@ -38,9 +38,23 @@ class GoldenLossTest {
     void sameBitsAsTheHandWrittenGpt(int variant) {
         int[] got = run(variant);
         for (int i = 0; i < got.length; i++) {
-            assertEquals(Float.intBitsToFloat(GOLDEN[variant][i]), Float.intBitsToFloat(got[i]), "value " + i);
+            float want = Float.intBitsToFloat(GOLDEN[variant][i]), have = Float.intBitsToFloat(got[i]);
+            if (RECORDED_WIDTH) {
+                assertEquals(want, have, "value " + i);
+            } else {
+                assertEquals(want, have, Math.max(1e-5 * Math.abs(want), 1e-6), "value " + i + " (to 1e-5 on " + BITS + "-bit vectors)");
+            }
         }
     }
+
+    /**
+     * The record was made with 512-bit vectors (AVX-512), and a kernel's sums run in the vector's order, so on a
+     * CPU with other vectors (AVX2: 256 bits) the same seeds give close values, not the same bits: six steps of
+     * AdamW carry a last-bit difference on, and on a 2-core EPYC without AVX-512 the largest was 8e-7 relative
+     * (a loss) and 3e-8 absolute (a logit near zero). There they are held to 1e-5 relative, 1e-6 absolute.
+     */
+    private static final int BITS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
+    private static final boolean RECORDED_WIDTH = BITS == 512;
 
     private int[] run(int variant) {
         // Variant 4: one sequence of 80 tokens, so attention spans several 64-row tiles.

@@ -40,8 +40,8 @@ public final class Gemm {
     private static final int L = S.length();
     /** Rows of C per micro-kernel call. */
     private static final int MR = 6;
-    /** Columns of C per micro-kernel call: two vectors. */
-    private static final int NR = 2 * L;
+    /** Columns of C per micro-kernel call: two vectors (32 floats with AVX-512, 16 with AVX2), and a packed panel's width. */
+    static final int NR = 2 * L;
     /**
      * Largest K block. One pass over C per K block, so big; the A sliver (6·KC floats, 18 KiB) still stays in L1
      * while B streams past it.

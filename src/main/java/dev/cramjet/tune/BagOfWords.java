@@ -26,7 +26,12 @@ import java.util.stream.IntStream;
  * SpamAssassin split they get different mails wrong (docs/CLASSIFICATION.md, the seventh round).
  */
 public final class BagOfWords {
-    static final int MIN_TEXTS = 2, STEPS = 400, CHUNKS = 2;
+    static final int MIN_TEXTS = 2, STEPS = 400;
+    /**
+     * Slices of the training texts whose gradients are summed in parallel, then in order: a fixed number, not the
+     * core count, so the order of the sums (and so the weights) is the same on every machine.
+     */
+    static final int CHUNKS = 2;
     static final double LAMBDA = 1e-4, RATE = 0.25, MOMENTUM = 0.9;
 
     private final int classes;

@@ -114,7 +114,7 @@ final class TaskEval {
         if (baseline != null) {
             if (task == null) throw new CramjetException("--baseline needs a task directory (its train split is what the baseline learns from)");
             Baseline b = Baseline.fit(baseline, task);
-            r = Evaluation.of(task.labels, classIds(task.labels, examples), b.score().apply(texts),
+            r = Evaluation.of(task.labels, Example.classIds(task.labels, examples), b.score().apply(texts),
                     fromVal ? chosen(task, b.score()) : fixed);
             what = b.description();
         } else {
@@ -134,7 +134,7 @@ final class TaskEval {
                     fitted = s.blend();
                     what = dir + " blended with " + b.description() + ": " + fitted;
                 }
-                r = Evaluation.of(c.spec.labels(), classIds(c.spec.labels(), examples), score.apply(texts),
+                r = Evaluation.of(c.spec.labels(), Example.classIds(c.spec.labels(), examples), score.apply(texts),
                         fromVal ? chosen(task, score) : fixed);
             }
         }
@@ -181,17 +181,9 @@ final class TaskEval {
         if (task.labels.size() != 2) throw new CramjetException("--threshold needs two classes; the task has " + task.labels.size());
         List<Example> val = task.splits.get("val");
         if (val.isEmpty()) throw new CramjetException("--threshold val: the task's validation split is empty");
-        return Evaluation.bestThreshold(classIds(task.labels, val), score.apply(val.stream().map(Example::text).toList()));
+        return Evaluation.bestThreshold(Example.classIds(task.labels, val), score.apply(val.stream().map(Example::text).toList()));
     }
 
-    private static int[] classIds(List<String> labels, List<Example> examples) {
-        int[] ids = new int[examples.size()];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = labels.indexOf(examples.get(i).label());
-            if (ids[i] < 0) throw new CramjetException(examples.get(i).source() + ": label '" + examples.get(i).label() + "' is not one of " + labels);
-        }
-        return ids;
-    }
 
     private static int generate(Args args) throws IOException {
         Path dir = Path.of(args.required("model"));

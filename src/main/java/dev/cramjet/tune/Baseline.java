@@ -19,7 +19,7 @@ public record Baseline(String description, Function<List<String>, float[][]> sco
 
     public static Baseline fit(String name, TaskData task) {
         List<String> texts = task.train().stream().map(Example::text).toList();
-        int[] labels = classIds(task, task.train());
+        int[] labels = Example.classIds(task.labels, task.train());
         int k = task.labels.size(), n = texts.size();
         return switch (name) {
             case "naive-bayes" -> {
@@ -41,13 +41,7 @@ public record Baseline(String description, Function<List<String>, float[][]> sco
         List<Example> val = task.val();
         if (val.isEmpty()) throw new CramjetException("a blend is fitted on the task's validation split, and it is empty");
         List<String> texts = val.stream().map(Example::text).toList();
-        Blend b = Blend.fit(model.apply(texts), score.apply(texts), classIds(task, val));
+        Blend b = Blend.fit(model.apply(texts), score.apply(texts), Example.classIds(task.labels, val));
         return new Stacked(b, t -> b.probabilities(model.apply(t), score.apply(t)));
-    }
-
-    private static int[] classIds(TaskData task, List<Example> examples) {
-        int[] ids = new int[examples.size()];
-        for (int i = 0; i < ids.length; i++) ids[i] = task.classOf(examples.get(i).label(), examples.get(i).source());
-        return ids;
     }
 }
